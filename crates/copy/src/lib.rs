@@ -1,0 +1,1 @@
+//! migrate-copy (being built).

@@ -1,0 +1,1 @@
+//! migrate-dns (being built).

@@ -1,0 +1,91 @@
+//! Command-line surface. Each subcommand lives in its own module with an
+//! `Args` struct and a `run` function returning an exit code (see `exit`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::exit;
+
+pub mod copy;
+pub mod dns;
+pub mod plugin;
+pub mod upgrade_path;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "migrate",
+    version,
+    about = "Move self-hosted apps from one server to another: plan, copy, cut over, verify.",
+    after_help = exit::TABLE
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand understands.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Global {
+    /// More logging (-v info, -vv debug, -vvv trace). Secrets are never logged.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Machine-readable output on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Extra directory of user plugins (`NAME.wasm`); the data dir's
+    /// `plugins/` is always searched too.
+    #[arg(long, global = true, env = "MIGRATE_PLUGIN_DIR")]
+    pub plugin_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the upgrade hops between two versions of an app, or why there is none.
+    UpgradePath(upgrade_path::Args),
+    /// List, scaffold and test plugins.
+    #[command(subcommand)]
+    Plugin(plugin::Command),
+    /// Copy a directory tree server to server (tar over ssh, resumable, verified).
+    Copy(copy::Args),
+    /// Show the progress of detached copies.
+    Status(copy::StatusArgs),
+    /// Remove temporary keys and state left by copies (also after a crash).
+    Cleanup(copy::CleanupArgs),
+    /// DNS for migrations: TTLs, wildcard test record, cutover, restore, mail records.
+    #[command(subcommand)]
+    Dns(dns::Command),
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::BAD_INPUT } else { exit::OK };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    crate::logging::init(cli.global.verbose);
+    let code = match cli.command {
+        Command::UpgradePath(args) => upgrade_path::run(args, &cli.global),
+        Command::Plugin(cmd) => plugin::run(cmd, &cli.global),
+        Command::Copy(args) => copy::run(args, &cli.global),
+        Command::Status(args) => copy::status(args, &cli.global),
+        Command::Cleanup(args) => copy::cleanup(args, &cli.global),
+        Command::Dns(cmd) => dns::run(cmd, &cli.global),
+    };
+    ExitCode::from(code)
+}
+
+/// Print an error chain the way every subcommand does: the problem, then
+/// each cause on its own line.
+pub fn report_error(err: &anyhow::Error) {
+    eprintln!("error: {err}");
+    for cause in err.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+}

@@ -1,0 +1,8 @@
+//! `migrate`: move self-hosted apps from one server to another.
+//!
+//! The binary is a thin shell over this library. Plugins know (pure app
+//! knowledge in WASM components); this crate acts (ssh, docker, DNS, copies).
+
+pub mod cli;
+pub mod exit;
+pub mod logging;
