@@ -1,1 +1,2 @@
-//! migrate-copy (being built).
+pub mod manifest;
+pub mod plan;

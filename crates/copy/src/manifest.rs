@@ -1,0 +1,226 @@
+//! Manifests: one record per path (type, size, mtime, mode, owner, inode,
+//! link count, symlink target, optional sha256), produced on each server by
+//! GNU `find -printf` so no agent binary is needed, and compared here.
+
+use std::collections::HashMap;
+
+use migrate_remote::sh_quote;
+
+/// One filesystem object under the copied root. `path` is relative and raw
+/// bytes (names need not be UTF-8); the root itself has the path ".".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub path: Vec<u8>,
+    /// find's `%y`: f d l b c p s.
+    pub kind: u8,
+    pub size: u64,
+    /// Modification time in nanoseconds since the epoch.
+    pub mtime_ns: i128,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub ino: u64,
+    pub nlink: u64,
+    pub target: Vec<u8>,
+    pub sha256: Option<[u8; 32]>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("malformed manifest record {index}: {why}")]
+pub struct ParseError {
+    pub index: usize,
+    pub why: String,
+}
+
+/// The shell command that prints the manifest of the tree at `root`.
+/// Records are `META\0PATH\0TARGET\0` so any byte but NUL can be in a name.
+pub fn find_command(root: &str) -> String {
+    format!(
+        "cd -- {} && find . -printf '%y %s %T@ %m %U %G %i %n\\0%P\\0%l\\0'",
+        sh_quote(root)
+    )
+}
+
+/// The shell command printing `HASH  PATH\0` for every regular file.
+pub fn hash_command(root: &str) -> String {
+    format!(
+        "cd -- {} && find . -type f -printf '%P\\0' | xargs -0 -r sha256sum -z --",
+        sh_quote(root)
+    )
+}
+
+fn parse_mtime(s: &str) -> Option<i128> {
+    let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
+    let secs: i128 = secs.parse().ok()?;
+    let mut digits = frac.bytes().take(9).collect::<Vec<_>>();
+    if digits.iter().any(|d| !d.is_ascii_digit()) {
+        return None;
+    }
+    digits.resize(9, b'0');
+    let ns: i128 = std::str::from_utf8(&digits).ok()?.parse().ok()?;
+    Some(if secs < 0 { secs * 1_000_000_000 - ns } else { secs * 1_000_000_000 + ns })
+}
+
+/// Parse `find_command` output.
+pub fn parse(data: &[u8]) -> Result<Vec<Entry>, ParseError> {
+    let mut out = Vec::new();
+    if data.is_empty() {
+        return Ok(out);
+    }
+    let Some(body) = data.strip_suffix(&[0]) else {
+        return Err(ParseError {
+            index: 0,
+            why: "output is truncated (no final NUL)".into(),
+        });
+    };
+    let mut fields = body.split(|b| *b == 0);
+    let mut index = 0;
+    while let Some(meta) = fields.next() {
+        let err = |why: &str| ParseError {
+            index,
+            why: why.to_string(),
+        };
+        let path = fields.next().ok_or_else(|| err("missing path"))?;
+        let target = fields.next().ok_or_else(|| err("missing link target"))?;
+        let meta = std::str::from_utf8(meta).map_err(|_| err("metadata is not text"))?;
+        let m: Vec<&str> = meta.split(' ').collect();
+        if m.len() != 8 || m[0].len() != 1 {
+            return Err(err(&format!("expected 8 fields, got '{meta}'")));
+        }
+        let num = |i: usize, what: &str| -> Result<u64, ParseError> {
+            m[i].parse().map_err(|_| err(&format!("bad {what} '{}'", m[i])))
+        };
+        out.push(Entry {
+            path: if path.is_empty() {
+                b".".to_vec()
+            } else {
+                path.to_vec()
+            },
+            kind: m[0].as_bytes()[0],
+            size: num(1, "size")?,
+            mtime_ns: parse_mtime(m[2]).ok_or_else(|| err("bad mtime"))?,
+            mode: u32::from_str_radix(m[3], 8).map_err(|_| err("bad mode"))?,
+            uid: num(4, "uid")? as u32,
+            gid: num(5, "gid")? as u32,
+            ino: num(6, "inode")?,
+            nlink: num(7, "link count")?,
+            target: target.to_vec(),
+            sha256: None,
+        });
+        index += 1;
+    }
+    Ok(out)
+}
+
+/// Parse `hash_command` output into path → digest.
+pub fn parse_hashes(data: &[u8]) -> HashMap<Vec<u8>, [u8; 32]> {
+    let mut map = HashMap::new();
+    for rec in data.split(|b| *b == 0) {
+        if rec.len() < 66 || &rec[64..66] != b"  " {
+            continue;
+        }
+        let mut d = [0u8; 32];
+        if hex::decode_to_slice(&rec[..64], &mut d).is_ok() {
+            map.insert(rec[66..].to_vec(), d);
+        }
+    }
+    map
+}
+
+/// Attach digests to entries.
+pub fn attach_hashes(entries: &mut [Entry], hashes: &HashMap<Vec<u8>, [u8; 32]>) {
+    for e in entries.iter_mut().filter(|e| e.kind == b'f') {
+        e.sha256 = hashes.get(&e.path).copied();
+    }
+}
+
+/// Serialize entries back into `find_command`'s format (for saving the
+/// manifest of a finished pass).
+pub fn serialize(entries: &[Entry]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in entries {
+        let secs = e.mtime_ns.div_euclid(1_000_000_000);
+        let ns = e.mtime_ns.rem_euclid(1_000_000_000);
+        out.extend_from_slice(
+            format!(
+                "{} {} {secs}.{ns:09} {:o} {} {} {} {}",
+                e.kind as char, e.size, e.mode, e.uid, e.gid, e.ino, e.nlink
+            )
+            .as_bytes(),
+        );
+        out.push(0);
+        if e.path != b"." {
+            out.extend_from_slice(&e.path);
+        }
+        out.push(0);
+        out.extend_from_slice(&e.target);
+        out.push(0);
+    }
+    out
+}
+
+/// A path for humans: lossy UTF-8 with control bytes escaped.
+pub fn display(path: &[u8]) -> String {
+    String::from_utf8_lossy(path)
+        .chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_real_find_output_with_hostile_names() {
+        let dir = std::env::temp_dir().join(format!("migrate-manifest-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("sub dir")).unwrap();
+        use std::os::unix::ffi::OsStrExt;
+        let odd = std::ffi::OsStr::from_bytes(b"new\nline \xff");
+        std::fs::write(dir.join("sub dir").join(odd), b"hello").unwrap();
+        std::os::unix::fs::symlink("sub dir", dir.join("link")).unwrap();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(find_command(dir.to_str().unwrap()))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let mut m = parse(&out.stdout).unwrap();
+        m.sort_by(|a, b| a.path.cmp(&b.path));
+        let paths: Vec<&[u8]> = m.iter().map(|e| e.path.as_slice()).collect();
+        assert_eq!(paths, [&b"."[..], b"link", b"sub dir", b"sub dir/new\nline \xff"]);
+        assert_eq!(m[1].kind, b'l');
+        assert_eq!(m[1].target, b"sub dir");
+        assert_eq!(m[3].size, 5);
+        assert_eq!(parse(&serialize(&m)).unwrap(), m);
+        let h = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(hash_command(dir.to_str().unwrap()))
+            .output()
+            .unwrap();
+        let hashes = parse_hashes(&h.stdout);
+        let want = hex::decode("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824").unwrap();
+        assert_eq!(hashes[&b"sub dir/new\nline \xff"[..]].to_vec(), want);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn mtime_keeps_nanoseconds() {
+        assert_eq!(parse_mtime("1577934245.1234567890"), Some(1_577_934_245_123_456_789));
+        assert_eq!(parse_mtime("5"), Some(5_000_000_000));
+        assert_eq!(parse_mtime("x"), None);
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(parse(b"f 1 2\0a\0\0").is_err());
+        assert!(parse(b"f 1 2 644 0 0 1 1\0a\0").is_err());
+    }
+}
