@@ -1,2 +1,4 @@
 pub mod manifest;
 pub mod plan;
+pub mod script;
+pub mod verify;
