@@ -6,3 +6,6 @@
 pub mod cli;
 pub mod exit;
 pub mod logging;
+pub mod paths;
+pub mod plugin;
+pub mod text;

@@ -11,6 +11,7 @@ use crate::exit;
 pub mod copy;
 pub mod dns;
 pub mod plugin;
+pub mod render;
 pub mod upgrade_path;
 
 #[derive(Debug, Parser)]
@@ -88,4 +89,35 @@ pub fn report_error(err: &anyhow::Error) {
     for cause in err.chain().skip(1) {
         eprintln!("  caused by: {cause}");
     }
+}
+
+/// The plugin registry for this run: built-ins, the data dir's `plugins/`,
+/// and `--plugin-dir`. On failure the error is printed and the exit code
+/// returned.
+pub fn registry(g: &Global) -> Result<crate::plugin::Registry, u8> {
+    let cache = crate::paths::cache_dir().join("wasmtime");
+    let engine = crate::plugin::PluginEngine::new(Some(&cache), Default::default())
+        .map_err(|e| plugin_failed(g, &e))?;
+    let mut dirs = vec![crate::paths::user_plugin_dir()];
+    dirs.extend(g.plugin_dir.clone());
+    crate::plugin::Registry::discover(std::sync::Arc::new(engine), &dirs)
+        .map_err(|e| plugin_failed(g, &e))
+}
+
+/// Report a broken plugin (exit code 4), or a bad plugin name (exit code 2).
+pub fn plugin_failed(g: &Global, e: &crate::plugin::PluginError) -> u8 {
+    let (code, kind) = match e {
+        crate::plugin::PluginError::Unknown { .. } => (exit::BAD_INPUT, "unknown-plugin"),
+        crate::plugin::PluginError::Dir { .. } => (exit::BAD_INPUT, "plugin-dir"),
+        _ => (exit::PLUGIN_ERROR, "plugin-error"),
+    };
+    if g.json {
+        println!(
+            "{}",
+            serde_json::json!({"outcome": "error", "error": {"kind": kind, "message": e.to_string()}})
+        );
+    } else {
+        eprintln!("error: {e}");
+    }
+    code
 }

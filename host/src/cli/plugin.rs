@@ -1,14 +1,186 @@
-//! `migrate plugin list|new|test` (being built).
+//! `migrate plugin list|new|test`.
+
+use std::path::PathBuf;
+
+use serde_json::json;
 
 use super::Global;
 use crate::exit;
+use crate::plugin::{Expectation, LoadedPlugin, RefusalKind, UpgradeRequest, refusal_kind_name};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// List built-in and user plugins.
+    /// List built-in and user plugins, loading each (a broken one is
+    /// reported and the others still listed).
     List,
+    /// Create a plugin crate that builds to a component and passes its own
+    /// tests out of the box.
+    New {
+        /// Plugin id: lowercase letters, digits and dashes (e.g. `gitea`).
+        name: String,
+        /// Directory to create the crate in (default: ./NAME).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Run a plugin's declared examples through the host.
+    Test {
+        /// A component file (`.wasm`) or the id of an installed plugin.
+        plugin: String,
+    },
 }
 
-pub fn run(_cmd: Command, _g: &Global) -> u8 {
-    exit::FAILURE
+pub fn run(cmd: Command, g: &Global) -> u8 {
+    match cmd {
+        Command::List => list(g),
+        Command::New { name, dir } => new(g, &name, dir),
+        Command::Test { plugin } => test(g, &plugin),
+    }
+}
+
+fn list(g: &Global) -> u8 {
+    let registry = match super::registry(g) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let mut rows = Vec::new();
+    let mut broken = 0;
+    for source in registry.sources() {
+        let origin = source.origin.to_string();
+        match registry.load_source(source).and_then(|p| p.info()) {
+            Ok(info) => rows.push(json!({
+                "id": source.id, "name": info.display_name, "plugin_version": info.plugin_version,
+                "supports": info.supports, "origin": origin, "replaces_builtin": source.shadows_builtin,
+                "ok": true,
+            })),
+            Err(e) => {
+                broken += 1;
+                rows.push(json!({"id": source.id, "origin": origin, "ok": false, "error": e.to_string()}));
+            }
+        }
+    }
+    if g.json {
+        println!("{}", json!({ "plugins": rows }));
+    } else {
+        for r in &rows {
+            let id = r["id"].as_str().unwrap_or("?");
+            let origin = r["origin"].as_str().unwrap_or("?");
+            if r["ok"] == true {
+                println!(
+                    "{id:<12} {:<12} {:<8} {:<10}{} supports {}",
+                    r["name"].as_str().unwrap_or(""),
+                    r["plugin_version"].as_str().unwrap_or(""),
+                    origin,
+                    if r["replaces_builtin"] == true { " (replaces the built-in)" } else { "" },
+                    r["supports"].as_str().unwrap_or("")
+                );
+            } else {
+                println!("{id:<12} BROKEN ({origin}): {}", r["error"].as_str().unwrap_or(""));
+            }
+        }
+    }
+    if broken > 0 { exit::PLUGIN_ERROR } else { exit::OK }
+}
+
+fn new(g: &Global, name: &str, dir: Option<PathBuf>) -> u8 {
+    let dir = dir.unwrap_or_else(|| PathBuf::from(name));
+    match crate::plugin::scaffold::create(name, &dir) {
+        Ok(()) => {
+            if g.json {
+                println!("{}", json!({"created": dir, "id": name}));
+            } else {
+                println!("created plugin {name:?} in {}", dir.display());
+                println!("  build: cd {} && cargo build --release --target wasm32-wasip2", dir.display());
+                println!("  test:  cargo test && migrate plugin test target/wasm32-wasip2/release/{}.wasm", crate::plugin::scaffold::lib_name(name));
+                println!("  use:   cp target/wasm32-wasip2/release/{}.wasm {}/{name}.wasm", crate::plugin::scaffold::lib_name(name), crate::paths::user_plugin_dir().display());
+            }
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::BAD_INPUT
+        }
+    }
+}
+
+fn load_for_test(g: &Global, what: &str) -> Result<LoadedPlugin, u8> {
+    let registry = super::registry(g)?;
+    let path = PathBuf::from(what);
+    let loaded = if path.exists() || what.ends_with(".wasm") {
+        registry.load_file(&path)
+    } else {
+        registry.load(what)
+    };
+    loaded.map_err(|e| super::plugin_failed(g, &e))
+}
+
+fn test(g: &Global, what: &str) -> u8 {
+    let plugin = match load_for_test(g, what) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let examples = match plugin.examples() {
+        Ok(e) => e,
+        Err(e) => return super::plugin_failed(g, &e),
+    };
+    let (mut passed, mut failed) = (0, 0);
+    let mut results = Vec::new();
+    for ex in &examples {
+        let req = UpgradeRequest {
+            from: ex.from.clone(),
+            to: ex.to.clone(),
+            zero_downtime: ex.zero_downtime,
+            facts: Vec::new(),
+        };
+        let got = match plugin.upgrade_path(&req) {
+            Ok(Ok(plan)) => Ok(plan.hops.iter().map(|h| h.to.clone()).collect::<Vec<_>>()),
+            Ok(Err(r)) => Err(r.kind),
+            Err(e) => return super::plugin_failed(g, &e),
+        };
+        let ok = match (&ex.expect, &got) {
+            (Expectation::Hops(want), Ok(hops)) => want == hops,
+            (Expectation::Refused(want), Err(kind)) => want == kind,
+            _ => false,
+        };
+        let describe = |r: &Result<Vec<String>, RefusalKind>| match r {
+            Ok(h) if h.is_empty() => "no hops".to_string(),
+            Ok(h) => format!("hops {}", h.join(" → ")),
+            Err(k) => format!("refused ({})", refusal_kind_name(*k)),
+        };
+        let want = match &ex.expect {
+            Expectation::Hops(h) => describe(&Ok(h.clone())),
+            Expectation::Refused(k) => describe(&Err(*k)),
+        };
+        let label = format!(
+            "{} → {}{}",
+            ex.from,
+            ex.to,
+            if ex.zero_downtime { " (zero downtime)" } else { "" }
+        );
+        if ok {
+            passed += 1;
+        } else {
+            failed += 1;
+        }
+        results.push(json!({"example": label, "ok": ok, "expected": want, "got": describe(&got)}));
+        if !g.json {
+            if ok {
+                println!("ok   {label}: {want}");
+            } else {
+                println!("FAIL {label}: expected {want}, got {}", describe(&got));
+            }
+        }
+    }
+    if g.json {
+        println!(
+            "{}",
+            json!({"plugin": plugin.id, "passed": passed, "failed": failed, "results": results})
+        );
+    } else {
+        println!("{passed} passed, {failed} failed");
+    }
+    if examples.is_empty() {
+        eprintln!("error: plugin {:?} declares no examples", plugin.id);
+        return exit::FAILURE;
+    }
+    if failed > 0 { exit::FAILURE } else { exit::OK }
 }

@@ -1,0 +1,147 @@
+//! One wasmtime engine per process: Cranelift with an on-disk compile cache,
+//! fuel for an execution budget, and a memory cap per store.
+
+use std::path::Path;
+
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Cache, CacheConfig, Config, Engine, ResourceLimiter, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::RecipePlugin;
+use super::caps::Planning;
+use super::error::PluginError;
+
+/// Sandbox limits for each call into a plugin.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Linear memory per plugin instance, bytes.
+    pub memory_bytes: usize,
+    /// Fuel per call (roughly one unit per WebAssembly instruction). A
+    /// planning call needs well under a million; the budget is generous
+    /// but stops an endless loop within about a second.
+    pub fuel: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: 64 << 20,
+            fuel: 500_000_000,
+        }
+    }
+}
+
+/// Per-call state: which plugin, what it may read, its sandbox.
+pub struct State {
+    pub plugin: String,
+    pub planning: Box<dyn Planning>,
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub memory: MemoryCap,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Caps memory growth and remembers a refusal, so the error can say the
+/// plugin ran out of memory instead of showing the trap it turns into.
+pub struct MemoryCap {
+    pub limit: usize,
+    pub denied: Option<usize>,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.denied = Some(desired);
+            return Ok(false);
+        }
+        Ok(true)
+    }
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+pub struct PluginEngine {
+    pub(super) engine: Engine,
+    pub(super) linker: Linker<State>,
+    pub limits: Limits,
+}
+
+impl PluginEngine {
+    /// `cache_dir`: where compiled components are kept between runs, so a
+    /// warm call costs milliseconds instead of a Cranelift compile.
+    pub fn new(cache_dir: Option<&Path>, limits: Limits) -> Result<PluginEngine, PluginError> {
+        let mut config = Config::new();
+        config.consume_fuel(true);
+        if let Some(dir) = cache_dir {
+            let mut cc = CacheConfig::new();
+            cc.with_directory(dir);
+            // A cache that cannot be set up only costs speed.
+            match Cache::new(cc) {
+                Ok(cache) => {
+                    config.cache(Some(cache));
+                }
+                Err(e) => tracing::warn!("plugin compile cache disabled: {e}"),
+            }
+        }
+        let engine = Engine::new(&config).map_err(|e| PluginError::Engine(e.to_string()))?;
+        let mut linker: Linker<State> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| PluginError::Engine(e.to_string()))?;
+        RecipePlugin::add_to_linker::<State, wasmtime::component::HasSelf<State>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(|e| PluginError::Engine(e.to_string()))?;
+        Ok(PluginEngine {
+            engine,
+            linker,
+            limits,
+        })
+    }
+
+    pub(super) fn compile(&self, bytes: &[u8]) -> wasmtime::Result<Component> {
+        Component::new(&self.engine, bytes)
+    }
+
+    /// A fresh store per call: instantiation costs well under a millisecond,
+    /// and no state leaks from one call into the next.
+    pub(super) fn store(&self, plugin: &str, planning: Box<dyn Planning>) -> Store<State> {
+        // No environment, no preopened directories, no sockets, no stdio:
+        // plugins reach the world only through the contract's imports.
+        let wasi = WasiCtx::builder().build();
+        let state = State {
+            plugin: plugin.to_string(),
+            planning,
+            wasi,
+            table: ResourceTable::new(),
+            memory: MemoryCap {
+                limit: self.limits.memory_bytes,
+                denied: None,
+            },
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.memory);
+        // Fuel is set per call by the caller; start empty.
+        let _ = store.set_fuel(0);
+        store
+    }
+}
