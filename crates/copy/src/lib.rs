@@ -1,4 +1,17 @@
+//! migrate-copy: server-to-server tree copies. Manifests made by `find` on
+//! each server drive every pass; GNU tar streams carry the data, several in
+//! parallel; the job runs detached on the source server and resumes from
+//! what fully arrived.
+
+pub mod error;
+pub mod job;
 pub mod manifest;
 pub mod plan;
+pub mod registry;
+pub mod remote_cmds;
 pub mod script;
+pub mod status;
 pub mod verify;
+
+pub use error::CopyError;
+pub use job::{CopyOptions, Outcome, Progress, Summary, run};

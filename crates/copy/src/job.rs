@@ -1,0 +1,772 @@
+//! One `migrate copy` run, from the operator's side: probe both servers,
+//! build manifests, plan the pass, hand the job to the source server (or
+//! relay it), follow its progress, and verify.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use migrate_remote::{Host, HostSpec, Location, sh_quote, trust};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tracing::{info, instrument, warn};
+
+use crate::error::CopyError;
+use crate::manifest::{self, Entry};
+use crate::plan::{self, Plan};
+use crate::registry::{self, JobRecord};
+use crate::remote_cmds::{self, parse_kv};
+use crate::script::{self, ScriptParams};
+use crate::verify::{self, Verdict};
+
+/// Rough tar overhead per archived file (header, pax record, padding), used
+/// to turn archive bytes into data bytes for progress.
+const TAR_OVERHEAD_PER_FILE: u64 = 1800;
+
+#[derive(Debug, Clone)]
+pub struct CopyOptions {
+    pub src: Location,
+    pub dst: Location,
+    pub final_pass: bool,
+    pub verify: bool,
+    pub streams: usize,
+    pub compress: bool,
+    pub relay: bool,
+    pub detach: bool,
+    pub bwlimit: Option<String>,
+    pub force: bool,
+}
+
+/// What the operator sees while a copy runs.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Progress {
+    pub files_done: u64,
+    pub files_total: u64,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+    /// (bytes done, bytes total) per stream.
+    pub streams: Vec<(u64, u64)>,
+    pub elapsed_secs: f64,
+}
+
+/// The plan as stored next to the job on the source (read by `migrate status`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PlanInfo {
+    pub id: String,
+    pub src: String,
+    pub dst: String,
+    pub final_pass: bool,
+    pub files: u64,
+    pub bytes: u64,
+    pub deleted: u64,
+    pub stream_files: Vec<u64>,
+    pub stream_bytes: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub job_id: String,
+    pub src: String,
+    pub dst: String,
+    pub final_pass: bool,
+    pub files_sent: u64,
+    pub bytes_sent: u64,
+    pub deleted: u64,
+    pub seconds: f64,
+    pub mode: &'static str,
+    pub warnings: Vec<String>,
+    #[serde(skip)]
+    pub verdict: Option<Verdict>,
+}
+
+#[derive(Debug)]
+pub enum Outcome {
+    Detached { job_id: String, src_host: String },
+    Finished(Summary),
+}
+
+/// Stable id for a (source, destination) pair: reruns find their job.
+pub fn job_id(src: &Location, dst: &Location) -> String {
+    let mut h = Sha256::new();
+    h.update(src.to_string().as_bytes());
+    h.update(b"\n");
+    h.update(dst.to_string().as_bytes());
+    hex::encode(&h.finalize()[..6])
+}
+
+fn missing_tool(host: &Host, tool: &str, package: &str, why: &str) -> CopyError {
+    CopyError::MissingTool {
+        host: host.name(),
+        tool: tool.into(),
+        package: package.into(),
+        why: why.into(),
+    }
+}
+
+fn human_bytes(n: u64) -> String {
+    const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < U.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", U[i])
+    }
+}
+
+enum Mode {
+    /// src streams straight to dst with a temporary key.
+    Direct { dst_dest: String },
+    /// src streams to dst with the ssh setup src already has (src is the
+    /// operator's machine).
+    FromLocal { dst_dest: String },
+    /// dst is the same host as src.
+    SameHost,
+    /// Through the operator.
+    Relay,
+}
+
+impl Mode {
+    fn name(&self) -> &'static str {
+        match self {
+            Mode::Direct { .. } => "direct",
+            Mode::FromLocal { .. } => "from-local",
+            Mode::SameHost => "same-host",
+            Mode::Relay => "relay",
+        }
+    }
+}
+
+async fn read_manifest(host: &Host, cmd: &str, what: &str) -> Result<Vec<Entry>, CopyError> {
+    let out = host.sh(what, cmd, None).await?;
+    manifest::parse(&out).map_err(|e| CopyError::Manifest {
+        host: host.name(),
+        why: e.to_string(),
+    })
+}
+
+async fn upload(host: &Host, jd: &str, name: &str, data: &[u8]) -> Result<(), CopyError> {
+    let cmd = format!("cat > {}/{}", sh_quote(jd), name);
+    host.sh(&format!("writing {name}"), &cmd, Some(data)).await?;
+    Ok(())
+}
+
+fn nul_join(paths: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(paths.iter().map(|p| p.len() + 1).sum());
+    for p in paths {
+        out.extend_from_slice(p);
+        out.push(0);
+    }
+    out
+}
+
+/// Run a copy pass. `on_progress` is called about once a second.
+#[instrument(skip_all, fields(src = %opts.src, dst = %opts.dst))]
+pub async fn run(
+    opts: &CopyOptions,
+    on_progress: &mut (dyn FnMut(&Progress) + Send),
+) -> Result<Outcome, CopyError> {
+    let started = Instant::now();
+    if opts.streams == 0 || opts.streams > 64 {
+        return Err(CopyError::BadInput(
+            "--streams must be between 1 and 64".into(),
+        ));
+    }
+    let (src, dst) = tokio::try_join!(
+        Host::connect(&opts.src.host),
+        Host::connect(&opts.dst.host)
+    )?;
+    let id = job_id(&opts.src, &opts.dst);
+    let same_host = opts.src.host == opts.dst.host;
+    if same_host
+        && (opts.src.path == opts.dst.path
+            || opts.dst.path.starts_with(&format!("{}/", opts.src.path))
+            || opts.src.path.starts_with(&format!("{}/", opts.dst.path))
+            || opts.src.path == "/"
+            || opts.dst.path == "/")
+    {
+        return Err(CopyError::BadInput(format!(
+            "{} and {} overlap; copy into a directory outside the source",
+            opts.src, opts.dst
+        )));
+    }
+
+    let src_probe = remote_cmds::src_probe(&id, &opts.src.path);
+    let dst_probe = remote_cmds::dst_probe(&opts.dst.path);
+    let (sp, dp) = tokio::try_join!(
+        src.sh("checking the source", &src_probe, None),
+        dst.sh("checking the destination", &dst_probe, None)
+    )?;
+    let sp = parse_kv(&sp);
+    let dp = parse_kv(&dp);
+    let has = |m: &HashMap<String, String>, k: &str| m.contains_key(k);
+
+    let mode = if same_host {
+        Mode::SameHost
+    } else if opts.relay {
+        Mode::Relay
+    } else {
+        match (&opts.src.host, &opts.dst.host) {
+            (HostSpec::Local, HostSpec::Ssh { dest }) => Mode::FromLocal {
+                dst_dest: dest.clone(),
+            },
+            (HostSpec::Ssh { .. }, HostSpec::Local) => {
+                warn!("the destination is this machine: relaying through the operator");
+                Mode::Relay
+            }
+            (_, HostSpec::Ssh { dest }) => Mode::Direct {
+                dst_dest: dest.clone(),
+            },
+            _ => Mode::SameHost,
+        }
+    };
+
+    // Preconditions, before anything is written anywhere.
+    if !has(&sp, "srcdir") {
+        return Err(CopyError::MissingPath {
+            location: opts.src.to_string(),
+        });
+    }
+    if dp.get("dstdir").map(String::as_str) == Some("0") {
+        return Err(CopyError::BadInput(format!(
+            "{} exists and is not a directory",
+            opts.dst
+        )));
+    }
+    for (m, h) in [(&sp, &src), (&dp, &dst)] {
+        if !has(m, "gnutar") {
+            return Err(missing_tool(h, "tar", "tar", "GNU tar is needed"));
+        }
+        if !has(m, "gnufind") {
+            return Err(missing_tool(h, "find", "findutils", "GNU find is needed for manifests"));
+        }
+        if opts.compress && !has(m, "tool zstd") {
+            return Err(missing_tool(h, "zstd", "zstd", "--compress zstd needs it on both servers"));
+        }
+        if opts.verify && !has(m, "tool sha256sum") {
+            return Err(missing_tool(h, "sha256sum", "coreutils", "--verify hashes every file"));
+        }
+    }
+    if !has(&sp, "tool bash") {
+        return Err(missing_tool(&src, "bash", "bash", "the detached job script is bash"));
+    }
+    if matches!(mode, Mode::Direct { .. } | Mode::FromLocal { .. }) && !has(&sp, "tool ssh") {
+        return Err(missing_tool(&src, "ssh", "openssh-client", "the source connects to the destination"));
+    }
+    if matches!(mode, Mode::Direct { .. }) && !has(&sp, "tool ssh-keygen") {
+        return Err(missing_tool(&src, "ssh-keygen", "openssh-client", "a temporary key is made on the source"));
+    }
+    if opts.bwlimit.is_some() && !has(&sp, "tool pv") {
+        return Err(missing_tool(&src, "pv", "pv", "--bwlimit uses it"));
+    }
+    let jd = sp
+        .get("jobdir")
+        .cloned()
+        .filter(|j| j.starts_with('/'))
+        .ok_or_else(|| CopyError::Manifest {
+            host: src.name(),
+            why: "cannot tell the job directory (is $HOME set?)".into(),
+        })?;
+    if let Some(pid) = sp.get("alive") {
+        return Err(CopyError::AlreadyRunning {
+            host: src.name(),
+            pid: pid.clone(),
+        });
+    }
+    let known_job = sp.contains_key("state");
+    if has(&dp, "nonempty") && !known_job && !opts.force {
+        return Err(CopyError::DestinationNotEmpty {
+            location: opts.dst.to_string(),
+        });
+    }
+    let xattrs = has(&sp, "xattrs") && has(&dp, "xattrs");
+
+    registry::upsert(JobRecord {
+        id: id.clone(),
+        src: opts.src.to_string(),
+        dst: opts.dst.to_string(),
+        job_dir: jd.clone(),
+        relay: matches!(mode, Mode::Relay),
+    })?;
+
+    // Manifests. Trust our own last manifest only if that pass completed;
+    // otherwise look at what really is on the destination.
+    let jq = sh_quote(&jd);
+    let src_scan = format!(
+        "umask 077; mkdir -p {jq} && {{ {}; }} | tee {jq}/manifest.pending",
+        manifest::find_command(&opts.src.path)
+    );
+    let use_last = !opts.force
+        && sp.get("state").map(String::as_str) == Some("done")
+        && has(&sp, "hasdone");
+    let base_fut = async {
+        if use_last {
+            read_manifest(&src, &format!("cat {jq}/manifest.done"), "reading the last manifest")
+                .await
+                .map(Some)
+        } else if has(&dp, "dstdir") {
+            read_manifest(
+                &dst,
+                &manifest::find_command(&opts.dst.path),
+                "listing the destination",
+            )
+            .await
+            .map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let (src_m, base) = tokio::try_join!(
+        read_manifest(&src, &src_scan, "listing the source"),
+        base_fut
+    )?;
+    info!(entries = src_m.len(), last_pass = use_last, "manifests read");
+    let p = plan::plan(&src_m, base.as_deref(), use_last, opts.final_pass, opts.streams);
+    drop(base);
+
+    let avail: u64 = dp.get("avail").and_then(|a| a.parse().ok()).unwrap_or(u64::MAX);
+    let need = p.bytes + 4096 * p.files;
+    if need > avail {
+        return Err(CopyError::NotEnoughSpace {
+            location: opts.dst.to_string(),
+            need: human_bytes(need),
+            avail: human_bytes(avail),
+        });
+    }
+
+    let info_ = PlanInfo {
+        id: id.clone(),
+        src: opts.src.to_string(),
+        dst: opts.dst.to_string(),
+        final_pass: opts.final_pass,
+        files: p.files,
+        bytes: p.bytes,
+        deleted: p.delete.len() as u64,
+        stream_files: p.streams.iter().map(|s| s.len() as u64).collect(),
+        stream_bytes: p.stream_bytes.clone(),
+    };
+    let mut warnings = Vec::new();
+
+    if p.is_empty() {
+        src.sh(
+            "recording the pass",
+            &format!("cd {jq} && mv -f manifest.pending manifest.done && echo done > state"),
+            None,
+        )
+        .await?;
+    } else {
+        upload_job(&src, &jd, &p, &info_).await?;
+        match &mode {
+            Mode::Relay => {
+                warn!("relaying through the operator: data crosses this machine's link twice");
+                warnings.push(
+                    "relayed through this machine: slower than server-to-server, and it stops if this machine disconnects".into(),
+                );
+                relay(&src, &dst, opts, &jd, &p, xattrs, on_progress, started).await?;
+            }
+            _ => {
+                let (dst_ssh, key_removal) = match &mode {
+                    Mode::Direct { dst_dest } => {
+                        let t = trust::setup(&src, &dst, dst_dest, &jd, &id).await?;
+                        (Some(t.dst_ssh), Some(trust::removal_script(&t.marker)))
+                    }
+                    Mode::FromLocal { dst_dest } => (
+                        Some(format!(
+                            "ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -- {}",
+                            sh_quote(dst_dest)
+                        )),
+                        None,
+                    ),
+                    _ => (None, None),
+                };
+                let params = ScriptParams {
+                    job_dir: jd.clone(),
+                    src_root: opts.src.path.clone(),
+                    dst_root: opts.dst.path.clone(),
+                    streams: p.streams.len(),
+                    dst_ssh,
+                    xattrs,
+                    compress: opts.compress,
+                    bwlimit: opts.bwlimit.clone(),
+                    key_removal,
+                };
+                upload(&src, &jd, "run.sh", script::render(&params).as_bytes()).await?;
+                launch(&src, &jd).await?;
+                if opts.detach {
+                    return Ok(Outcome::Detached {
+                        job_id: id,
+                        src_host: src.name(),
+                    });
+                }
+                let st = follow(&src, &jd, &info_, on_progress, started).await?;
+                if matches!(mode, Mode::Direct { .. }) {
+                    // The job removes its key itself; this covers a job that
+                    // could not (link down at the end).
+                    if let Err(e) = trust::teardown(&src, &dst, &jd, &id).await {
+                        warnings.push(format!("could not remove the temporary key: {e}; run `migrate cleanup`"));
+                    }
+                }
+                if st != "done" {
+                    return Err(failure(&src, &jd, opts).await);
+                }
+            }
+        }
+    }
+
+    let verdict = if opts.verify {
+        Some(verify_trees(&src, &dst, opts).await?)
+    } else {
+        None
+    };
+    Ok(Outcome::Finished(Summary {
+        job_id: id,
+        src: opts.src.to_string(),
+        dst: opts.dst.to_string(),
+        final_pass: opts.final_pass,
+        files_sent: p.files,
+        bytes_sent: p.bytes,
+        deleted: p.delete.len() as u64,
+        seconds: started.elapsed().as_secs_f64(),
+        mode: mode.name(),
+        warnings,
+        verdict,
+    }))
+}
+
+async fn upload_job(src: &Host, jd: &str, p: &Plan, info_: &PlanInfo) -> Result<(), CopyError> {
+    let jq = sh_quote(jd);
+    src.sh(
+        "preparing the job directory",
+        &format!(
+            "cd {jq} && rm -f list.* delete pid started finished s*.rc s*.err s*.dsterr s*.idx keys && echo starting > state"
+        ),
+        None,
+    )
+    .await?;
+    for (i, l) in p.streams.iter().enumerate() {
+        upload(src, jd, &format!("list.{i}"), &nul_join(l)).await?;
+    }
+    upload(src, jd, "list.dirs", &nul_join(&p.dirs)).await?;
+    upload(src, jd, "delete", &nul_join(&p.delete)).await?;
+    let pj = serde_json::to_vec(info_).map_err(|e| CopyError::State {
+        path: format!("{jd}/plan.json"),
+        why: e.to_string(),
+    })?;
+    upload(src, jd, "plan.json", &pj).await
+}
+
+/// Start the job script in its own session so it outlives this process and
+/// its ssh connection.
+async fn launch(src: &Host, jd: &str) -> Result<(), CopyError> {
+    let jq = sh_quote(jd);
+    let cmd = format!(
+        "cd {jq} && if command -v setsid >/dev/null 2>&1; then setsid nohup bash {jq}/run.sh; else nohup bash {jq}/run.sh; fi > {jq}/run.log 2>&1 < /dev/null &"
+    );
+    src.sh("starting the copy job", &cmd, None).await?;
+    Ok(())
+}
+
+/// Read the job's progress files into a snapshot.
+pub fn progress_from(kv: &HashMap<String, String>, info_: &PlanInfo, elapsed: f64) -> Progress {
+    let mut pr = Progress {
+        files_total: info_.files,
+        bytes_total: info_.bytes,
+        elapsed_secs: elapsed,
+        ..Progress::default()
+    };
+    for (i, (&files, &bytes)) in info_
+        .stream_files
+        .iter()
+        .zip(info_.stream_bytes.iter())
+        .enumerate()
+    {
+        let (cp, n) = kv
+            .get(&format!("stream {i}"))
+            .and_then(|v| {
+                let mut it = v.split_whitespace().map(|x| x.parse::<u64>().unwrap_or(0));
+                Some((it.next()?, it.next()?))
+            })
+            .unwrap_or((0, 0));
+        let n = n.min(files);
+        let archive = cp * 100 * 10240;
+        let data = archive
+            .saturating_sub(n * TAR_OVERHEAD_PER_FILE)
+            .min(bytes);
+        pr.files_done += n;
+        pr.bytes_done += data;
+        pr.streams.push((data, bytes));
+    }
+    pr
+}
+
+async fn follow(
+    src: &Host,
+    jd: &str,
+    info_: &PlanInfo,
+    on_progress: &mut (dyn FnMut(&Progress) + Send),
+    started: Instant,
+) -> Result<String, CopyError> {
+    let script = remote_cmds::status_script(jd);
+    let mut dead_polls = 0;
+    loop {
+        let out = src.sh("reading progress", &script, None).await.map_err(|e| {
+            if e.is_unreachable() {
+                CopyError::Interrupted {
+                    detail: format!(
+                        "lost the connection to {} ({e}); the copy continues there: see `migrate status`",
+                        src.name()
+                    ),
+                }
+            } else {
+                e.into()
+            }
+        })?;
+        let kv = parse_kv(&out);
+        let state = kv.get("state").cloned().unwrap_or_default();
+        on_progress(&progress_from(&kv, info_, started.elapsed().as_secs_f64()));
+        if state == "done" || state == "failed" {
+            return Ok(state);
+        }
+        if kv.contains_key("alive") {
+            dead_polls = 0;
+        } else {
+            dead_polls += 1;
+            if dead_polls > 5 {
+                return Ok("died".into());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+    }
+}
+
+async fn failure(src: &Host, jd: &str, opts: &CopyOptions) -> CopyError {
+    let errs = match src
+        .sh("reading the job's errors", &remote_cmds::errors_script(jd), None)
+        .await
+    {
+        Ok(o) => String::from_utf8_lossy(&o).trim().to_string(),
+        Err(e) => format!("(could not read the job's errors: {e})"),
+    };
+    if errs.contains("No space left on device") {
+        let line = errs
+            .lines()
+            .find(|l| l.contains("No space left"))
+            .unwrap_or("No space left on device");
+        return CopyError::DiskFull {
+            location: opts.dst.to_string(),
+            detail: line.to_string(),
+        };
+    }
+    let detail = if errs.is_empty() {
+        format!("the job process on {} ended without recording a result", src.name())
+    } else {
+        errs.lines().take(12).collect::<Vec<_>>().join("\n    ")
+    };
+    CopyError::Interrupted { detail }
+}
+
+/// Through-the-operator mode: each stream is a `tar c` on src piped into a
+/// `tar x` on dst by this process.
+#[allow(clippy::too_many_arguments)]
+async fn relay(
+    src: &Host,
+    dst: &Host,
+    opts: &CopyOptions,
+    jd: &str,
+    p: &Plan,
+    xattrs: bool,
+    on_progress: &mut (dyn FnMut(&Progress) + Send),
+    started: Instant,
+) -> Result<(), CopyError> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let jq = sh_quote(jd);
+    let params = ScriptParams {
+        job_dir: jd.to_string(),
+        src_root: opts.src.path.clone(),
+        dst_root: opts.dst.path.clone(),
+        streams: p.streams.len(),
+        dst_ssh: None,
+        xattrs,
+        compress: false,
+        bwlimit: None,
+        key_removal: None,
+    };
+    src.sh("marking the job", &format!("echo running > {jq}/state"), None)
+        .await?;
+    let dq = sh_quote(&opts.dst.path);
+    dst.sh(
+        "preparing the destination",
+        &format!("mkdir -p -- {dq} && cd -- {dq} && xargs -0 rm -rf --"),
+        Some(&nul_join(&p.delete)),
+    )
+    .await?;
+
+    let extract = script::extract_command(&params);
+    let counters: Vec<Arc<AtomicU64>> = (0..p.streams.len())
+        .map(|_| Arc::new(AtomicU64::new(0)))
+        .collect();
+    let one = |name: String, counter: Arc<AtomicU64>| {
+        let create = format!(
+            "J={jq}; SRC={}; {}",
+            sh_quote(&opts.src.path),
+            script::create_command(&params, &name, false)
+        );
+        let extract = extract.clone();
+        async move {
+            let mut c = src.spawn("tar on the source", &create, false, true).await?;
+            let mut x = dst.spawn("tar on the destination", &extract, true, true).await?;
+            let (Some(mut r), Some(mut w)) = (c.stdout.take(), x.stdin.take()) else {
+                return Err(CopyError::Interrupted {
+                    detail: "relay pipes missing".into(),
+                });
+            };
+            let mut buf = vec![0u8; 256 * 1024];
+            let mut pipe_err = None;
+            loop {
+                let n = match r.read(&mut buf).await {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) => {
+                        pipe_err = Some(format!("reading from the source: {e}"));
+                        break;
+                    }
+                };
+                if let Err(e) = w.write_all(&buf[..n]).await {
+                    pipe_err = Some(format!("writing to the destination: {e}"));
+                    break;
+                }
+                counter.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            let _ = w.shutdown().await;
+            drop(w);
+            drop(r);
+            let co = c.wait_with_output("tar on the source").await?;
+            let xo = x.wait_with_output("tar on the destination").await?;
+            let cerr = String::from_utf8_lossy(&co.stderr).trim().to_string();
+            let xerr = String::from_utf8_lossy(&xo.stderr).trim().to_string();
+            if !xo.status.success() || co.status.code().unwrap_or(2) > 1 || pipe_err.is_some() {
+                let all = format!("{cerr}\n{xerr}\n{}", pipe_err.unwrap_or_default());
+                if all.contains("No space left on device") {
+                    return Err(CopyError::DiskFull {
+                        location: opts.dst.to_string(),
+                        detail: xerr,
+                    });
+                }
+                return Err(CopyError::Interrupted {
+                    detail: format!("stream {name}: {}", all.trim()),
+                });
+            }
+            Ok::<(), CopyError>(())
+        }
+    };
+    let info_files: Vec<u64> = p.streams.iter().map(|s| s.len() as u64).collect();
+    let futs = futures_join(
+        p.streams
+            .iter()
+            .enumerate()
+            .map(|(i, _)| one(i.to_string(), Arc::clone(&counters[i]))),
+    );
+    tokio::pin!(futs);
+    let result = loop {
+        tokio::select! {
+            r = &mut futs => break r,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                let mut pr = Progress { files_total: p.files, bytes_total: p.bytes, elapsed_secs: started.elapsed().as_secs_f64(), ..Progress::default() };
+                for (i, c) in counters.iter().enumerate() {
+                    let b = c.load(Ordering::Relaxed).min(p.stream_bytes[i]);
+                    pr.bytes_done += b;
+                    pr.streams.push((b, p.stream_bytes[i]));
+                }
+                pr.files_done = if pr.bytes_total > 0 { (p.files as f64 * pr.bytes_done as f64 / pr.bytes_total as f64) as u64 } else { 0 };
+                let _ = &info_files;
+                on_progress(&pr);
+            }
+        }
+    };
+    let mut failed = result.into_iter().filter_map(Result::err).collect::<Vec<_>>();
+    if failed.is_empty() && !p.dirs.is_empty() {
+        if let Err(e) = one("dirs".into(), Arc::new(AtomicU64::new(0))).await {
+            failed.push(e);
+        }
+    }
+    let state = if failed.is_empty() { "done" } else { "failed" };
+    let mark = if failed.is_empty() {
+        format!("cd {jq} && mv -f manifest.pending manifest.done && echo done > state")
+    } else {
+        format!("echo failed > {jq}/state")
+    };
+    src.sh("recording the pass", &mark, None).await?;
+    info!(state, "relay finished");
+    match failed.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Await all futures concurrently, keeping their order.
+async fn futures_join<F, T>(futs: impl Iterator<Item = F>) -> Vec<T>
+where
+    F: std::future::Future<Output = T>,
+{
+    let mut set = Vec::new();
+    for f in futs {
+        set.push(Box::pin(f));
+    }
+    let mut out = Vec::with_capacity(set.len());
+    // Poll them all at once; results collected in order.
+    let joined = join_all(set).await;
+    out.extend(joined);
+    out
+}
+
+async fn join_all<F: std::future::Future + Unpin>(mut futs: Vec<F>) -> Vec<F::Output> {
+    use std::future::poll_fn;
+    use std::task::Poll;
+    let mut results: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
+    poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in futs.iter_mut().enumerate() {
+            if results[i].is_none() {
+                match std::pin::Pin::new(f).poll(cx) {
+                    Poll::Ready(v) => results[i] = Some(v),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { Poll::Pending } else { Poll::Ready(()) }
+    })
+    .await;
+    results.into_iter().flatten().collect()
+}
+
+/// Hash-level comparison of both trees, each side scanned on its own server.
+#[instrument(skip_all)]
+pub async fn verify_trees(src: &Host, dst: &Host, opts: &CopyOptions) -> Result<Verdict, CopyError> {
+    let side = |h: &Host, root: &str| {
+        let h = h.clone();
+        let root = root.to_string();
+        async move {
+            let find = manifest::find_command(&root);
+            let hash = manifest::hash_command(&root);
+            let (m, hashes) = tokio::try_join!(
+                read_manifest(&h, &find, "listing for verification"),
+                async {
+                    h.sh("hashing files", &hash, None)
+                        .await
+                        .map_err(CopyError::from)
+                }
+            )?;
+            let mut m = m;
+            manifest::attach_hashes(&mut m, &manifest::parse_hashes(&hashes));
+            Ok::<_, CopyError>(m)
+        }
+    };
+    let (s, d) = tokio::try_join!(side(src, &opts.src.path), side(dst, &opts.dst.path))?;
+    Ok(verify::compare(&s, &d))
+}
