@@ -327,7 +327,10 @@ pub async fn run(
     let p = plan::plan(&src_m, base.as_deref(), use_last, opts.final_pass, opts.streams);
     drop(base);
 
-    let avail: u64 = dp.get("avail").and_then(|a| a.parse().ok()).unwrap_or(u64::MAX);
+    let avail: u64 = dp
+        .get("availk")
+        .and_then(|a| a.parse::<u64>().ok())
+        .map_or(u64::MAX, |k| k.saturating_mul(1024));
     let need = p.bytes + 4096 * p.files;
     if need > avail {
         return Err(CopyError::NotEnoughSpace {

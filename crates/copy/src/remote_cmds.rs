@@ -63,7 +63,7 @@ if [ -e "$D" ]; then
   if [ -n "$(ls -A -- "$D" 2>/dev/null | head -c 1)" ]; then echo 'nonempty 1'; fi
 fi
 p=$D; while [ ! -d "$p" ]; do p=$(dirname -- "$p"); done
-df -Pk -- "$p" | awk 'NR==2 {{print "avail", $4 * 1024}}'
+df -Pk -- "$p" | awk 'NR==2 {{print "availk", $4}}'
 true"#,
         root = sh_quote(root)
     )
@@ -132,7 +132,7 @@ mod tests {
         let m = parse_kv(&out.stdout);
         assert_eq!(m.get("dstdir").map(String::as_str), Some("1"));
         assert_eq!(m.get("nonempty").map(String::as_str), Some("1"));
-        assert!(m["avail"].parse::<u64>().unwrap() > 0);
+        assert!(m["availk"].parse::<u64>().unwrap() > 0);
         let out = std::process::Command::new("sh")
             .arg("-c")
             .arg(dst_probe(dir.join("new/deeper").to_str().unwrap()))
@@ -140,7 +140,7 @@ mod tests {
             .unwrap();
         let m = parse_kv(&out.stdout);
         assert!(!m.contains_key("dstdir"));
-        assert!(m.contains_key("avail"));
+        assert!(m.contains_key("availk"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
