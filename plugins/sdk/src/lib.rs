@@ -118,10 +118,16 @@ pub trait Plugin {
 }
 
 /// Export a [`Plugin`] as the component's implementation of the contract.
+///
+/// Only on wasm32: the export names (`migrate:recipe/app@0.1.0#info`) are
+/// not valid symbols for a native linker, so a native `cargo test` of a
+/// `cdylib` plugin would fail to link with them.
 #[macro_export]
 macro_rules! register_plugin {
     ($plugin:ty) => {
+        #[cfg(target_arch = "wasm32")]
         type __MigratePluginExport = $crate::Adapter<$plugin>;
+        #[cfg(target_arch = "wasm32")]
         $crate::bindings::export!(__MigratePluginExport with_types_in $crate::bindings);
     };
 }

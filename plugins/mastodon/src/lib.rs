@@ -1,0 +1,262 @@
+//! The `mastodon` recipe plugin: Mastodon's versions, upgrade rules, data
+//! layout and checks, from the facts in the project's app notes (§1).
+//!
+//! The modules are public so the Hometown plugin can reuse the rules; the
+//! component export sits behind the default `component` feature.
+
+pub mod deps;
+pub mod ops;
+pub mod path;
+pub mod probe;
+pub mod release;
+pub mod version;
+
+use migrate_plugin_sdk::prelude::*;
+
+use crate::version::MastodonVersion;
+
+pub struct Mastodon;
+
+fn ex(from: &str, to: &str, zero_downtime: bool, expect: Expectation) -> Example {
+    Example {
+        from: from.to_string(),
+        to: to.to_string(),
+        zero_downtime,
+        expect,
+    }
+}
+
+fn hops(list: &[&str]) -> Expectation {
+    Expectation::Hops(list.iter().map(|s| s.to_string()).collect())
+}
+
+impl Plugin for Mastodon {
+    fn info() -> AppInfo {
+        AppInfo {
+            homepage: Some("https://joinmastodon.org".to_string()),
+            ..app_info(
+                "mastodon",
+                "Mastodon",
+                "Mastodon 3.0 to 4.7.4; dependency minimums for 4.0 to 4.5",
+            )
+        }
+    }
+
+    fn parse(raw: &str) -> Result<Version, Refusal> {
+        MastodonVersion::parse(raw).map(|v| v.to_version(raw))
+    }
+
+    fn upgrade_path(req: &UpgradeRequest) -> Result<UpgradePlan, Refusal> {
+        let from = MastodonVersion::parse(&req.from)?;
+        let to = MastodonVersion::parse(&req.to)?;
+        path::plan(&from, &to, req.zero_downtime, &req.facts)
+    }
+
+    fn probes() -> Vec<Probe> {
+        probe::probes()
+    }
+
+    fn parse_probe(probe_id: &str, raw: &str) -> Result<String, Refusal> {
+        probe::parse_probe("Mastodon", probe_id, raw)
+    }
+
+    fn known() -> Vec<String> {
+        release::known()
+    }
+
+    fn data_layout() -> Vec<DataItem> {
+        ops::data_layout()
+    }
+    fn pre_copy() -> Vec<Step> {
+        ops::pre_copy("Mastodon")
+    }
+    fn post_copy() -> Vec<Step> {
+        ops::post_copy("Mastodon")
+    }
+    fn cache_clears() -> Vec<Step> {
+        ops::cache_clears()
+    }
+    fn smoke_checks() -> Vec<SmokeCheck> {
+        ops::smoke_checks()
+    }
+    fn manual_follow_ups() -> Vec<String> {
+        ops::manual_follow_ups("Mastodon")
+    }
+
+    fn examples() -> Vec<Example> {
+        vec![
+            ex("4.2.10", "4.5.11", false, hops(&["4.5.11"])),
+            ex("v4.3.13", "v4.4.8", true, hops(&["4.4.8"])),
+            ex("4.3.17", "4.3.17", false, hops(&[])),
+            ex(
+                "4.5.11",
+                "4.4.8",
+                false,
+                Expectation::Refused(RefusalKind::Downgrade),
+            ),
+            ex(
+                "4.1.25",
+                "4.3.21",
+                true,
+                Expectation::Refused(RefusalKind::ZeroDowntimeUnsupported),
+            ),
+            ex("4.1.25", "4.3.21", false, hops(&["4.3.21"])),
+            ex("2.0.1+v4.2.1", "2.1.0+v4.3.0", false, hops(&["4.3.0"])),
+            ex(
+                "4.2.1.1",
+                "4.3.0",
+                false,
+                Expectation::Refused(RefusalKind::MalformedVersion),
+            ),
+            ex(
+                "4.2.10",
+                "4.9.0",
+                false,
+                Expectation::Refused(RefusalKind::UnknownVersion),
+            ),
+        ]
+    }
+}
+
+#[cfg(feature = "component")]
+migrate_plugin_sdk::register_plugin!(Mastodon);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use migrate_plugin_sdk::upgrade_path_native;
+
+    fn req(from: &str, to: &str, zd: bool, facts: &[(&str, &str)]) -> UpgradeRequest {
+        UpgradeRequest {
+            from: from.to_string(),
+            to: to.to_string(),
+            zero_downtime: zd,
+            facts: facts
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    fn run(from: &str, to: &str, zd: bool, facts: &[(&str, &str)]) -> Result<UpgradePlan, Refusal> {
+        upgrade_path_native::<Mastodon>(&req(from, to, zd, facts))
+    }
+
+    #[test]
+    fn declared_examples_hold() {
+        for e in Mastodon::examples() {
+            let got = upgrade_path_native::<Mastodon>(&req(&e.from, &e.to, e.zero_downtime, &[]));
+            match (&e.expect, got) {
+                (Expectation::Hops(want), Ok(plan)) => {
+                    let tos: Vec<String> = plan.hops.iter().map(|h| h.to.clone()).collect();
+                    assert_eq!(&tos, want, "{} -> {}", e.from, e.to);
+                }
+                (Expectation::Refused(k), Err(r)) => {
+                    assert_eq!(
+                        format!("{k:?}"),
+                        format!("{:?}", r.kind),
+                        "{} -> {}: {}",
+                        e.from,
+                        e.to,
+                        r.message
+                    )
+                }
+                (want, got) => panic!("{} -> {}: wanted {want:?}, got {got:?}", e.from, e.to),
+            }
+        }
+    }
+
+    #[test]
+    fn crossing_4_3_generates_and_stores_encryption_secrets() {
+        let plan = run("4.2.10", "4.5.11", false, &[]).unwrap();
+        let ids: Vec<&str> = plan.hops[0].steps.iter().map(|s| s.id.as_str()).collect();
+        assert!(ids.contains(&"hop1-ar-encryption-init"), "{ids:?}");
+        assert!(ids.contains(&"hop1-notes-4.3"));
+        assert!(ids.contains(&"hop1-notes-4.4"));
+        assert!(ids.contains(&"hop1-notes-4.5"));
+        assert!(!ids.contains(&"hop1-notes-4.2"));
+        assert!(
+            plan.caveats
+                .iter()
+                .any(|c| c.contains("documentation#1356"))
+        );
+        let plan = run("4.3.13", "4.4.8", false, &[]).unwrap();
+        assert!(
+            !plan.hops[0]
+                .steps
+                .iter()
+                .any(|s| s.id.contains("encryption"))
+        );
+    }
+
+    #[test]
+    fn secrets_are_carried_as_secrets() {
+        let post = Mastodon::post_copy();
+        for key in [
+            "SECRET_KEY_BASE",
+            "VAPID_PRIVATE_KEY",
+            "ACTIVE_RECORD_ENCRYPTION_PRIMARY_KEY",
+        ] {
+            let found = post
+                .iter()
+                .any(|s| matches!(&s.action, Action::Carry(c) if c.key == key && c.secret));
+            assert!(found, "{key}");
+        }
+    }
+
+    #[test]
+    fn zero_downtime_uses_two_phase_migrations() {
+        let plan = run("4.2.10", "4.3.21", true, &[]).unwrap();
+        let pre = plan.hops[0]
+            .steps
+            .iter()
+            .find(|s| s.id == "hop1-migrate-pre")
+            .unwrap();
+        match &pre.action {
+            Action::Exec(c) => assert!(
+                c.env
+                    .iter()
+                    .any(|(k, v)| k == "SKIP_POST_DEPLOYMENT_MIGRATIONS" && v == "true")
+            ),
+            other => panic!("{other:?}"),
+        }
+        let refused = run("4.1.25", "4.3.21", true, &[]).unwrap_err();
+        assert!(
+            refused.message.contains("without --zero-downtime"),
+            "{}",
+            refused.message
+        );
+    }
+
+    #[test]
+    fn failed_preconditions_refuse_and_missing_ones_stay_unknown() {
+        let r = run("4.2.10", "4.3.21", false, &[("postgresql-version", "14.1")]).unwrap_err();
+        assert!(
+            matches!(r.kind, RefusalKind::PreconditionFailed),
+            "{}",
+            r.message
+        );
+        let plan = run("4.2.10", "4.3.21", false, &[("postgresql-version", "16.4")]).unwrap();
+        let pg = plan
+            .preconditions
+            .iter()
+            .find(|p| p.what == "PostgreSQL")
+            .unwrap();
+        assert_eq!(pg.met, Some(true));
+        let redis = plan
+            .preconditions
+            .iter()
+            .find(|p| p.what == "Redis")
+            .unwrap();
+        assert_eq!(redis.met, None);
+    }
+
+    #[test]
+    fn recipe_versions_are_split_by_the_sdk() {
+        let v = migrate_plugin_sdk::parse_native::<Mastodon>("2.0.1+v4.2.1").unwrap();
+        assert_eq!(v.canonical, "4.2.1");
+        let r = upgrade_path_native::<Mastodon>(&req("2.1.0+v4.3.0", "2.0.1+v4.2.1", false, &[]))
+            .unwrap_err();
+        assert!(matches!(r.kind, RefusalKind::Downgrade));
+    }
+}
