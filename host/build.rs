@@ -29,7 +29,12 @@ fn run() -> Result<(), String> {
     println!("cargo:rerun-if-changed={}", root.join("Cargo.lock").display());
     println!("cargo:rerun-if-env-changed=MIGRATE_PREBUILT_PLUGINS");
 
-    let plugins = discover(&root.join("plugins"))?;
+    let members = fs::read_to_string(root.join("Cargo.toml")).map_err(|e| e.to_string())?;
+    println!("cargo:rerun-if-changed={}", root.join("Cargo.toml").display());
+    let plugins: Vec<(String, String)> = discover(&root.join("plugins"))?
+        .into_iter()
+        .filter(|(_, dir)| members.contains(&format!("\"plugins/{dir}\"")))
+        .collect();
     let wasm_dir = match env::var("MIGRATE_PREBUILT_PLUGINS") {
         Ok(dir) => PathBuf::from(dir),
         Err(_) => build(&root, &out_dir, &plugins)?,
@@ -37,7 +42,8 @@ fn run() -> Result<(), String> {
 
     let mut src = String::from("/// Built-in plugins: (id, crate, component bytes).\n");
     src.push_str("pub static BUILTIN: &[(&str, &str, &[u8])] = &[\n");
-    for (krate, id) in &plugins {
+    for (krate, _) in &plugins {
+        let id = krate.strip_suffix("-plugin").unwrap_or(krate);
         let file = wasm_dir.join(format!("{}.wasm", krate.replace('-', "_")));
         if !file.exists() {
             return Err(format!("{} was not built", file.display()));
@@ -53,7 +59,7 @@ fn run() -> Result<(), String> {
     Ok(())
 }
 
-/// `(crate name, plugin id)` for each plugin crate, sorted.
+/// `(crate name, directory name)` for each plugin crate, sorted.
 fn discover(dir: &Path) -> Result<Vec<(String, String)>, String> {
     let mut found = Vec::new();
     let entries = fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -73,8 +79,7 @@ fn discover(dir: &Path) -> Result<Vec<(String, String)>, String> {
                     .map(|r| r.trim().trim_matches('"').to_string())
             })
             .ok_or_else(|| format!("{}: no package name", manifest.display()))?;
-        let id = name.strip_suffix("-plugin").unwrap_or(&name).to_string();
-        found.push((name, id));
+        found.push((name, entry.file_name().to_string_lossy().into_owned()));
     }
     found.sort();
     Ok(found)

@@ -44,3 +44,56 @@ pub fn workspace_root() -> PathBuf {
         .expect("host/ has a parent")
         .to_path_buf()
 }
+
+/// Cargo's target directory for this build.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// Build a standalone wasm32-wasip2 crate or workspace (fixtures, scaffolded
+/// plugins) into a shared target dir, so repeated runs reuse the build.
+/// Returns the release output directory.
+pub fn build_wasm(manifest: &std::path::Path) -> PathBuf {
+    let target = target_dir().join("test-plugins");
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+        .arg(manifest)
+        .arg("--target-dir")
+        .arg(&target)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .expect("spawn cargo");
+    assert!(
+        out.status.success(),
+        "building {} failed:\n{}",
+        manifest.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    target.join("wasm32-wasip2").join("release")
+}
+
+/// Run a command, killing it if it runs longer than `limit` (a hang guard,
+/// not a speed assertion). Returns the output, or panics naming the hang.
+pub fn run_with_guard(cmd: &mut Command, limit: std::time::Duration) -> Output {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let start = std::time::Instant::now();
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            return child.wait_with_output().expect("output");
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("command hung for more than {limit:?}: {cmd:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -1,0 +1,113 @@
+//! Hostile plugins are refused with a clear error naming the plugin, and the
+//! host goes on: an endless loop, a memory bomb, random bytes, a core module,
+//! and a component of another world. Real components, real wasmtime.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use support::*;
+
+/// The hostile fixtures, built once per test binary and copied into a plugin
+/// directory together with two non-components.
+fn hostile_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let out = build_wasm(&workspace_root().join("tests/fixtures/plugins/Cargo.toml"));
+        let dir = tempfile::tempdir().expect("tempdir").keep();
+        for (file, id) in [
+            ("endless.wasm", "endless"),
+            ("membomb.wasm", "membomb"),
+            ("wrong_world.wasm", "wrongworld"),
+        ] {
+            std::fs::copy(out.join(file), dir.join(format!("{id}.wasm"))).expect("copy fixture");
+        }
+        // Starts like a component but is garbage after the header.
+        let mut noise = b"\0asm\x0d\0\x01\0".to_vec();
+        noise.extend((0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8));
+        std::fs::write(dir.join("noise.wasm"), noise).expect("write");
+        // Not WebAssembly at all.
+        std::fs::write(dir.join("text.wasm"), b"#!/bin/sh\necho hello\n").expect("write");
+        // A core module: the plugin was built for the wrong target.
+        std::fs::write(dir.join("core.wasm"), b"\0asm\x01\0\0\0").expect("write");
+        dir
+    })
+}
+
+fn upgrade(id: &str) -> std::process::Output {
+    let home = tempfile::tempdir().expect("tempdir");
+    let mut cmd = migrate(home.path());
+    cmd.args(["upgrade-path", id, "1.0.0", "2.0.0", "--plugin-dir"])
+        .arg(hostile_dir());
+    run_with_guard(&mut cmd, Duration::from_secs(60))
+}
+
+fn assert_refused(id: &str, words: &[&str]) {
+    let out = upgrade(id);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(4), "{id}: exit code, stderr: {err}");
+    assert!(err.contains(&format!("{id:?}")), "{id}: error names the plugin: {err}");
+    for w in words {
+        assert!(err.contains(w), "{id}: error mentions {w:?}: {err}");
+    }
+}
+
+#[test]
+fn endless_loop_is_stopped_by_the_execution_budget() {
+    assert_refused("endless", &["execution budget", "upgrade-path"]);
+}
+
+#[test]
+fn memory_bomb_is_stopped_by_the_memory_cap() {
+    assert_refused("membomb", &["MiB limit", "upgrade-path"]);
+}
+
+#[test]
+fn component_of_another_world_is_refused() {
+    assert_refused("wrongworld", &["does not implement migrate:recipe@0.1.0", "migrate:recipe/app"]);
+}
+
+#[test]
+fn random_bytes_are_refused() {
+    assert_refused("noise", &["not a WebAssembly component"]);
+    assert_refused("text", &["not a WebAssembly component", "magic bytes"]);
+}
+
+#[test]
+fn core_module_is_refused_with_the_fix() {
+    assert_refused("core", &["core WebAssembly module", "wasm32-wasip2"]);
+}
+
+#[test]
+fn the_host_goes_on_listing_good_plugins_beside_broken_ones() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let mut cmd = migrate(home.path());
+    cmd.args(["plugin", "list", "--json", "--plugin-dir"]).arg(hostile_dir());
+    let out = run_with_guard(&mut cmd, Duration::from_secs(120));
+    assert_eq!(out.status.code(), Some(4), "broken plugins make the exit code 4");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let plugins = v["plugins"].as_array().expect("plugins");
+    let by_id = |id: &str| plugins.iter().find(|p| p["id"] == id).cloned();
+    let nextcloud = by_id("nextcloud").expect("built-in nextcloud listed");
+    assert_eq!(nextcloud["ok"], true);
+    assert_eq!(nextcloud["origin"], "built-in");
+    for broken in ["noise", "text", "core", "wrongworld"] {
+        let p = by_id(broken).unwrap_or_else(|| panic!("{broken} listed"));
+        assert_eq!(p["ok"], false, "{broken}");
+        assert!(p["error"].as_str().unwrap_or("").contains(broken), "{broken}: {p}");
+    }
+    // The loop and the bomb only misbehave when planning; describing works.
+    assert_eq!(by_id("endless").expect("endless")["ok"], true);
+}
+
+#[test]
+fn a_good_call_after_a_hostile_one_still_works() {
+    assert_refused("endless", &["execution budget"]);
+    let home = tempfile::tempdir().expect("tempdir");
+    let mut cmd = migrate(home.path());
+    cmd.args(["plugin", "list", "--plugin-dir"]).arg(hostile_dir());
+    let out = run_with_guard(&mut cmd, Duration::from_secs(120));
+    assert!(stdout(&out).contains("nextcloud"), "{}", stdout(&out));
+}

@@ -1,0 +1,87 @@
+//! `migrate plugin new` makes a crate that builds to a component, passes its
+//! own tests, loads into the host and answers through `upgrade-path`.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use support::*;
+
+#[test]
+fn scaffolded_plugin_builds_loads_and_passes_its_tests() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let work = tempfile::tempdir().expect("tempdir");
+    let crate_dir = work.path().join("demo-app");
+
+    let out = run(migrate(home.path())
+        .args(["plugin", "new", "demo-app", "--dir"])
+        .arg(&crate_dir));
+    assert_eq!(out.status.code(), Some(0), "plugin new: {}", stderr(&out));
+    assert!(crate_dir.join("Cargo.toml").exists());
+    assert!(crate_dir.join("sdk/wit/worlds.wit").exists(), "contract vendored");
+
+    // Its own unit tests pass natively.
+    let test = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .arg("test")
+        .current_dir(&crate_dir)
+        .env("CARGO_TARGET_DIR", target_dir().join("test-plugins"))
+        .output()
+        .expect("cargo test");
+    assert!(
+        test.status.success(),
+        "scaffold's cargo test failed:\n{}{}",
+        String::from_utf8_lossy(&test.stdout),
+        String::from_utf8_lossy(&test.stderr)
+    );
+
+    // It builds to a component the host accepts, and its examples pass.
+    let out_dir = build_wasm(&crate_dir.join("Cargo.toml"));
+    let wasm = out_dir.join("demo_app_plugin.wasm");
+    assert!(wasm.exists(), "{} built", wasm.display());
+    let out = run_with_guard(
+        migrate(home.path()).args(["plugin", "test"]).arg(&wasm),
+        Duration::from_secs(60),
+    );
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "plugin test: {text}{}", stderr(&out));
+    assert!(text.contains("3 passed, 0 failed"), "{text}");
+
+    // Installed into a plugin dir it is a first-class app.
+    let plugins = work.path().join("plugins");
+    std::fs::create_dir_all(&plugins).expect("mkdir");
+    std::fs::copy(&wasm, plugins.join("demo-app.wasm")).expect("install");
+    let out = run(migrate(home.path())
+        .args(["upgrade-path", "demo-app", "v1.0.0", "2.0.0", "--json", "--plugin-dir"])
+        .arg(&plugins));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["hops"][0]["to"], "2.0.0");
+    let out = run(migrate(home.path())
+        .args(["upgrade-path", "demo-app", "2.0.0", "1.0.0", "--plugin-dir"])
+        .arg(&plugins));
+    assert_eq!(out.status.code(), Some(3), "downgrade refused");
+    assert!(stdout(&out).contains("refused (downgrade)"), "{}", stdout(&out));
+}
+
+#[test]
+fn scaffold_refuses_bad_names_and_existing_directories() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let work = tempfile::tempdir().expect("tempdir");
+    let out = run(migrate(home.path())
+        .args(["plugin", "new", "Bad Name", "--dir"])
+        .arg(work.path().join("x")));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("not a valid plugin id"), "{}", stderr(&out));
+    assert!(!work.path().join("x").exists(), "nothing written");
+
+    let existing = work.path().join("taken");
+    std::fs::create_dir_all(&existing).expect("mkdir");
+    std::fs::write(existing.join("keep.txt"), "mine").expect("write");
+    let out = run(migrate(home.path())
+        .args(["plugin", "new", "taken", "--dir"])
+        .arg(&existing));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(existing.join("keep.txt")).expect("read"), "mine");
+}
