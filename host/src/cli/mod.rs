@@ -10,6 +10,7 @@ use crate::exit;
 
 pub mod copy;
 pub mod dns;
+pub mod mail;
 pub mod plugin;
 pub mod render;
 pub mod upgrade_path;
@@ -59,6 +60,9 @@ pub enum Command {
     /// DNS for migrations: TTLs, wildcard test record, cutover, restore, mail records.
     #[command(subcommand)]
     Dns(dns::Command),
+    /// Mail migrations: mailboxes IMAP to IMAP, users, mail DNS checks.
+    #[command(subcommand)]
+    Mail(mail::Command),
 }
 
 pub fn main() -> ExitCode {
@@ -78,6 +82,7 @@ pub fn main() -> ExitCode {
         Command::Status(args) => copy::status(args, &cli.global),
         Command::Cleanup(args) => copy::cleanup(args, &cli.global),
         Command::Dns(cmd) => dns::run(cmd, &cli.global),
+        Command::Mail(cmd) => mail::run(cmd, &cli.global),
     };
     ExitCode::from(code)
 }
