@@ -1,19 +1,11 @@
 //! The `mastodon` recipe plugin: Mastodon's versions, upgrade rules, data
 //! layout and checks, from the facts in the project's app notes (§1).
 //!
-//! The modules are public so the Hometown plugin can reuse the rules; the
-//! component export sits behind the default `component` feature.
+//! The rules live in the `mastodon-rules` crate, which Hometown shares.
 
-pub mod deps;
-pub mod ops;
-pub mod path;
-pub mod probe;
-pub mod release;
-pub mod version;
-
+use mastodon_rules::version::MastodonVersion;
+use mastodon_rules::{ops, path, probe, release};
 use migrate_plugin_sdk::prelude::*;
-
-use crate::version::MastodonVersion;
 
 pub struct Mastodon;
 
@@ -118,7 +110,6 @@ impl Plugin for Mastodon {
     }
 }
 
-#[cfg(feature = "component")]
 migrate_plugin_sdk::register_plugin!(Mastodon);
 
 #[cfg(test)]
