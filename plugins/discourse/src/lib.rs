@@ -1,19 +1,248 @@
-//! The `discourse` recipe plugin (being written: refuses every request).
+//! The `discourse` recipe plugin: Discourse's old and date-based versions,
+//! forward-only upgrades by rebuild, the restore schema rule and the
+//! PostgreSQL upgrade disk rule of discourse_docker (facts §3).
+
+pub mod ops;
+pub mod path;
+pub mod probe;
+pub mod version;
 
 use migrate_plugin_sdk::prelude::*;
 
-pub struct Stub;
+use crate::version::DiscourseVersion;
 
-impl Plugin for Stub {
-    fn info() -> AppInfo {
-        app_info("discourse", "discourse", "not yet")
-    }
-    fn parse(raw: &str) -> Result<Version, Refusal> {
-        simple_version(raw)
-    }
-    fn upgrade_path(_req: &UpgradeRequest) -> Result<UpgradePlan, Refusal> {
-        Err(refuse(RefusalKind::Unsupported, "the discourse plugin is being written"))
+pub struct Discourse;
+
+fn ex(from: &str, to: &str, zero_downtime: bool, expect: Expectation) -> Example {
+    Example {
+        from: from.to_string(),
+        to: to.to_string(),
+        zero_downtime,
+        expect,
     }
 }
 
-migrate_plugin_sdk::register_plugin!(Stub);
+fn hops(list: &[&str]) -> Expectation {
+    Expectation::Hops(list.iter().map(|s| s.to_string()).collect())
+}
+
+impl Plugin for Discourse {
+    fn info() -> AppInfo {
+        AppInfo {
+            homepage: Some("https://www.discourse.org".to_string()),
+            ..app_info(
+                "discourse",
+                "Discourse",
+                "Discourse 2.x to 3.5 (and 3.x betas), date-based 2025.11 to 2026.11 (and -latest builds), on discourse_docker",
+            )
+        }
+    }
+
+    fn parse(raw: &str) -> Result<Version, Refusal> {
+        DiscourseVersion::parse(raw).map(|v| v.to_version(raw))
+    }
+
+    fn upgrade_path(req: &UpgradeRequest) -> Result<UpgradePlan, Refusal> {
+        let from = DiscourseVersion::parse(&req.from)?;
+        let to = DiscourseVersion::parse(&req.to)?;
+        path::plan(&from, &to, req.zero_downtime, &req.facts)
+    }
+
+    fn probes() -> Vec<Probe> {
+        probe::probes()
+    }
+
+    fn parse_probe(probe_id: &str, raw: &str) -> Result<String, Refusal> {
+        probe::parse_probe(probe_id, raw)
+    }
+
+    fn known() -> Vec<String> {
+        version::known()
+    }
+
+    fn data_layout() -> Vec<DataItem> {
+        ops::data_layout()
+    }
+    fn pre_copy() -> Vec<Step> {
+        ops::pre_copy()
+    }
+    fn post_copy() -> Vec<Step> {
+        ops::post_copy()
+    }
+    fn cache_clears() -> Vec<Step> {
+        ops::cache_clears()
+    }
+    fn smoke_checks() -> Vec<SmokeCheck> {
+        ops::smoke_checks()
+    }
+    fn manual_follow_ups() -> Vec<String> {
+        ops::manual_follow_ups()
+    }
+
+    fn examples() -> Vec<Example> {
+        vec![
+            ex(
+                "3.1.0.beta6",
+                "2026.3.0-latest",
+                false,
+                hops(&["2026.3.0-latest"]),
+            ),
+            ex("v3.4.7", "v3.5.4", true, hops(&["3.5.4"])),
+            ex("2026.2.0", "2026.2.0", false, hops(&[])),
+            ex(
+                "2026.3.0",
+                "2026.3.0-latest",
+                false,
+                Expectation::Refused(RefusalKind::Downgrade),
+            ),
+            ex(
+                "2025.11.0",
+                "3.5.4",
+                false,
+                Expectation::Refused(RefusalKind::Downgrade),
+            ),
+            ex(
+                "3.2.0",
+                "2026.2.0",
+                true,
+                Expectation::Refused(RefusalKind::ZeroDowntimeUnsupported),
+            ),
+            ex(
+                "3.1.0.rc1",
+                "3.2.0",
+                false,
+                Expectation::Refused(RefusalKind::MalformedVersion),
+            ),
+            ex(
+                "3.5.4",
+                "2027.1.0",
+                false,
+                Expectation::Refused(RefusalKind::UnknownVersion),
+            ),
+            ex(
+                "1.0.0+3.4.7",
+                "1.1.0+2025.12.1",
+                false,
+                hops(&["2025.12.1"]),
+            ),
+        ]
+    }
+}
+
+migrate_plugin_sdk::register_plugin!(Discourse);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use migrate_plugin_sdk::upgrade_path_native;
+
+    fn req(from: &str, to: &str, zd: bool, facts: &[(&str, &str)]) -> UpgradeRequest {
+        UpgradeRequest {
+            from: from.to_string(),
+            to: to.to_string(),
+            zero_downtime: zd,
+            facts: facts
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn declared_examples_hold() {
+        for e in Discourse::examples() {
+            let got = upgrade_path_native::<Discourse>(&req(&e.from, &e.to, e.zero_downtime, &[]));
+            match (&e.expect, got) {
+                (Expectation::Hops(want), Ok(plan)) => {
+                    let tos: Vec<String> = plan.hops.iter().map(|h| h.to.clone()).collect();
+                    assert_eq!(&tos, want, "{} -> {}", e.from, e.to);
+                }
+                (Expectation::Refused(k), Err(r)) => {
+                    assert_eq!(
+                        format!("{k:?}"),
+                        format!("{:?}", r.kind),
+                        "{} -> {}: {}",
+                        e.from,
+                        e.to,
+                        r.message
+                    )
+                }
+                (want, got) => panic!("{} -> {}: wanted {want:?}, got {got:?}", e.from, e.to),
+            }
+        }
+    }
+
+    #[test]
+    fn disk_rule_refuses_a_postgres_upgrade_without_room() {
+        let r = upgrade_path_native::<Discourse>(&req(
+            "3.4.7",
+            "2026.2.0",
+            false,
+            &[
+                ("source-postgresql-version", "13"),
+                ("free-disk-bytes", "10G"),
+                ("database-bytes", "6G"),
+            ],
+        ))
+        .unwrap_err();
+        assert!(
+            matches!(r.kind, RefusalKind::PreconditionFailed),
+            "{}",
+            r.message
+        );
+        assert!(
+            r.message.contains("postgres.15.template.yml"),
+            "{}",
+            r.message
+        );
+        let plan = upgrade_path_native::<Discourse>(&req(
+            "3.4.7",
+            "2026.2.0",
+            false,
+            &[
+                ("source-postgresql-version", "13"),
+                ("free-disk-bytes", "13G"),
+                ("database-bytes", "6G"),
+            ],
+        ))
+        .unwrap();
+        assert!(
+            plan.hops[0]
+                .steps
+                .iter()
+                .any(|s| s.id == "hop1-postgres-upgrade")
+        );
+    }
+
+    #[test]
+    fn newer_backup_schema_is_refused() {
+        let r = upgrade_path_native::<Discourse>(&req(
+            "3.4.7",
+            "3.4.7",
+            false,
+            &[
+                ("backup-schema-version", "20250520015508"),
+                ("destination-schema-version", "20250103134013"),
+            ],
+        ))
+        .unwrap_err();
+        assert!(
+            matches!(r.kind, RefusalKind::PreconditionFailed),
+            "{}",
+            r.message
+        );
+    }
+
+    #[test]
+    fn latest_builds_warn_that_they_move() {
+        let plan =
+            upgrade_path_native::<Discourse>(&req("2026.2.0", "2026.3.0-latest", false, &[]))
+                .unwrap();
+        assert!(plan.caveats.iter().any(|c| c.contains("development build")));
+        assert!(
+            plan.preconditions
+                .iter()
+                .any(|p| p.what == "Backup schema version" && p.met.is_none())
+        );
+    }
+}
