@@ -10,6 +10,7 @@ use crate::exit;
 
 pub mod copy;
 pub mod dns;
+pub mod docker;
 pub mod mail;
 pub mod plugin;
 pub mod render;
@@ -63,6 +64,12 @@ pub enum Command {
     /// Mail migrations: mailboxes IMAP to IMAP, users, mail DNS checks.
     #[command(subcommand)]
     Mail(mail::Command),
+    /// Docker through the docker API over SSH: inventory, stop/start, docker-root moves,
+    /// databases piped into containers, ownership.
+    #[command(subcommand)]
+    Docker(docker::Command),
+    /// Move a named docker volume server to server.
+    Volume(docker::VolumeArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -83,6 +90,8 @@ pub fn main() -> ExitCode {
         Command::Cleanup(args) => copy::cleanup(args, &cli.global),
         Command::Dns(cmd) => dns::run(cmd, &cli.global),
         Command::Mail(cmd) => mail::run(cmd, &cli.global),
+        Command::Docker(cmd) => docker::run(cmd, &cli.global),
+        Command::Volume(args) => docker::volume(args, &cli.global),
     };
     ExitCode::from(code)
 }

@@ -1,0 +1,1 @@
+//! migrate-docker (being built).
