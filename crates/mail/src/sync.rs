@@ -1,0 +1,517 @@
+//! One account: folders created, new messages appended with their flags
+//! and internal dates, flag changes carried, destination-only messages
+//! deleted when asked, and the result re-read from the destination so the
+//! verdict reports what is there, not what was sent.
+
+use std::collections::{HashMap, HashSet};
+
+use futures::TryStreamExt;
+use serde::Serialize;
+use tracing::{Instrument, info_span};
+
+use crate::conn::{Imap, connection_error, tidy};
+use crate::error::{MailError, Result};
+use crate::folders::{self, Mapping};
+use crate::scan::{Listing, Msg, scan};
+use crate::server::Server;
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub dry_run: bool,
+    pub folders_only: bool,
+    /// Delete destination messages that are not on the source.
+    pub delete: bool,
+    /// Allow `delete` even when the destination already received mail
+    /// newer than anything on the source (i.e. after the MX cutover).
+    pub force: bool,
+    /// Bytes of message bodies fetched per round trip.
+    pub batch_bytes: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FolderReport {
+    pub src: String,
+    pub dst: String,
+    pub src_messages: u64,
+    pub src_bytes: u64,
+    pub dst_messages: u64,
+    pub dst_bytes: u64,
+    pub created: bool,
+    pub copied: u64,
+    pub copied_bytes: u64,
+    pub flags_synced: u64,
+    pub deleted: u64,
+    /// Source messages not (or, in a dry run, not yet) on the destination.
+    pub missing: u64,
+    /// Source messages whose destination copy has other flags.
+    pub flag_differences: u64,
+    /// Keywords the destination does not accept permanently.
+    pub dropped_keywords: u64,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct AccountReport {
+    pub src_user: String,
+    pub dst_user: String,
+    pub dry_run: bool,
+    pub folders_only: bool,
+    pub folders: Vec<FolderReport>,
+    /// Problems with single folders or messages; the rest went on.
+    #[serde(serialize_with = "ser_errors")]
+    pub item_errors: Vec<MailError>,
+    /// What stopped the account, if anything.
+    #[serde(serialize_with = "ser_opt_error")]
+    pub fatal: Option<MailError>,
+}
+
+fn ser_errors<S: serde::Serializer>(v: &[MailError], s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_seq(
+        v.iter()
+            .map(|e| serde_json::json!({"kind": e.kind(), "message": e.to_string()})),
+    )
+}
+fn ser_opt_error<S: serde::Serializer>(
+    v: &Option<MailError>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match v {
+        Some(e) => serde_json::json!({"kind": e.kind(), "message": e.to_string()}).serialize(s),
+        None => s.serialize_none(),
+    }
+}
+
+impl AccountReport {
+    pub fn src_messages(&self) -> u64 {
+        self.folders.iter().map(|f| f.src_messages).sum()
+    }
+    pub fn missing(&self) -> u64 {
+        self.folders.iter().map(|f| f.missing).sum()
+    }
+    pub fn copied(&self) -> u64 {
+        self.folders.iter().map(|f| f.copied).sum()
+    }
+    pub fn copied_bytes(&self) -> u64 {
+        self.folders.iter().map(|f| f.copied_bytes).sum()
+    }
+    pub fn flags_synced(&self) -> u64 {
+        self.folders.iter().map(|f| f.flags_synced).sum()
+    }
+    pub fn flag_differences(&self) -> u64 {
+        self.folders.iter().map(|f| f.flag_differences).sum()
+    }
+    /// The first error that decides the exit code.
+    pub fn worst(&self) -> Option<&MailError> {
+        self.fatal.as_ref().or(self.item_errors.first())
+    }
+    pub fn good(&self) -> bool {
+        self.fatal.is_none()
+            && self.item_errors.is_empty()
+            && self.missing() == 0
+            && self.flag_differences() == 0
+            && !self.dry_run
+            && !self.folders_only
+    }
+    /// One sentence: the account's verdict.
+    pub fn verdict(&self) -> String {
+        let n = self.src_messages();
+        if let Some(e) = &self.fatal {
+            return format!(
+                "sync FAILED: {e} ({} of {n} messages seen so far are not on the destination)",
+                self.missing()
+            );
+        }
+        if self.folders_only {
+            return format!(
+                "folders only: {} folders mapped, messages not compared",
+                self.folders.len()
+            );
+        }
+        if self.dry_run {
+            return format!(
+                "dry run: {} of {n} messages of the source would be copied, {} flag changes carried; nothing was changed",
+                self.missing(),
+                self.flag_differences()
+            );
+        }
+        if self.good() {
+            return format!(
+                "sync looks good: all {n} messages of the source are on the destination"
+            );
+        }
+        let mut why = Vec::new();
+        if self.missing() > 0 {
+            why.push(format!(
+                "{} of {n} messages of the source are not on the destination",
+                self.missing()
+            ));
+        }
+        if self.flag_differences() > 0 {
+            why.push(format!(
+                "{} messages have other flags on the destination",
+                self.flag_differences()
+            ));
+        }
+        if !self.item_errors.is_empty() {
+            why.push(format!("{} errors", self.item_errors.len()));
+        }
+        format!("sync incomplete: {}", why.join(", "))
+    }
+}
+
+/// Sync one logged-in pair of sessions.
+pub async fn account(
+    src: &mut Imap,
+    src_server: &Server,
+    dst: &mut Imap,
+    dst_server: &Server,
+    report: &mut AccountReport,
+    opts: &Options,
+) -> Result<()> {
+    let sf = folders::list(src, src_server).await?;
+    let df = folders::list(dst, dst_server).await?;
+    let mappings = folders::map(&sf, &df);
+    let mut pending_deletes: Vec<(usize, Vec<u32>)> = Vec::new();
+    let mut newest_src = None;
+    let mut newest_dst_only = None;
+    for m in &mappings {
+        let span =
+            info_span!("folder", src = %m.src.display(), dst = %folders::decode_mutf7(&m.dst_name));
+        let r = folder(src, src_server, dst, dst_server, m, report, opts)
+            .instrument(span)
+            .await?;
+        if let Some((fr, dst_only, src_newest, dst_only_newest)) = r {
+            newest_src = newest_src.max(src_newest);
+            newest_dst_only = newest_dst_only.max(dst_only_newest);
+            report.folders.push(fr);
+            if !dst_only.is_empty() {
+                pending_deletes.push((report.folders.len() - 1, dst_only));
+            }
+        }
+    }
+    if opts.delete && !pending_deletes.is_empty() {
+        // Mail newer than anything on the source can only have been
+        // delivered to the destination itself: the MX already points there.
+        if !opts.force && newest_dst_only > newest_src {
+            report.item_errors.push(MailError::Input(format!(
+                "not deleting {} destination-only messages: the destination holds mail newer than anything on the source, so it already receives mail (after cutover); pass --force to delete anyway",
+                pending_deletes.iter().map(|(_, u)| u.len()).sum::<usize>()
+            )));
+        } else if !opts.dry_run {
+            for (idx, uids) in pending_deletes {
+                let name = report.folders[idx].dst.clone();
+                let wire = mappings
+                    .iter()
+                    .find(|m| folders::decode_mutf7(&m.dst_name) == name)
+                    .map(|m| m.dst_name.clone())
+                    .unwrap_or(name);
+                let n = delete(dst, dst_server, &wire, &uids).await?;
+                report.folders[idx].deleted = n;
+                report.folders[idx].dst_messages -= n.min(report.folders[idx].dst_messages);
+            }
+        }
+    }
+    Ok(())
+}
+
+type FolderOutcome = Option<(FolderReport, Vec<u32>, Option<i64>, Option<i64>)>;
+
+async fn folder(
+    src: &mut Imap,
+    src_server: &Server,
+    dst: &mut Imap,
+    dst_server: &Server,
+    m: &Mapping,
+    report: &mut AccountReport,
+    opts: &Options,
+) -> Result<FolderOutcome> {
+    let mut fr = FolderReport {
+        src: m.src.display(),
+        dst: folders::decode_mutf7(&m.dst_name),
+        ..Default::default()
+    };
+    let mut exists = m.exists;
+    if !exists {
+        fr.created = true;
+        if !opts.dry_run {
+            match dst.create(&m.dst_name).await {
+                Ok(()) => {
+                    exists = true;
+                    let _ = dst.subscribe(&m.dst_name).await;
+                    tracing::info!("created folder");
+                }
+                Err(async_imap::error::Error::No(d) | async_imap::error::Error::Bad(d)) => {
+                    let detail = tidy(&d);
+                    let listing = scan(src, src_server, &m.src.name, false).await?;
+                    fr.src_messages = listing.msgs.len() as u64;
+                    fr.src_bytes = listing.bytes();
+                    fr.missing = fr.src_messages;
+                    report.item_errors.push(MailError::Append {
+                        server: dst_server.to_string(),
+                        folder: fr.dst.clone(),
+                        what: "the folder".into(),
+                        detail,
+                    });
+                    return Ok(Some((fr, Vec::new(), None, None)));
+                }
+                Err(e) => return Err(connection_error(dst_server, "CREATE", e)),
+            }
+        }
+    }
+    let s = scan(src, src_server, &m.src.name, false).await?;
+    fr.src_messages = s.msgs.len() as u64;
+    fr.src_bytes = s.bytes();
+    let src_newest = s
+        .msgs
+        .iter()
+        .filter_map(|m| m.idate.map(|d| d.timestamp()))
+        .max();
+    if opts.folders_only {
+        return Ok(Some((fr, Vec::new(), src_newest, None)));
+    }
+    let d = if exists {
+        scan(dst, dst_server, &m.dst_name, true).await?
+    } else {
+        Listing::default()
+    };
+    let dmap: HashMap<&str, &Msg> = d.msgs.iter().map(|m| (m.key.as_str(), m)).collect();
+    let wanted = |msg: &Msg, fr: &mut FolderReport| -> Vec<String> {
+        let (keep, drop): (Vec<_>, Vec<_>) = msg
+            .flags
+            .iter()
+            .cloned()
+            .partition(|f| !exists || d.permanent.is_empty() || d.accepts(f));
+        fr.dropped_keywords += drop.len() as u64;
+        keep
+    };
+    let mut to_copy = Vec::new();
+    let mut to_flag = Vec::new();
+    for msg in &s.msgs {
+        match dmap.get(msg.key.as_str()) {
+            None => to_copy.push(msg),
+            Some(dm) => {
+                let want = wanted(msg, &mut fr);
+                if dm.flags != want {
+                    to_flag.push((dm.uid, want));
+                }
+            }
+        }
+    }
+    let src_keys: HashSet<&str> = s.msgs.iter().map(|m| m.key.as_str()).collect();
+    let dst_only: Vec<&Msg> = d
+        .msgs
+        .iter()
+        .filter(|m| !src_keys.contains(m.key.as_str()))
+        .collect();
+    let dst_only_newest = dst_only
+        .iter()
+        .filter_map(|m| m.idate.map(|d| d.timestamp()))
+        .max();
+    let dst_only_uids: Vec<u32> = if opts.delete {
+        dst_only.iter().map(|m| m.uid).collect()
+    } else {
+        Vec::new()
+    };
+
+    if opts.dry_run {
+        fr.missing = to_copy.len() as u64;
+        fr.flag_differences = to_flag.len() as u64;
+        fr.dst_messages = d.msgs.len() as u64;
+        fr.dst_bytes = d.bytes();
+        fr.deleted = dst_only_uids.len() as u64;
+        return Ok(Some((fr, Vec::new(), src_newest, dst_only_newest)));
+    }
+
+    for (uid, flags) in &to_flag {
+        let _: Vec<_> = dst
+            .uid_store(
+                uid.to_string(),
+                format!("FLAGS.SILENT ({})", flags.join(" ")),
+            )
+            .await
+            .map_err(|e| connection_error(dst_server, "UID STORE", e))?
+            .try_collect()
+            .await
+            .map_err(|e| connection_error(dst_server, "UID STORE", e))?;
+        fr.flags_synced += 1;
+    }
+
+    let mut append_failed = false;
+    if !to_copy.is_empty() {
+        let flags_for: Vec<Vec<String>> = to_copy.iter().map(|m| wanted(m, &mut fr)).collect();
+        let dst_display = fr.dst.clone();
+        let res = copy(
+            src,
+            src_server,
+            dst,
+            dst_server,
+            &m.dst_name,
+            &dst_display,
+            &to_copy,
+            &flags_for,
+            opts,
+            &mut fr,
+            report,
+        )
+        .await;
+        match res {
+            Ok(failed) => append_failed = failed,
+            Err(e) => {
+                fr.missing = to_copy.len() as u64 - fr.copied;
+                fr.dst_messages = d.msgs.len() as u64 + fr.copied;
+                report.folders.push(fr);
+                return Err(e);
+            }
+        }
+    }
+
+    // Re-read the destination: the verdict counts what is there.
+    let after = if fr.copied > 0 || fr.flags_synced > 0 || append_failed {
+        scan(dst, dst_server, &m.dst_name, true).await?
+    } else {
+        d
+    };
+    let amap: HashMap<&str, &Msg> = after.msgs.iter().map(|m| (m.key.as_str(), m)).collect();
+    for msg in &s.msgs {
+        match amap.get(msg.key.as_str()) {
+            None => fr.missing += 1,
+            Some(dm) => {
+                let want: Vec<String> = msg
+                    .flags
+                    .iter()
+                    .filter(|f| after.permanent.is_empty() || after.accepts(f))
+                    .cloned()
+                    .collect();
+                if dm.flags != want {
+                    fr.flag_differences += 1;
+                }
+            }
+        }
+    }
+    fr.dst_messages = after.msgs.len() as u64;
+    fr.dst_bytes = after.bytes();
+    Ok(Some((fr, dst_only_uids, src_newest, dst_only_newest)))
+}
+
+/// Fetch bodies in batches and APPEND them. Returns whether some message
+/// was refused (the others went on). A quota error stops the account:
+/// every further APPEND would fail the same way.
+#[allow(clippy::too_many_arguments)]
+async fn copy(
+    src: &mut Imap,
+    src_server: &Server,
+    dst: &mut Imap,
+    dst_server: &Server,
+    dst_wire: &str,
+    dst_display: &str,
+    msgs: &[&Msg],
+    flags_for: &[Vec<String>],
+    opts: &Options,
+    fr: &mut FolderReport,
+    report: &mut AccountReport,
+) -> Result<bool> {
+    let mut failed = false;
+    let limit = opts.batch_bytes.max(1);
+    let mut start = 0;
+    while start < msgs.len() {
+        let mut end = start;
+        let mut bytes = 0u64;
+        while end < msgs.len()
+            && (end == start || (bytes + u64::from(msgs[end].size) <= limit && end - start < 500))
+        {
+            bytes += u64::from(msgs[end].size);
+            end += 1;
+        }
+        let batch = &msgs[start..end];
+        let set = batch
+            .iter()
+            .map(|m| m.uid.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let fetched: Vec<async_imap::types::Fetch> = src
+            .uid_fetch(&set, "(UID BODY.PEEK[])")
+            .await
+            .map_err(|e| connection_error(src_server, "UID FETCH bodies", e))?
+            .try_collect()
+            .await
+            .map_err(|e| connection_error(src_server, "UID FETCH bodies", e))?;
+        let bodies: HashMap<u32, &[u8]> = fetched
+            .iter()
+            .filter_map(|f| Some((f.uid?, f.body()?)))
+            .collect();
+        for (i, msg) in batch.iter().enumerate() {
+            let Some(body) = bodies.get(&msg.uid) else {
+                // Expunged on the source since the scan: nothing to copy.
+                tracing::warn!(
+                    uid = msg.uid,
+                    "message vanished from the source during the sync"
+                );
+                continue;
+            };
+            let flags = format!("({})", flags_for[start + i].join(" "));
+            let idate = msg.idate_imap();
+            match dst
+                .append(dst_wire, Some(flags.as_str()), idate.as_deref(), body)
+                .await
+            {
+                Ok(()) => {
+                    fr.copied += 1;
+                    fr.copied_bytes += body.len() as u64;
+                }
+                Err(async_imap::error::Error::No(d) | async_imap::error::Error::Bad(d)) => {
+                    let detail = tidy(&d);
+                    let lower = detail.to_ascii_lowercase();
+                    // RFC 5530 OVERQUOTA; older servers only say "quota".
+                    if lower.contains("overquota")
+                        || lower.contains("quota exceeded")
+                        || lower.contains("over quota")
+                    {
+                        return Err(MailError::Quota {
+                            server: dst_server.to_string(),
+                            user: report.dst_user.clone(),
+                            folder: dst_display.to_string(),
+                            detail,
+                        });
+                    }
+                    failed = true;
+                    report.item_errors.push(MailError::Append {
+                        server: dst_server.to_string(),
+                        folder: dst_display.to_string(),
+                        what: format!("message UID {} ({} bytes)", msg.uid, body.len()),
+                        detail,
+                    });
+                }
+                Err(e) => return Err(connection_error(dst_server, "APPEND", e)),
+            }
+        }
+        start = end;
+    }
+    Ok(failed)
+}
+
+async fn delete(dst: &mut Imap, server: &Server, folder: &str, uids: &[u32]) -> Result<u64> {
+    dst.select(folder)
+        .await
+        .map_err(|e| connection_error(server, "SELECT", e))?;
+    let set = uids
+        .iter()
+        .map(|u| u.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let _: Vec<_> = dst
+        .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
+        .await
+        .map_err(|e| connection_error(server, "UID STORE \\Deleted", e))?
+        .try_collect()
+        .await
+        .map_err(|e| connection_error(server, "UID STORE \\Deleted", e))?;
+    // UID EXPUNGE (UIDPLUS) removes only these messages, not others a
+    // user flagged \Deleted on the destination.
+    let gone: Vec<_> = dst
+        .uid_expunge(&set)
+        .await
+        .map_err(|e| connection_error(server, "UID EXPUNGE", e))?
+        .try_collect()
+        .await
+        .map_err(|e| connection_error(server, "UID EXPUNGE", e))?;
+    Ok(gone.len() as u64)
+}
