@@ -207,7 +207,13 @@ impl HometownVersion {
         }
         let Some((first, rest)) = text.split_once('+') else {
             // Plain Mastodon: Mastodon's parser says whether it exists.
-            let base = MastodonVersion::parse(text)?;
+            let base = MastodonVersion::parse(text).map_err(|e| match e.kind {
+                RefusalKind::MalformedVersion => malformed(
+                    raw,
+                    "without a `+` it must be a plain Mastodon version X.Y.Z",
+                ),
+                _ => e,
+            })?;
             let v = HometownVersion {
                 base,
                 number: None,
