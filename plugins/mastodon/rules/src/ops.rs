@@ -172,6 +172,9 @@ pub fn post_copy(app: &str) -> Vec<Step> {
         "Keep OTP_SECRET (used until Mastodon 4.4.0 removed it)",
         carry(".env.production", "OTP_SECRET", "Before 4.4.0, two-factor secrets are encrypted with it; a new one locks users with 2FA out.", true),
     ));
+    // Accounts federate as acct:user@LOCAL_DOMAIN, a "verifiable global
+    // name for the user across Mastodon instances" (tootsuite/documentation
+    // Running-Mastodon/Serving_a_different_domain.md); not in the facts file.
     steps.push(step(
         "carry-local-domain",
         Phase::Cutover,
