@@ -85,9 +85,16 @@ for h in "${LAB_HOSTS[@]}"; do
     echo "$h,lab-$h,${LAB_IP[$h]} $(cut -d' ' -f1-2 "$LAB_STATE/hosts/$h/hostkeys/ssh_host_${k}_key.pub")" >> "$kh"
   done
 done
+# Add what is missing, never rewrite: tests install and remove temporary keys in
+# root's authorized_keys/known_hosts while a warm up.sh may run next to them.
+merge_lines() {  # merge_lines FROM TO MODE
+  [[ -f "$2" ]] || install -m "$3" /dev/null "$2"
+  local line
+  while IFS= read -r line; do grep -qxF -- "$line" "$2" || printf '%s\n' "$line" >> "$2"; done < "$1"
+}
 for h in "${LAB_HOSTS[@]}"; do
-  install -m 600 "$LAB_STATE/authorized_keys.new" "$LAB_STATE/hosts/$h/root_ssh/authorized_keys"
-  install -m 644 "$kh" "$LAB_STATE/hosts/$h/root_ssh/known_hosts"
+  merge_lines "$LAB_STATE/authorized_keys.new" "$LAB_STATE/hosts/$h/root_ssh/authorized_keys" 600
+  merge_lines "$kh" "$LAB_STATE/hosts/$h/root_ssh/known_hosts" 644
 done
 mv "$LAB_STATE/authorized_keys.new" "$LAB_STATE/authorized_keys"
 chmod 644 "$kh"; mv "$kh" "$LAB_STATE/known_hosts"
