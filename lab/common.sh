@@ -1,4 +1,5 @@
 # common.sh - shared settings for the migrate lab (sourced by the other scripts)
+# shellcheck shell=bash disable=SC2034
 LAB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 LAB_CACHE="${LAB_CACHE:-/var/cache/migrate-lab}"          # rootfs tarball (kept between runs)
 LAB_STATE="${LAB_STATE:-/var/lib/migrate-lab}"             # keys, ssh_config, per-host data
