@@ -19,7 +19,8 @@ struct Run {
 fn upgrade_path(app: &str, from: &str, to: &str, extra: &[&str]) -> Run {
     let home = tempfile::tempdir().expect("tempdir");
     let mut cmd = support::migrate(home.path());
-    cmd.args(["upgrade-path", app, from, to, "--json"]).args(extra);
+    cmd.args(["upgrade-path", app, from, to, "--json"])
+        .args(extra);
     let raw = support::run(&mut cmd);
     let text = support::stdout(&raw);
     let json = serde_json::from_str(text.trim()).unwrap_or_else(|e| {
@@ -38,7 +39,11 @@ fn upgrade_path(app: &str, from: &str, to: &str, extra: &[&str]) -> Run {
 fn hop_targets(r: &Run) -> Vec<String> {
     r.json["hops"]
         .as_array()
-        .map(|hs| hs.iter().map(|h| h["to"].as_str().unwrap_or("?").to_string()).collect())
+        .map(|hs| {
+            hs.iter()
+                .map(|h| h["to"].as_str().unwrap_or("?").to_string())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -59,7 +64,13 @@ struct Case {
     why: &'static str,
 }
 
-const fn case(app: &'static str, from: &'static str, to: &'static str, want: Want, why: &'static str) -> Case {
+const fn case(
+    app: &'static str,
+    from: &'static str,
+    to: &'static str,
+    want: Want,
+    why: &'static str,
+) -> Case {
     Case {
         app,
         from,
@@ -77,66 +88,348 @@ const MAILU: &str = "mailu";
 
 static CASES: &[Case] = &[
     // --- Nextcloud: one major per hop, $OC_VersionCanBeUpgradedFrom ---
-    case(NC, "27.1.4", "28.0.0", Hops(&["28.0.0"]), "28 accepts 27.1 (version.php of 28.0.0)"),
-    case(NC, "27.0.2", "28.0.4", Hops(&["28.0.4"]), "28 accepts 27.0 too"),
-    case(NC, "25.0.13", "28.0.4", Hops(&["26.0.13", "27.0.2", "28.0.4"]), "one major per hop"),
-    case(NC, "20.0.14", "23.0.12", Hops(&["21.0.9", "22.2.10", "23.0.12"]), "23 accepts only 22.2"),
-    case(NC, "22.1.1", "23.0.12", Hops(&["22.2.10", "23.0.12"]), "22.1 must reach 22.2 before 23"),
-    case(NC, "30.0.10", "32.0.15", Hops(&["31.0.12", "32.0.15"]), "31 and 32 lists read"),
-    case(NC, "28.0.1", "28.0.4", Hops(&["28.0.4"]), "maintenance update"),
-    case(NC, "27.0.1", "27.1.11", Hops(&["27.1.11"]), "minor inside one major"),
-    case(NC, "28.0.4", "28.0.4", Hops(&[]), "same version: nothing to do"),
-    case(NC, "28.0.1.1", "28.0.1", Hops(&[]), "4-part and 3-part of one release"),
+    case(
+        NC,
+        "27.1.4",
+        "28.0.0",
+        Hops(&["28.0.0"]),
+        "28 accepts 27.1 (version.php of 28.0.0)",
+    ),
+    case(
+        NC,
+        "27.0.2",
+        "28.0.4",
+        Hops(&["28.0.4"]),
+        "28 accepts 27.0 too",
+    ),
+    case(
+        NC,
+        "25.0.13",
+        "28.0.4",
+        Hops(&["26.0.13", "27.0.2", "28.0.4"]),
+        "one major per hop",
+    ),
+    case(
+        NC,
+        "20.0.14",
+        "23.0.12",
+        Hops(&["21.0.9", "22.2.10", "23.0.12"]),
+        "23 accepts only 22.2",
+    ),
+    case(
+        NC,
+        "22.1.1",
+        "23.0.12",
+        Hops(&["22.2.10", "23.0.12"]),
+        "22.1 must reach 22.2 before 23",
+    ),
+    case(
+        NC,
+        "30.0.10",
+        "32.0.15",
+        Hops(&["31.0.12", "32.0.15"]),
+        "31 and 32 lists read",
+    ),
+    case(
+        NC,
+        "28.0.1",
+        "28.0.4",
+        Hops(&["28.0.4"]),
+        "maintenance update",
+    ),
+    case(
+        NC,
+        "27.0.1",
+        "27.1.11",
+        Hops(&["27.1.11"]),
+        "minor inside one major",
+    ),
+    case(
+        NC,
+        "28.0.4",
+        "28.0.4",
+        Hops(&[]),
+        "same version: nothing to do",
+    ),
+    case(
+        NC,
+        "28.0.1.1",
+        "28.0.1",
+        Hops(&[]),
+        "4-part and 3-part of one release",
+    ),
     case(NC, "v28.0.4", "v29.0.1", Hops(&["29.0.1"]), "v prefix"),
-    case(NC, "31.0.3.2", "32.0.0", Hops(&["32.0.0"]), "status.php's 4-part version"),
-    case(NC, "28.0.0 beta 1", "28.0.0", Hops(&["28.0.0"]), "versionstring prerelease form"),
-    case(NC, "28.0.4", "27.1.11", Refused("downgrade"), "no downgrade across majors"),
-    case(NC, "28.0.4", "28.0.3", Refused("downgrade"), "no downgrade inside a major"),
-    case(NC, "28.0.1.2", "28.0.1.1", Refused("downgrade"), "no downgrade at patch level"),
+    case(
+        NC,
+        "31.0.3.2",
+        "32.0.0",
+        Hops(&["32.0.0"]),
+        "status.php's 4-part version",
+    ),
+    case(
+        NC,
+        "28.0.0 beta 1",
+        "28.0.0",
+        Hops(&["28.0.0"]),
+        "versionstring prerelease form",
+    ),
+    case(
+        NC,
+        "28.0.4",
+        "27.1.11",
+        Refused("downgrade"),
+        "no downgrade across majors",
+    ),
+    case(
+        NC,
+        "28.0.4",
+        "28.0.3",
+        Refused("downgrade"),
+        "no downgrade inside a major",
+    ),
+    case(
+        NC,
+        "28.0.1.2",
+        "28.0.1.1",
+        Refused("downgrade"),
+        "no downgrade at patch level",
+    ),
     Case {
         extra: &["--zero-downtime"],
-        ..case(NC, "28.0.4", "29.0.1", Refused("zero-downtime-unsupported"), "occ upgrade needs maintenance mode")
+        ..case(
+            NC,
+            "28.0.4",
+            "29.0.1",
+            Refused("zero-downtime-unsupported"),
+            "occ upgrade needs maintenance mode",
+        )
     },
     Case {
         extra: &["--fact", "php-version=8.0.30"],
-        ..case(NC, "29.0.16", "30.0.5", Refused("precondition-failed"), "30 needs PHP 8.1+")
+        ..case(
+            NC,
+            "29.0.16",
+            "30.0.5",
+            Refused("precondition-failed"),
+            "30 needs PHP 8.1+",
+        )
     },
-    case(NC, "27.2.0", "28.0.0", BadInput("unknown-version"), "there is no 27.2"),
-    case(NC, "28.0.15", "29.0.1", BadInput("unknown-version"), "28 ended with 28.0.14"),
-    case(NC, "2024.06.1", "29.0.1", BadInput("unknown-version"), "date-based: not Nextcloud"),
-    case(NC, "28.0.1.2.3", "29.0.1", BadInput("malformed-version"), "five parts"),
-    case(NC, "twenty-eight", "29.0.1", BadInput("malformed-version"), "garbage"),
-    case(NC, "28", "29.0.1", BadInput("malformed-version"), "a major alone is no version"),
+    case(
+        NC,
+        "27.2.0",
+        "28.0.0",
+        BadInput("unknown-version"),
+        "there is no 27.2",
+    ),
+    case(
+        NC,
+        "28.0.15",
+        "29.0.1",
+        BadInput("unknown-version"),
+        "28 ended with 28.0.14",
+    ),
+    case(
+        NC,
+        "2024.06.1",
+        "29.0.1",
+        BadInput("unknown-version"),
+        "date-based: not Nextcloud",
+    ),
+    case(
+        NC,
+        "28.0.1.2.3",
+        "29.0.1",
+        BadInput("malformed-version"),
+        "five parts",
+    ),
+    case(
+        NC,
+        "twenty-eight",
+        "29.0.1",
+        BadInput("malformed-version"),
+        "garbage",
+    ),
+    case(
+        NC,
+        "28",
+        "29.0.1",
+        BadInput("malformed-version"),
+        "a major alone is no version",
+    ),
     // --- Co-op Cloud recipe versions around Nextcloud ---
-    case(NC, "5.0.0+28.0.4", "6.0.0+29.0.1", Hops(&["29.0.1"]), "recipe versions split"),
-    case(NC, "6.0.0+29.0.1", "5.0.0+28.0.4", Refused("downgrade"), "recipe downgrade"),
-    case(NC, "28.0.4_1", "29.0.1_1", Hops(&["29.0.1"]), "legacy _N recipe versions"),
-    case(NC, "28.0.4_1", "6.0.0+30.0.10", Hops(&["29.0.16", "30.0.10"]), "legacy to current scheme"),
-    case(NC, "5.0.0+27.2.0", "6.0.0+28.0.1", BadInput("unknown-version"), "recipe with no such app version"),
+    case(
+        NC,
+        "5.0.0+28.0.4",
+        "6.0.0+29.0.1",
+        Hops(&["29.0.1"]),
+        "recipe versions split",
+    ),
+    case(
+        NC,
+        "6.0.0+29.0.1",
+        "5.0.0+28.0.4",
+        Refused("downgrade"),
+        "recipe downgrade",
+    ),
+    case(
+        NC,
+        "28.0.4_1",
+        "29.0.1_1",
+        Hops(&["29.0.1"]),
+        "legacy _N recipe versions",
+    ),
+    case(
+        NC,
+        "28.0.4_1",
+        "6.0.0+30.0.10",
+        Hops(&["29.0.16", "30.0.10"]),
+        "legacy to current scheme",
+    ),
+    case(
+        NC,
+        "5.0.0+27.2.0",
+        "6.0.0+28.0.1",
+        BadInput("unknown-version"),
+        "recipe with no such app version",
+    ),
     // --- Mailu: forward only, downgrade only inside one YYYY.MM ---
-    case(MAILU, "1.9.3", "2024.06.3", Hops(&["2.0", "2024.06.3"]), "routed through 2.0 (direct jump unverified)"),
-    case(MAILU, "1.8", "2024.06", Hops(&["1.9", "2.0", "2024.06"]), "every series in turn"),
+    case(
+        MAILU,
+        "1.9.3",
+        "2024.06.3",
+        Hops(&["2.0", "2024.06.3"]),
+        "routed through 2.0 (direct jump unverified)",
+    ),
+    case(
+        MAILU,
+        "1.8",
+        "2024.06",
+        Hops(&["1.9", "2.0", "2024.06"]),
+        "every series in turn",
+    ),
     case(MAILU, "1.9", "2.0", Hops(&["2.0"]), "1.9 -> 2.0"),
-    case(MAILU, "2.0.22", "2024.06.57", Hops(&["2024.06.57"]), "2.0 -> 2024.06"),
-    case(MAILU, "2024.06.3", "2024.06.1", Hops(&["2024.06.1"]), "downgrade inside 2024.06 is allowed"),
-    case(MAILU, "2024.06.1", "2024.06.3", Hops(&["2024.06.3"]), "update inside 2024.06"),
-    case(MAILU, "2024.6.3", "2024.06.3", Hops(&[]), "month without zero is the same version"),
-    case(MAILU, "v2.0.22", "v2024.06.5", Hops(&["2024.06.5"]), "v prefix"),
-    case(MAILU, "2024.06.3", "2.0.22", Refused("downgrade"), "no downgrade across series"),
-    case(MAILU, "2.0", "1.9", Refused("downgrade"), "no downgrade 2.0 -> 1.9"),
+    case(
+        MAILU,
+        "2.0.22",
+        "2024.06.57",
+        Hops(&["2024.06.57"]),
+        "2.0 -> 2024.06",
+    ),
+    case(
+        MAILU,
+        "2024.06.3",
+        "2024.06.1",
+        Hops(&["2024.06.1"]),
+        "downgrade inside 2024.06 is allowed",
+    ),
+    case(
+        MAILU,
+        "2024.06.1",
+        "2024.06.3",
+        Hops(&["2024.06.3"]),
+        "update inside 2024.06",
+    ),
+    case(
+        MAILU,
+        "2024.6.3",
+        "2024.06.3",
+        Hops(&[]),
+        "month without zero is the same version",
+    ),
+    case(
+        MAILU,
+        "v2.0.22",
+        "v2024.06.5",
+        Hops(&["2024.06.5"]),
+        "v prefix",
+    ),
+    case(
+        MAILU,
+        "2024.06.3",
+        "2.0.22",
+        Refused("downgrade"),
+        "no downgrade across series",
+    ),
+    case(
+        MAILU,
+        "2.0",
+        "1.9",
+        Refused("downgrade"),
+        "no downgrade 2.0 -> 1.9",
+    ),
     Case {
         extra: &["--zero-downtime"],
-        ..case(MAILU, "2.0.22", "2024.06.5", Refused("zero-downtime-unsupported"), "compose down/up")
+        ..case(
+            MAILU,
+            "2.0.22",
+            "2024.06.5",
+            Refused("zero-downtime-unsupported"),
+            "compose down/up",
+        )
     },
-    case(MAILU, "2025.01", "2024.06.3", BadInput("unknown-version"), "no 2025.01 series"),
-    case(MAILU, "1.7", "2.0", BadInput("unknown-version"), "older than the notes the plugin has"),
-    case(MAILU, "2024.06.3-rc1", "2024.06.5", BadInput("unknown-version"), "Mailu has no prereleases"),
-    case(MAILU, "master", "2024.06.3", BadInput("malformed-version"), "moving tag"),
-    case(MAILU, "2024.13.1", "2024.06.3", BadInput("malformed-version"), "month 13"),
-    case(MAILU, "2024.06.1.1", "2024.06.3", BadInput("malformed-version"), "four parts"),
-    case(MAILU, "1.0.0+2.0.22", "2.0.0+2024.06.10", Hops(&["2024.06.10"]), "recipe versions split"),
-    case(MAILU, "2.0.0+2024.06.10", "1.0.0+2024.06.10", Refused("downgrade"), "recipe downgrade"),
-    case(MAILU, "2.0.22_2", "2024.06.10_1", Hops(&["2024.06.10"]), "legacy recipe versions"),
+    case(
+        MAILU,
+        "2025.01",
+        "2024.06.3",
+        BadInput("unknown-version"),
+        "no 2025.01 series",
+    ),
+    case(
+        MAILU,
+        "1.7",
+        "2.0",
+        BadInput("unknown-version"),
+        "older than the notes the plugin has",
+    ),
+    case(
+        MAILU,
+        "2024.06.3-rc1",
+        "2024.06.5",
+        BadInput("unknown-version"),
+        "Mailu has no prereleases",
+    ),
+    case(
+        MAILU,
+        "master",
+        "2024.06.3",
+        BadInput("malformed-version"),
+        "moving tag",
+    ),
+    case(
+        MAILU,
+        "2024.13.1",
+        "2024.06.3",
+        BadInput("malformed-version"),
+        "month 13",
+    ),
+    case(
+        MAILU,
+        "2024.06.1.1",
+        "2024.06.3",
+        BadInput("malformed-version"),
+        "four parts",
+    ),
+    case(
+        MAILU,
+        "1.0.0+2.0.22",
+        "2.0.0+2024.06.10",
+        Hops(&["2024.06.10"]),
+        "recipe versions split",
+    ),
+    case(
+        MAILU,
+        "2.0.0+2024.06.10",
+        "1.0.0+2024.06.10",
+        Refused("downgrade"),
+        "recipe downgrade",
+    ),
+    case(
+        MAILU,
+        "2.0.22_2",
+        "2024.06.10_1",
+        Hops(&["2024.06.10"]),
+        "legacy recipe versions",
+    ),
 ];
 
 #[test]
@@ -151,31 +444,56 @@ fn every_case_through_the_binary() {
             Hops(want) => {
                 let got = hop_targets(&r);
                 (r.code != 0 || outcome != "path" || got != *want).then(|| {
-                    format!("wanted hops {want:?}, got exit {} {outcome} {got:?} {kind} {}", r.code, r.json["refusal"]["message"])
+                    format!(
+                        "wanted hops {want:?}, got exit {} {outcome} {got:?} {kind} {}",
+                        r.code, r.json["refusal"]["message"]
+                    )
                 })
             }
-            Refused(want) => (r.code != 3 || outcome != "refused" || kind != *want)
-                .then(|| format!("wanted refusal {want}, got exit {} {outcome} {kind} {:?}", r.code, hop_targets(&r))),
-            BadInput(want) => (r.code != 2 || outcome != "bad-input" || kind != *want)
-                .then(|| format!("wanted bad input {want}, got exit {} {outcome} {kind} {:?}", r.code, hop_targets(&r))),
+            Refused(want) => (r.code != 3 || outcome != "refused" || kind != *want).then(|| {
+                format!(
+                    "wanted refusal {want}, got exit {} {outcome} {kind} {:?}",
+                    r.code,
+                    hop_targets(&r)
+                )
+            }),
+            BadInput(want) => (r.code != 2 || outcome != "bad-input" || kind != *want).then(|| {
+                format!(
+                    "wanted bad input {want}, got exit {} {outcome} {kind} {:?}",
+                    r.code,
+                    hop_targets(&r)
+                )
+            }),
         };
         if let Some(p) = problem {
             failures.push(format!("{label}: {p}"));
         }
         // Every refusal says why in a sentence.
-        if !matches!(c.want, Hops(_)) && r.json["refusal"]["message"].as_str().is_none_or(|m| m.len() < 20) {
+        if !matches!(c.want, Hops(_))
+            && r.json["refusal"]["message"]
+                .as_str()
+                .is_none_or(|m| m.len() < 20)
+        {
             failures.push(format!("{label}: refusal without a reason: {}", r.json));
         }
     }
     assert!(CASES.len() >= 25);
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), CASES.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        CASES.len(),
+        failures.join("\n")
+    );
 }
 
 fn exec_argv(step: &Value) -> Option<Vec<String>> {
     let exec = &step["action"]["exec"];
-    exec["argv"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+    exec["argv"].as_array().map(|a| {
+        a.iter()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect()
+    })
 }
 
 #[test]
@@ -185,10 +503,23 @@ fn nextcloud_hops_run_occ_upgrade_then_add_missing_indices() {
     let hops = r.json["hops"].as_array().expect("hops");
     assert_eq!(hops.len(), 2);
     for hop in hops {
-        let argvs: Vec<Vec<String>> = hop["steps"].as_array().expect("steps").iter().filter_map(exec_argv).collect();
-        let upgrade = argvs.iter().position(|a| a.ends_with(&["occ".into(), "upgrade".into()]));
-        let indices = argvs.iter().position(|a| a.last().map(String::as_str) == Some("db:add-missing-indices"));
-        assert!(matches!((upgrade, indices), (Some(u), Some(i)) if u < i), "hop {} steps: {argvs:?}", hop["to"]);
+        let argvs: Vec<Vec<String>> = hop["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .filter_map(exec_argv)
+            .collect();
+        let upgrade = argvs
+            .iter()
+            .position(|a| a.ends_with(&["occ".into(), "upgrade".into()]));
+        let indices = argvs
+            .iter()
+            .position(|a| a.last().map(String::as_str) == Some("db:add-missing-indices"));
+        assert!(
+            matches!((upgrade, indices), (Some(u), Some(i)) if u < i),
+            "hop {} steps: {argvs:?}",
+            hop["to"]
+        );
         assert!(!hop["notes"].as_array().expect("notes").is_empty());
     }
     // The chain 26 -> 27 -> 28 uses inferred accepted-from lists (27.0), and says so.
@@ -231,7 +562,10 @@ fn unknown_versions_come_with_the_nearest_known_ones() {
         .iter()
         .filter_map(|v| v.as_str().map(str::to_string))
         .collect();
-    assert!(!s.is_empty() && s.iter().all(|v| v.starts_with("27.")), "{s:?}");
+    assert!(
+        !s.is_empty() && s.iter().all(|v| v.starts_with("27.")),
+        "{s:?}"
+    );
     let mailu = upgrade_path(MAILU, "2024.07.1", "2024.06.3", &[]);
     assert_eq!(mailu.code, 2);
     let s = mailu.json["refusal"]["suggestions"].to_string();
@@ -251,7 +585,12 @@ fn mailu_route_through_2_0_is_flagged_as_unverified() {
         .iter()
         .map(|s| s["id"].as_str().unwrap_or("").to_string())
         .collect();
-    let pos = |id: &str| steps.iter().position(|s| s == id).unwrap_or_else(|| panic!("{id} not in {steps:?}"));
+    let pos = |id: &str| {
+        steps
+            .iter()
+            .position(|s| s == id)
+            .unwrap_or_else(|| panic!("{id} not in {steps:?}"))
+    };
     assert!(pos("mailu-2024.06-up") < pos("mailu-2024.06-drop-xapian"));
     assert!(pos("mailu-2024.06-drop-xapian") < pos("mailu-2024.06-fts-rescan"));
     assert!(pos("mailu-2024.06-fts-rescan") < pos("mailu-2024.06-fts-index"));
@@ -264,7 +603,11 @@ fn unknown_app_is_bad_input() {
     let r = upgrade_path("nextclod", "28.0.4", "29.0.1", &[]);
     assert_eq!(r.code, 2, "{}", support::stderr(&r.raw));
     assert_eq!(r.json["refusal"]["kind"], "unknown-app");
-    assert!(r.json["refusal"]["suggestions"].to_string().contains("nextcloud"));
+    assert!(
+        r.json["refusal"]["suggestions"]
+            .to_string()
+            .contains("nextcloud")
+    );
 }
 
 #[test]
