@@ -8,4 +8,5 @@ pub mod exit;
 pub mod logging;
 pub mod paths;
 pub mod plugin;
+pub mod recipe;
 pub mod text;

@@ -13,6 +13,7 @@ pub mod dns;
 pub mod docker;
 pub mod mail;
 pub mod plugin;
+pub mod recipe;
 pub mod render;
 pub mod upgrade_path;
 
@@ -52,6 +53,9 @@ pub enum Command {
     /// List, scaffold and test plugins.
     #[command(subcommand)]
     Plugin(plugin::Command),
+    /// List, show and check app recipes (recipes/*.toml).
+    #[command(subcommand)]
+    Recipe(recipe::Command),
     /// Copy a directory tree server to server (tar over ssh, resumable, verified).
     Copy(copy::Args),
     /// Show the progress of detached copies.
@@ -85,6 +89,7 @@ pub fn main() -> ExitCode {
     let code = match cli.command {
         Command::UpgradePath(args) => upgrade_path::run(args, &cli.global),
         Command::Plugin(cmd) => plugin::run(cmd, &cli.global),
+        Command::Recipe(cmd) => recipe::run(cmd, &cli.global),
         Command::Copy(args) => copy::run(args, &cli.global),
         Command::Status(args) => copy::status(args, &cli.global),
         Command::Cleanup(args) => copy::cleanup(args, &cli.global),
