@@ -48,6 +48,15 @@ impl Answer {
             .unwrap_or_default()
     }
 
+    /// The whole step with this id in hop `hop`, as JSON text.
+    fn step(&self, hop: usize, id: &str) -> String {
+        self.json["hops"][hop]["steps"]
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["id"] == id))
+            .map(Value::to_string)
+            .unwrap_or_default()
+    }
+
     fn caveats(&self) -> String {
         self.json["caveats"].to_string()
     }
@@ -184,6 +193,9 @@ fn mastodon_paths() {
     // Co-op Cloud recipe versions: the recipe part is split off.
     let a = cli.hops("mastodon", "2.0.1+v4.2.1", "2.1.0+v4.3.0", &[], &["4.3.0"]);
     assert!(a.caveats().contains("Co-op Cloud"), "{}", a.caveats());
+    // The legacy recipe scheme (UPSTREAM_N) orders before X.Y.Z+UPSTREAM.
+    let a = cli.hops("mastodon", "4.2.10_1", "2.0.0+v4.3.21", &[], &["4.3.21"]);
+    assert!(a.caveats().contains("legacy"), "{}", a.caveats());
 }
 
 #[test]
@@ -284,7 +296,12 @@ fn hometown_paths() {
         &[],
         &["4.5.11+hometown-1.2.1"],
     );
-    assert!(a.step_ids(0).contains(&"hop1-checkout".to_string()));
+    assert!(
+        a.step(0, "hop1-deploy")
+            .contains("git checkout v4.5.11+hometown-1.2.1"),
+        "{}",
+        a.json
+    );
     assert!(
         a.step_ids(0)
             .contains(&"hop1-ar-encryption-init".to_string())
@@ -307,6 +324,13 @@ fn hometown_paths() {
         &["3.5.5+hometown-1.0.8", "4.0.6+hometown-1.1.1"],
     );
     assert_eq!(a.json["from"]["canonical"], "3.2.0+hometown-1.0.5");
+    // 1.0.x releases are tagged Hometown number first.
+    assert!(
+        a.step(0, "hop1-deploy")
+            .contains("git checkout v1.0.8+3.5.5"),
+        "{}",
+        a.json
+    );
     assert_eq!(a.json["from"]["series"], "3.2");
     // Mastodon-first without the word "hometown-", as old release notes wrote.
     cli.hops(

@@ -195,7 +195,16 @@ mod tests {
         ))
         .unwrap();
         let first: Vec<&str> = plan.hops[0].steps.iter().map(|s| s.id.as_str()).collect();
-        assert!(first.contains(&"hop1-checkout"), "{first:?}");
+        let deploy = &plan.hops[0]
+            .steps
+            .iter()
+            .find(|s| s.id == "hop1-deploy")
+            .unwrap()
+            .action;
+        assert!(
+            matches!(deploy, Action::Manual(m) if m.contains("git checkout v4.2.17+hometown-1.1.2")),
+            "{deploy:?}"
+        );
         assert!(
             first.contains(&"hop1-notes-4.1") && first.contains(&"hop1-notes-4.2"),
             "{first:?}"

@@ -37,17 +37,13 @@ fn hometown_notes(from: &HometownVersion, to: &HometownVersion) -> Vec<String> {
     notes
 }
 
-fn checkout_step(key: &str, to: &HometownVersion) -> Step {
+/// How to get a Hometown release in place: its git tag, and how to tell
+/// it really is in place.
+fn checkout(to: &HometownVersion) -> String {
     let tag = to.tag();
-    step(
-        &format!("{key}-checkout"),
-        Phase::Cutover,
-        Risk::Reversible,
-        &format!("Check out the Hometown release {tag}"),
-        manual(&format!(
-            "Fetch and check out the Hometown tag {tag} (git fetch --tags && git checkout {tag}) or its image. Afterwards /api/v1/instance must report {}: hometown#1335 shows a server still saying plain 4.0.10 because the tag was never really checked out.",
-            to.canonical()
-        )),
+    format!(
+        "Fetch and check out the Hometown tag {tag} (git fetch --tags && git checkout {tag}), or build its image, for web, sidekiq and streaming, then bundle install and yarn install. Afterwards /api/v1/instance must report {}: hometown#1335 shows a server still saying plain 4.0.10 because the tag was never really checked out.",
+        to.canonical()
     )
 }
 
@@ -62,12 +58,17 @@ fn hop(key: &str, from: &HometownVersion, to: &HometownVersion, zero_downtime: b
             manual("The source reports no Hometown number. If it runs vanilla Mastodon, follow the Hometown wiki's \"Initial migration\" page (github.com/hometown-fork/hometown/wiki) before this upgrade; if it runs Hometown, check out its tag first (hometown#1335)."),
         ));
     }
-    steps.push(checkout_step(key, to));
+    let how = checkout(to);
+    let deploy = mpath::Deploy {
+        label: &to.canonical(),
+        how: &how,
+    };
     steps.extend(mpath::hop_steps(
         "Hometown",
         key,
         &from.base,
         &to.base,
+        &deploy,
         zero_downtime,
     ));
     let mut notes = hometown_notes(from, to);

@@ -338,9 +338,11 @@ impl HometownVersion {
     }
 
     /// The git tag this version is released as.
+    /// 1.0.x tags put the Hometown number first (`v1.0.5+3.2.0`), later
+    /// ones the Mastodon base.
     pub fn tag(&self) -> String {
-        match (self.form, self.number) {
-            (Form::HometownFirst, Some(n)) => {
+        match self.number {
+            Some(n) if n.0 == 1 && n.1 == 0 => {
                 format!("v{}.{}.{}+{}", n.0, n.1, n.2, self.base.numeric())
             }
             _ => format!("v{}", self.canonical()),

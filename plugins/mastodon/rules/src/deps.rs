@@ -204,17 +204,13 @@ pub fn preconditions(target: &MastodonVersion, facts: &[(String, String)]) -> Ve
     let mut out = Vec::new();
     let pg_req = match m.postgresql_excluded {
         Some((lo, hi)) => format!(
-            "PostgreSQL {}+ but not {}–{} for Mastodon {line} ({})",
+            "{}+ but not {}–{} for Mastodon {line} ({})",
             show(m.postgresql),
             show(lo),
             show(hi),
             m.source
         ),
-        None => format!(
-            "PostgreSQL {}+ for Mastodon {line} ({})",
-            show(m.postgresql),
-            m.source
-        ),
+        None => format!("{}+ for Mastodon {line} ({})", show(m.postgresql), m.source),
     };
     out.push(precondition(
         facts,
@@ -241,25 +237,17 @@ pub fn preconditions(target: &MastodonVersion, facts: &[(String, String)]) -> Ve
         facts,
         "redis-version",
         "Redis",
-        format!(
-            "Redis {}+ for Mastodon {line} ({})",
-            show(m.redis),
-            m.source
-        ),
+        format!("{}+ for Mastodon {line} ({})", show(m.redis), m.source),
         |have| Some(cmp_prefix(have, m.redis).is_ge()),
     ));
     let ruby_req = match m.ruby_max {
         Some(max) => format!(
-            "Ruby {} to {} for Mastodon {line} ({})",
+            "{} to {} for Mastodon {line} ({})",
             show(m.ruby_min),
             show(max),
             m.source
         ),
-        None => format!(
-            "Ruby {}+ for Mastodon {line} ({})",
-            show(m.ruby_min),
-            m.source
-        ),
+        None => format!("{}+ for Mastodon {line} ({})", show(m.ruby_min), m.source),
     };
     out.push(precondition(
         facts,
@@ -276,11 +264,7 @@ pub fn preconditions(target: &MastodonVersion, facts: &[(String, String)]) -> Ve
         facts,
         "node-version",
         "Node.js",
-        format!(
-            "Node.js {}+ for Mastodon {line} ({})",
-            show(m.node),
-            m.source
-        ),
+        format!("{}+ for Mastodon {line} ({})", show(m.node), m.source),
         |have| Some(cmp_prefix(have, m.node).is_ge()),
     ));
     out
@@ -291,7 +275,7 @@ pub fn refusal_for(app: &str, pre: &[Precondition]) -> Option<Refusal> {
     let failed: Vec<String> = pre
         .iter()
         .filter(|p| p.met == Some(false))
-        .map(|p| format!("{} ({}; {})", p.what, p.requirement, p.reason))
+        .map(|p| format!("{} {} ({})", p.what, p.requirement, p.reason))
         .collect();
     if failed.is_empty() {
         return None;

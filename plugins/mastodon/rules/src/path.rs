@@ -104,12 +104,23 @@ fn rails(argv: &[&str]) -> Command {
     in_service(Side::Destination, WEB, argv).env("RAILS_ENV", "production")
 }
 
+/// How a hop switches the code: what to install, in words.
+pub struct Deploy<'a> {
+    /// The version as the operator knows it, e.g. `4.5.11+hometown-1.2.1`.
+    pub label: &'a str,
+    /// How to get that code in place (image tag, git tag to check out).
+    pub how: &'a str,
+}
+
+pub const MASTODON_DEPLOY: &str = "Point web, sidekiq and streaming at the new version (image tag ghcr.io/mastodon/mastodon:vX.Y.Z, or git checkout vX.Y.Z plus bundle install and yarn install).";
+
 /// The steps of one hop, keyed by `key` so ids stay unique across hops.
 pub fn hop_steps(
     app: &str,
     key: &str,
     from: &MastodonVersion,
     to: &MastodonVersion,
+    deploy: &Deploy,
     zero_downtime: bool,
 ) -> Vec<Step> {
     let mut steps = Vec::new();
@@ -118,7 +129,7 @@ pub fn hop_steps(
             &format!("{key}-notes-{series}"),
             Phase::Check,
             Risk::ReadOnly,
-            &format!("Read and apply the {app} {series} upgrade notes"),
+            &format!("Read and apply the Mastodon {series} upgrade notes"),
             manual(&note),
         ));
     }
@@ -146,15 +157,15 @@ pub fn hop_steps(
             &format!("{key}-migrate-pre"),
             Phase::Cutover,
             Risk::Destructive,
-            &format!("Run {app} {}'s pre-deployment database migrations while the old version keeps serving", to.canonical()),
+            &format!("Run {app} {}'s pre-deployment database migrations while the old version keeps serving", deploy.label),
             exec(rails(&["bundle", "exec", "rails", "db:migrate"]).env("SKIP_POST_DEPLOYMENT_MIGRATIONS", "true")),
         ));
         steps.push(step(
             &format!("{key}-deploy"),
             Phase::Cutover,
             Risk::Reversible,
-            &format!("Deploy {app} {} and restart web, sidekiq and streaming one after another", to.canonical()),
-            manual("Switch web, sidekiq and streaming to the new version (image tag or git checkout, bundle and yarn install, assets:precompile for non-docker installs) and restart them one at a time."),
+            &format!("Deploy {app} {} and restart web, sidekiq and streaming one after another", deploy.label),
+            manual(&format!("{} Then restart web, sidekiq and streaming one at a time (non-docker installs: assets:precompile first).", deploy.how)),
         ));
         steps.push(step(
             &format!("{key}-migrate-post"),
@@ -175,21 +186,21 @@ pub fn hop_steps(
             &format!("{key}-deploy"),
             Phase::Cutover,
             Risk::Reversible,
-            &format!("Switch the code or images to {app} {}", to.canonical()),
-            manual("Point web, sidekiq and streaming at the new version (image tag, or git checkout plus bundle install and yarn install) without starting them yet."),
+            &format!("Switch the code or images to {app} {}", deploy.label),
+            manual(&format!("{} Do not start them yet.", deploy.how)),
         ));
         steps.push(step(
             &format!("{key}-migrate"),
             Phase::Cutover,
             Risk::Destructive,
-            &format!("Run all database migrations of {app} {}", to.canonical()),
+            &format!("Run all database migrations of {app} {}", deploy.label),
             exec(rails(&["bundle", "exec", "rails", "db:migrate"])),
         ));
         steps.push(step(
             &format!("{key}-start"),
             Phase::Cutover,
             Risk::Reversible,
-            &format!("Start {app}'s web, sidekiq and streaming on {}", to.canonical()),
+            &format!("Start {app}'s web, sidekiq and streaming on {}", deploy.label),
             manual("Start web, sidekiq and streaming again (systemd: systemctl start mastodon-web mastodon-sidekiq mastodon-streaming; docker: docker compose up -d)."),
         ));
     }
@@ -289,7 +300,17 @@ pub fn plan(
     let hop = Hop {
         from: from.canonical(),
         to: to.canonical(),
-        steps: hop_steps("Mastodon", "hop1", from, to, zero_downtime),
+        steps: hop_steps(
+            "Mastodon",
+            "hop1",
+            from,
+            to,
+            &Deploy {
+                label: &to.canonical(),
+                how: MASTODON_DEPLOY,
+            },
+            zero_downtime,
+        ),
         notes: hop_notes(from, to),
     };
     Ok(UpgradePlan {
