@@ -71,7 +71,7 @@ pub type Imap = Session<Stream>;
 /// included (async-imap 0.12 `imap_stream.rs` `encode`), and the host's
 /// tracing subscriber forwards `log` records. Capping the `log` crate at
 /// debug keeps a `-vvv` run from printing passwords.
-fn keep_passwords_out_of_logs() {
+pub fn keep_passwords_out_of_logs() {
     if log::max_level() > log::LevelFilter::Debug {
         log::set_max_level(log::LevelFilter::Debug);
     }

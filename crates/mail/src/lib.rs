@@ -3,9 +3,11 @@
 //! provisioned on Mailu, and the mail cutover as plan steps.
 
 pub mod conn;
+pub mod cutover;
 pub mod error;
 pub mod folders;
 pub mod ident;
+pub mod mailu;
 pub mod run;
 pub mod scan;
 pub mod secret;
