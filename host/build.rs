@@ -26,11 +26,17 @@ fn run() -> Result<(), String> {
     let out_dir = PathBuf::from(env::var("OUT_DIR").map_err(|e| e.to_string())?);
     println!("cargo:rerun-if-changed={}", root.join("plugins").display());
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
-    println!("cargo:rerun-if-changed={}", root.join("Cargo.lock").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("Cargo.lock").display()
+    );
     println!("cargo:rerun-if-env-changed=MIGRATE_PREBUILT_PLUGINS");
 
     let members = fs::read_to_string(root.join("Cargo.toml")).map_err(|e| e.to_string())?;
-    println!("cargo:rerun-if-changed={}", root.join("Cargo.toml").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("Cargo.toml").display()
+    );
     let plugins: Vec<(String, String)> = discover(&root.join("plugins"))?
         .into_iter()
         .filter(|(_, dir)| members.contains(&format!("\"plugins/{dir}\"")))

@@ -48,7 +48,10 @@ fn assert_refused(id: &str, words: &[&str]) {
     let out = upgrade(id);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(4), "{id}: exit code, stderr: {err}");
-    assert!(err.contains(&format!("{id:?}")), "{id}: error names the plugin: {err}");
+    assert!(
+        err.contains(&format!("{id:?}")),
+        "{id}: error names the plugin: {err}"
+    );
     for w in words {
         assert!(err.contains(w), "{id}: error mentions {w:?}: {err}");
     }
@@ -66,7 +69,13 @@ fn memory_bomb_is_stopped_by_the_memory_cap() {
 
 #[test]
 fn component_of_another_world_is_refused() {
-    assert_refused("wrongworld", &["does not implement migrate:recipe@0.1.0", "migrate:recipe/app"]);
+    assert_refused(
+        "wrongworld",
+        &[
+            "does not implement migrate:recipe@0.1.0",
+            "migrate:recipe/app",
+        ],
+    );
 }
 
 #[test]
@@ -84,9 +93,14 @@ fn core_module_is_refused_with_the_fix() {
 fn the_host_goes_on_listing_good_plugins_beside_broken_ones() {
     let home = tempfile::tempdir().expect("tempdir");
     let mut cmd = migrate(home.path());
-    cmd.args(["plugin", "list", "--json", "--plugin-dir"]).arg(hostile_dir());
+    cmd.args(["plugin", "list", "--json", "--plugin-dir"])
+        .arg(hostile_dir());
     let out = run_with_guard(&mut cmd, Duration::from_secs(120));
-    assert_eq!(out.status.code(), Some(4), "broken plugins make the exit code 4");
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "broken plugins make the exit code 4"
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let plugins = v["plugins"].as_array().expect("plugins");
     let by_id = |id: &str| plugins.iter().find(|p| p["id"] == id).cloned();
@@ -96,7 +110,10 @@ fn the_host_goes_on_listing_good_plugins_beside_broken_ones() {
     for broken in ["noise", "text", "core", "wrongworld"] {
         let p = by_id(broken).unwrap_or_else(|| panic!("{broken} listed"));
         assert_eq!(p["ok"], false, "{broken}");
-        assert!(p["error"].as_str().unwrap_or("").contains(broken), "{broken}: {p}");
+        assert!(
+            p["error"].as_str().unwrap_or("").contains(broken),
+            "{broken}: {p}"
+        );
     }
     // The loop and the bomb only misbehave when planning; describing works.
     assert_eq!(by_id("endless").expect("endless")["ok"], true);
@@ -107,7 +124,8 @@ fn a_good_call_after_a_hostile_one_still_works() {
     assert_refused("endless", &["execution budget"]);
     let home = tempfile::tempdir().expect("tempdir");
     let mut cmd = migrate(home.path());
-    cmd.args(["plugin", "list", "--plugin-dir"]).arg(hostile_dir());
+    cmd.args(["plugin", "list", "--plugin-dir"])
+        .arg(hostile_dir());
     let out = run_with_guard(&mut cmd, Duration::from_secs(120));
     assert!(stdout(&out).contains("nextcloud"), "{}", stdout(&out));
 }

@@ -19,7 +19,10 @@ fn scaffolded_plugin_builds_loads_and_passes_its_tests() {
         .arg(&crate_dir));
     assert_eq!(out.status.code(), Some(0), "plugin new: {}", stderr(&out));
     assert!(crate_dir.join("Cargo.toml").exists());
-    assert!(crate_dir.join("sdk/wit/worlds.wit").exists(), "contract vendored");
+    assert!(
+        crate_dir.join("sdk/wit/worlds.wit").exists(),
+        "contract vendored"
+    );
 
     // Its own unit tests pass natively.
     let test = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
@@ -44,7 +47,12 @@ fn scaffolded_plugin_builds_loads_and_passes_its_tests() {
         Duration::from_secs(60),
     );
     let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(0), "plugin test: {text}{}", stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "plugin test: {text}{}",
+        stderr(&out)
+    );
     assert!(text.contains("3 passed, 0 failed"), "{text}");
 
     // Installed into a plugin dir it is a first-class app.
@@ -52,7 +60,14 @@ fn scaffolded_plugin_builds_loads_and_passes_its_tests() {
     std::fs::create_dir_all(&plugins).expect("mkdir");
     std::fs::copy(&wasm, plugins.join("demo-app.wasm")).expect("install");
     let out = run(migrate(home.path())
-        .args(["upgrade-path", "demo-app", "v1.0.0", "2.0.0", "--json", "--plugin-dir"])
+        .args([
+            "upgrade-path",
+            "demo-app",
+            "v1.0.0",
+            "2.0.0",
+            "--json",
+            "--plugin-dir",
+        ])
         .arg(&plugins));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
@@ -61,7 +76,11 @@ fn scaffolded_plugin_builds_loads_and_passes_its_tests() {
         .args(["upgrade-path", "demo-app", "2.0.0", "1.0.0", "--plugin-dir"])
         .arg(&plugins));
     assert_eq!(out.status.code(), Some(3), "downgrade refused");
-    assert!(stdout(&out).contains("refused (downgrade)"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("refused (downgrade)"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
@@ -72,7 +91,11 @@ fn scaffold_refuses_bad_names_and_existing_directories() {
         .args(["plugin", "new", "Bad Name", "--dir"])
         .arg(work.path().join("x")));
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("not a valid plugin id"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a valid plugin id"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!work.path().join("x").exists(), "nothing written");
 
     let existing = work.path().join("taken");
@@ -83,5 +106,8 @@ fn scaffold_refuses_bad_names_and_existing_directories() {
         .arg(&existing));
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
-    assert_eq!(std::fs::read_to_string(existing.join("keep.txt")).expect("read"), "mine");
+    assert_eq!(
+        std::fs::read_to_string(existing.join("keep.txt")).expect("read"),
+        "mine"
+    );
 }

@@ -17,7 +17,14 @@ fn builtin_recipes_list_and_show() {
         .iter()
         .filter_map(|r| r["id"].as_str())
         .collect();
-    for app in ["nextcloud", "mastodon", "hometown", "discourse", "mailu", "gitea"] {
+    for app in [
+        "nextcloud",
+        "mastodon",
+        "hometown",
+        "discourse",
+        "mailu",
+        "gitea",
+    ] {
         assert!(ids.contains(&app), "{app} in {ids:?}");
     }
     let out = run(migrate(home.path()).args(["recipe", "show", "nextcloud"]));
@@ -43,7 +50,11 @@ fn malformed_recipe_names_file_line_and_column() {
         "file and line 7 named: {err}"
     );
 
-    std::fs::write(&file, "[app]\nid = \"broken\"\nname = \"Broken\"\nplugins = \"x\"\n").expect("write");
+    std::fs::write(
+        &file,
+        "[app]\nid = \"broken\"\nname = \"Broken\"\nplugins = \"x\"\n",
+    )
+    .expect("write");
     let out = run(migrate(home.path()).args(["recipe", "check"]).arg(&file));
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
@@ -56,7 +67,11 @@ fn unknown_recipe_suggests_the_nearest() {
     let home = tempfile::tempdir().expect("tempdir");
     let out = run(migrate(home.path()).args(["recipe", "show", "nextclod"]));
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("did you mean \"nextcloud\""), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("did you mean \"nextcloud\""),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -174,7 +174,10 @@ const BUILTIN: &[(&str, &str)] = &[
     ("mailu", include_str!("../../recipes/mailu.toml")),
     ("mastodon", include_str!("../../recipes/mastodon.toml")),
     ("nextcloud", include_str!("../../recipes/nextcloud.toml")),
-    ("static-site", include_str!("../../recipes/static-site.toml")),
+    (
+        "static-site",
+        include_str!("../../recipes/static-site.toml"),
+    ),
 ];
 
 /// Parse a recipe's text. `file` is used in messages only.
@@ -273,7 +276,11 @@ pub fn all(dirs: &[PathBuf]) -> Vec<(String, Result<Recipe, RecipeError>)> {
             .collect();
         paths.sort();
         for path in paths {
-            let Some(id) = path.file_stem().and_then(|s| s.to_str()).map(str::to_string) else {
+            let Some(id) = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .map(str::to_string)
+            else {
                 continue;
             };
             out.retain(|(i, _)| *i != id);
@@ -315,7 +322,8 @@ mod tests {
 
     #[test]
     fn syntax_errors_name_line_and_column() {
-        let text = "[app]\nid = \"x\"\nname = \"X\"\n\n[[volumes]]\nname = \"data\nservice = \"app\"\n";
+        let text =
+            "[app]\nid = \"x\"\nname = \"X\"\n\n[[volumes]]\nname = \"data\nservice = \"app\"\n";
         let e = parse("bad.toml", text).unwrap_err().to_string();
         assert!(e.starts_with("bad.toml:6:"), "{e}");
     }
@@ -326,7 +334,8 @@ mod tests {
         let e = parse("f.toml", text).unwrap_err().to_string();
         assert!(e.starts_with("f.toml:4:1:"), "{e}");
         assert!(e.contains("colour"), "{e}");
-        let text = "[app]\nid = \"x\"\nname = \"X\"\n[[services]]\nname = \"app\"\nports = [\"eighty\"]\n";
+        let text =
+            "[app]\nid = \"x\"\nname = \"X\"\n[[services]]\nname = \"app\"\nports = [\"eighty\"]\n";
         let e = parse("g.toml", text).unwrap_err().to_string();
         assert!(e.starts_with("g.toml:6:"), "{e}");
     }

@@ -58,7 +58,13 @@ pub fn target_dir() -> PathBuf {
 pub fn build_wasm(manifest: &std::path::Path) -> PathBuf {
     let target = target_dir().join("test-plugins");
     let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ])
         .arg(manifest)
         .arg("--target-dir")
         .arg(&target)

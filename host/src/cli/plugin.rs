@@ -70,15 +70,26 @@ fn list(g: &Global) -> u8 {
                     r["name"].as_str().unwrap_or(""),
                     r["plugin_version"].as_str().unwrap_or(""),
                     origin,
-                    if r["replaces_builtin"] == true { " (replaces the built-in)" } else { "" },
+                    if r["replaces_builtin"] == true {
+                        " (replaces the built-in)"
+                    } else {
+                        ""
+                    },
                     r["supports"].as_str().unwrap_or("")
                 );
             } else {
-                println!("{id:<12} BROKEN ({origin}): {}", r["error"].as_str().unwrap_or(""));
+                println!(
+                    "{id:<12} BROKEN ({origin}): {}",
+                    r["error"].as_str().unwrap_or("")
+                );
             }
         }
     }
-    if broken > 0 { exit::PLUGIN_ERROR } else { exit::OK }
+    if broken > 0 {
+        exit::PLUGIN_ERROR
+    } else {
+        exit::OK
+    }
 }
 
 fn new(g: &Global, name: &str, dir: Option<PathBuf>) -> u8 {
@@ -89,9 +100,19 @@ fn new(g: &Global, name: &str, dir: Option<PathBuf>) -> u8 {
                 println!("{}", json!({"created": dir, "id": name}));
             } else {
                 println!("created plugin {name:?} in {}", dir.display());
-                println!("  build: cd {} && cargo build --release --target wasm32-wasip2", dir.display());
-                println!("  test:  cargo test && migrate plugin test target/wasm32-wasip2/release/{}.wasm", crate::plugin::scaffold::lib_name(name));
-                println!("  use:   cp target/wasm32-wasip2/release/{}.wasm {}/{name}.wasm", crate::plugin::scaffold::lib_name(name), crate::paths::user_plugin_dir().display());
+                println!(
+                    "  build: cd {} && cargo build --release --target wasm32-wasip2",
+                    dir.display()
+                );
+                println!(
+                    "  test:  cargo test && migrate plugin test target/wasm32-wasip2/release/{}.wasm",
+                    crate::plugin::scaffold::lib_name(name)
+                );
+                println!(
+                    "  use:   cp target/wasm32-wasip2/release/{}.wasm {}/{name}.wasm",
+                    crate::plugin::scaffold::lib_name(name),
+                    crate::paths::user_plugin_dir().display()
+                );
             }
             exit::OK
         }
@@ -154,7 +175,11 @@ fn test(g: &Global, what: &str) -> u8 {
             "{} → {}{}",
             ex.from,
             ex.to,
-            if ex.zero_downtime { " (zero downtime)" } else { "" }
+            if ex.zero_downtime {
+                " (zero downtime)"
+            } else {
+                ""
+            }
         );
         if ok {
             passed += 1;

@@ -30,7 +30,9 @@ pub fn run(cmd: Command, g: &Global) -> u8 {
             let mut rows = Vec::new();
             for (id, r) in recipe::all(&dirs()) {
                 match r {
-                    Ok(r) => rows.push(json!({"id": id, "name": r.app.name, "plugin": r.app.plugin, "ok": true})),
+                    Ok(r) => rows.push(
+                        json!({"id": id, "name": r.app.name, "plugin": r.app.plugin, "ok": true}),
+                    ),
                     Err(e) => {
                         broken += 1;
                         rows.push(json!({"id": id, "ok": false, "error": e.to_string()}));
@@ -52,7 +54,11 @@ pub fn run(cmd: Command, g: &Global) -> u8 {
                     }
                 }
             }
-            if broken > 0 { exit::BAD_INPUT } else { exit::OK }
+            if broken > 0 {
+                exit::BAD_INPUT
+            } else {
+                exit::OK
+            }
         }
         Command::Show { id } => match recipe::find(&id, &dirs()) {
             Ok(r) => {
@@ -81,7 +87,10 @@ pub fn run(cmd: Command, g: &Global) -> u8 {
             }
             Err(e) => {
                 if g.json {
-                    println!("{}", json!({"file": file, "ok": false, "error": e.to_string()}));
+                    println!(
+                        "{}",
+                        json!({"file": file, "ok": false, "error": e.to_string()})
+                    );
                 }
                 eprintln!("error: {e}");
                 exit::BAD_INPUT

@@ -6,11 +6,15 @@ use serde_json::{Value, json};
 use super::Global;
 use super::render;
 use crate::exit;
-use crate::plugin::{Refusal, RefusalKind, UpgradePlan, UpgradeRequest, Version, refusal_kind_name};
+use crate::plugin::{
+    Refusal, RefusalKind, UpgradePlan, UpgradeRequest, Version, refusal_kind_name,
+};
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Exit codes: 0 a path exists, 2 bad input (unknown app, malformed or \
-unknown version), 3 refused (downgrade, no path, precondition), 4 the plugin is broken.")]
+#[command(
+    after_help = "Exit codes: 0 a path exists, 2 bad input (unknown app, malformed or \
+unknown version), 3 refused (downgrade, no path, precondition), 4 the plugin is broken."
+)]
 pub struct Args {
     /// The app (`migrate plugin list` shows them).
     pub app: String,
@@ -53,7 +57,11 @@ pub fn run(args: Args, g: &Global) -> u8 {
                 },
                 known.join(", ")
             );
-            let suggestions = if suggestions.is_empty() { known } else { suggestions };
+            let suggestions = if suggestions.is_empty() {
+                known
+            } else {
+                suggestions
+            };
             return bad_input(g, &args.app, "unknown-app", &message, &suggestions);
         }
         Err(e) => return super::plugin_failed(g, &e),
@@ -89,7 +97,10 @@ pub fn run(args: Args, g: &Global) -> u8 {
         }
         Ok(Err(refusal)) => {
             // A version the plugin parses but does not know is still bad input.
-            if matches!(refusal.kind, RefusalKind::MalformedVersion | RefusalKind::UnknownVersion) {
+            if matches!(
+                refusal.kind,
+                RefusalKind::MalformedVersion | RefusalKind::UnknownVersion
+            ) {
                 return bad_input(
                     g,
                     &args.app,
@@ -167,7 +178,10 @@ fn print_plan(g: &Global, app: &str, from: &Version, to: &Version, plan: &Upgrad
     }
     let n = plan.hops.len();
     if n == 0 {
-        println!("{app} {} → {}: nothing to upgrade", from.display, to.display);
+        println!(
+            "{app} {} → {}: nothing to upgrade",
+            from.display, to.display
+        );
     } else {
         println!(
             "{app} {} → {}: {n} hop{}",

@@ -59,7 +59,8 @@ impl log::Host for State {
 
 impl planning::Host for State {
     fn read_file(&mut self, side: types::Side, path: String) -> Result<String, String> {
-        let _span = tracing::info_span!("plugin.read_file", plugin = %self.plugin, ?side, %path).entered();
+        let _span =
+            tracing::info_span!("plugin.read_file", plugin = %self.plugin, ?side, %path).entered();
         self.planning.read_file(side, &path)
     }
     fn http_get(
@@ -67,14 +68,16 @@ impl planning::Host for State {
         side: types::Side,
         path: String,
     ) -> Result<planning::HttpResponse, String> {
-        let _span = tracing::info_span!("plugin.http_get", plugin = %self.plugin, ?side, %path).entered();
+        let _span =
+            tracing::info_span!("plugin.http_get", plugin = %self.plugin, ?side, %path).entered();
         self.planning
             .http_get(side, &path)
             .map(|(status, body)| planning::HttpResponse { status, body })
     }
     fn docker_inspect(&mut self, side: types::Side, name: String) -> Result<String, String> {
         let _span =
-            tracing::info_span!("plugin.docker_inspect", plugin = %self.plugin, ?side, %name).entered();
+            tracing::info_span!("plugin.docker_inspect", plugin = %self.plugin, ?side, %name)
+                .entered();
         self.planning.docker_inspect(side, &name)
     }
     fn setting(&mut self, key: String) -> Option<String> {

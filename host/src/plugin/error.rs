@@ -6,7 +6,10 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
     #[error("no plugin named {id:?}{}", suggestion(.suggestions))]
-    Unknown { id: String, suggestions: Vec<String> },
+    Unknown {
+        id: String,
+        suggestions: Vec<String>,
+    },
 
     #[error("plugin {id:?} ({origin}) could not be read: {source}")]
     Read {

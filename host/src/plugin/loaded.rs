@@ -58,7 +58,10 @@ impl LoadedPlugin {
             contract: super::CONTRACT,
             detail: first_line(&e),
         };
-        let instance_pre = engine.linker.instantiate_pre(&component).map_err(wrong_world)?;
+        let instance_pre = engine
+            .linker
+            .instantiate_pre(&component)
+            .map_err(wrong_world)?;
         let pre = RecipePluginPre::new(instance_pre).map_err(wrong_world)?;
         Ok(LoadedPlugin {
             id: id.clone(),
@@ -70,7 +73,10 @@ impl LoadedPlugin {
     }
 
     /// Decide what planning calls can reach for subsequent calls.
-    pub fn set_planning(&mut self, factory: impl Fn() -> Box<dyn Planning> + Send + Sync + 'static) {
+    pub fn set_planning(
+        &mut self,
+        factory: impl Fn() -> Box<dyn Planning> + Send + Sync + 'static,
+    ) {
         self.planning = Box::new(factory);
     }
 
@@ -91,7 +97,12 @@ impl LoadedPlugin {
         result.map_err(|e| self.classify(func, &store, e))
     }
 
-    fn classify(&self, func: &'static str, store: &Store<State>, e: wasmtime::Error) -> PluginError {
+    fn classify(
+        &self,
+        func: &'static str,
+        store: &Store<State>,
+        e: wasmtime::Error,
+    ) -> PluginError {
         let id = self.id.clone();
         if let Some(wanted) = store.data().memory.denied {
             return PluginError::OutOfMemory {
@@ -119,14 +130,21 @@ impl LoadedPlugin {
         self.call("probes", |p, s| p.migrate_recipe_versions().call_probes(s))
     }
 
-    pub fn parse_probe(&self, probe_id: &str, raw: &str) -> Result<Result<String, Refusal>, PluginError> {
+    pub fn parse_probe(
+        &self,
+        probe_id: &str,
+        raw: &str,
+    ) -> Result<Result<String, Refusal>, PluginError> {
         self.call("parse-probe", |p, s| {
-            p.migrate_recipe_versions().call_parse_probe(s, probe_id, raw)
+            p.migrate_recipe_versions()
+                .call_parse_probe(s, probe_id, raw)
         })
     }
 
     pub fn parse(&self, raw: &str) -> Result<Result<Version, Refusal>, PluginError> {
-        self.call("parse", |p, s| p.migrate_recipe_versions().call_parse(s, raw))
+        self.call("parse", |p, s| {
+            p.migrate_recipe_versions().call_parse(s, raw)
+        })
     }
 
     pub fn known(&self) -> Result<Vec<String>, PluginError> {
@@ -143,7 +161,9 @@ impl LoadedPlugin {
     }
 
     pub fn data_layout(&self) -> Result<Vec<DataItem>, PluginError> {
-        self.call("data-layout", |p, s| p.migrate_recipe_layout().call_data_layout(s))
+        self.call("data-layout", |p, s| {
+            p.migrate_recipe_layout().call_data_layout(s)
+        })
     }
 
     pub fn pre_copy(&self) -> Result<Vec<Step>, PluginError> {
@@ -151,15 +171,21 @@ impl LoadedPlugin {
     }
 
     pub fn post_copy(&self) -> Result<Vec<Step>, PluginError> {
-        self.call("post-copy", |p, s| p.migrate_recipe_steps().call_post_copy(s))
+        self.call("post-copy", |p, s| {
+            p.migrate_recipe_steps().call_post_copy(s)
+        })
     }
 
     pub fn cache_clears(&self) -> Result<Vec<Step>, PluginError> {
-        self.call("cache-clears", |p, s| p.migrate_recipe_steps().call_cache_clears(s))
+        self.call("cache-clears", |p, s| {
+            p.migrate_recipe_steps().call_cache_clears(s)
+        })
     }
 
     pub fn smoke_checks(&self) -> Result<Vec<SmokeCheck>, PluginError> {
-        self.call("smoke-checks", |p, s| p.migrate_recipe_steps().call_smoke_checks(s))
+        self.call("smoke-checks", |p, s| {
+            p.migrate_recipe_steps().call_smoke_checks(s)
+        })
     }
 
     pub fn manual_follow_ups(&self) -> Result<Vec<String>, PluginError> {
@@ -169,7 +195,9 @@ impl LoadedPlugin {
     }
 
     pub fn examples(&self) -> Result<Vec<Example>, PluginError> {
-        self.call("examples", |p, s| p.migrate_recipe_examples().call_examples(s))
+        self.call("examples", |p, s| {
+            p.migrate_recipe_examples().call_examples(s)
+        })
     }
 }
 

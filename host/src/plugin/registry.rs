@@ -59,7 +59,11 @@ impl Registry {
         }
         for dir in dirs {
             for path in wasm_files(dir)? {
-                let Some(id) = path.file_stem().and_then(|s| s.to_str()).map(str::to_string) else {
+                let Some(id) = path
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .map(str::to_string)
+                else {
                     continue;
                 };
                 let shadows_builtin = builtin::BUILTIN.iter().any(|(b, _, _)| *b == id);

@@ -22,16 +22,46 @@ pub enum ScaffoldError {
 }
 
 const SDK_FILES: &[(&str, &str)] = &[
-    ("sdk/src/lib.rs", include_str!("../../../plugins/sdk/src/lib.rs")),
-    ("sdk/src/adapter.rs", include_str!("../../../plugins/sdk/src/adapter.rs")),
-    ("sdk/src/build.rs", include_str!("../../../plugins/sdk/src/build.rs")),
-    ("sdk/src/coopcloud.rs", include_str!("../../../plugins/sdk/src/coopcloud.rs")),
-    ("sdk/src/host.rs", include_str!("../../../plugins/sdk/src/host.rs")),
-    ("sdk/src/version.rs", include_str!("../../../plugins/sdk/src/version.rs")),
-    ("sdk/wit/types.wit", include_str!("../../../wit/v0.1/types.wit")),
-    ("sdk/wit/host.wit", include_str!("../../../wit/v0.1/host.wit")),
-    ("sdk/wit/plugin.wit", include_str!("../../../wit/v0.1/plugin.wit")),
-    ("sdk/wit/worlds.wit", include_str!("../../../wit/v0.1/worlds.wit")),
+    (
+        "sdk/src/lib.rs",
+        include_str!("../../../plugins/sdk/src/lib.rs"),
+    ),
+    (
+        "sdk/src/adapter.rs",
+        include_str!("../../../plugins/sdk/src/adapter.rs"),
+    ),
+    (
+        "sdk/src/build.rs",
+        include_str!("../../../plugins/sdk/src/build.rs"),
+    ),
+    (
+        "sdk/src/coopcloud.rs",
+        include_str!("../../../plugins/sdk/src/coopcloud.rs"),
+    ),
+    (
+        "sdk/src/host.rs",
+        include_str!("../../../plugins/sdk/src/host.rs"),
+    ),
+    (
+        "sdk/src/version.rs",
+        include_str!("../../../plugins/sdk/src/version.rs"),
+    ),
+    (
+        "sdk/wit/types.wit",
+        include_str!("../../../wit/v0.1/types.wit"),
+    ),
+    (
+        "sdk/wit/host.wit",
+        include_str!("../../../wit/v0.1/host.wit"),
+    ),
+    (
+        "sdk/wit/plugin.wit",
+        include_str!("../../../wit/v0.1/plugin.wit"),
+    ),
+    (
+        "sdk/wit/worlds.wit",
+        include_str!("../../../wit/v0.1/worlds.wit"),
+    ),
 ];
 
 const SDK_MANIFEST: &str = r#"[package]

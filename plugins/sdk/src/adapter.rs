@@ -7,8 +7,8 @@ use std::marker::PhantomData;
 use crate::bindings::exports::migrate::recipe::{app, examples, layout, steps, upgrade, versions};
 use crate::coopcloud::RecipeVersion;
 use crate::{
-    AppInfo, DataItem, Example, Plugin, Probe, Refusal, RefusalKind, SmokeCheck, Step,
-    UpgradePlan, UpgradeRequest, Version,
+    AppInfo, DataItem, Example, Plugin, Probe, Refusal, RefusalKind, SmokeCheck, Step, UpgradePlan,
+    UpgradeRequest, Version,
 };
 
 /// The type `register_plugin!` exports; never used directly.
@@ -61,8 +61,12 @@ fn upgrade_with_recipes<P: Plugin>(req: &UpgradeRequest) -> Result<UpgradePlan, 
         ));
     }
     let upstream_req = UpgradeRequest {
-        from: from_recipe.as_ref().map_or(req.from.clone(), |r| r.upstream.clone()),
-        to: to_recipe.as_ref().map_or(req.to.clone(), |r| r.upstream.clone()),
+        from: from_recipe
+            .as_ref()
+            .map_or(req.from.clone(), |r| r.upstream.clone()),
+        to: to_recipe
+            .as_ref()
+            .map_or(req.to.clone(), |r| r.upstream.clone()),
         zero_downtime: req.zero_downtime,
         facts: req.facts.clone(),
     };

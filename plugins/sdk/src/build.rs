@@ -1,6 +1,8 @@
 //! Builders for steps and checks, so plugin code reads like a runbook.
 
-use crate::{Action, CarrySetting, Command, HttpCheck, Phase, Risk, Side, SmokeCheck, Step, TcpCheck};
+use crate::{
+    Action, CarrySetting, Command, HttpCheck, Phase, Risk, Side, SmokeCheck, Step, TcpCheck,
+};
 
 /// A step: `id` is stable (the journal resumes on it), `title` is one
 /// sentence a person understands.

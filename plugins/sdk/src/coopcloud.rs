@@ -67,7 +67,10 @@ impl RecipeVersion {
             (Scheme::Legacy(_), Scheme::Current(_)) => Ordering::Less,
             (Scheme::Current(_), Scheme::Legacy(_)) => Ordering::Greater,
             (Scheme::Legacy(ra), Scheme::Legacy(rb)) => {
-                match (Dotted::parse(&self.upstream), Dotted::parse(&other.upstream)) {
+                match (
+                    Dotted::parse(&self.upstream),
+                    Dotted::parse(&other.upstream),
+                ) {
                     (Ok(a), Ok(b)) => a.cmp_release(&b).then(ra.cmp(rb)),
                     _ => self.upstream.cmp(&other.upstream).then(ra.cmp(rb)),
                 }
@@ -103,8 +106,14 @@ mod tests {
 
     #[test]
     fn orders_by_semver_of_the_recipe_part() {
-        assert_eq!(r("1.1.0+1.15").cmp_recipe(&r("1.0.0+1.14.3")), Ordering::Greater);
-        assert_eq!(r("1.10.0+1.20").cmp_recipe(&r("1.9.0+1.21")), Ordering::Greater);
+        assert_eq!(
+            r("1.1.0+1.15").cmp_recipe(&r("1.0.0+1.14.3")),
+            Ordering::Greater
+        );
+        assert_eq!(
+            r("1.10.0+1.20").cmp_recipe(&r("1.9.0+1.21")),
+            Ordering::Greater
+        );
         assert_eq!(r("1.13.4_1").cmp_recipe(&r("1.13.4_2")), Ordering::Less);
         assert_eq!(r("1.13.4_9").cmp_recipe(&r("0.1.0+1.13.4")), Ordering::Less);
     }

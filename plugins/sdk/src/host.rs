@@ -5,9 +5,9 @@
 //! reason). Outside the host (native `cargo test`) they always return `Err`,
 //! so plugin logic stays testable without a host.
 
+use crate::Side;
 pub use crate::bindings::migrate::recipe::log::Level;
 pub use crate::bindings::migrate::recipe::planning::HttpResponse;
-use crate::Side;
 
 #[cfg(target_arch = "wasm32")]
 mod imp {

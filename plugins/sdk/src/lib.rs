@@ -82,7 +82,10 @@ pub trait Plugin {
     fn parse_probe(_probe_id: &str, raw: &str) -> Result<String, Refusal> {
         let v = raw.trim();
         if v.is_empty() {
-            Err(refuse(RefusalKind::MalformedVersion, "the probe returned nothing"))
+            Err(refuse(
+                RefusalKind::MalformedVersion,
+                "the probe returned nothing",
+            ))
         } else {
             Ok(v.to_string())
         }
@@ -142,7 +145,11 @@ pub fn refuse(kind: RefusalKind, message: impl Into<String>) -> Refusal {
 }
 
 /// A refusal with suggestions (nearest valid versions or hops).
-pub fn refuse_with(kind: RefusalKind, message: impl Into<String>, suggestions: Vec<String>) -> Refusal {
+pub fn refuse_with(
+    kind: RefusalKind,
+    message: impl Into<String>,
+    suggestions: Vec<String>,
+) -> Refusal {
     Refusal {
         kind,
         message: message.into(),
@@ -166,9 +173,9 @@ pub mod prelude {
     pub use crate::build::*;
     pub use crate::version::{Dotted, forward_only, nearest, simple_version};
     pub use crate::{
-        Action, AppInfo, CarrySetting, Command, DataItem, DataKind, DbEngine, Example,
-        Expectation, Hop, HttpCheck, Phase, Plugin, Precondition, Probe, ProbeKind, Refusal,
-        RefusalKind, Risk, Side, SmokeCheck, Step, TcpCheck, UpgradePlan, UpgradeRequest, Version,
-        app_info, refuse, refuse_with,
+        Action, AppInfo, CarrySetting, Command, DataItem, DataKind, DbEngine, Example, Expectation,
+        Hop, HttpCheck, Phase, Plugin, Precondition, Probe, ProbeKind, Refusal, RefusalKind, Risk,
+        Side, SmokeCheck, Step, TcpCheck, UpgradePlan, UpgradeRequest, Version, app_info, refuse,
+        refuse_with,
     };
 }

@@ -4,7 +4,7 @@
 use std::cmp::Ordering;
 use std::fmt;
 
-use crate::{RefusalKind, Refusal, Version, refuse};
+use crate::{Refusal, RefusalKind, Version, refuse};
 
 /// A dotted numeric version with an optional prerelease tag and build
 /// metadata. Numeric parts compare numerically with missing parts as 0;
@@ -138,7 +138,10 @@ impl fmt::Display for Dotted {
 fn cmp_pre(a: &str, b: &str) -> Ordering {
     fn split(s: &str) -> (u8, String, u64) {
         let lower = s.to_ascii_lowercase();
-        let word: String = lower.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+        let word: String = lower
+            .chars()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .collect();
         let digits: String = lower.chars().filter(|c| c.is_ascii_digit()).collect();
         let rank = match word.as_str() {
             "dev" => 0,
@@ -154,7 +157,10 @@ fn cmp_pre(a: &str, b: &str) -> Ordering {
 
 /// `beta6`, `rc1`, `alpha`, `dev`: a prerelease written as a dotted part.
 fn is_pre_word(piece: &str) -> bool {
-    let word: String = piece.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+    let word: String = piece
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect();
     let rest = &piece[word.len()..];
     matches!(
         word.to_ascii_lowercase().as_str(),
@@ -221,7 +227,16 @@ mod tests {
 
     #[test]
     fn refuses_garbage() {
-        for bad in ["", "v", "abc", "1..2", "1.x", "1.2-", "1.2+", "1.2.3.4.5.6.7"] {
+        for bad in [
+            "",
+            "v",
+            "abc",
+            "1..2",
+            "1.x",
+            "1.2-",
+            "1.2+",
+            "1.2.3.4.5.6.7",
+        ] {
             let e = Dotted::parse(bad).unwrap_err();
             assert!(matches!(e.kind, RefusalKind::MalformedVersion), "{bad}");
         }
@@ -230,15 +245,24 @@ mod tests {
     #[test]
     fn orders_prereleases_before_releases() {
         assert_eq!(d("3.1.0.beta6").cmp_release(&d("3.1.0")), Ordering::Less);
-        assert_eq!(d("3.1.0.beta6").cmp_release(&d("3.1.0.beta10")), Ordering::Less);
-        assert_eq!(d("1.0.0-rc1").cmp_release(&d("1.0.0-beta9")), Ordering::Greater);
+        assert_eq!(
+            d("3.1.0.beta6").cmp_release(&d("3.1.0.beta10")),
+            Ordering::Less
+        );
+        assert_eq!(
+            d("1.0.0-rc1").cmp_release(&d("1.0.0-beta9")),
+            Ordering::Greater
+        );
         assert_eq!(d("28.0.1").cmp_release(&d("28.0.1.0")), Ordering::Equal);
         assert_eq!(d("28.0.1.1").cmp_release(&d("28.0.1")), Ordering::Greater);
     }
 
     #[test]
     fn suggests_nearest() {
-        let known: Vec<String> = ["4.2.0", "4.3.0", "4.4.0"].iter().map(|s| s.to_string()).collect();
+        let known: Vec<String> = ["4.2.0", "4.3.0", "4.4.0"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(nearest("4.3.9", &known)[0], "4.3.0");
     }
 }
@@ -251,7 +275,10 @@ pub fn forward_only(
 ) -> Result<crate::UpgradePlan, Refusal> {
     let from = parse(&req.from)?;
     let to = parse(&req.to)?;
-    let (f, t) = (Dotted::parse(&from.canonical)?, Dotted::parse(&to.canonical)?);
+    let (f, t) = (
+        Dotted::parse(&from.canonical)?,
+        Dotted::parse(&to.canonical)?,
+    );
     let hops = match t.cmp_release(&f) {
         Ordering::Less => {
             return Err(refuse(
