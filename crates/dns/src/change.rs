@@ -176,19 +176,33 @@ impl ChangeSet {
 /// octoDNS's rule (octodns/provider/plan.py: MAX_SAFE_UPDATE_PCENT = 0.3,
 /// applied only from MIN_EXISTING_RECORDS = 10): a change touching more
 /// than `max_share` of a zone of at least 10 RRsets is refused unless forced.
+/// TTL-only changes do not count: they change how long answers are cached,
+/// not what the zone answers, and counting them would make lowering the
+/// apex of a typical 10-20 RRset zone need --force every time (which trains
+/// operators to always pass it).
 pub fn check_safety(
     set: &ChangeSet,
     zone_rrsets: Option<usize>,
     max_share: f64,
     force: bool,
 ) -> Result<Option<String>> {
+    let touched = set
+        .changes
+        .iter()
+        .filter(|c| match (&c.before, &c.after) {
+            (Some(b), Some(a)) => b.values != a.values,
+            _ => true,
+        })
+        .count();
+    if touched == 0 {
+        return Ok(None);
+    }
     let Some(total) = zone_rrsets else {
         return Ok(Some(
             "the zone's size is unknown (the provider does not list it), so the change-share safety limit was not applied".into(),
         ));
     };
-    let touched = set.changes.len();
-    if total < 10 || total == 0 {
+    if total < 10 {
         return Ok(None);
     }
     let share = touched as f64 / total as f64;

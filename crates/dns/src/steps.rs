@@ -215,16 +215,25 @@ impl Dns {
             restored_at: None,
             notes,
         };
+        // Until a restore has run, the first-seen TTLs stay the originals:
+        // re-planning after (even a half-failed) lowering must never turn
+        // the lowered TTLs into "originals".
         if let Some(prev) = previous
             && prev.restored_at.is_none()
-            && (prev.lowered_at.is_some() || prev.cutover_at.is_some() || !prev.wildcard.is_empty())
+            && prev.zone == plan.zone
         {
             plan.notes.push(format!(
-                "kept the original TTLs recorded on {} (the earlier plan's changes are not restored yet)",
+                "kept the original TTLs first recorded on {} (not restored yet)",
                 plan::fmt_time(prev.created_at)
             ));
-            plan.original = prev.original;
-            plan.max_old_ttl = prev.max_old_ttl;
+            let mut merged = prev.original.clone();
+            for r in &plan.original {
+                if !merged.iter().any(|m| m.same_key(r)) {
+                    merged.push(r.clone());
+                }
+            }
+            plan.original = merged;
+            plan.max_old_ttl = plan.original.iter().map(|r| r.ttl).max().unwrap_or(0);
             plan.lowered_at = prev.lowered_at;
             plan.earliest_cutover = prev.earliest_cutover;
             plan.wildcard = prev.wildcard;

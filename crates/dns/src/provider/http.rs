@@ -58,9 +58,8 @@ impl Http {
         let (url_s, header, provider) = (url.to_string(), self.auth_header, self.provider);
         let extra: Vec<(&'static str, &'static str)> = extra.to_vec();
         let span = info_span!("dns.api", provider, method, url = %url_s);
-        let res =
-            tokio::task::spawn_blocking(move || -> std::result::Result<Reply, String> {
-                let send = |b: Option<String>| -> std::result::Result<
+        let res = tokio::task::spawn_blocking(move || -> std::result::Result<Reply, String> {
+            let send = |b: Option<String>| -> std::result::Result<
                     ureq::http::Response<ureq::Body>,
                     ureq::Error,
                 > {
@@ -89,22 +88,22 @@ impl Http {
                             .send(b.unwrap_or_default()),
                     }
                 };
-                let mut resp = send(body.map(|b| b.to_string())).map_err(|e| e.to_string())?;
-                let status = resp.status().as_u16();
-                let link = resp
-                    .headers()
-                    .get("link")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string);
-                let body = resp.body_mut().read_to_string().unwrap_or_default();
-                Ok(Reply { status, body, link })
-            })
-            .instrument(span)
-            .await
-            .map_err(|e| DnsError::Api {
-                provider: provider.into(),
-                message: format!("request task failed: {e}"),
-            })?;
+            let mut resp = send(body.map(|b| b.to_string())).map_err(|e| e.to_string())?;
+            let status = resp.status().as_u16();
+            let link = resp
+                .headers()
+                .get("link")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let body = resp.body_mut().read_to_string().unwrap_or_default();
+            Ok(Reply { status, body, link })
+        })
+        .instrument(span)
+        .await
+        .map_err(|e| DnsError::Api {
+            provider: provider.into(),
+            message: format!("request task failed: {e}"),
+        })?;
         let reply = res.map_err(|e| DnsError::Api {
             provider: provider.into(),
             message: format!("{method} {url}: {e}; check --api-url and that the API is reachable"),
