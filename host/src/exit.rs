@@ -18,6 +18,20 @@ pub const UNREACHABLE: u8 = 5;
 /// A verification found differences (copy, DNS, mail).
 pub const VERIFY_FAILED: u8 = 6;
 
+// Mail errors keep imapsync's numbers (10 connection, 12 TLS, 16 auth, 113
+// over quota, 114 APPEND; imapsync README, see facts/peers.md §4), so
+// scripts written around imapsync keep working.
+/// Mail: a server could not be reached or the connection dropped.
+pub const MAIL_CONNECTION: u8 = 10;
+/// Mail: TLS failed (certificate not trusted, pin mismatch, no STARTTLS).
+pub const MAIL_TLS: u8 = 12;
+/// Mail: the server refused the login (or the API its token).
+pub const MAIL_AUTH: u8 = 16;
+/// Mail: the destination is over quota.
+pub const MAIL_QUOTA: u8 = 113;
+/// Mail: the destination refused a message or a folder.
+pub const MAIL_APPEND: u8 = 114;
+
 /// The table printed by `migrate --help` and the README.
 pub const TABLE: &str = "\
 Exit codes:
@@ -27,4 +41,7 @@ Exit codes:
   3  refused, with the reason printed (impossible upgrade, safety limit)
   4  a plugin is broken (trap, fuel or memory exhausted, wrong contract)
   5  a host is unreachable or refused authentication
-  6  verification found differences";
+  6  verification found differences
+  10 mail: connection failed      12 mail: TLS failed
+  16 mail: authentication failed  113 mail: over quota
+  114 mail: a message or folder was refused";

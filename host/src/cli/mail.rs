@@ -1,15 +1,514 @@
-//! `migrate mail …` (being built).
+//! `migrate mail …`: mailboxes IMAP to IMAP, users on Mailu, the cutover
+//! runbook.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use migrate_mail::cutover::Cutover;
+use migrate_mail::run::{self, Job};
+use migrate_mail::{AccountReport, ErrorKind, MailError, Options, Secret, Server};
 
 use super::Global;
 use crate::exit;
 
+const SYNC_HELP: &str = "\
+Users file: CSV (`,` or `;`) with a header row, or imapsync's usual
+`src_user;src_password;dst_user;dst_password` without one; or TOML with
+[[account]] tables. Columns/keys: src_user, dst_user (default: src_user),
+per side one of *_password, *_password_command (sh -c, first line of its
+output), *_password_file, *_password_env; quota (for `mail users`).
+Passwords are never read from the command line and never printed.
+
+Messages are identified like imapsync does (normalised Message-Id and
+Received headers; Date/From/To/Subject and size for messages without
+them), so a rerun copies nothing twice, carries flag changes, and picks up
+where a killed or failed run stopped.
+
+Exit codes (the first failed account in the users file decides):
+  0    every account in sync (or a dry run / folders-only run finished)
+  2    bad input (users file, password source, option)
+  6    no error, but messages or flags still differ
+  10   connection failed            12   TLS failed (untrusted, pin mismatch, no STARTTLS)
+  16   authentication failed        113  destination over quota
+  114  the destination refused a message or folder
+  1    other failures (unexpected server answers)";
+
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// Copy mailboxes from one IMAP server to another.
-    Sync {},
+    /// Copy mailboxes from one IMAP server to another: folders, messages,
+    /// flags, internal dates; incremental and parallel, with a verdict.
+    #[command(after_help = SYNC_HELP)]
+    Sync(SyncArgs),
+    /// Create the destination users from the users file: on Mailu through
+    /// its REST API, or as a Mailu config-import YAML file.
+    Users(UsersArgs),
+    /// Print the mail cutover as ordered plan steps (a runbook).
+    Cutover(CutoverArgs),
 }
 
-pub fn run(_cmd: Command, _g: &Global) -> u8 {
-    eprintln!("error: migrate mail is not available yet");
-    exit::FAILURE
+#[derive(Debug, clap::Args)]
+pub struct SyncArgs {
+    /// Source server: imaps://HOST[:993], imap://HOST[:143] (STARTTLS,
+    /// required) or imap+plain://HOST[:PORT] (no TLS, for loopback/labs).
+    #[arg(long)]
+    pub from: String,
+    /// Destination server, same forms as --from.
+    #[arg(long)]
+    pub to: String,
+    /// The users file (CSV or TOML, see below).
+    #[arg(long)]
+    pub users: PathBuf,
+    /// Trust the source's certificate by its SHA-256 fingerprint
+    /// (`openssl x509 -noout -fingerprint -sha256`), e.g. for a self-signed one.
+    #[arg(long, value_name = "SHA256")]
+    pub from_pin: Option<String>,
+    /// Trust the CAs in this PEM file for the source instead of the built-in roots.
+    #[arg(long, value_name = "PEM")]
+    pub from_ca: Option<PathBuf>,
+    /// Like --from-pin, for the destination.
+    #[arg(long, value_name = "SHA256")]
+    pub to_pin: Option<String>,
+    /// Like --from-ca, for the destination.
+    #[arg(long, value_name = "PEM")]
+    pub to_ca: Option<PathBuf>,
+    /// Sessions per server at once; each account uses one on each server.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub connections: u16,
+    /// Show what would be copied; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Only create the folder tree.
+    #[arg(long)]
+    pub folders_only: bool,
+    /// Delete destination messages that the source does not have (only before
+    /// the cutover: refused once the destination holds newer mail, unless --force).
+    #[arg(long)]
+    pub delete: bool,
+    /// With --delete: delete even after the cutover.
+    #[arg(long, requires = "delete")]
+    pub force: bool,
+    /// Bytes of message bodies fetched per round trip (K/M/G suffixes).
+    #[arg(long, default_value = "8M", value_parser = parse_size)]
+    pub batch: u64,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    migrate_mail::users::parse_size(s)
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["mailu_api", "config_import"])))]
+pub struct UsersArgs {
+    /// The users file (the same as for `mail sync`); uses dst_user,
+    /// the dst password and quota.
+    #[arg(long)]
+    pub users: PathBuf,
+    /// Mailu API root, e.g. https://mail.example.org/api/v1. The token comes
+    /// from MAILU_API_TOKEN or --token-file, never from the command line.
+    #[arg(long, value_name = "URL")]
+    pub mailu_api: Option<String>,
+    /// File holding the Mailu API token (first line).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Also set the password of users that already exist.
+    #[arg(long)]
+    pub reset_passwords: bool,
+    /// Write a Mailu config-import YAML file (mode 0600) instead of calling the API.
+    #[arg(long, value_name = "FILE")]
+    pub config_import: Option<PathBuf>,
+    /// Overwrite an existing --config-import file.
+    #[arg(long)]
+    pub force: bool,
+    /// Show what would be done; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CutoverArgs {
+    /// The mail domain.
+    #[arg(long)]
+    pub domain: String,
+    /// The MX host name (Mailu's HOSTNAMES[0]).
+    #[arg(long)]
+    pub mx_host: String,
+    /// The new server's address.
+    #[arg(long)]
+    pub new_ip: Option<std::net::IpAddr>,
+    /// The TTL the MX and A records have today (seconds).
+    #[arg(long, default_value_t = 3600)]
+    pub old_ttl: u32,
+    /// The TTL during the migration (seconds).
+    #[arg(long, default_value_t = 300)]
+    pub low_ttl: u32,
+    /// Number of pre-sync rounds.
+    #[arg(long, default_value_t = 2)]
+    pub presyncs: u32,
+    /// DKIM selector (Mailu's default is `dkim`).
+    #[arg(long, default_value = "dkim")]
+    pub dkim_selector: String,
+}
+
+pub fn run(cmd: Command, g: &Global) -> u8 {
+    match cmd {
+        Command::Sync(a) => sync(a, g),
+        Command::Users(a) => users(a, g),
+        Command::Cutover(a) => cutover(a, g),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the async runtime: {e}");
+            exit::FAILURE
+        })
+}
+
+fn code_for(kind: ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::Connection => exit::MAIL_CONNECTION,
+        ErrorKind::Tls => exit::MAIL_TLS,
+        ErrorKind::Auth => exit::MAIL_AUTH,
+        ErrorKind::Quota => exit::MAIL_QUOTA,
+        ErrorKind::Append => exit::MAIL_APPEND,
+        ErrorKind::Input => exit::BAD_INPUT,
+        ErrorKind::Protocol | ErrorKind::Api => exit::FAILURE,
+    }
+}
+
+fn input_error(g: &Global, e: &MailError) -> u8 {
+    if g.json {
+        println!(
+            "{}",
+            serde_json::json!({"outcome": "error", "error": {"kind": e.kind(), "message": e.to_string()}})
+        );
+    } else {
+        eprintln!("error: {e}");
+        eprintln!("  hint: {}", e.hint());
+    }
+    code_for(e.kind())
+}
+
+fn server(url: &str, pin: Option<&str>, ca: Option<&PathBuf>) -> Result<Server, MailError> {
+    let mut s = Server::parse(url)?;
+    if let Some(p) = pin {
+        s.trust.pin_sha256 = Some(migrate_mail::server::parse_pin(p)?);
+    }
+    s.trust.ca_file = ca.cloned();
+    if (pin.is_some() || ca.is_some()) && s.security == migrate_mail::Security::Plain {
+        return Err(MailError::Input(format!(
+            "{url}: a pin or CA was given for a server without TLS; use imaps:// or imap://"
+        )));
+    }
+    Ok(s)
+}
+
+fn human_bytes(b: u64) -> String {
+    const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < U.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", U[i])
+    }
+}
+
+fn print_account(r: &AccountReport) {
+    println!("== {} -> {}", r.src_user, r.dst_user);
+    if !r.folders.is_empty() {
+        println!(
+            "   {:<28} {:>8} {:>10} {:>8} {:>10} {:>7} {:>6} {:>7}",
+            "folder", "src", "src size", "dst", "dst size", "copied", "flags", "missing"
+        );
+        for f in &r.folders {
+            let name = if f.src == f.dst {
+                f.src.clone()
+            } else {
+                format!("{} -> {}", f.src, f.dst)
+            };
+            println!(
+                "   {:<28} {:>8} {:>10} {:>8} {:>10} {:>7} {:>6} {:>7}",
+                name,
+                f.src_messages,
+                human_bytes(f.src_bytes),
+                f.dst_messages,
+                human_bytes(f.dst_bytes),
+                f.copied,
+                f.flags_synced,
+                f.missing
+            );
+        }
+    }
+    for e in &r.item_errors {
+        println!("   error: {e}");
+    }
+    if let Some(e) = &r.fatal {
+        println!("   error: {e}");
+        println!("   hint: {}", e.hint());
+    }
+    println!("   {}", r.verdict());
+}
+
+fn sync(a: SyncArgs, g: &Global) -> u8 {
+    let parsed = (|| -> Result<_, MailError> {
+        let src = server(&a.from, a.from_pin.as_deref(), a.from_ca.as_ref())?;
+        let dst = server(&a.to, a.to_pin.as_deref(), a.to_ca.as_ref())?;
+        let accounts = migrate_mail::users::load(&a.users)?;
+        Ok((src, dst, accounts))
+    })();
+    let (src, dst, accounts) = match parsed {
+        Ok(v) => v,
+        Err(e) => return input_error(g, &e),
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(c) => return c,
+    };
+    let job = Job {
+        src,
+        dst,
+        connections: usize::from(a.connections),
+        opts: Options {
+            dry_run: a.dry_run,
+            folders_only: a.folders_only,
+            delete: a.delete,
+            force: a.force,
+            batch_bytes: a.batch,
+        },
+    };
+    let json = g.json;
+    let t0 = Instant::now();
+    let reports = rt.block_on(run::run(job, accounts, |r| {
+        if !json {
+            print_account(r);
+        }
+    }));
+    let elapsed = t0.elapsed();
+    let totals = run::totals(&reports);
+    let verdict = run::verdict(&reports);
+    let code = match reports.iter().find_map(|r| r.worst()) {
+        Some(e) => code_for(e.kind()),
+        None if reports
+            .iter()
+            .all(|r| r.dry_run || r.folders_only || r.good()) =>
+        {
+            exit::OK
+        }
+        None => exit::VERIFY_FAILED,
+    };
+    let secs = elapsed.as_secs_f64().max(1e-3);
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "outcome": if code == exit::OK { "ok" } else { "error" },
+                "verdict": verdict,
+                "totals": totals,
+                "seconds": secs,
+                "accounts": reports,
+                "exit_code": code,
+            })
+        );
+    } else {
+        println!(
+            "copied {} messages ({}) in {:.1} s: {:.1} messages/s, {:.2} MB/s; {} flag changes carried",
+            totals.copied,
+            human_bytes(totals.copied_bytes),
+            secs,
+            totals.copied as f64 / secs,
+            totals.copied_bytes as f64 / secs / 1e6,
+            totals.flags_synced
+        );
+        println!("{verdict}");
+    }
+    code
+}
+
+fn token(a: &UsersArgs) -> Result<Secret, MailError> {
+    if let Some(p) = &a.token_file {
+        let t = std::fs::read_to_string(p)
+            .map_err(|e| MailError::Input(format!("token file {}: {e}", p.display())))?;
+        let t = t.lines().next().unwrap_or("").trim().to_string();
+        if t.is_empty() {
+            return Err(MailError::Input(format!(
+                "token file {} is empty",
+                p.display()
+            )));
+        }
+        return Ok(Secret::new(t));
+    }
+    match std::env::var("MAILU_API_TOKEN") {
+        Ok(t) if !t.trim().is_empty() => Ok(Secret::new(t.trim())),
+        _ => Err(MailError::Input(
+            "no Mailu API token: set MAILU_API_TOKEN or pass --token-file FILE".into(),
+        )),
+    }
+}
+
+fn users(a: UsersArgs, g: &Global) -> u8 {
+    let accounts = match migrate_mail::users::load(&a.users) {
+        Ok(v) => v,
+        Err(e) => return input_error(g, &e),
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(c) => return c,
+    };
+    // Resolve every password first: a missing one stops nothing half-done.
+    let mut resolved = Vec::new();
+    let mut code = exit::OK;
+    let mut results = Vec::new();
+    for acc in &accounts {
+        let r = match &acc.dst_password {
+            Some(src) => rt.block_on(src.resolve(&acc.dst_user)),
+            None => Err(MailError::Password {
+                user: acc.dst_user.clone(),
+                detail: format!("the users file gives no dst password (entry {})", acc.entry),
+            }),
+        };
+        match r {
+            Ok(pw) => resolved.push((acc, pw)),
+            Err(e) => {
+                if code == exit::OK {
+                    code = code_for(e.kind());
+                }
+                results.push(serde_json::json!({"user": acc.dst_user, "error": e.to_string()}));
+                if !g.json {
+                    println!("{}: error: {e}", acc.dst_user);
+                }
+            }
+        }
+    }
+    if let Some(path) = &a.config_import {
+        if code != exit::OK {
+            eprintln!(
+                "error: not writing {}: some passwords are missing (see above)",
+                path.display()
+            );
+            return code;
+        }
+        let list: Vec<_> = resolved
+            .iter()
+            .map(|(acc, pw)| migrate_mail::mailu::ImportUser {
+                email: &acc.dst_user,
+                password: pw,
+                quota_bytes: acc.quota_bytes,
+            })
+            .collect();
+        if a.dry_run {
+            println!(
+                "dry run: would write {} users to {}",
+                list.len(),
+                path.display()
+            );
+            return exit::OK;
+        }
+        if let Err(e) = migrate_mail::mailu::write_config_import(path, &list, a.force) {
+            return input_error(g, &e);
+        }
+        if g.json {
+            println!(
+                "{}",
+                serde_json::json!({"outcome": "ok", "written": path, "users": list.len()})
+            );
+        } else {
+            println!(
+                "wrote {} users to {} (mode 0600; it holds passwords)",
+                list.len(),
+                path.display()
+            );
+            println!(
+                "import with: docker compose exec -T admin flask mailu config-import --update -v < {}",
+                path.display()
+            );
+        }
+        return exit::OK;
+    }
+    let Some(url) = &a.mailu_api else {
+        return exit::BAD_INPUT;
+    };
+    let api = match token(&a).and_then(|t| migrate_mail::mailu::Api::new(url, t)) {
+        Ok(api) => api,
+        Err(e) => return input_error(g, &e),
+    };
+    let mut failed = 0;
+    for (acc, pw) in &resolved {
+        match api.provision(
+            &acc.dst_user,
+            pw,
+            acc.quota_bytes,
+            a.reset_passwords,
+            a.dry_run,
+        ) {
+            Ok(o) => {
+                if !g.json {
+                    println!("{}: {}", acc.dst_user, o.describe());
+                }
+                results.push(serde_json::json!({"user": acc.dst_user, "outcome": o}));
+            }
+            Err(e) => {
+                failed += 1;
+                if code == exit::OK {
+                    code = code_for(e.kind());
+                }
+                if !g.json {
+                    println!("{}: error: {e}", acc.dst_user);
+                }
+                results.push(serde_json::json!({"user": acc.dst_user, "error": e.to_string(), "kind": e.kind()}));
+                // A refused token refuses every user: stop asking.
+                if e.kind() == ErrorKind::Auth {
+                    if !g.json {
+                        println!("   hint: {}", e.hint());
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    if g.json {
+        println!(
+            "{}",
+            serde_json::json!({"outcome": if code == exit::OK {"ok"} else {"error"}, "users": results, "exit_code": code})
+        );
+    } else if code == exit::OK {
+        println!("all {} users provisioned", accounts.len());
+    } else {
+        println!("{failed} of {} users failed", accounts.len());
+    }
+    code
+}
+
+fn cutover(a: CutoverArgs, g: &Global) -> u8 {
+    let mut c = Cutover::new(&a.domain, &a.mx_host);
+    c.new_ip = a.new_ip;
+    c.old_ttl = a.old_ttl;
+    c.low_ttl = a.low_ttl;
+    c.presyncs = a.presyncs;
+    c.dkim_selector = a.dkim_selector;
+    let steps = c.steps();
+    if g.json {
+        println!("{}", serde_json::json!({"steps": steps}));
+    } else {
+        println!("# Mail cutover for {}\n", a.domain);
+        for (i, s) in steps.iter().enumerate() {
+            let phase = serde_json::to_value(s.phase)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            let target = serde_json::to_value(s.target)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            println!("{}. [{phase}, {target}] {}", i + 1, s.text);
+        }
+    }
+    exit::OK
 }
