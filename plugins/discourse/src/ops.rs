@@ -217,5 +217,6 @@ pub fn manual_follow_ups() -> Vec<String> {
         "Send a test email from Admin → Emails: SMTP settings come from containers/app.yml and may need the new server allowed by the mail provider.".to_string(),
         "After checking the site, remove /var/discourse/shared/standalone/postgres_data_old on the destination if a PostgreSQL upgrade left it.".to_string(),
         "If the site shows as read-only (response header Discourse-Readonly), disable read-only mode in Admin after the move.".to_string(),
+        "This layout is discourse_docker's. A Co-op Cloud deployment uses its recipe's compose.yml instead, whose services and volumes could not be read for this plugin: check them before copying.".to_string(),
     ]
 }

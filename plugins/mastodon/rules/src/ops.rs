@@ -274,5 +274,6 @@ pub fn manual_follow_ups(app: &str) -> Vec<String> {
         "If media lives on S3-compatible storage, nothing under public/system needs copying, but the S3 credentials in .env.production must reach the destination.".to_string(),
         "Lower the DNS TTL to 30–60 minutes a day before, switch the records after the smoke checks pass, and restore the TTL afterwards.".to_string(),
         "Watch Sidekiq's queues (Administration → Sidekiq) drain on the destination after the start.".to_string(),
+        "On Co-op Cloud, check the data layout against the recipe's compose.yml: its service and volume names could not be read for this plugin (the layout names upstream's docker-compose paths).".to_string(),
     ]
 }
