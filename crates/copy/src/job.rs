@@ -150,7 +150,8 @@ async fn read_manifest(host: &Host, cmd: &str, what: &str) -> Result<Vec<Entry>,
 
 async fn upload(host: &Host, jd: &str, name: &str, data: &[u8]) -> Result<(), CopyError> {
     let cmd = format!("cat > {}/{}", sh_quote(jd), name);
-    host.sh(&format!("writing {name}"), &cmd, Some(data)).await?;
+    host.sh(&format!("writing {name}"), &cmd, Some(data))
+        .await?;
     Ok(())
 }
 
@@ -175,10 +176,8 @@ pub async fn run(
             "--streams must be between 1 and 64".into(),
         ));
     }
-    let (src, dst) = tokio::try_join!(
-        Host::connect(&opts.src.host),
-        Host::connect(&opts.dst.host)
-    )?;
+    let (src, dst) =
+        tokio::try_join!(Host::connect(&opts.src.host), Host::connect(&opts.dst.host))?;
     let id = job_id(&opts.src, &opts.dst);
     let same_host = opts.src.host == opts.dst.host;
     if same_host
@@ -241,23 +240,53 @@ pub async fn run(
             return Err(missing_tool(h, "tar", "tar", "GNU tar is needed"));
         }
         if !has(m, "gnufind") {
-            return Err(missing_tool(h, "find", "findutils", "GNU find is needed for manifests"));
+            return Err(missing_tool(
+                h,
+                "find",
+                "findutils",
+                "GNU find is needed for manifests",
+            ));
         }
         if opts.compress && !has(m, "tool zstd") {
-            return Err(missing_tool(h, "zstd", "zstd", "--compress zstd needs it on both servers"));
+            return Err(missing_tool(
+                h,
+                "zstd",
+                "zstd",
+                "--compress zstd needs it on both servers",
+            ));
         }
         if opts.verify && !has(m, "tool sha256sum") {
-            return Err(missing_tool(h, "sha256sum", "coreutils", "--verify hashes every file"));
+            return Err(missing_tool(
+                h,
+                "sha256sum",
+                "coreutils",
+                "--verify hashes every file",
+            ));
         }
     }
     if !has(&sp, "tool bash") {
-        return Err(missing_tool(&src, "bash", "bash", "the detached job script is bash"));
+        return Err(missing_tool(
+            &src,
+            "bash",
+            "bash",
+            "the detached job script is bash",
+        ));
     }
     if matches!(mode, Mode::Direct { .. } | Mode::FromLocal { .. }) && !has(&sp, "tool ssh") {
-        return Err(missing_tool(&src, "ssh", "openssh-client", "the source connects to the destination"));
+        return Err(missing_tool(
+            &src,
+            "ssh",
+            "openssh-client",
+            "the source connects to the destination",
+        ));
     }
     if matches!(mode, Mode::Direct { .. }) && !has(&sp, "tool ssh-keygen") {
-        return Err(missing_tool(&src, "ssh-keygen", "openssh-client", "a temporary key is made on the source"));
+        return Err(missing_tool(
+            &src,
+            "ssh-keygen",
+            "openssh-client",
+            "a temporary key is made on the source",
+        ));
     }
     if opts.bwlimit.is_some() && !has(&sp, "tool pv") {
         return Err(missing_tool(&src, "pv", "pv", "--bwlimit uses it"));
@@ -299,14 +328,22 @@ pub async fn run(
         "umask 077; mkdir -p {jq} && {{ {}; }} | tee {jq}/manifest.pending",
         manifest::find_command(&opts.src.path)
     );
+    // Our last manifest stands in for the destination only while the
+    // destination still looks the way that pass left it.
     let use_last = !opts.force
         && sp.get("state").map(String::as_str) == Some("done")
-        && has(&sp, "hasdone");
+        && has(&sp, "hasdone")
+        && has(&dp, "nonempty");
+    let dst_root_mtime = dp.get("rootmtime").and_then(|m| manifest::parse_mtime(m));
     let base_fut = async {
         if use_last {
-            read_manifest(&src, &format!("cat {jq}/manifest.done"), "reading the last manifest")
-                .await
-                .map(Some)
+            read_manifest(
+                &src,
+                &format!("cat {jq}/manifest.done"),
+                "reading the last manifest",
+            )
+            .await
+            .map(Some)
         } else if has(&dp, "dstdir") {
             read_manifest(
                 &dst,
@@ -323,8 +360,36 @@ pub async fn run(
         read_manifest(&src, &src_scan, "listing the source"),
         base_fut
     )?;
-    info!(entries = src_m.len(), last_pass = use_last, "manifests read");
-    let p = plan::plan(&src_m, base.as_deref(), use_last, opts.final_pass, opts.streams);
+    let (base, use_last) = match base {
+        Some(b) if use_last => {
+            let root = b.iter().find(|e| e.path == b".").map(|e| e.mtime_ns);
+            if root.is_some() && root == dst_root_mtime {
+                (Some(b), true)
+            } else {
+                warn!("the destination changed since the last pass; comparing with it directly");
+                let d = read_manifest(
+                    &dst,
+                    &manifest::find_command(&opts.dst.path),
+                    "listing the destination",
+                )
+                .await?;
+                (Some(d), false)
+            }
+        }
+        other => (other, false),
+    };
+    info!(
+        entries = src_m.len(),
+        last_pass = use_last,
+        "manifests read"
+    );
+    let p = plan::plan(
+        &src_m,
+        base.as_deref(),
+        use_last,
+        opts.final_pass,
+        opts.streams,
+    );
     drop(base);
 
     let avail: u64 = dp
@@ -409,7 +474,9 @@ pub async fn run(
                     // The job removes its key itself; this covers a job that
                     // could not (link down at the end).
                     if let Err(e) = trust::teardown(&src, &dst, &jd, &id).await {
-                        warnings.push(format!("could not remove the temporary key: {e}; run `migrate cleanup`"));
+                        warnings.push(format!(
+                            "could not remove the temporary key: {e}; run `migrate cleanup`"
+                        ));
                     }
                 }
                 if st != "done" {
@@ -466,7 +533,7 @@ async fn upload_job(src: &Host, jd: &str, p: &Plan, info_: &PlanInfo) -> Result<
 async fn launch(src: &Host, jd: &str) -> Result<(), CopyError> {
     let jq = sh_quote(jd);
     let cmd = format!(
-        "cd {jq} && if command -v setsid >/dev/null 2>&1; then setsid nohup bash {jq}/run.sh; else nohup bash {jq}/run.sh; fi > {jq}/run.log 2>&1 < /dev/null &"
+        "cd {jq} || exit 1\n{{ if command -v setsid >/dev/null 2>&1; then exec setsid nohup bash {jq}/run.sh; else exec nohup bash {jq}/run.sh; fi; }} > {jq}/run.log 2>&1 < /dev/null &"
     );
     src.sh("starting the copy job", &cmd, None).await?;
     Ok(())
@@ -495,9 +562,7 @@ pub fn progress_from(kv: &HashMap<String, String>, info_: &PlanInfo, elapsed: f6
             .unwrap_or((0, 0));
         let n = n.min(files);
         let archive = cp * 100 * 10240;
-        let data = archive
-            .saturating_sub(n * TAR_OVERHEAD_PER_FILE)
-            .min(bytes);
+        let data = archive.saturating_sub(n * TAR_OVERHEAD_PER_FILE).min(bytes);
         pr.files_done += n;
         pr.bytes_done += data;
         pr.streams.push((data, bytes));
@@ -547,7 +612,11 @@ async fn follow(
 
 async fn failure(src: &Host, jd: &str, opts: &CopyOptions) -> CopyError {
     let errs = match src
-        .sh("reading the job's errors", &remote_cmds::errors_script(jd), None)
+        .sh(
+            "reading the job's errors",
+            &remote_cmds::errors_script(jd),
+            None,
+        )
         .await
     {
         Ok(o) => String::from_utf8_lossy(&o).trim().to_string(),
@@ -564,7 +633,10 @@ async fn failure(src: &Host, jd: &str, opts: &CopyOptions) -> CopyError {
         };
     }
     let detail = if errs.is_empty() {
-        format!("the job process on {} ended without recording a result", src.name())
+        format!(
+            "the job process on {} ended without recording a result",
+            src.name()
+        )
     } else {
         errs.lines().take(12).collect::<Vec<_>>().join("\n    ")
     };
@@ -600,8 +672,12 @@ async fn relay(
         bwlimit: None,
         key_removal: None,
     };
-    src.sh("marking the job", &format!("echo running > {jq}/state"), None)
-        .await?;
+    src.sh(
+        "marking the job",
+        &format!("echo running > {jq}/state"),
+        None,
+    )
+    .await?;
     let dq = sh_quote(&opts.dst.path);
     dst.sh(
         "preparing the destination",
@@ -623,7 +699,9 @@ async fn relay(
         let extract = extract.clone();
         async move {
             let mut c = src.spawn("tar on the source", &create, false, true).await?;
-            let mut x = dst.spawn("tar on the destination", &extract, true, true).await?;
+            let mut x = dst
+                .spawn("tar on the destination", &extract, true, true)
+                .await?;
             let (Some(mut r), Some(mut w)) = (c.stdout.take(), x.stdin.take()) else {
                 return Err(CopyError::Interrupted {
                     detail: "relay pipes missing".into(),
@@ -692,7 +770,10 @@ async fn relay(
             }
         }
     };
-    let mut failed = result.into_iter().filter_map(Result::err).collect::<Vec<_>>();
+    let mut failed = result
+        .into_iter()
+        .filter_map(Result::err)
+        .collect::<Vec<_>>();
     if failed.is_empty() && !p.dirs.is_empty() {
         if let Err(e) = one("dirs".into(), Arc::new(AtomicU64::new(0))).await {
             failed.push(e);
@@ -742,7 +823,11 @@ async fn join_all<F: std::future::Future + Unpin>(mut futs: Vec<F>) -> Vec<F::Ou
                 }
             }
         }
-        if pending { Poll::Pending } else { Poll::Ready(()) }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
     })
     .await;
     results.into_iter().flatten().collect()
@@ -750,7 +835,11 @@ async fn join_all<F: std::future::Future + Unpin>(mut futs: Vec<F>) -> Vec<F::Ou
 
 /// Hash-level comparison of both trees, each side scanned on its own server.
 #[instrument(skip_all)]
-pub async fn verify_trees(src: &Host, dst: &Host, opts: &CopyOptions) -> Result<Verdict, CopyError> {
+pub async fn verify_trees(
+    src: &Host,
+    dst: &Host,
+    opts: &CopyOptions,
+) -> Result<Verdict, CopyError> {
     let side = |h: &Host, root: &str| {
         let h = h.clone();
         let root = root.to_string();

@@ -49,7 +49,7 @@ pub fn hash_command(root: &str) -> String {
     )
 }
 
-fn parse_mtime(s: &str) -> Option<i128> {
+pub fn parse_mtime(s: &str) -> Option<i128> {
     let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
     let secs: i128 = secs.parse().ok()?;
     let mut digits = frac.bytes().take(9).collect::<Vec<_>>();
@@ -58,7 +58,11 @@ fn parse_mtime(s: &str) -> Option<i128> {
     }
     digits.resize(9, b'0');
     let ns: i128 = std::str::from_utf8(&digits).ok()?.parse().ok()?;
-    Some(if secs < 0 { secs * 1_000_000_000 - ns } else { secs * 1_000_000_000 + ns })
+    Some(if secs < 0 {
+        secs * 1_000_000_000 - ns
+    } else {
+        secs * 1_000_000_000 + ns
+    })
 }
 
 /// Parse `find_command` output.
@@ -88,7 +92,8 @@ pub fn parse(data: &[u8]) -> Result<Vec<Entry>, ParseError> {
             return Err(err(&format!("expected 8 fields, got '{meta}'")));
         }
         let num = |i: usize, what: &str| -> Result<u64, ParseError> {
-            m[i].parse().map_err(|_| err(&format!("bad {what} '{}'", m[i])))
+            m[i].parse()
+                .map_err(|_| err(&format!("bad {what} '{}'", m[i])))
         };
         out.push(Entry {
             path: if path.is_empty() {
@@ -195,7 +200,10 @@ mod tests {
         let mut m = parse(&out.stdout).unwrap();
         m.sort_by(|a, b| a.path.cmp(&b.path));
         let paths: Vec<&[u8]> = m.iter().map(|e| e.path.as_slice()).collect();
-        assert_eq!(paths, [&b"."[..], b"link", b"sub dir", b"sub dir/new\nline \xff"]);
+        assert_eq!(
+            paths,
+            [&b"."[..], b"link", b"sub dir", b"sub dir/new\nline \xff"]
+        );
         assert_eq!(m[1].kind, b'l');
         assert_eq!(m[1].target, b"sub dir");
         assert_eq!(m[3].size, 5);
@@ -206,14 +214,18 @@ mod tests {
             .output()
             .unwrap();
         let hashes = parse_hashes(&h.stdout);
-        let want = hex::decode("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824").unwrap();
+        let want = hex::decode("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")
+            .unwrap();
         assert_eq!(hashes[&b"sub dir/new\nline \xff"[..]].to_vec(), want);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn mtime_keeps_nanoseconds() {
-        assert_eq!(parse_mtime("1577934245.1234567890"), Some(1_577_934_245_123_456_789));
+        assert_eq!(
+            parse_mtime("1577934245.1234567890"),
+            Some(1_577_934_245_123_456_789)
+        );
         assert_eq!(parse_mtime("5"), Some(5_000_000_000));
         assert_eq!(parse_mtime("x"), None);
     }

@@ -147,7 +147,11 @@ pub fn plan(
     delete.sort();
     delete.dedup();
 
-    for path in send.iter().map(|e| e.path.as_slice()).chain(delete.iter().copied()) {
+    for path in send
+        .iter()
+        .map(|e| e.path.as_slice())
+        .chain(delete.iter().copied())
+    {
         let mut q = path;
         while q != b"." {
             q = parent(q);
@@ -191,7 +195,11 @@ pub fn split(send: &[&Entry], n: usize) -> (Vec<Vec<Vec<u8>>>, Vec<u64>) {
         let data = if g[0].kind == b'f' { g[0].size } else { 0 };
         data + PER_FILE_COST * g.len() as u64
     };
-    all.sort_by(|a, b| cost(b).cmp(&cost(a)).then_with(|| a[0].path.cmp(&b[0].path)));
+    all.sort_by(|a, b| {
+        cost(b)
+            .cmp(&cost(a))
+            .then_with(|| a[0].path.cmp(&b[0].path))
+    });
     let n = n.min(all.len()).max(1);
     let mut load = vec![0u64; n];
     let mut bytes = vec![0u64; n];
@@ -242,7 +250,9 @@ mod tests {
         }
     }
     fn paths(v: &[Vec<u8>]) -> Vec<String> {
-        v.iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect()
+        v.iter()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect()
     }
     fn all_sent(p: &Plan) -> Vec<String> {
         let mut v: Vec<String> = p.streams.iter().flat_map(|s| paths(s)).collect();
@@ -252,7 +262,12 @@ mod tests {
 
     #[test]
     fn first_pass_sends_everything() {
-        let src = vec![d(".", 1, 1), d("a", 1, 2), f("a/x", 10, 1, 3), f("y", 20, 1, 4)];
+        let src = vec![
+            d(".", 1, 1),
+            d("a", 1, 2),
+            f("a/x", 10, 1, 3),
+            f("y", 20, 1, 4),
+        ];
         let p = plan(&src, None, false, false, 4);
         assert_eq!(all_sent(&p), ["a/x", "y"]);
         assert_eq!(paths(&p.dirs), [".", "a"]);
@@ -262,13 +277,29 @@ mod tests {
 
     #[test]
     fn delta_sends_changed_and_deletes_only_in_final() {
-        let base = vec![d(".", 1, 1), d("a", 1, 2), f("a/x", 10, 1, 3), f("gone", 5, 1, 5), d("olddir", 1, 6), f("olddir/z", 1, 1, 7)];
-        let src = vec![d(".", 2, 1), d("a", 1, 2), f("a/x", 10, 2, 3), f("new", 1, 1, 8)];
+        let base = vec![
+            d(".", 1, 1),
+            d("a", 1, 2),
+            f("a/x", 10, 1, 3),
+            f("gone", 5, 1, 5),
+            d("olddir", 1, 6),
+            f("olddir/z", 1, 1, 7),
+        ];
+        let src = vec![
+            d(".", 2, 1),
+            d("a", 1, 2),
+            f("a/x", 10, 2, 3),
+            f("new", 1, 1, 8),
+        ];
         let p = plan(&src, Some(&base), true, false, 2);
         assert_eq!(all_sent(&p), ["a/x", "new"]);
         assert!(p.delete.is_empty(), "a pre-sync pass never deletes");
         let p = plan(&src, Some(&base), true, true, 2);
-        assert_eq!(paths(&p.delete), ["gone", "olddir"], "children of a removed dir are not listed");
+        assert_eq!(
+            paths(&p.delete),
+            ["gone", "olddir"],
+            "children of a removed dir are not listed"
+        );
         assert_eq!(paths(&p.dirs), [".", "a"]);
         let same = plan(&src, Some(&src), true, true, 2);
         assert!(same.is_empty());
@@ -298,14 +329,20 @@ mod tests {
         let p = plan(&src, Some(&base), false, false, 4);
         assert_eq!(all_sent(&p), ["a", "zz/b"]);
         let full = plan(&src, None, false, false, 4);
-        let holder: Vec<_> = full.streams.iter().filter(|s| s.contains(&b"a".to_vec())).collect();
+        let holder: Vec<_> = full
+            .streams
+            .iter()
+            .filter(|s| s.contains(&b"a".to_vec()))
+            .collect();
         assert_eq!(holder.len(), 1);
         assert!(holder[0].contains(&b"zz/b".to_vec()));
     }
 
     #[test]
     fn split_balances_and_orders_by_inode() {
-        let src: Vec<Entry> = (0..1000).map(|i| f(&format!("f{i}"), (i % 37) * 1000, 1, 5000 - i)).collect();
+        let src: Vec<Entry> = (0..1000)
+            .map(|i| f(&format!("f{i}"), (i % 37) * 1000, 1, 5000 - i))
+            .collect();
         let refs: Vec<&Entry> = src.iter().collect();
         let (lists, bytes) = split(&refs, 4);
         assert_eq!(lists.len(), 4);

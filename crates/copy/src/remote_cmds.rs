@@ -61,6 +61,7 @@ find / -maxdepth 0 -printf '' >/dev/null 2>&1 && echo 'gnufind 1'
 if [ -e "$D" ]; then
   if [ -d "$D" ]; then echo 'dstdir 1'; else echo 'dstdir 0'; fi
   if [ -n "$(ls -A -- "$D" 2>/dev/null | head -c 1)" ]; then echo 'nonempty 1'; fi
+  find "$D" -maxdepth 0 -printf 'rootmtime %T@\n' 2>/dev/null
 fi
 p=$D; while [ ! -d "$p" ]; do p=$(dirname -- "$p"); done
 df -Pk -- "$p" | awk 'NR==2 {{print "availk", $4}}'

@@ -50,9 +50,7 @@ pub fn extract_command(p: &ScriptParams) -> String {
 /// The source-side tar for list `name` (without output redirection).
 pub fn create_command(p: &ScriptParams, name: &str, with_progress: bool) -> String {
     let progress = if with_progress {
-        format!(
-            "-v --index-file=\"$J/s{name}.idx\" --checkpoint=100 --checkpoint-action=echo=%u"
-        )
+        format!("-v --index-file=\"$J/s{name}.idx\" --checkpoint=100 --checkpoint-action=echo=%u")
     } else {
         String::new()
     };
@@ -87,6 +85,7 @@ pub fn render(p: &ScriptParams) -> String {
         r#"#!/bin/bash
 # migrate copy job: runs detached on the source server; state lives in $J.
 set -u
+umask 077
 J={jd}
 SRC={src}
 cd "$J" || exit 1
@@ -148,7 +147,10 @@ mv -f "$J/state.tmp" "$J/state"
         extract = sh_quote(&extract_command(p)),
         n = p.streams,
         mkdir = sh_quote(&format!("mkdir -p -- {}", sh_quote(&p.dst_root))),
-        delete = sh_quote(&format!("cd -- {} && xargs -0 rm -rf --", sh_quote(&p.dst_root))),
+        delete = sh_quote(&format!(
+            "cd -- {} && xargs -0 rm -rf --",
+            sh_quote(&p.dst_root)
+        )),
     )
 }
 
@@ -188,9 +190,15 @@ mod tests {
         std::fs::write(job.join("list.dirs"), b".\0a\0").unwrap();
         std::fs::write(job.join("manifest.pending"), b"").unwrap();
         std::fs::write(job.join("run.sh"), render(&p)).unwrap();
-        let st = Command::new("bash").arg(job.join("run.sh")).status().unwrap();
+        let st = Command::new("bash")
+            .arg(job.join("run.sh"))
+            .status()
+            .unwrap();
         assert!(st.success());
-        assert_eq!(std::fs::read_to_string(job.join("state")).unwrap().trim(), "done");
+        assert_eq!(
+            std::fs::read_to_string(job.join("state")).unwrap().trim(),
+            "done"
+        );
         assert_eq!(std::fs::read(dir.join("dst tree/a/-x")).unwrap(), b"one");
         assert_eq!(std::fs::read(dir.join("dst tree/b c")).unwrap(), b"two");
         assert!(job.join("manifest.done").exists());
@@ -202,9 +210,15 @@ mod tests {
         std::fs::remove_file(&dst_file).unwrap();
         std::fs::create_dir_all(dir.join("dst tree/b c")).unwrap();
         std::fs::write(dir.join("dst tree/b c/blocker"), b"x").unwrap();
-        let st = Command::new("bash").arg(job.join("run.sh")).status().unwrap();
+        let st = Command::new("bash")
+            .arg(job.join("run.sh"))
+            .status()
+            .unwrap();
         assert!(st.success());
-        assert_eq!(std::fs::read_to_string(job.join("state")).unwrap().trim(), "failed");
+        assert_eq!(
+            std::fs::read_to_string(job.join("state")).unwrap().trim(),
+            "failed"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

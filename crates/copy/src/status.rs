@@ -77,8 +77,14 @@ async fn one(rec: &JobRecord) -> JobStatus {
             }
             if let Ok(info) = serde_json::from_str::<PlanInfo>(plan.trim()) {
                 let now: f64 = kv.get("now").and_then(|v| v.parse().ok()).unwrap_or(0.0);
-                let started: f64 = kv.get("started").and_then(|v| v.parse().ok()).unwrap_or(now);
-                let end: f64 = kv.get("finished").and_then(|v| v.parse().ok()).unwrap_or(now);
+                let started: f64 = kv
+                    .get("started")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(now);
+                let end: f64 = kv
+                    .get("finished")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(now);
                 let mut pr = progress_from(&kv, &info, (end - started).max(0.0));
                 if st.state == "done" {
                     pr.files_done = pr.files_total;
@@ -110,7 +116,10 @@ pub async fn wait_all(show: &mut dyn FnMut(&[JobStatus])) -> Result<Vec<JobStatu
     loop {
         let all = status_all().await?;
         show(&all);
-        if !all.iter().any(|s| s.state == "running" || s.state == "starting") {
+        if !all
+            .iter()
+            .any(|s| s.state == "running" || s.state == "starting")
+        {
             return Ok(all);
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -160,7 +169,8 @@ pub async fn cleanup(purge: bool, hosts: &[String]) -> Result<CleanupReport, Cop
         .await;
         match res {
             Ok(()) => {
-                rep.cleaned.push(format!("{} ({} → {})", rec.id, rec.src, rec.dst));
+                rep.cleaned
+                    .push(format!("{} ({} → {})", rec.id, rec.src, rec.dst));
                 if purge {
                     registry::remove(&rec.id)?;
                 }
@@ -181,7 +191,9 @@ pub async fn cleanup(purge: bool, hosts: &[String]) -> Result<CleanupReport, Cop
         }
         .await;
         match res {
-            Ok(()) => rep.cleaned.push(format!("{h}: every migrate temporary key")),
+            Ok(()) => rep
+                .cleaned
+                .push(format!("{h}: every migrate temporary key")),
             Err(e) => rep.failed.push(format!("{h}: {e}")),
         }
     }

@@ -23,7 +23,11 @@ impl Verdict {
 }
 
 fn fmt_mtime(ns: i128) -> String {
-    format!("{}.{:09}", ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000))
+    format!(
+        "{}.{:09}",
+        ns.div_euclid(1_000_000_000),
+        ns.rem_euclid(1_000_000_000)
+    )
 }
 
 /// Compare two manifests (sockets are skipped: tar cannot carry them).
@@ -59,10 +63,18 @@ pub fn compare(src: &[Entry], dst: &[Entry]) -> Verdict {
             what.push(format!("mode {:o} vs {:o}", s.mode, d.mode));
         }
         if s.kind != b'l' && s.mtime_ns != d.mtime_ns {
-            what.push(format!("mtime {} vs {}", fmt_mtime(s.mtime_ns), fmt_mtime(d.mtime_ns)));
+            what.push(format!(
+                "mtime {} vs {}",
+                fmt_mtime(s.mtime_ns),
+                fmt_mtime(d.mtime_ns)
+            ));
         }
         if s.kind == b'l' && s.target != d.target {
-            what.push(format!("link target {} vs {}", display(&s.target), display(&d.target)));
+            what.push(format!(
+                "link target {} vs {}",
+                display(&s.target),
+                display(&d.target)
+            ));
         }
         if s.kind == b'f' {
             if s.size != d.size {
@@ -76,12 +88,14 @@ pub fn compare(src: &[Entry], dst: &[Entry]) -> Verdict {
             }
         }
         if !what.is_empty() {
-            v.differences.push(format!("differs: {p}: {}", what.join(", ")));
+            v.differences
+                .push(format!("differs: {p}: {}", what.join(", ")));
         }
     }
     for d in dst.iter().filter(|e| e.kind != b's') {
         if !smap.contains_key(d.path.as_slice()) {
-            v.differences.push(format!("only on destination: {}", display(&d.path)));
+            v.differences
+                .push(format!("only on destination: {}", display(&d.path)));
         }
     }
     // Hard links: paths sharing an inode on src must share one on dst.
@@ -136,15 +150,30 @@ mod tests {
 
     #[test]
     fn every_kind_of_difference_is_named() {
-        let mut a = vec![f("same-ino-1", 9), f("same-ino-2", 9), f("content", 3), f("gone", 4), f("owner", 5)];
+        let mut a = vec![
+            f("same-ino-1", 9),
+            f("same-ino-2", 9),
+            f("content", 3),
+            f("gone", 4),
+            f("owner", 5),
+        ];
         a[0].nlink = 2;
         a[1].nlink = 2;
-        let mut b = vec![f("same-ino-1", 20), f("same-ino-2", 21), f("content", 3), f("owner", 5), f("extra", 6)];
+        let mut b = vec![
+            f("same-ino-1", 20),
+            f("same-ino-2", 21),
+            f("content", 3),
+            f("owner", 5),
+            f("extra", 6),
+        ];
         b[2].sha256 = Some([2; 32]);
         b[3].uid = 0;
         let v = compare(&a, &b);
         let all = v.differences.join("\n");
-        assert!(all.contains("differs: content: content (sha256) differs"), "{all}");
+        assert!(
+            all.contains("differs: content: content (sha256) differs"),
+            "{all}"
+        );
         assert!(all.contains("missing on destination: gone"), "{all}");
         assert!(all.contains("only on destination: extra"), "{all}");
         assert!(all.contains("owner 991:991 vs 0:991"), "{all}");

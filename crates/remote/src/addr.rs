@@ -63,14 +63,18 @@ impl HostSpec {
             if host.is_empty() {
                 return Err(bad("the host name is empty"));
             }
-            return Ok(HostSpec::Ssh { dest: s.to_string() });
+            return Ok(HostSpec::Ssh {
+                dest: s.to_string(),
+            });
         }
         match s.rsplit_once('@') {
             Some(("", _)) => return Err(bad("the user before '@' is empty")),
             Some((_, "")) => return Err(bad("the host after '@' is empty")),
             _ => {}
         }
-        Ok(HostSpec::Ssh { dest: s.to_string() })
+        Ok(HostSpec::Ssh {
+            dest: s.to_string(),
+        })
     }
 
     pub fn is_local(&self) -> bool {
@@ -108,7 +112,9 @@ pub struct Location {
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.host {
-            HostSpec::Ssh { dest } if dest.starts_with("ssh://") => write!(f, "{dest}{}", self.path),
+            HostSpec::Ssh { dest } if dest.starts_with("ssh://") => {
+                write!(f, "{dest}{}", self.path)
+            }
             h => write!(f, "{h}:{}", self.path),
         }
     }
@@ -129,7 +135,10 @@ pub fn parse_location(s: &str) -> Result<Location, RemoteError> {
         let slash = rest
             .find('/')
             .ok_or_else(|| bad("no path: write ssh://user@host:port/absolute/path"))?;
-        (HostSpec::parse(&s[..6 + slash]).map_err(rewrap)?, &rest[slash..])
+        (
+            HostSpec::parse(&s[..6 + slash]).map_err(rewrap)?,
+            &rest[slash..],
+        )
     } else if s.starts_with('/') {
         return Err(bad(
             "no host: write HOST:PATH, e.g. local:/srv/data or root@server:/srv/data",

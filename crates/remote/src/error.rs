@@ -42,7 +42,11 @@ pub enum RemoteError {
     },
 
     #[error("server-to-server trust from {src} to {dst}: {why}")]
-    Trust { src: String, dst: String, why: String },
+    Trust {
+        src: String,
+        dst: String,
+        why: String,
+    },
 }
 
 impl RemoteError {
@@ -77,7 +81,8 @@ impl RemoteError {
             || l.contains("remote host identification has changed")
         {
             RemoteError::UnknownHostKey { host, detail }
-        } else if l.contains("permission denied") || l.contains("too many authentication failures") {
+        } else if l.contains("permission denied") || l.contains("too many authentication failures")
+        {
             RemoteError::AuthRefused { host, detail }
         } else {
             RemoteError::Unreachable { host, detail }
@@ -91,7 +96,8 @@ mod tests {
 
     #[test]
     fn classifies_ssh_messages() {
-        let e = RemoteError::from_ssh_failure("dst", "root@dst: Permission denied (publickey).\r\n");
+        let e =
+            RemoteError::from_ssh_failure("dst", "root@dst: Permission denied (publickey).\r\n");
         assert!(matches!(e, RemoteError::AuthRefused { .. }));
         assert!(e.to_string().contains("dst refused the login"));
         let e = RemoteError::from_ssh_failure(
@@ -99,7 +105,10 @@ mod tests {
             "No ED25519 host key is known for x and you have requested strict checking.\nHost key verification failed.",
         );
         assert!(matches!(e, RemoteError::UnknownHostKey { .. }));
-        let e = RemoteError::from_ssh_failure("127.0.0.9", "ssh: connect to host 127.0.0.9 port 22: Connection refused");
+        let e = RemoteError::from_ssh_failure(
+            "127.0.0.9",
+            "ssh: connect to host 127.0.0.9 port 22: Connection refused",
+        );
         assert!(matches!(e, RemoteError::Unreachable { .. }));
         assert!(e.to_string().contains("cannot reach 127.0.0.9"));
     }

@@ -141,8 +141,20 @@ impl Host {
         pipe_stdin: bool,
         pipe_stderr: bool,
     ) -> Result<Child, RemoteError> {
-        let stdin_cfg = || if pipe_stdin { Stdio::piped() } else { Stdio::null() };
-        let stderr_cfg = || if pipe_stderr { Stdio::piped() } else { Stdio::inherit() };
+        let stdin_cfg = || {
+            if pipe_stdin {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            }
+        };
+        let stderr_cfg = || {
+            if pipe_stderr {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            }
+        };
         match &self.session {
             None => {
                 let mut c = tokio::process::Command::new("sh");

@@ -4,8 +4,7 @@
 /// Quote `s` for a POSIX shell as one word.
 pub fn sh_quote(s: &str) -> String {
     if !s.is_empty()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"/._-+:@%=,".contains(&b))
     {
         return s.to_string();

@@ -249,8 +249,12 @@ cat {jd}/key.pub"#,
     let install = r#"set -e; umask 077; mkdir -p "$HOME/.ssh"; f="$HOME/.ssh/authorized_keys"
 if [ -s "$f" ] && [ -n "$(tail -c1 "$f")" ]; then echo >> "$f"; fi
 cat >> "$f""#;
-    dst.sh("authorizing the temporary key", install, Some(line.as_bytes()))
-        .await?;
+    dst.sh(
+        "authorizing the temporary key",
+        install,
+        Some(line.as_bytes()),
+    )
+    .await?;
     info!(%from, "temporary key authorized on dst");
 
     let dst_ssh = format!(
@@ -309,7 +313,10 @@ mod tests {
         assert_eq!(r.port, 2222);
         assert_eq!(r.user, "root");
         assert_eq!(r.host_key_alias, None);
-        assert_eq!(r.known_hosts_files, ["/a/kh", "/b/kh2", "/etc/ssh/ssh_known_hosts"]);
+        assert_eq!(
+            r.known_hosts_files,
+            ["/a/kh", "/b/kh2", "/etc/ssh/ssh_known_hosts"]
+        );
         assert_eq!(known_hosts_name(&r), "[127.0.0.3]:2222");
     }
 
@@ -326,7 +333,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("migrate-trust-test-{}", std::process::id()));
         std::fs::create_dir_all(dir.join(".ssh")).unwrap();
         let f = dir.join(".ssh/authorized_keys");
-        std::fs::write(&f, "ssh-ed25519 KEEP me\nrestrict ssh-ed25519 X migrate-copy-tmp-abc\nssh-rsa KEEP2\n").unwrap();
+        std::fs::write(
+            &f,
+            "ssh-ed25519 KEEP me\nrestrict ssh-ed25519 X migrate-copy-tmp-abc\nssh-rsa KEEP2\n",
+        )
+        .unwrap();
         let st = Command::new("sh")
             .arg("-c")
             .arg(removal_script("migrate-copy-tmp-abc"))
@@ -334,7 +345,10 @@ mod tests {
             .status()
             .unwrap();
         assert!(st.success());
-        assert_eq!(std::fs::read_to_string(&f).unwrap(), "ssh-ed25519 KEEP me\nssh-rsa KEEP2\n");
+        assert_eq!(
+            std::fs::read_to_string(&f).unwrap(),
+            "ssh-ed25519 KEEP me\nssh-rsa KEEP2\n"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

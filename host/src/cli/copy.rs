@@ -46,7 +46,10 @@ pub struct Args {
 
 fn parse_rate(s: &str) -> Result<String, String> {
     let digits = s.trim_end_matches(['k', 'm', 'g', 'K', 'M', 'G']);
-    if !digits.is_empty() && digits.len() + 1 >= s.len() && digits.bytes().all(|b| b.is_ascii_digit()) {
+    if !digits.is_empty()
+        && digits.len() + 1 >= s.len()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+    {
         Ok(s.to_ascii_lowercase())
     } else {
         Err("expected a rate like 500k, 20m or 1g (bytes per second)".into())
@@ -106,7 +109,11 @@ pub fn human(n: u64) -> String {
         v /= 1024.0;
         i += 1;
     }
-    if i == 0 { format!("{n} B") } else { format!("{v:.1} {}", U[i]) }
+    if i == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", U[i])
+    }
 }
 
 fn eta(p: &Progress) -> String {
@@ -122,7 +129,11 @@ fn eta(p: &Progress) -> String {
 /// One status line: total, then a small bar per stream.
 pub fn progress_line(p: &Progress) -> String {
     let pct = |d: u64, t: u64| if t == 0 { 100 } else { (d * 100 / t).min(100) };
-    let rate = if p.elapsed_secs > 0.0 { p.bytes_done as f64 / p.elapsed_secs } else { 0.0 };
+    let rate = if p.elapsed_secs > 0.0 {
+        p.bytes_done as f64 / p.elapsed_secs
+    } else {
+        0.0
+    };
     let bars: Vec<String> = p
         .streams
         .iter()
@@ -169,7 +180,9 @@ pub fn run(args: Args, g: &Global) -> u8 {
             "warning: --relay streams every byte through this machine: expect it to be slower than server to server, and to stop if this machine disconnects"
         );
     }
-    let Some(rt) = runtime() else { return exit::FAILURE };
+    let Some(rt) = runtime() else {
+        return exit::FAILURE;
+    };
     let tty = std::io::stderr().is_terminal() && !g.json;
     let mut last = Instant::now();
     let mut shown = false;
@@ -191,7 +204,10 @@ pub fn run(args: Args, g: &Global) -> u8 {
         }
         Ok(Outcome::Detached { job_id, src_host }) => {
             if g.json {
-                println!("{}", serde_json::json!({"job": job_id, "state": "detached", "host": src_host}));
+                println!(
+                    "{}",
+                    serde_json::json!({"job": job_id, "state": "detached", "host": src_host})
+                );
             } else {
                 println!(
                     "copy {job_id} is running detached on {src_host}; follow it with `migrate status --wait`"
@@ -227,7 +243,10 @@ pub fn run(args: Args, g: &Global) -> u8 {
                 );
                 if let Some(vd) = verdict {
                     if vd.identical() {
-                        println!("copy looks good: {} files, {} bytes identical", vd.files, vd.bytes);
+                        println!(
+                            "copy looks good: {} files, {} bytes identical",
+                            vd.files, vd.bytes
+                        );
                     } else {
                         for d in vd.differences.iter().take(50) {
                             println!("{d}");
@@ -273,7 +292,9 @@ fn print_status(all: &[JobStatus], json: bool) {
 }
 
 pub fn status(args: StatusArgs, g: &Global) -> u8 {
-    let Some(rt) = runtime() else { return exit::FAILURE };
+    let Some(rt) = runtime() else {
+        return exit::FAILURE;
+    };
     let tty = std::io::stderr().is_terminal() && !g.json;
     let res = if args.wait {
         rt.block_on(migrate_copy::status::wait_all(&mut |all| {
@@ -294,7 +315,10 @@ pub fn status(args: StatusArgs, g: &Global) -> u8 {
     match res {
         Ok(all) => {
             print_status(&all, g.json);
-            if all.iter().any(|s| s.state == "failed" || s.state == "interrupted") {
+            if all
+                .iter()
+                .any(|s| s.state == "failed" || s.state == "interrupted")
+            {
                 exit::FAILURE
             } else if all.iter().any(|s| s.state == "unreachable") {
                 exit::UNREACHABLE
@@ -310,7 +334,9 @@ pub fn status(args: StatusArgs, g: &Global) -> u8 {
 }
 
 pub fn cleanup(args: CleanupArgs, g: &Global) -> u8 {
-    let Some(rt) = runtime() else { return exit::FAILURE };
+    let Some(rt) = runtime() else {
+        return exit::FAILURE;
+    };
     match rt.block_on(migrate_copy::status::cleanup(args.purge, &args.hosts)) {
         Ok(rep) => {
             if g.json {
@@ -329,7 +355,11 @@ pub fn cleanup(args: CleanupArgs, g: &Global) -> u8 {
                     println!("nothing to clean up");
                 }
             }
-            if rep.failed.is_empty() { exit::OK } else { exit::FAILURE }
+            if rep.failed.is_empty() {
+                exit::OK
+            } else {
+                exit::FAILURE
+            }
         }
         Err(e) => {
             eprintln!("error: {e}");
