@@ -7,6 +7,9 @@ pub mod conn;
 pub mod error;
 pub mod inventory;
 pub mod lifecycle;
+pub mod logs;
+pub mod owners;
+pub mod volume;
 
 pub use conn::DockerHost;
 pub use error::DockerError;

@@ -1,4 +1,14 @@
-//! `migrate docker …` and `migrate volume …` (being built).
+//! `migrate docker …` and `migrate volume …`: thin wrappers over
+//! migrate-docker that print a human report (or JSON with --json) and map
+//! errors to exit codes.
+
+use std::time::Duration;
+
+use migrate_docker::lifecycle::Selector;
+use migrate_docker::owners::MapOwner;
+use migrate_docker::volume::{self, VolumeMove};
+use migrate_docker::{DockerError, DockerHost};
+use migrate_remote::HostSpec;
 
 use super::Global;
 use crate::exit;
@@ -10,22 +20,362 @@ pub enum Command {
         /// ssh://user@host:port, user@host, an ssh_config alias, or local.
         host: String,
     },
+    /// Stop containers (dependents first): a compose project, named containers,
+    /// or every container using a volume.
+    Stop(SelectArgs),
+    /// Start containers, dependencies first, waiting for each to be healthy.
+    Start(SelectArgs),
+    /// Scale swarm services to 0, remembering their replica counts on the service.
+    ScaleDown(ScaleArgs),
+    /// Scale swarm services back to the replica counts remembered by scale-down.
+    ScaleUp(ScaleArgs),
+    /// Numeric owners of a volume's files against the users its containers run
+    /// as; `--map-owner FROM:TO` remaps one id.
+    Owners {
+        host: String,
+        volume: String,
+        #[arg(long)]
+        map_owner: Option<MapOwner>,
+    },
+    /// Scan containers' recent logs for permission errors.
+    LogsCheck {
+        host: String,
+        /// Containers to scan (default: all running containers).
+        containers: Vec<String>,
+        /// Lines of each log to read.
+        #[arg(long, default_value_t = 1000)]
+        tail: usize,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SelectArgs {
+    pub host: String,
+    /// Containers of this compose project.
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Containers by name (repeatable).
+    #[arg(long = "container")]
+    pub containers: Vec<String>,
+    /// Containers that mount this volume (repeatable).
+    #[arg(long = "volume")]
+    pub volumes: Vec<String>,
+    /// Seconds to wait for each container to become healthy on start.
+    #[arg(long, default_value_t = 180)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ScaleArgs {
+    pub host: String,
+    /// Every service of this stack.
+    #[arg(long)]
+    pub stack: Option<String>,
+    /// Services by name (repeatable).
+    #[arg(long = "service")]
+    pub services: Vec<String>,
+    /// Seconds to wait for the tasks.
+    #[arg(long, default_value_t = 180)]
+    pub timeout: u64,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct VolumeArgs {
     /// `HOST:VOLUME`
     pub src: String,
-    /// `HOST[:VOLUME]`
+    /// `HOST[:VOLUME]` (same name when VOLUME is left out).
     pub dst: String,
+    /// Overwrite a non-empty destination volume; its content is saved to a
+    /// tar under /var/backups/migrate on the destination first.
+    #[arg(long)]
+    pub force: bool,
+    /// Stop the containers using the source volume for the final pass and
+    /// start them again afterwards.
+    #[arg(long)]
+    pub stop: bool,
+    /// Remap a numeric id on the destination after the copy (uid and gid), e.g. 991:1000.
+    #[arg(long)]
+    pub map_owner: Option<MapOwner>,
+    /// Parallel tar streams.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub streams: u16,
 }
 
-pub fn run(_cmd: Command, _g: &Global) -> u8 {
-    eprintln!("error: migrate docker is not available yet");
-    exit::FAILURE
+pub(crate) fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            None
+        }
+    }
 }
 
-pub fn volume(_args: VolumeArgs, _g: &Global) -> u8 {
-    eprintln!("error: migrate volume is not available yet");
-    exit::FAILURE
+pub(crate) fn code_for(e: &DockerError) -> u8 {
+    if e.is_unreachable() {
+        exit::UNREACHABLE
+    } else if e.is_bad_input() {
+        exit::BAD_INPUT
+    } else if e.is_refusal() {
+        exit::REFUSED
+    } else if matches!(e, DockerError::NotIdentical { .. } | DockerError::RowCounts(_)) {
+        exit::VERIFY_FAILED
+    } else {
+        exit::FAILURE
+    }
+}
+
+fn fail(e: DockerError) -> u8 {
+    eprintln!("error: {e}");
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        eprintln!("  caused by: {s}");
+        src = s.source();
+    }
+    code_for(&e)
+}
+
+fn host(s: &str) -> Result<HostSpec, DockerError> {
+    HostSpec::parse(s).map_err(DockerError::from)
+}
+
+fn print_json<T: serde::Serialize>(v: &T) {
+    match serde_json::to_string_pretty(v) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("error: cannot encode JSON: {e}"),
+    }
+}
+
+async fn connect(h: &str) -> Result<DockerHost, DockerError> {
+    DockerHost::connect(&host(h)?).await
+}
+
+async fn run_async(cmd: Command, g: &Global) -> Result<(), DockerError> {
+    match cmd {
+        Command::Ls { host } => {
+            let dh = connect(&host).await?;
+            let inv = migrate_docker::inventory::inventory(&dh).await?;
+            dh.close().await;
+            if g.json {
+                print_json(&inv);
+            } else {
+                print!("{}", migrate_docker::inventory::render(&inv));
+            }
+        }
+        Command::Stop(a) => {
+            let sel = selector(&a)?;
+            let dh = connect(&a.host).await?;
+            let st = migrate_docker::lifecycle::stop(&dh, &sel).await?;
+            dh.close().await;
+            if g.json {
+                print_json(&st);
+            } else {
+                println!("stopped (in this order): {}", list(&st.stopped));
+                if !st.already_stopped.is_empty() {
+                    println!("were not running: {}", st.already_stopped.join(", "));
+                }
+            }
+        }
+        Command::Start(a) => {
+            let sel = selector(&a)?;
+            let dh = connect(&a.host).await?;
+            let cs = migrate_docker::lifecycle::select(&dh, &sel).await?;
+            let names: Vec<String> = cs.into_iter().map(|c| c.name).collect();
+            let order = migrate_docker::lifecycle::start(&dh, &names, Duration::from_secs(a.timeout)).await?;
+            let findings = migrate_docker::logs::scan(&dh, &order, 200).await?;
+            dh.close().await;
+            if g.json {
+                print_json(&serde_json::json!({"started": order, "permission_errors": findings}));
+            } else {
+                println!("started and healthy (in this order): {}", list(&order));
+                print_findings(&findings);
+            }
+        }
+        Command::ScaleDown(a) | Command::ScaleUp(a) if a.stack.is_none() && a.services.is_empty() => {
+            return Err(DockerError::BadInput("name a --stack or at least one --service".into()));
+        }
+        Command::ScaleDown(a) => {
+            let dh = connect(&a.host).await?;
+            let r = migrate_docker::lifecycle::scale_down(&dh, a.stack.as_deref(), &a.services).await?;
+            dh.close().await;
+            if g.json {
+                print_json(&r);
+            } else {
+                for s in &r {
+                    println!("{}: {} → 0 replicas (count remembered on the service)", s.service, s.replicas);
+                }
+                if r.is_empty() {
+                    println!("nothing to scale down (global services, or already scaled down)");
+                }
+            }
+        }
+        Command::ScaleUp(a) => {
+            let dh = connect(&a.host).await?;
+            let r = migrate_docker::lifecycle::scale_up(&dh, a.stack.as_deref(), &a.services, Duration::from_secs(a.timeout)).await?;
+            dh.close().await;
+            if g.json {
+                print_json(&r);
+            } else {
+                for s in &r {
+                    println!("{}: back to {} replicas, all running", s.service, s.replicas);
+                }
+                if r.is_empty() {
+                    println!("nothing to scale up: no service remembers a count from scale-down");
+                }
+            }
+        }
+        Command::Owners { host, volume, map_owner } => {
+            volume::check_volume_name(&volume)?;
+            let dh = connect(&host).await?;
+            let v = volume::inspect(&dh, &volume).await?;
+            let remapped = match map_owner {
+                Some(m) => Some(migrate_docker::owners::remap(&dh.host, &v.mountpoint, m).await?),
+                None => None,
+            };
+            let found = migrate_docker::owners::scan(&dh.host, &v.mountpoint).await?;
+            let users = migrate_docker::owners::volume_users(&dh, &volume).await?;
+            let rep = migrate_docker::owners::judge(&found, &users);
+            dh.close().await;
+            if g.json {
+                print_json(&serde_json::json!({"remapped": remapped, "report": rep}));
+            } else {
+                if let Some(n) = remapped {
+                    println!("remapped {n} entries");
+                }
+                for (u, gid, n) in &rep.owners {
+                    println!("{u}:{gid}  {n} entries");
+                }
+                for u in &rep.users {
+                    println!("container {} runs as {:?} (uid {})", u.container, u.user, u.uid.map_or("?".into(), |x| x.to_string()));
+                }
+                for p in &rep.problems {
+                    println!("problem: {p}");
+                }
+            }
+            if !rep.problems.is_empty() {
+                return Err(DockerError::Refused(format!("{} ownership problem(s) on volume {volume}", rep.problems.len())));
+            }
+        }
+        Command::LogsCheck { host, containers, tail } => {
+            let dh = connect(&host).await?;
+            let names = if containers.is_empty() {
+                migrate_docker::inventory::containers(&dh)
+                    .await?
+                    .into_iter()
+                    .filter(|c| c.state == "running")
+                    .map(|c| c.name)
+                    .collect()
+            } else {
+                containers
+            };
+            let f = migrate_docker::logs::scan(&dh, &names, tail).await?;
+            dh.close().await;
+            if g.json {
+                print_json(&f);
+            } else {
+                print_findings(&f);
+                if f.is_empty() {
+                    println!("no permission errors in the logs of {}", list(&names));
+                }
+            }
+            if !f.is_empty() {
+                return Err(DockerError::Failed(format!("{} permission error(s) in container logs", f.len())));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn list(v: &[String]) -> String {
+    if v.is_empty() { "(none)".into() } else { v.join(", ") }
+}
+
+fn print_findings(f: &[migrate_docker::logs::Finding]) {
+    for x in f {
+        println!("permission error in {}: {}", x.container, x.line);
+    }
+}
+
+fn selector(a: &SelectArgs) -> Result<Selector, DockerError> {
+    let sel = Selector {
+        project: a.project.clone(),
+        containers: a.containers.clone(),
+        volumes: a.volumes.clone(),
+    };
+    if sel.is_empty() {
+        return Err(DockerError::BadInput("name a --project, a --container or a --volume".into()));
+    }
+    Ok(sel)
+}
+
+pub fn run(cmd: Command, g: &Global) -> u8 {
+    let Some(rt) = runtime() else { return exit::FAILURE };
+    match rt.block_on(run_async(cmd, g)) {
+        Ok(()) => exit::OK,
+        Err(e) => fail(e),
+    }
+}
+
+pub fn volume(args: VolumeArgs, g: &Global) -> u8 {
+    let m = match (volume::parse_src(&args.src), volume::parse_dst(&args.dst)) {
+        (Ok((src, sv)), Ok((dst, dv))) => VolumeMove {
+            dst_volume: dv.unwrap_or_else(|| sv.clone()),
+            src,
+            src_volume: sv,
+            dst,
+            force: args.force,
+            stop: args.stop,
+            map_owner: args.map_owner,
+            streams: args.streams as usize,
+        },
+        (Err(e), _) | (_, Err(e)) => return fail(e),
+    };
+    let Some(rt) = runtime() else { return exit::FAILURE };
+    match rt.block_on(volume::move_volume(&m)) {
+        Ok(r) => {
+            if g.json {
+                print_json(&r);
+            } else {
+                println!(
+                    "{} → {}: {} files, {} bytes, identical (sha256 verified){}",
+                    r.src,
+                    r.dst,
+                    r.files,
+                    r.bytes,
+                    if r.created { "; destination volume created" } else { "" }
+                );
+                for p in &r.passes {
+                    println!(
+                        "  {} pass: {} files / {} bytes sent in {:.1} s ({})",
+                        if p.final_pass { "final" } else { "bulk" },
+                        p.files_sent,
+                        p.bytes_sent,
+                        p.seconds,
+                        p.mode
+                    );
+                }
+                if let Some(b) = &r.backup {
+                    println!("  the destination's previous content is saved in {b}");
+                }
+                if !r.stopped.is_empty() {
+                    println!("  stopped for the final pass: {}; restarted: {}", r.stopped.join(", "), list(&r.restarted));
+                }
+                if let Some(n) = r.remapped {
+                    println!("  remapped owners of {n} entries");
+                }
+                for p in &r.owners.problems {
+                    println!("  ownership: {p}");
+                }
+                for w in &r.warnings {
+                    println!("  warning: {w}");
+                }
+            }
+            exit::OK
+        }
+        Err(e) => fail(e),
+    }
 }
