@@ -113,8 +113,8 @@ static CASES: &[Case] = &[
         NC,
         "20.0.14",
         "23.0.12",
-        Hops(&["21.0.9", "22.2.10", "23.0.12"]),
-        "23 accepts only 22.2",
+        Hops(&["21.0.9", "22.0.0", "22.2.10", "23.0.12"]),
+        "23 accepts only 22.2; 22.2 is entered from 22.0 (conservative)",
     ),
     case(
         NC,

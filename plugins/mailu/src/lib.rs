@@ -330,9 +330,6 @@ impl Plugin for Mailu {
     }
 }
 
-// The component exports have names a native linker rejects; `cargo test`
-// builds this crate natively as a cdylib too, so export on wasm only.
-#[cfg(target_arch = "wasm32")]
 migrate_plugin_sdk::register_plugin!(Mailu);
 
 #[cfg(test)]

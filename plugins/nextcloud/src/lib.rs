@@ -177,9 +177,6 @@ impl Plugin for Nextcloud {
     }
 }
 
-// The component exports have names a native linker rejects; `cargo test`
-// builds this crate natively as a cdylib too, so export on wasm only.
-#[cfg(target_arch = "wasm32")]
 migrate_plugin_sdk::register_plugin!(Nextcloud);
 
 #[cfg(test)]
@@ -226,6 +223,13 @@ mod tests {
             parse_native::<Nextcloud>("28.0.4_1").unwrap().canonical,
             "28.0.4"
         );
+        let unknown = parse_native::<Nextcloud>("5.0.0+27.2.0").unwrap_err();
+        assert!(
+            matches!(unknown.kind, RefusalKind::UnknownVersion),
+            "{}",
+            unknown.message
+        );
+        assert!(!unknown.suggestions.is_empty());
         let down = upgrade_path_native::<Nextcloud>(&UpgradeRequest {
             from: "6.0.0+29.0.1".into(),
             to: "5.0.0+28.0.4".into(),

@@ -218,13 +218,10 @@ pub fn post_copy() -> Vec<Step> {
             Phase::Cutover,
             Risk::Reversible,
             title,
-            exec(
-                occ(
-                    Side::Destination,
-                    &["config:system:set", key, "--value", &v],
-                )
-                .clone(),
-            ),
+            exec(occ(
+                Side::Destination,
+                &["config:system:set", key, "--value", &v],
+            )),
         ),
         None => step(
             id,

@@ -37,6 +37,18 @@ fn parse_any<P: Plugin>(raw: &str) -> Result<Version, Refusal> {
                     v.raw = raw.to_string();
                     Ok(v)
                 }
+                // A recipe version whose app part is well formed but no
+                // known release: say that (with the plugin's suggestions),
+                // not that the whole string is malformed.
+                Err(up)
+                    if own.kind == RefusalKind::MalformedVersion
+                        && up.kind != RefusalKind::MalformedVersion =>
+                {
+                    Err(Refusal {
+                        message: format!("in Co-op Cloud recipe version {raw:?}: {}", up.message),
+                        ..up
+                    })
+                }
                 Err(_) => Err(own),
             }
         }
