@@ -123,6 +123,7 @@ first_valid_uid = 500
 mail_location = maildir:~/Maildir
 mail_uid = vmail
 mail_gid = vmail
+{global_plugins}
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {d}/users
@@ -184,6 +185,8 @@ protocol imap {{
             d = d.display(),
             tls_port = tls_port.unwrap_or(0),
             imap_plugins = if opts.quota { "mail_plugins = $mail_plugins imap_quota" } else { "" },
+            // Before `protocol imap`: its $mail_plugins expands what is set so far.
+            global_plugins = if opts.quota || opts.max_mail_size.is_some() { "mail_plugins = $mail_plugins quota" } else { "" },
         );
         if opts.tls {
             conf.push_str(&format!(
@@ -194,7 +197,7 @@ protocol imap {{
             conf.push_str("ssl = no\n");
         }
         if opts.quota || opts.max_mail_size.is_some() {
-            conf.push_str("mail_plugins = $mail_plugins quota\nplugin {\n  quota = maildir:User quota\n");
+            conf.push_str("plugin {\n  quota = maildir:User quota\n");
             if let Some(m) = opts.max_mail_size {
                 conf.push_str(&format!("  quota_max_mail_size = {m}\n"));
             }

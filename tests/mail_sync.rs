@@ -285,7 +285,9 @@ fn bad_input_one_account_fails_the_others_go_on() {
     let partial = imap_tool(dir, "count", json!([dst.port, "quota@example.test", "q-dst"])).as_u64().unwrap_or(0);
     assert!(partial > 0 && partial < 42, "stopped midway ({partial})");
     let mut raised = user("quota@example.test", "q-dst");
-    raised.extra = "userdb_quota_rule=*:storage=100M".into();
+    raised.extra = "userdb_quota_rule=*:storage=1G".into();
+    // Dovecot re-reads a passwd-file when its mtime or size changes.
+    std::thread::sleep(Duration::from_millis(1100));
     dst.set_user(&raised);
     let mut c = sync_cmd(&home, &src.plain_url(), &dst.plain_url(), &users);
     c.arg("--json");

@@ -2,6 +2,7 @@
 //! (header identity, flags, internal dates, incremental, parallel), users
 //! provisioned on Mailu, and the mail cutover as plan steps.
 
+pub mod append;
 pub mod conn;
 pub mod cutover;
 pub mod error;

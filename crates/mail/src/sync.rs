@@ -9,6 +9,7 @@ use futures::TryStreamExt;
 use serde::Serialize;
 use tracing::{Instrument, info_span};
 
+use crate::append::{self, AppendError};
 use crate::conn::{Imap, connection_error, tidy};
 use crate::error::{MailError, Result};
 use crate::folders::{self, Mapping};
@@ -170,15 +171,29 @@ pub async fn account(
     let sf = folders::list(src, src_server).await?;
     let df = folders::list(dst, dst_server).await?;
     let mappings = folders::map(&sf, &df);
+    let literal_plus = dst
+        .capabilities()
+        .await
+        .map_err(|e| connection_error(dst_server, "CAPABILITY", e))?
+        .has_str("LITERAL+");
     let mut pending_deletes: Vec<(usize, Vec<u32>)> = Vec::new();
     let mut newest_src = None;
     let mut newest_dst_only = None;
     for m in &mappings {
         let span =
             info_span!("folder", src = %m.src.display(), dst = %folders::decode_mutf7(&m.dst_name));
-        let r = folder(src, src_server, dst, dst_server, m, report, opts)
-            .instrument(span)
-            .await?;
+        let r = folder(
+            src,
+            src_server,
+            dst,
+            dst_server,
+            m,
+            report,
+            opts,
+            literal_plus,
+        )
+        .instrument(span)
+        .await?;
         if let Some((fr, dst_only, src_newest, dst_only_newest)) = r {
             newest_src = newest_src.max(src_newest);
             newest_dst_only = newest_dst_only.max(dst_only_newest);
@@ -215,6 +230,7 @@ pub async fn account(
 
 type FolderOutcome = Option<(FolderReport, Vec<u32>, Option<i64>, Option<i64>)>;
 
+#[allow(clippy::too_many_arguments)]
 async fn folder(
     src: &mut Imap,
     src_server: &Server,
@@ -223,6 +239,7 @@ async fn folder(
     m: &Mapping,
     report: &mut AccountReport,
     opts: &Options,
+    literal_plus: bool,
 ) -> Result<FolderOutcome> {
     let mut fr = FolderReport {
         src: m.src.display(),
@@ -351,6 +368,7 @@ async fn folder(
             opts,
             &mut fr,
             report,
+            literal_plus,
         )
         .await;
         match res {
@@ -358,6 +376,7 @@ async fn folder(
             Err(e) => {
                 fr.missing = to_copy.len() as u64 - fr.copied;
                 fr.dst_messages = d.msgs.len() as u64 + fr.copied;
+                fr.dst_bytes = d.bytes() + fr.copied_bytes;
                 report.folders.push(fr);
                 return Err(e);
             }
@@ -392,9 +411,10 @@ async fn folder(
     Ok(Some((fr, dst_only_uids, src_newest, dst_only_newest)))
 }
 
-/// Fetch bodies in batches and APPEND them. Returns whether some message
-/// was refused (the others went on). A quota error stops the account:
-/// every further APPEND would fail the same way.
+/// Fetch bodies in batches and APPEND them; the next batch is fetched from
+/// the source while the current one is appended to the destination.
+/// Returns whether some message was refused (the others went on). A quota
+/// error stops the account: every further APPEND would fail the same way.
 #[allow(clippy::too_many_arguments)]
 async fn copy(
     src: &mut Imap,
@@ -408,9 +428,10 @@ async fn copy(
     opts: &Options,
     fr: &mut FolderReport,
     report: &mut AccountReport,
+    literal_plus: bool,
 ) -> Result<bool> {
-    let mut failed = false;
     let limit = opts.batch_bytes.max(1);
+    let mut batches: Vec<std::ops::Range<usize>> = Vec::new();
     let mut start = 0;
     while start < msgs.len() {
         let mut end = start;
@@ -421,69 +442,121 @@ async fn copy(
             bytes += u64::from(msgs[end].size);
             end += 1;
         }
-        let batch = &msgs[start..end];
-        let set = batch
-            .iter()
-            .map(|m| m.uid.to_string())
-            .collect::<Vec<_>>()
-            .join(",");
-        let fetched: Vec<async_imap::types::Fetch> = src
-            .uid_fetch(&set, "(UID BODY.PEEK[])")
-            .await
-            .map_err(|e| connection_error(src_server, "UID FETCH bodies", e))?
-            .try_collect()
-            .await
-            .map_err(|e| connection_error(src_server, "UID FETCH bodies", e))?;
-        let bodies: HashMap<u32, &[u8]> = fetched
-            .iter()
-            .filter_map(|f| Some((f.uid?, f.body()?)))
-            .collect();
-        for (i, msg) in batch.iter().enumerate() {
-            let Some(body) = bodies.get(&msg.uid) else {
-                // Expunged on the source since the scan: nothing to copy.
-                tracing::warn!(
-                    uid = msg.uid,
-                    "message vanished from the source during the sync"
-                );
-                continue;
-            };
-            let flags = format!("({})", flags_for[start + i].join(" "));
-            let idate = msg.idate_imap();
-            match dst
-                .append(dst_wire, Some(flags.as_str()), idate.as_deref(), body)
-                .await
-            {
-                Ok(()) => {
-                    fr.copied += 1;
-                    fr.copied_bytes += body.len() as u64;
-                }
-                Err(async_imap::error::Error::No(d) | async_imap::error::Error::Bad(d)) => {
-                    let detail = tidy(&d);
-                    let lower = detail.to_ascii_lowercase();
-                    // RFC 5530 OVERQUOTA; older servers only say "quota".
-                    if lower.contains("overquota")
-                        || lower.contains("quota exceeded")
-                        || lower.contains("over quota")
-                    {
-                        return Err(MailError::Quota {
-                            server: dst_server.to_string(),
-                            user: report.dst_user.clone(),
-                            folder: dst_display.to_string(),
-                            detail,
-                        });
-                    }
-                    failed = true;
-                    report.item_errors.push(MailError::Append {
+        batches.push(start..end);
+        start = end;
+    }
+    let mut failed = false;
+    let Some(first) = batches.first() else {
+        return Ok(false);
+    };
+    let mut current = fetch_bodies(src, src_server, &msgs[first.clone()]).await?;
+    for (bi, range) in batches.iter().enumerate() {
+        let next_range = batches.get(bi + 1).cloned();
+        let fetch_next = async {
+            match next_range {
+                Some(r) => fetch_bodies(src, src_server, &msgs[r]).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let append_all = append_batch(
+            dst,
+            dst_server,
+            dst_wire,
+            dst_display,
+            &msgs[range.clone()],
+            &flags_for[range.clone()],
+            &current,
+            fr,
+            report,
+            literal_plus,
+        );
+        let (next, appended) = tokio::join!(fetch_next, append_all);
+        failed |= appended?;
+        match next? {
+            Some(n) => current = n,
+            None => break,
+        }
+    }
+    Ok(failed)
+}
+
+async fn fetch_bodies(
+    src: &mut Imap,
+    server: &Server,
+    batch: &[&Msg],
+) -> Result<HashMap<u32, Vec<u8>>> {
+    let set = batch
+        .iter()
+        .map(|m| m.uid.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let fetched: Vec<async_imap::types::Fetch> = src
+        .uid_fetch(&set, "(UID BODY.PEEK[])")
+        .await
+        .map_err(|e| connection_error(server, "UID FETCH bodies", e))?
+        .try_collect()
+        .await
+        .map_err(|e| connection_error(server, "UID FETCH bodies", e))?;
+    Ok(fetched
+        .iter()
+        .filter_map(|f| Some((f.uid?, f.body()?.to_vec())))
+        .collect())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn append_batch(
+    dst: &mut Imap,
+    dst_server: &Server,
+    dst_wire: &str,
+    dst_display: &str,
+    batch: &[&Msg],
+    flags_for: &[Vec<String>],
+    bodies: &HashMap<u32, Vec<u8>>,
+    fr: &mut FolderReport,
+    report: &mut AccountReport,
+    literal_plus: bool,
+) -> Result<bool> {
+    let mut failed = false;
+    for (msg, flags) in batch.iter().zip(flags_for) {
+        let Some(body) = bodies.get(&msg.uid) else {
+            // Expunged on the source since the scan: nothing to copy.
+            tracing::warn!(
+                uid = msg.uid,
+                "message vanished from the source during the sync"
+            );
+            continue;
+        };
+        let flags = format!("({})", flags.join(" "));
+        let idate = msg.idate_imap();
+        match append::append(dst, dst_wire, &flags, idate.as_deref(), body, literal_plus).await {
+            Ok(()) => {
+                fr.copied += 1;
+                fr.copied_bytes += body.len() as u64;
+            }
+            Err(AppendError::Refused(detail)) => {
+                let lower = detail.to_ascii_lowercase();
+                // RFC 5530 OVERQUOTA; older servers only say "quota".
+                if lower.contains("overquota")
+                    || lower.contains("quota exceeded")
+                    || lower.contains("over quota")
+                {
+                    return Err(MailError::Quota {
                         server: dst_server.to_string(),
+                        user: report.dst_user.clone(),
                         folder: dst_display.to_string(),
-                        what: format!("message UID {} ({} bytes)", msg.uid, body.len()),
                         detail,
                     });
                 }
-                Err(e) => return Err(connection_error(dst_server, "APPEND", e)),
+                failed = true;
+                report.item_errors.push(MailError::Append {
+                    server: dst_server.to_string(),
+                    folder: dst_display.to_string(),
+                    what: format!("message UID {} ({} bytes)", msg.uid, body.len()),
+                    detail,
+                });
             }
+            Err(AppendError::Imap(e)) => return Err(connection_error(dst_server, "APPEND", e)),
         }
-        start = end;
     }
     Ok(failed)
 }

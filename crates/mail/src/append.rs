@@ -1,0 +1,126 @@
+//! APPEND written out by hand. async-imap's `append` loses the server's
+//! words when the server refuses before the literal (Dovecot answers an
+//! over-quota or too-large APPEND with a tagged `NO [OVERQUOTA] …` instead
+//! of `+`; async-imap 0.12 then returns a bare `Error::Append`). Here the
+//! tagged answer is kept, so quota and refusals can be told apart. With
+//! LITERAL+ (RFC 7888) the message follows the command without waiting for
+//! `+`, saving a round trip per message.
+
+use async_imap::imap_proto::{Response, Status};
+use tokio::io::AsyncWriteExt;
+
+use crate::conn::Imap;
+
+pub enum AppendError {
+    /// The server said NO or BAD; its text.
+    Refused(String),
+    /// Transport or protocol failure.
+    Imap(async_imap::error::Error),
+}
+
+impl From<async_imap::error::Error> for AppendError {
+    fn from(e: async_imap::error::Error) -> Self {
+        AppendError::Imap(e)
+    }
+}
+
+impl From<std::io::Error> for AppendError {
+    fn from(e: std::io::Error) -> Self {
+        AppendError::Imap(async_imap::error::Error::Io(e))
+    }
+}
+
+/// An IMAP quoted string (mailbox names from LIST are passed through).
+fn quote(s: &str) -> Result<String, AppendError> {
+    if s.contains(['\r', '\n']) {
+        return Err(AppendError::Refused(format!(
+            "mailbox name {s:?} contains a line break"
+        )));
+    }
+    Ok(format!(
+        "\"{}\"",
+        s.replace('\\', "\\\\").replace('"', "\\\"")
+    ))
+}
+
+fn refusal(
+    status: &Status,
+    code: &Option<async_imap::imap_proto::ResponseCode<'_>>,
+    info: Option<&str>,
+) -> String {
+    let code = code
+        .as_ref()
+        .map(|c| format!("[{c:?}] "))
+        .unwrap_or_default();
+    format!("{status:?} {code}{}", info.unwrap_or(""))
+        .trim()
+        .to_string()
+}
+
+pub async fn append(
+    s: &mut Imap,
+    mailbox: &str,
+    flags: &str,
+    idate: Option<&str>,
+    body: &[u8],
+    literal_plus: bool,
+) -> Result<(), AppendError> {
+    let cmd = format!(
+        "APPEND {} {flags}{} {{{}{}}}",
+        quote(mailbox)?,
+        idate.map(|d| format!(" {d}")).unwrap_or_default(),
+        body.len(),
+        if literal_plus { "+" } else { "" }
+    );
+    let id = s.run_command(&cmd).await?;
+    if !literal_plus {
+        loop {
+            let res = s
+                .read_response()
+                .await?
+                .ok_or(async_imap::error::Error::ConnectionLost)?;
+            match res.parsed() {
+                Response::Continue { .. } => break,
+                Response::Done {
+                    tag,
+                    status,
+                    outcome,
+                } if *tag == id => {
+                    return Err(AppendError::Refused(refusal(
+                        status,
+                        &outcome.code,
+                        outcome.information.as_deref(),
+                    )));
+                }
+                _ => continue,
+            }
+        }
+    }
+    let w = s.get_mut();
+    w.write_all(body).await?;
+    w.write_all(b"\r\n").await?;
+    w.flush().await?;
+    loop {
+        let res = s
+            .read_response()
+            .await?
+            .ok_or(async_imap::error::Error::ConnectionLost)?;
+        if let Response::Done {
+            tag,
+            status,
+            outcome,
+        } = res.parsed()
+        {
+            if *tag == id {
+                return match status {
+                    Status::Ok => Ok(()),
+                    st => Err(AppendError::Refused(refusal(
+                        st,
+                        &outcome.code,
+                        outcome.information.as_deref(),
+                    ))),
+                };
+            }
+        }
+    }
+}
