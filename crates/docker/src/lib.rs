@@ -4,6 +4,7 @@
 //! containers, and numeric ownership checks.
 
 pub mod conn;
+pub mod db;
 pub mod error;
 pub mod inventory;
 pub mod lifecycle;

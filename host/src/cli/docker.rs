@@ -37,6 +37,10 @@ pub enum Command {
         #[arg(long)]
         map_owner: Option<MapOwner>,
     },
+    /// Pipe a database dump from SRC straight into a database on DST (inside a
+    /// container with `docker exec -i`), server to server, no temporary file;
+    /// then compare every table's row count.
+    Db(DbArgs),
     /// Scan containers' recent logs for permission errors.
     LogsCheck {
         host: String,
@@ -63,6 +67,40 @@ pub struct SelectArgs {
     /// Seconds to wait for each container to become healthy on start.
     #[arg(long, default_value_t = 180)]
     pub timeout: u64,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DbArgs {
+    /// Source host.
+    pub src: String,
+    /// Destination host.
+    pub dst: String,
+    /// postgres or mariadb (mysql).
+    #[arg(long)]
+    pub engine: migrate_docker::db::Engine,
+    /// Database to dump; leave out with --all.
+    #[arg(long)]
+    pub db: Option<String>,
+    /// Every database (pg_dumpall / mariadb-dump --all-databases).
+    #[arg(long, conflicts_with = "db")]
+    pub all: bool,
+    /// The source database runs in this container (default: on the host).
+    #[arg(long)]
+    pub from_container: Option<String>,
+    /// Load this dump file from the source host instead of dumping
+    /// (.gz, .zst, .xz, .bz2, .lz4 or plain SQL).
+    #[arg(long, conflicts_with_all = ["from_container", "all"])]
+    pub dump_file: Option<String>,
+    /// The destination database runs in this container (default: on the host).
+    #[arg(long)]
+    pub to_container: Option<String>,
+    /// Destination database name (default: the source's).
+    #[arg(long)]
+    pub to_db: Option<String>,
+    /// Load into a non-empty database; it is dumped to /var/backups/migrate on
+    /// the destination first.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -258,6 +296,44 @@ async fn run_async(cmd: Command, g: &Global) -> Result<(), DockerError> {
             }
             if !rep.problems.is_empty() {
                 return Err(DockerError::Refused(format!("{} ownership problem(s) on volume {volume}", rep.problems.len())));
+            }
+        }
+        Command::Db(a) => {
+            if a.db.is_none() && !a.all && a.dump_file.is_none() {
+                return Err(DockerError::BadInput("name the database with --db NAME, or pass --all or --dump-file".into()));
+            }
+            let at = |c: Option<String>| c.map_or(migrate_docker::db::At::Host, migrate_docker::db::At::Container);
+            let m = migrate_docker::db::DbMove {
+                engine: a.engine,
+                src: host(&a.src)?,
+                src_at: at(a.from_container),
+                src_db: a.db,
+                dump_file: a.dump_file,
+                dst: host(&a.dst)?,
+                dst_at: at(a.to_container),
+                dst_db: a.to_db,
+                force: a.force,
+            };
+            let r = migrate_docker::db::move_db(&m).await?;
+            if g.json {
+                print_json(&r);
+            } else {
+                println!(
+                    "{} → {}{}: loaded ({})",
+                    r.source,
+                    r.target,
+                    r.database.as_deref().map(|d| format!(" database {d}")).unwrap_or_default(),
+                    r.mode
+                );
+                if r.compared {
+                    println!("  row counts equal in all {} tables:", r.row_counts.len());
+                    for (t, (a, _)) in &r.row_counts {
+                        println!("    {t}: {}", a.unwrap_or(0));
+                    }
+                }
+                for n in &r.notes {
+                    println!("  note: {n}");
+                }
             }
         }
         Command::LogsCheck { host, containers, tail } => {
