@@ -16,9 +16,15 @@ struct Run {
     raw: Output,
 }
 
+thread_local! {
+    // One isolated home per test (libtest runs each test on its own thread):
+    // the calls inside a test run one after another and share the host's
+    // compiled-component cache, as an operator's repeated calls would.
+    static HOME: tempfile::TempDir = tempfile::tempdir().expect("tempdir");
+}
+
 fn upgrade_path(app: &str, from: &str, to: &str, extra: &[&str]) -> Run {
-    let home = tempfile::tempdir().expect("tempdir");
-    let mut cmd = support::migrate(home.path());
+    let mut cmd = HOME.with(|home| support::migrate(home.path()));
     cmd.args(["upgrade-path", app, from, to, "--json"])
         .args(extra);
     let raw = support::run(&mut cmd);
