@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod exit;
 pub mod logging;
+pub mod migration;
 pub mod paths;
 pub mod plugin;
 pub mod recipe;

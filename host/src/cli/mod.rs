@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 use crate::exit;
 
+pub mod app;
 pub mod copy;
 pub mod dns;
 pub mod docker;
@@ -74,6 +75,14 @@ pub enum Command {
     Docker(docker::Command),
     /// Move a named docker volume server to server.
     Volume(docker::VolumeArgs),
+    /// Plan a whole app migration: ordered steps from the recipe, the plugin and the servers.
+    Plan(app::PlanArgs),
+    /// Migrate a whole app, phase by phase, journaled and resumable.
+    App(app::Args),
+    /// Where a migration stands (or its final report with --report).
+    AppStatus(app::StatusArgs),
+    /// Return to the source before the point of no return.
+    Abort(app::AbortArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -101,6 +110,10 @@ pub fn main() -> ExitCode {
         Command::Mail(cmd) => mail::run(cmd, &cli.global),
         Command::Docker(cmd) => docker::run(cmd, &cli.global),
         Command::Volume(args) => docker::volume(args, &cli.global),
+        Command::Plan(args) => app::plan(args, &cli.global),
+        Command::App(args) => app::run(args, &cli.global),
+        Command::AppStatus(args) => app::status(args, &cli.global),
+        Command::Abort(args) => app::abort(args, &cli.global),
     };
     ExitCode::from(code)
 }

@@ -1,0 +1,415 @@
+//! `migrate plan`, `migrate app`, `migrate app-status`, `migrate abort`: a
+//! whole app migration as a plan, then a journal (host/src/migration).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::Global;
+use crate::exit;
+use crate::migration::builder::{self, BuildError, BuildOptions};
+use crate::migration::definition::{self, Migration, Side};
+use crate::migration::journal::{self, Journal};
+use crate::migration::plan::Plan;
+use crate::migration::report;
+use crate::migration::run::{RunError, RunOptions, Runner};
+use crate::migration::sides::Sides;
+
+/// Where the migration comes from: a file, or flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DefArgs {
+    /// The app's recipe (`migrate recipe list`); not with --file.
+    pub app: Option<String>,
+    /// A migration file (TOML) instead of the flags below.
+    #[arg(long, conflicts_with_all = ["app", "from", "to", "domain"])]
+    pub file: Option<PathBuf>,
+    /// The source server (`ssh://root@old`, `user@host`, an ssh alias, `local`).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// The destination server.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// The production hostname (sent as the Host header by the checks).
+    #[arg(long)]
+    pub domain: Option<String>,
+    /// The app's directory on the source.
+    #[arg(long, value_name = "DIR")]
+    pub src_root: Option<String>,
+    /// The app's directory on the destination (default: as on the source).
+    #[arg(long, value_name = "DIR")]
+    pub dst_root: Option<String>,
+    /// ADDRESS:PORT the app answers HTTP on at the source.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub src_http: Option<String>,
+    /// ADDRESS:PORT the app will answer HTTP on at the destination.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub dst_http: Option<String>,
+    /// Shell command stopping the app on the source.
+    #[arg(long, value_name = "CMD")]
+    pub src_stop: Option<String>,
+    /// Shell command starting the app on the source (used by abort).
+    #[arg(long, value_name = "CMD")]
+    pub src_start: Option<String>,
+    /// Shell command starting the app on the destination.
+    #[arg(long, value_name = "CMD")]
+    pub dst_start: Option<String>,
+    /// The version the destination runs (default: the source's).
+    #[arg(long)]
+    pub target_version: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Markdown,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit codes: 0 planned, 2 bad input (file errors, unknown recipe), \
+3 refused (impossible upgrade, no space, missing tool, destination holds the app), \
+4 plugin broken, 5 a server is unreachable."
+)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub def: DefArgs,
+    /// `markdown` prints a runbook to hand a client.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Plan over a destination that already holds the app (it is moved aside, not deleted).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Reruns skip finished steps and resume the interrupted one. \
+Exit codes: 0 migrated, 1 a step failed (the journal says where), 2 bad input, 3 refused, \
+4 plugin broken, 5 unreachable, 6 the destination's checks differ from the source's."
+)]
+pub struct Args {
+    #[command(flatten)]
+    pub def: DefArgs,
+    /// Answer yes to every confirmation (unattended runs).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Print every step's commands and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Migrate over a destination that already holds the app (moved aside, not deleted).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub def: DefArgs,
+    /// Print the final report (Markdown, or JSON with --json) instead of the steps.
+    #[arg(long)]
+    pub report: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AbortArgs {
+    #[command(flatten)]
+    pub def: DefArgs,
+    /// Say what would be undone, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+fn definition(d: &DefArgs) -> Result<Migration, String> {
+    if let Some(f) = &d.file {
+        return definition::load(f).map_err(|e| e.to_string());
+    }
+    let need = |v: &Option<String>, flag: &str| {
+        v.clone()
+            .ok_or_else(|| format!("{flag} is required (or give a migration file with --file)"))
+    };
+    let app = need(&d.app, "the app (first argument)")?;
+    let src_root = need(&d.src_root, "--src-root")?;
+    let m = Migration {
+        app,
+        domain: need(&d.domain, "--domain")?,
+        target_version: d.target_version.clone(),
+        backup_dir: None,
+        skip_steps: vec![],
+        source: Side {
+            host: need(&d.from, "--from")?,
+            root: src_root.clone(),
+            http: d.src_http.clone(),
+            start: d.src_start.clone(),
+            stop: d.src_stop.clone(),
+            ..Default::default()
+        },
+        destination: Side {
+            host: need(&d.to, "--to")?,
+            root: d.dst_root.clone().unwrap_or(src_root),
+            http: d.dst_http.clone(),
+            start: d.dst_start.clone(),
+            ..Default::default()
+        },
+    };
+    m.validate("command line").map_err(|e| e.to_string())?;
+    Ok(m)
+}
+
+fn fail(g: &Global, code: u8, kind: &str, message: &str) -> u8 {
+    if g.json {
+        println!(
+            "{}",
+            serde_json::json!({"outcome": "error", "error": {"kind": kind, "message": message}})
+        );
+    } else {
+        eprintln!("error: {message}");
+    }
+    code
+}
+
+fn recipe_dirs() -> Vec<PathBuf> {
+    vec![crate::paths::data_dir().join("recipes")]
+}
+
+/// Connect, load the recipe and plugin, build the plan (refusing early).
+fn make_plan(mig: &Migration, g: &Global, force: bool) -> Result<(Plan, Arc<Sides>), u8> {
+    let recipe = crate::recipe::find(&mig.app, &recipe_dirs())
+        .map_err(|e| fail(g, exit::BAD_INPUT, "recipe", &e.to_string()))?;
+    let mut plugin = match &recipe.app.plugin {
+        Some(id) => {
+            let registry = super::registry(g)?;
+            Some(registry.load(id).map_err(|e| super::plugin_failed(g, &e))?)
+        }
+        None => None,
+    };
+    let mount = recipe.volumes.first().map(|v| v.mount.clone());
+    let sides = Sides::connect(mig, mount).map_err(|e| {
+        let code = if e.is_unreachable() {
+            exit::UNREACHABLE
+        } else {
+            exit::FAILURE
+        };
+        fail(g, code, "unreachable", &e.to_string())
+    })?;
+    let sides = Arc::new(sides);
+    let plan = builder::build(
+        mig,
+        &recipe,
+        plugin.as_mut(),
+        &sides,
+        &BuildOptions { force },
+    )
+    .map_err(|e| match &e {
+        BuildError::Refused { kind, .. } => fail(g, exit::REFUSED, kind, &e.to_string()),
+        BuildError::Unreachable(_) => fail(g, exit::UNREACHABLE, "unreachable", &e.to_string()),
+        BuildError::Plugin(p) => super::plugin_failed(g, p),
+        BuildError::Remote(_) => fail(g, exit::FAILURE, "remote", &e.to_string()),
+    })?;
+    Ok((plan, sides))
+}
+
+pub fn plan(args: PlanArgs, g: &Global) -> u8 {
+    let mig = match definition(&args.def) {
+        Ok(m) => m,
+        Err(e) => return fail(g, exit::BAD_INPUT, "definition", &e),
+    };
+    let (plan, _sides) = match make_plan(&mig, g, args.force) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    if g.json {
+        println!("{}", report::plan_json(&plan));
+    } else {
+        match args.format {
+            Format::Text => print!("{}", report::plan_text(&plan)),
+            Format::Markdown => print!("{}", report::plan_markdown(&plan)),
+        }
+    }
+    exit::OK
+}
+
+pub fn run(args: Args, g: &Global) -> u8 {
+    let mig = match definition(&args.def) {
+        Ok(m) => m,
+        Err(e) => return fail(g, exit::BAD_INPUT, "definition", &e),
+    };
+    let id = mig.id();
+    let mut journal = match Journal::open(&id) {
+        Ok(j) => j,
+        Err(e) => return fail(g, exit::FAILURE, "journal", &e.to_string()),
+    };
+    let stored = match journal::load_plan(&id) {
+        Ok(p) => p,
+        Err(e) => return fail(g, exit::FAILURE, "journal", &e.to_string()),
+    };
+    if journal.aborted() {
+        return fail(
+            g,
+            exit::REFUSED,
+            "aborted",
+            &format!(
+                "migration {id} was aborted; its journal is {}. Move that directory away to start it again from the beginning",
+                journal.dir.display()
+            ),
+        );
+    }
+    // A started migration resumes its stored plan: re-probing a source in
+    // maintenance mode would plan something else.
+    let (plan, sides) = match stored.filter(|p| !journal.entries.is_empty() && p.migration == mig) {
+        Some(p) => {
+            eprintln!(
+                "Resuming migration {id} from its journal ({})",
+                journal.path().display()
+            );
+            let recipe = match crate::recipe::find(&mig.app, &recipe_dirs()) {
+                Ok(r) => r,
+                Err(e) => return fail(g, exit::BAD_INPUT, "recipe", &e.to_string()),
+            };
+            let mount = recipe.volumes.first().map(|v| v.mount.clone());
+            match Sides::connect(&mig, mount) {
+                Ok(s) => (p, Arc::new(s)),
+                Err(e) => {
+                    let code = if e.is_unreachable() {
+                        exit::UNREACHABLE
+                    } else {
+                        exit::FAILURE
+                    };
+                    return fail(g, code, "unreachable", &e.to_string());
+                }
+            }
+        }
+        None => match make_plan(&mig, g, args.force) {
+            Ok(p) => p,
+            Err(code) => return code,
+        },
+    };
+    if !args.dry_run {
+        if let Err(e) = journal::save_plan(&plan) {
+            return fail(g, exit::FAILURE, "journal", &e.to_string());
+        }
+    } else {
+        println!("Dry run of migration {id}: nothing is changed.\n");
+    }
+    let opts = RunOptions {
+        yes: args.yes,
+        dry_run: args.dry_run,
+        force: args.force,
+    };
+    let mut runner = Runner::new(&plan, &sides, &mut journal, opts);
+    let res = runner.run();
+    if args.dry_run {
+        return exit::OK;
+    }
+    let write_reports = |journal: &Journal| {
+        let _ = std::fs::write(
+            journal.dir.join("report.md"),
+            report::report_markdown(&plan, journal),
+        );
+        let _ = std::fs::write(
+            journal.dir.join("report.json"),
+            serde_json::to_string_pretty(&report::report_json(&plan, journal)).unwrap_or_default(),
+        );
+    };
+    match res {
+        Ok(()) => {
+            write_reports(&journal);
+            if g.json {
+                println!("{}", report::report_json(&plan, &journal));
+            } else {
+                println!("{}", report::report_markdown(&plan, &journal));
+            }
+            exit::OK
+        }
+        Err(e) => {
+            write_reports(&journal);
+            let code = match &e {
+                RunError::Step { step, .. } if step == "test-destination" => exit::VERIFY_FAILED,
+                RunError::Declined { .. } => exit::REFUSED,
+                RunError::Unreachable(_) => exit::UNREACHABLE,
+                _ => exit::FAILURE,
+            };
+            let msg = format!(
+                "{e}\n  The journal ({}) records where it stopped; nothing was lost. Fix the cause and run the same command again to resume, or `migrate abort` to restart the source.",
+                journal.path().display()
+            );
+            fail(g, code, "step-failed", &msg)
+        }
+    }
+}
+
+fn stored(d: &DefArgs, g: &Global) -> Result<(Plan, Journal), u8> {
+    let mig = definition(d).map_err(|e| fail(g, exit::BAD_INPUT, "definition", &e))?;
+    let id = mig.id();
+    let plan = journal::load_plan(&id)
+        .map_err(|e| fail(g, exit::FAILURE, "journal", &e.to_string()))?
+        .ok_or_else(|| {
+            fail(
+                g,
+                exit::BAD_INPUT,
+                "no-migration",
+                &format!("no migration {id} has been started (run `migrate app` first)"),
+            )
+        })?;
+    let journal =
+        Journal::open(&id).map_err(|e| fail(g, exit::FAILURE, "journal", &e.to_string()))?;
+    Ok((plan, journal))
+}
+
+pub fn status(args: StatusArgs, g: &Global) -> u8 {
+    let (plan, journal) = match stored(&args.def, g) {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
+    match (args.report, g.json) {
+        (true, true) => println!("{}", report::report_json(&plan, &journal)),
+        (true, false) => print!("{}", report::report_markdown(&plan, &journal)),
+        (false, true) => println!("{}", report::status_json(&plan, &journal)),
+        (false, false) => print!("{}", report::status_text(&plan, &journal)),
+    }
+    exit::OK
+}
+
+pub fn abort(args: AbortArgs, g: &Global) -> u8 {
+    let (plan, mut journal) = match stored(&args.def, g) {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
+    let recipe = match crate::recipe::find(&plan.migration.app, &recipe_dirs()) {
+        Ok(r) => r,
+        Err(e) => return fail(g, exit::BAD_INPUT, "recipe", &e.to_string()),
+    };
+    let sides = match Sides::connect(
+        &plan.migration,
+        recipe.volumes.first().map(|v| v.mount.clone()),
+    ) {
+        Ok(s) => s,
+        Err(e) => return fail(g, exit::UNREACHABLE, "unreachable", &e.to_string()),
+    };
+    match crate::migration::abort::abort(&plan, &sides, &mut journal, args.dry_run) {
+        Ok(did) => {
+            if g.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"outcome": "aborted", "undone": did, "dry_run": args.dry_run})
+                );
+            } else {
+                for d in &did {
+                    println!("{d}");
+                }
+                println!(
+                    "Migration {} {}; the source serves the app again. What was copied stays on the destination.",
+                    plan.id,
+                    if args.dry_run {
+                        "would be aborted"
+                    } else {
+                        "aborted"
+                    }
+                );
+            }
+            exit::OK
+        }
+        Err(e @ crate::migration::abort::AbortError::PastNoReturn(_)) => {
+            fail(g, exit::REFUSED, "past-no-return", &e.to_string())
+        }
+        Err(e) => fail(g, exit::FAILURE, "abort", &e.to_string()),
+    }
+}

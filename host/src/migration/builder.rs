@@ -1,0 +1,841 @@
+//! Build the plan from the recipe, the plugin and what the servers say:
+//! the running version (the plugin's probes), the upgrade hops, data sizes,
+//! free space on the destination. What cannot work is refused here, before
+//! anything changes.
+
+use migrate_remote::sh_quote;
+
+use super::definition::Migration;
+use super::plan::{
+    Action, CheckKind, CheckSpec, Cmd, Facts, Phase, Plan, PlanStep, Risk, Where, human_bytes,
+};
+use super::sides::{Sides, json_field};
+use crate::plugin::{self, LoadedPlugin, ProbeKind, Side, UpgradeRequest};
+use crate::recipe::{Check, Engine, Recipe};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// Understood and refused; `kind` is stable for scripts.
+    #[error("refused ({kind}): {message}")]
+    Refused { kind: &'static str, message: String },
+    #[error("{0}")]
+    Unreachable(String),
+    #[error(transparent)]
+    Plugin(#[from] plugin::PluginError),
+    #[error("{0}")]
+    Remote(String),
+}
+
+fn refused(kind: &'static str, message: impl Into<String>) -> BuildError {
+    BuildError::Refused {
+        kind,
+        message: message.into(),
+    }
+}
+
+fn remote(e: super::sides::SideError) -> BuildError {
+    if e.is_unreachable() {
+        BuildError::Unreachable(e.to_string())
+    } else {
+        BuildError::Remote(e.to_string())
+    }
+}
+
+pub struct BuildOptions {
+    pub force: bool,
+}
+
+/// The database name on a side: the migration file's mapping, else the recipe's.
+pub fn db_name(mig: &Migration, side: Side, recipe_name: &str) -> String {
+    mig.side(side)
+        .databases
+        .get(recipe_name)
+        .cloned()
+        .unwrap_or_else(|| recipe_name.to_string())
+}
+
+/// Plugin settings for this migration (what `host::setting` answers).
+pub fn settings(mig: &Migration, target: Option<&str>) -> Vec<(String, String)> {
+    let mut s = vec![("domain".to_string(), mig.domain.clone())];
+    if let Some(t) = target.or(mig.target_version.as_deref()) {
+        s.push(("target-version".into(), t.to_string()));
+    }
+    s
+}
+
+pub fn build(
+    mig: &Migration,
+    recipe: &Recipe,
+    plugin: Option<&mut LoadedPlugin>,
+    sides: &std::sync::Arc<Sides>,
+    opts: &BuildOptions,
+) -> Result<Plan, BuildError> {
+    let mut plugin = plugin;
+    super::planning::install_opt(plugin.as_deref_mut(), sides, settings(mig, None));
+    let mut facts = Facts::default();
+    let mut notes = Vec::new();
+    let dbs: Vec<&crate::recipe::Database> = recipe
+        .databases
+        .iter()
+        .filter(|d| matches!(d.engine, Engine::Postgresql | Engine::Mariadb))
+        .collect();
+    for d in &recipe.databases {
+        match d.engine {
+            Engine::Sqlite => notes.push(format!(
+                "Database {:?} is SQLite: it is a file inside the copied tree and moves with it.",
+                d.name
+            )),
+            Engine::Redis => notes.push(format!(
+                "Redis {:?} holds caches and locks only; it starts empty on the destination.",
+                d.name
+            )),
+            _ => {}
+        }
+    }
+
+    preflight_tools(sides, &dbs)?;
+    let src_root = &mig.source.root;
+    let dst_root = &mig.destination.root;
+
+    // Sizes and space.
+    let out = sides
+        .sh(
+            Side::Source,
+            "measuring the app",
+            &format!(
+                "test -d {r} || {{ echo 'no such directory' >&2; exit 3; }}; du -sb {r} | cut -f1; find {r} -type f | wc -l",
+                r = sh_quote(src_root)
+            ),
+        )
+        .map_err(|e| {
+            refused(
+                "source-missing",
+                format!("the app's directory {src_root} cannot be read on the source: {e}"),
+            )
+        })?;
+    let mut nums = out
+        .split_whitespace()
+        .map(|n| n.parse::<u64>().unwrap_or(0));
+    facts.source_bytes = nums.next().unwrap_or(0);
+    facts.source_files = nums.next().unwrap_or(0);
+    for d in &dbs {
+        facts.database_bytes +=
+            database_bytes(sides, d.engine, &db_name(mig, Side::Source, &d.name))?;
+    }
+    let free = sides
+        .sh(
+            Side::Destination,
+            "free space",
+            &format!(
+                "p={}; while [ ! -e \"$p\" ]; do p=$(dirname \"$p\"); done; df -PB1 \"$p\" | awk 'NR==2 {{print $4}}'",
+                sh_quote(dst_root)
+            ),
+        )
+        .map_err(remote)?;
+    facts.destination_free_bytes = free.trim().parse().unwrap_or(0);
+    // The tree plus the restored database, with 10% headroom for the
+    // database's indexes and WAL while it loads.
+    let need = facts.source_bytes
+        + facts.database_bytes
+        + (facts.source_bytes + facts.database_bytes) / 10;
+    if facts.destination_free_bytes < need {
+        return Err(refused(
+            "no-space",
+            format!(
+                "the destination has {} free where {dst_root} goes, the app needs about {} ({} of files and {} of database, plus 10%); free space or choose another directory",
+                human_bytes(facts.destination_free_bytes),
+                human_bytes(need),
+                human_bytes(facts.source_bytes),
+                human_bytes(facts.database_bytes)
+            ),
+        ));
+    }
+
+    // The destination must not hold the app already.
+    let holds = destination_holds_app(sides, mig, &dbs)?;
+    if let Some(what) = &holds
+        && !opts.force
+    {
+        return Err(refused(
+            "destination-not-empty",
+            format!(
+                "the destination already holds the app ({what}); nothing was changed. Rerun with --force to move it aside (renamed, not deleted) and migrate over it"
+            ),
+        ));
+    }
+
+    // Version and upgrade path, through the plugin.
+    let mut hop_steps = Vec::new();
+    if let Some(p) = plugin.as_deref_mut() {
+        let (detected, by) = detect_version(p, sides)?;
+        let v = match p.parse(&detected)? {
+            Ok(v) => v,
+            Err(r) => {
+                return Err(refused(
+                    "unknown-version",
+                    format!("the source runs {detected:?} ({by}): {}", r.message),
+                ));
+            }
+        };
+        facts.detected_version = Some(v.raw.clone());
+        facts.detected_display = Some(v.display.clone());
+        facts.detected_by = Some(by);
+        let target = mig.target_version.clone().unwrap_or_else(|| v.raw.clone());
+        facts.target_version = Some(target.clone());
+        // The plugin's checks name the version the destination must report.
+        super::planning::install(p, sides, settings(mig, Some(&target)));
+        let req = UpgradeRequest {
+            from: v.raw.clone(),
+            to: target.clone(),
+            zero_downtime: false,
+            facts: vec![
+                (
+                    "free-disk-bytes".into(),
+                    facts.destination_free_bytes.to_string(),
+                ),
+                ("database-bytes".into(), facts.database_bytes.to_string()),
+            ],
+        };
+        let up = match p.upgrade_path(&req)? {
+            Ok(up) => up,
+            Err(r) => {
+                let mut message = format!(
+                    "no upgrade path from {} to {target}: {}",
+                    v.display, r.message
+                );
+                if !r.suggestions.is_empty() {
+                    message.push_str(&format!(" (try: {})", r.suggestions.join(", ")));
+                }
+                return Err(refused(plugin::refusal_kind_name(r.kind), message));
+            }
+        };
+        for pre in &up.preconditions {
+            match pre.met {
+                Some(false) => {
+                    return Err(refused(
+                        "precondition-failed",
+                        format!("{}: {} ({})", pre.what, pre.requirement, pre.reason),
+                    ));
+                }
+                Some(true) => {}
+                None => notes.push(format!(
+                    "Check by hand: {} needs {} ({}).",
+                    pre.what, pre.requirement, pre.reason
+                )),
+            }
+        }
+        notes.extend(up.caveats.iter().cloned());
+        for (i, hop) in up.hops.iter().enumerate() {
+            facts.hops.push(format!("{} -> {}", hop.from, hop.to));
+            notes.extend(
+                hop.notes
+                    .iter()
+                    .map(|n| format!("{} -> {}: {n}", hop.from, hop.to)),
+            );
+            for s in &hop.steps {
+                hop_steps.push(from_plugin_step(
+                    s,
+                    &format!("upgrade {} -> {}", hop.from, hop.to),
+                    Some(i + 1),
+                ));
+            }
+        }
+    }
+
+    let plugin: Option<&LoadedPlugin> = plugin.map(|p| &*p);
+    let origin_plugin = plugin.map(|p| format!("plugin {}", p.id));
+    let mut skipped = Vec::new();
+    let mut plugin_steps = |steps: Vec<plugin::Step>| -> Vec<PlanStep> {
+        let origin = origin_plugin.clone().unwrap_or_default();
+        steps
+            .iter()
+            .filter_map(|s| {
+                if mig.skip_steps.contains(&s.id) {
+                    skipped.push((s.id.clone(), s.title.clone()));
+                    None
+                } else {
+                    Some(from_plugin_step(s, &origin, None))
+                }
+            })
+            .collect()
+    };
+    let (pre_copy, post_copy, clears) = match plugin {
+        Some(p) => (
+            plugin_steps(p.pre_copy()?),
+            plugin_steps(p.post_copy()?),
+            plugin_steps(p.cache_clears()?),
+        ),
+        None => (vec![], vec![], vec![]),
+    };
+    hop_steps.retain(|s| {
+        let base = s.id.split_once('-').map_or(s.id.as_str(), |(_, b)| b);
+        if mig.skip_steps.iter().any(|k| k == base || *k == s.id) {
+            skipped.push((s.id.clone(), s.title.clone()));
+            false
+        } else {
+            true
+        }
+    });
+
+    let m = |id: &str, phase, on, risk, title: String, action| PlanStep {
+        id: id.to_string(),
+        phase,
+        on,
+        title,
+        risk,
+        origin: "migrate".into(),
+        action,
+    };
+    let mut steps = vec![
+        m(
+            "preflight",
+            Phase::Check,
+            Where::Both,
+            Risk::ReadOnly,
+            "Check both servers answer and have the tools the move needs".into(),
+            Action::Preflight,
+        ),
+        m(
+            "destination-free",
+            Phase::Check,
+            Where::Destination,
+            if holds.is_some() {
+                Risk::Destructive
+            } else {
+                Risk::ReadOnly
+            },
+            match &holds {
+                Some(what) => format!(
+                    "Move the destination's existing app aside ({what}): renamed with a .before-{} suffix, not deleted",
+                    mig.id()
+                ),
+                None => format!("Check the destination holds no app at {dst_root} yet"),
+            },
+            Action::DestinationFree,
+        ),
+        m(
+            "backup",
+            Phase::Prepare,
+            Where::Source,
+            Risk::ReadOnly,
+            format!(
+                "Back up the app's files and database on the source into {} (tar and dump, with SHA-256 sums)",
+                mig.backup_dir()
+            ),
+            Action::Backup,
+        ),
+        m(
+            "baseline",
+            Phase::Prepare,
+            Where::Source,
+            Risk::ReadOnly,
+            format!(
+                "Run the test plan against the source through {} as the baseline",
+                mig.domain
+            ),
+            Action::Baseline,
+        ),
+        m(
+            "pre-sync",
+            Phase::Sync,
+            Where::Both,
+            Risk::Reversible,
+            format!(
+                "Copy {} ({} files) to the destination while the app stays up",
+                human_bytes(facts.source_bytes),
+                facts.source_files
+            ),
+            Action::Copy { final_pass: false },
+        ),
+        m(
+            "pre-sync-delta",
+            Phase::Sync,
+            Where::Both,
+            Risk::Reversible,
+            "Copy what changed meanwhile, measuring the delta rate to predict the downtime".into(),
+            Action::Copy { final_pass: false },
+        ),
+    ];
+    steps.extend(pre_copy);
+    steps.push(match &mig.source.stop {
+        Some(_) => m(
+            "stop-source",
+            Phase::Cutover,
+            Where::Source,
+            Risk::Reversible,
+            "Stop the app on the source (the downtime starts; the database stays up for the dump)".into(),
+            Action::StopApp,
+        ),
+        None => m(
+            "stop-source",
+            Phase::Cutover,
+            Where::Source,
+            Risk::Reversible,
+            "Stop the app on the source (no stop command configured: do it by hand)".into(),
+            Action::Manual {
+                text: "Stop the app's web server and workers on the source; keep its database running.".into(),
+            },
+        ),
+    });
+    steps.push(m(
+        "final-sync",
+        Phase::Cutover,
+        Where::Both,
+        Risk::Reversible,
+        "Copy the final delta, deleting on the destination what the source deleted, and verify the trees are identical".into(),
+        Action::Copy { final_pass: true },
+    ));
+    for d in &dbs {
+        let engine = match d.engine {
+            Engine::Postgresql => "postgresql",
+            _ => "mariadb",
+        };
+        let (s, t) = (
+            db_name(mig, Side::Source, &d.name),
+            db_name(mig, Side::Destination, &d.name),
+        );
+        steps.push(m(
+            &format!("database-{}", d.name),
+            Phase::Cutover,
+            Where::Both,
+            Risk::Destructive,
+            format!(
+                "Pipe a dump of the {engine} database {s} on the source into a fresh database {t} on the destination, then compare row counts"
+            ),
+            Action::Database {
+                engine: engine.into(),
+                source_name: s,
+                destination_name: t,
+                owner: d.user.clone(),
+            },
+        ));
+    }
+    let (cut, fin): (Vec<_>, Vec<_>) = post_copy
+        .into_iter()
+        .partition(|s| s.phase <= Phase::Cutover);
+    steps.extend(cut);
+    steps.extend(hop_steps);
+    steps.push(match &mig.destination.start {
+        Some(_) => m(
+            "start-destination",
+            Phase::Cutover,
+            Where::Destination,
+            Risk::Reversible,
+            "Start the app on the destination".into(),
+            Action::StartApp,
+        ),
+        None => m(
+            "start-destination",
+            Phase::Cutover,
+            Where::Destination,
+            Risk::Reversible,
+            "Start the app on the destination (no start command configured: do it by hand)".into(),
+            Action::Manual {
+                text: "Start the app's web server and workers on the destination.".into(),
+            },
+        ),
+    });
+    steps.push(m(
+        "test-destination",
+        Phase::Cutover,
+        Where::Destination,
+        Risk::ReadOnly,
+        format!(
+            "Run the test plan against the destination through {} (connecting to the new address with the real Host header) and diff it with the baseline; the downtime ends here",
+            mig.domain
+        ),
+        Action::TestPlan,
+    ));
+    steps.extend(fin);
+    steps.extend(clears);
+    // Later phases may come from hops or plugins in any order; phases run in
+    // order, steps within a phase keep the order above.
+    steps.sort_by_key(|s| s.phase);
+    dedupe_ids(&mut steps);
+
+    let mut checks = recipe_checks(recipe, &mut notes);
+    if let Some(p) = plugin {
+        checks.extend(plugin_checks(
+            &p.smoke_checks()?,
+            &format!("plugin {}", p.id),
+        ));
+    }
+    let mut follow_ups = recipe.follow_ups.clone();
+    if let Some(p) = plugin {
+        for f in p.manual_follow_ups()? {
+            if !follow_ups.contains(&f) {
+                follow_ups.push(f);
+            }
+        }
+    }
+    Ok(Plan {
+        id: mig.id(),
+        migration: mig.clone(),
+        app_name: recipe.app.name.clone(),
+        facts,
+        steps,
+        skipped,
+        notes,
+        checks,
+        follow_ups,
+    })
+}
+
+fn dedupe_ids(steps: &mut [PlanStep]) {
+    let mut seen = std::collections::HashSet::new();
+    for s in steps.iter_mut() {
+        let mut id = s.id.clone();
+        let mut n = 2;
+        while !seen.insert(id.clone()) {
+            id = format!("{}-{n}", s.id);
+            n += 1;
+        }
+        s.id = id;
+    }
+}
+
+fn cmd_of(c: &plugin::Command) -> Cmd {
+    Cmd {
+        service: c.service.clone(),
+        argv: c.argv.clone(),
+        env: c.env.clone(),
+        user: c.user.clone(),
+        workdir: c.workdir.clone(),
+    }
+}
+
+fn from_plugin_step(s: &plugin::Step, origin: &str, hop: Option<usize>) -> PlanStep {
+    let (on, action) = match &s.action {
+        plugin::Action::Exec(c) => (Where::from_side(c.side), Action::Exec(cmd_of(c))),
+        plugin::Action::Carry(c) => (
+            Where::Destination,
+            Action::Carry {
+                file: c.file.clone(),
+                key: c.key.clone(),
+                reason: c.reason.clone(),
+                secret: c.secret,
+            },
+        ),
+        plugin::Action::Http(h) => (
+            Where::Destination,
+            Action::Http {
+                path: h.path.clone(),
+                expect_status: h.expect_status,
+                body_contains: h.body_contains.clone(),
+                json_field: h.json_field.clone(),
+                headers: h.headers.clone(),
+            },
+        ),
+        plugin::Action::Tcp(t) => (
+            Where::Destination,
+            Action::Tcp {
+                port: t.port,
+                banner_prefix: t.banner_prefix.clone(),
+            },
+        ),
+        plugin::Action::Manual(text) => (Where::Operator, Action::Manual { text: text.clone() }),
+    };
+    PlanStep {
+        id: match hop {
+            Some(n) => format!("hop{n}-{}", s.id),
+            None => s.id.clone(),
+        },
+        phase: Phase::from_plugin(s.phase),
+        on,
+        title: s.title.clone(),
+        risk: Risk::from_plugin(s.risk),
+        origin: origin.to_string(),
+        action,
+    }
+}
+
+fn recipe_checks(recipe: &Recipe, notes: &mut Vec<String>) -> Vec<CheckSpec> {
+    let origin = format!("recipe {}", recipe.app.id);
+    let cmd = |argv: &[String], service: &Option<String>| Cmd {
+        service: service.clone(),
+        argv: argv.to_vec(),
+        env: vec![],
+        user: None,
+        workdir: None,
+    };
+    recipe
+        .checks
+        .iter()
+        .filter_map(|c| {
+            let (id, title, kind) = match c {
+                Check::Http {
+                    id,
+                    path,
+                    status,
+                    contains,
+                    json,
+                } => (
+                    id,
+                    format!("GET {path} answers {status}{}", match json {
+                        Some((f, v)) => format!(" with {f} = {v}"),
+                        None => String::new(),
+                    }),
+                    CheckKind::Http {
+                        path: path.clone(),
+                        status: *status,
+                        contains: contains.clone(),
+                        json: json.clone(),
+                        headers: vec![],
+                    },
+                ),
+                Check::Tcp { id, port, banner, .. } => (
+                    id,
+                    format!("port {port} answers"),
+                    CheckKind::Tcp {
+                        port: *port,
+                        banner: banner.clone(),
+                    },
+                ),
+                Check::Command { id, argv, service } => (
+                    id,
+                    format!("`{}` exits 0", argv.join(" ")),
+                    CheckKind::Command(cmd(argv, service)),
+                ),
+                Check::Count { id, argv, service } => (
+                    id,
+                    "the same count on both sides".to_string(),
+                    CheckKind::Count(cmd(argv, service)),
+                ),
+                Check::Dns { id, name, .. } => {
+                    notes.push(format!(
+                        "Recipe check {id:?} ({name}) is a DNS check: it is verified by the DNS steps, not the test plan."
+                    ));
+                    return None;
+                }
+            };
+            Some(CheckSpec {
+                id: id.clone(),
+                title,
+                origin: origin.clone(),
+                kind,
+            })
+        })
+        .collect()
+}
+
+fn plugin_checks(checks: &[plugin::SmokeCheck], origin: &str) -> Vec<CheckSpec> {
+    checks
+        .iter()
+        .filter_map(|c| {
+            let kind = match &c.action {
+                plugin::Action::Http(h) => CheckKind::Http {
+                    path: h.path.clone(),
+                    status: h.expect_status,
+                    contains: h.body_contains.clone(),
+                    json: h.json_field.clone(),
+                    headers: h.headers.clone(),
+                },
+                plugin::Action::Tcp(t) => CheckKind::Tcp {
+                    port: t.port,
+                    banner: t.banner_prefix.clone(),
+                },
+                plugin::Action::Exec(cmd) => CheckKind::Command(cmd_of(cmd)),
+                _ => return None,
+            };
+            Some(CheckSpec {
+                id: c.id.clone(),
+                title: c.title.clone(),
+                origin: origin.to_string(),
+                kind,
+            })
+        })
+        .collect()
+}
+
+/// Run the plugin's probes in order; the first that answers wins.
+fn detect_version(p: &LoadedPlugin, sides: &Sides) -> Result<(String, String), BuildError> {
+    let mut tried = Vec::new();
+    for probe in p.probes()? {
+        let raw = match &probe.kind {
+            ProbeKind::HttpJson((path, field)) => sides
+                .http_get(probe.side, path, &[])
+                .map_err(|e| e.to_string())
+                .and_then(|(status, body)| {
+                    if status != 200 {
+                        return Err(format!("GET {path} answered {status}"));
+                    }
+                    json_field(&body, field).ok_or_else(|| format!("no {field:?} in {path}"))
+                }),
+            ProbeKind::FilePattern((file, pattern)) => {
+                let path = sides.map_path(probe.side, file);
+                // perl is Essential in Debian and speaks the same regex
+                // dialect as the plugins' patterns.
+                sides
+                    .sh(
+                        probe.side,
+                        "reading a version file",
+                        &format!(
+                            "P={} perl -ne 'if (/$ENV{{P}}/) {{ print \"$1\\n\"; exit }}' -- {}",
+                            sh_quote(pattern),
+                            sh_quote(&path)
+                        ),
+                    )
+                    .map_err(|e| e.to_string())
+                    .and_then(|out| {
+                        let v = out.trim().to_string();
+                        if v.is_empty() {
+                            Err(format!("{path} has no match for the version pattern"))
+                        } else {
+                            Ok(v)
+                        }
+                    })
+            }
+            ProbeKind::ImageTag(service) | ProbeKind::DockerLabel((service, _)) => Err(format!(
+                "service {service:?} is not a container in a plain-directory install"
+            )),
+        };
+        match raw {
+            Ok(raw) => match p.parse_probe(&probe.id, &raw)? {
+                Ok(v) => return Ok((v, format!("probe {} read {raw:?}", probe.id))),
+                Err(r) => tried.push(format!("{}: {}", probe.id, r.message)),
+            },
+            Err(e) => tried.push(format!("{}: {e}", probe.id)),
+        }
+    }
+    Err(refused(
+        "version-unknown",
+        format!(
+            "could not detect the version the source runs ({}); check the source's http address and root",
+            tried.join("; ")
+        ),
+    ))
+}
+
+pub fn preflight_tools(sides: &Sides, dbs: &[&crate::recipe::Database]) -> Result<(), BuildError> {
+    let mut src = vec![
+        ("tar", "tar"),
+        ("sha256sum", "coreutils"),
+        ("perl", "perl-base"),
+    ];
+    let mut dst = vec![("tar", "tar")];
+    for d in dbs {
+        match d.engine {
+            Engine::Postgresql => {
+                src.push(("pg_dump", "postgresql-client"));
+                dst.push(("psql", "postgresql-client"));
+            }
+            _ => {
+                src.push(("mysqldump", "mariadb-client"));
+                dst.push(("mysql", "mariadb-client"));
+            }
+        }
+    }
+    for (side, tools) in [(Side::Source, src), (Side::Destination, dst)] {
+        let script: String = tools
+            .iter()
+            .map(|(t, _)| format!("command -v {t} >/dev/null 2>&1 || echo {t}; "))
+            .collect();
+        let out = sides
+            .sh(side, "looking for tools", &script)
+            .map_err(remote)?;
+        if let Some(missing) = out.split_whitespace().next() {
+            let pkg = tools
+                .iter()
+                .find(|(t, _)| *t == missing)
+                .map_or("", |(_, p)| *p);
+            return Err(refused(
+                "missing-tool",
+                format!(
+                    "the {} ({}) has no `{missing}`; install it (apt-get install {pkg}) and plan again",
+                    super::sides::side_word(side),
+                    sides.host(side).name()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn psql_script(engine: Engine, sql: &str) -> String {
+    match engine {
+        Engine::Postgresql => format!(
+            "cd / && runuser -u postgres -- psql -X -Atqc {}",
+            sh_quote(sql)
+        ),
+        _ => format!("mysql -N -B -e {}", sh_quote(sql)),
+    }
+}
+
+fn database_bytes(sides: &Sides, engine: Engine, name: &str) -> Result<u64, BuildError> {
+    let sql = match engine {
+        Engine::Postgresql => format!("select pg_database_size('{}')", name.replace('\'', "''")),
+        _ => format!(
+            "select coalesce(sum(data_length+index_length),0) from information_schema.tables where table_schema='{}'",
+            name.replace('\'', "''")
+        ),
+    };
+    let out = sides
+        .sh(Side::Source, "database size", &psql_script(engine, &sql))
+        .map_err(|e| {
+            refused(
+                "database-missing",
+                format!("the source database {name:?} cannot be read: {e}"),
+            )
+        })?;
+    Ok(out.trim().parse().unwrap_or(0))
+}
+
+pub fn database_exists(
+    sides: &Sides,
+    side: Side,
+    engine: &str,
+    name: &str,
+) -> Result<bool, BuildError> {
+    let engine = if engine == "postgresql" {
+        Engine::Postgresql
+    } else {
+        Engine::Mariadb
+    };
+    let sql = match engine {
+        Engine::Postgresql => format!(
+            "select 1 from pg_database where datname='{}'",
+            name.replace('\'', "''")
+        ),
+        _ => format!(
+            "select 1 from information_schema.schemata where schema_name='{}'",
+            name.replace('\'', "''")
+        ),
+    };
+    let out = sides
+        .sh(side, "looking for a database", &psql_script(engine, &sql))
+        .map_err(remote)?;
+    Ok(out.trim() == "1")
+}
+
+fn destination_holds_app(
+    sides: &Sides,
+    mig: &Migration,
+    dbs: &[&crate::recipe::Database],
+) -> Result<Option<String>, BuildError> {
+    let root = &mig.destination.root;
+    let out = sides
+        .sh(
+            Side::Destination,
+            "looking at the destination",
+            &format!(
+                "if [ -d {r} ]; then ls -A {r} | head -n 1; fi",
+                r = sh_quote(root)
+            ),
+        )
+        .map_err(remote)?;
+    if !out.trim().is_empty() {
+        return Ok(Some(format!("{root} is not empty")));
+    }
+    for d in dbs {
+        let name = db_name(mig, Side::Destination, &d.name);
+        let engine = if d.engine == Engine::Postgresql {
+            "postgresql"
+        } else {
+            "mariadb"
+        };
+        if database_exists(sides, Side::Destination, engine, &name)? {
+            return Ok(Some(format!("database {name} exists")));
+        }
+    }
+    Ok(None)
+}

@@ -1,0 +1,233 @@
+//! The migration definition: which recipe, from where to where, where the
+//! app lives on each side, the domain and the target version. Given as CLI
+//! flags or a TOML file; file errors name file:line:column like recipes do.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Migration {
+    /// Recipe id (`recipes/NAME.toml`).
+    pub app: String,
+    /// The production hostname; checks send it as the Host header.
+    pub domain: String,
+    /// The version the destination runs; the detected source version when
+    /// absent (a move without upgrade).
+    #[serde(default)]
+    pub target_version: Option<String>,
+    /// Where backups go on the source (default: `<source root>.migrate-backup`).
+    #[serde(default)]
+    pub backup_dir: Option<String>,
+    /// Plugin steps to leave out, by id (each is named in the plan as skipped).
+    #[serde(default)]
+    pub skip_steps: Vec<String>,
+    pub source: Side,
+    pub destination: Side,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Side {
+    /// `ssh://user@host:port`, `user@host`, an ssh_config alias, or `local`.
+    pub host: String,
+    /// Directory holding the app (mapped onto the recipe's main volume
+    /// mount, e.g. Nextcloud's /var/www/html).
+    pub root: String,
+    /// `ADDRESS:PORT` the app's HTTP answers on for this server (checks
+    /// connect here and send the production hostname).
+    #[serde(default)]
+    pub http: Option<String>,
+    /// Shell command starting the app on this server (plain installs).
+    #[serde(default)]
+    pub start: Option<String>,
+    /// Shell command stopping the app on this server.
+    #[serde(default)]
+    pub stop: Option<String>,
+    /// Extra directories put in front of PATH for the app's commands.
+    #[serde(default)]
+    pub path: Vec<String>,
+    /// Recipe database name -> the name on this server.
+    #[serde(default)]
+    pub databases: BTreeMap<String, String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DefinitionError {
+    #[error("{file}:{line}:{column}: {message}")]
+    Syntax {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{file}: {message}")]
+    Invalid { file: String, message: String },
+    #[error("{file}: {source}")]
+    Io {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Migration {
+    /// Stable id: reruns of the same migration find their journal.
+    pub fn id(&self) -> String {
+        let mut h = Sha256::new();
+        for part in [
+            &self.app,
+            &self.domain,
+            &self.source.host,
+            &self.source.root,
+            &self.destination.host,
+            &self.destination.root,
+        ] {
+            h.update(part.as_bytes());
+            h.update(b"\n");
+        }
+        format!("{}-{}", self.app, hex::encode(&h.finalize()[..5]))
+    }
+
+    pub fn side(&self, s: crate::plugin::Side) -> &Side {
+        match s {
+            crate::plugin::Side::Source => &self.source,
+            crate::plugin::Side::Destination => &self.destination,
+        }
+    }
+
+    pub fn backup_dir(&self) -> String {
+        self.backup_dir
+            .clone()
+            .unwrap_or_else(|| format!("{}.migrate-backup", self.source.root))
+    }
+
+    /// What TOML cannot say.
+    pub fn validate(&self, file: &str) -> Result<(), DefinitionError> {
+        let invalid = |message: String| DefinitionError::Invalid {
+            file: file.to_string(),
+            message,
+        };
+        if self.app.trim().is_empty() {
+            return Err(invalid(
+                "`app` is empty: name a recipe (migrate recipe list)".into(),
+            ));
+        }
+        if !valid_domain(&self.domain) {
+            return Err(invalid(format!(
+                "domain {:?} is not a hostname (letters, digits, '-' and dots, e.g. cloud.example.net)",
+                self.domain
+            )));
+        }
+        for (name, s) in [("source", &self.source), ("destination", &self.destination)] {
+            migrate_remote::HostSpec::parse(&s.host)
+                .map_err(|e| invalid(format!("{name}.host: {e}")))?;
+            if !s.root.starts_with('/') || s.root == "/" || s.root.contains("/../") {
+                return Err(invalid(format!(
+                    "{name}.root {:?} must be an absolute directory other than /",
+                    s.root
+                )));
+            }
+            if let Some(h) = &s.http
+                && h.parse::<std::net::SocketAddr>().is_err()
+            {
+                return Err(invalid(format!(
+                    "{name}.http {h:?} is not ADDRESS:PORT (e.g. 127.0.0.2:8080)"
+                )));
+            }
+        }
+        if self.source.host == self.destination.host && self.source.root == self.destination.root {
+            return Err(invalid(
+                "source and destination are the same place: name another host or root".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn valid_domain(d: &str) -> bool {
+    !d.is_empty()
+        && d.len() <= 253
+        && d.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+/// Parse a migration file's text; `file` is for messages.
+pub fn parse(file: &str, text: &str) -> Result<Migration, DefinitionError> {
+    let m: Migration = toml::from_str(text).map_err(|e| {
+        let (line, column) = e
+            .span()
+            .map(|span| line_col(text, span.start))
+            .unwrap_or((1, 1));
+        DefinitionError::Syntax {
+            file: file.to_string(),
+            line,
+            column,
+            message: e.message().trim().to_string(),
+        }
+    })?;
+    m.validate(file)?;
+    Ok(m)
+}
+
+pub fn load(path: &Path) -> Result<Migration, DefinitionError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| DefinitionError::Io {
+        file: file.clone(),
+        source,
+    })?;
+    parse(&file, &text)
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"app = "nextcloud"
+domain = "cloud.example.test"
+
+[source]
+host = "ssh://root@127.0.0.2:22"
+root = "/srv/nc"
+http = "127.0.0.2:8080"
+
+[destination]
+host = "ssh://root@127.0.0.3:22"
+root = "/srv/nc"
+"#;
+
+    #[test]
+    fn a_good_file_parses_and_has_a_stable_id() {
+        let m = parse("m.toml", GOOD).unwrap();
+        assert_eq!(m.app, "nextcloud");
+        assert_eq!(m.id(), parse("other.toml", GOOD).unwrap().id());
+        assert!(m.id().starts_with("nextcloud-"));
+    }
+
+    #[test]
+    fn errors_name_line_and_column() {
+        let bad = GOOD.replace("root = \"/srv/nc\"\nhttp", "root = 5\nhttp");
+        let e = parse("m.toml", &bad).unwrap_err().to_string();
+        assert!(e.starts_with("m.toml:6:8:"), "{e}");
+        let bad = GOOD.replace("[destination]", "colour = 1\n[destination]");
+        let e = parse("m.toml", &bad).unwrap_err().to_string();
+        assert!(e.starts_with("m.toml:8:1:") && e.contains("colour"), "{e}");
+        let bad = GOOD.replace("127.0.0.2:8080", "nowhere");
+        let e = parse("m.toml", &bad).unwrap_err().to_string();
+        assert!(e.contains("source.http"), "{e}");
+    }
+}

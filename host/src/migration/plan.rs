@@ -1,0 +1,240 @@
+//! The plan: ordered steps, each with a phase, a place and a sentence; the
+//! facts it was built from; the checks of the test plan; the follow-ups.
+//! Stored as JSON next to the journal so a rerun resumes the same steps.
+
+use serde::{Deserialize, Serialize};
+
+use super::definition::Migration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Check,
+    Prepare,
+    Sync,
+    Cutover,
+    Finish,
+}
+
+impl Phase {
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Check => "check",
+            Phase::Prepare => "prepare",
+            Phase::Sync => "sync",
+            Phase::Cutover => "cutover",
+            Phase::Finish => "finish",
+        }
+    }
+    pub fn from_plugin(p: crate::plugin::Phase) -> Phase {
+        use crate::plugin::Phase as P;
+        match p {
+            P::Check => Phase::Check,
+            P::Prepare => Phase::Prepare,
+            P::Sync => Phase::Sync,
+            P::Cutover => Phase::Cutover,
+            P::Finish => Phase::Finish,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Risk {
+    ReadOnly,
+    Reversible,
+    Destructive,
+}
+
+impl Risk {
+    pub fn from_plugin(r: crate::plugin::Risk) -> Risk {
+        use crate::plugin::Risk as R;
+        match r {
+            R::ReadOnly => Risk::ReadOnly,
+            R::Reversible => Risk::Reversible,
+            R::Destructive => Risk::Destructive,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Where {
+    Source,
+    Destination,
+    Both,
+    Operator,
+}
+
+impl Where {
+    pub fn name(self) -> &'static str {
+        match self {
+            Where::Source => "source",
+            Where::Destination => "destination",
+            Where::Both => "both",
+            Where::Operator => "operator",
+        }
+    }
+    pub fn from_side(s: crate::plugin::Side) -> Where {
+        match s {
+            crate::plugin::Side::Source => Where::Source,
+            crate::plugin::Side::Destination => Where::Destination,
+        }
+    }
+}
+
+/// A command of the plugin's, kept as data (env values may be `secret:`
+/// references, never resolved values).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Cmd {
+    pub service: Option<String>,
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Action {
+    /// Tools and reachability, again at run time.
+    Preflight,
+    /// The destination must not hold the app already (unless --force).
+    DestinationFree,
+    /// Source: tar of the root and database dumps, with checksums.
+    Backup,
+    /// The test plan on the source, kept as the baseline.
+    Baseline,
+    /// The app's root tree, server to server.
+    Copy {
+        final_pass: bool,
+    },
+    StopApp,
+    StartApp,
+    /// Dump on the source piped into the destination's database.
+    Database {
+        engine: String,
+        source_name: String,
+        destination_name: String,
+        owner: Option<String>,
+    },
+    Exec(Cmd),
+    Carry {
+        file: String,
+        key: String,
+        reason: String,
+        secret: bool,
+    },
+    Http {
+        path: String,
+        expect_status: u16,
+        body_contains: Option<String>,
+        json_field: Option<(String, String)>,
+        headers: Vec<(String, String)>,
+    },
+    Tcp {
+        port: u16,
+        banner_prefix: Option<String>,
+    },
+    Manual {
+        text: String,
+    },
+    /// The test plan against the destination through the production
+    /// hostname, diffed with the baseline.
+    TestPlan,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PlanStep {
+    /// Stable within the plan; the journal keys resume on it.
+    pub id: String,
+    pub phase: Phase,
+    pub on: Where,
+    pub title: String,
+    pub risk: Risk,
+    /// `migrate`, `plugin NAME` or `upgrade A -> B`.
+    pub origin: String,
+    pub action: Action,
+}
+
+/// A check of the test plan (recipe checks and plugin smoke checks).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CheckSpec {
+    pub id: String,
+    pub title: String,
+    pub origin: String,
+    pub kind: CheckKind,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum CheckKind {
+    Http {
+        path: String,
+        status: u16,
+        contains: Option<String>,
+        json: Option<(String, String)>,
+        headers: Vec<(String, String)>,
+    },
+    Tcp {
+        port: u16,
+        banner: Option<String>,
+    },
+    Command(Cmd),
+    /// A number taken from the app; must be equal before and after.
+    Count(Cmd),
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Facts {
+    pub detected_version: Option<String>,
+    pub detected_display: Option<String>,
+    /// Which probe found it, with its raw value.
+    pub detected_by: Option<String>,
+    pub target_version: Option<String>,
+    pub hops: Vec<String>,
+    pub source_bytes: u64,
+    pub source_files: u64,
+    pub database_bytes: u64,
+    pub destination_free_bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Plan {
+    pub id: String,
+    pub migration: Migration,
+    pub app_name: String,
+    pub facts: Facts,
+    pub steps: Vec<PlanStep>,
+    /// Plugin steps left out by the migration file's `skip_steps`.
+    pub skipped: Vec<(String, String)>,
+    /// Upgrade notes, caveats and preconditions, said plainly.
+    pub notes: Vec<String>,
+    pub checks: Vec<CheckSpec>,
+    pub follow_ups: Vec<String>,
+}
+
+impl Plan {
+    pub fn step(&self, id: &str) -> Option<&PlanStep> {
+        self.steps.iter().find(|s| s.id == id)
+    }
+    /// The first cutover step: from here the source is stopped.
+    pub fn downtime_starts(&self) -> Option<&PlanStep> {
+        self.steps.iter().find(|s| s.phase == Phase::Cutover)
+    }
+}
+
+pub fn human_bytes(n: u64) -> String {
+    const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < U.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", U[i])
+    }
+}

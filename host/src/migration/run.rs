@@ -1,0 +1,954 @@
+//! The executor: walks the plan's steps in order, journaling each start and
+//! end. A rerun skips finished steps and resumes the interrupted one (every
+//! step is safe to run again). Asks before the downtime window and before
+//! each destructive step unless --yes; --dry-run prints every command and
+//! changes nothing.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::time::Instant;
+
+use migrate_remote::{Location, sh_quote};
+use serde_json::{Value, json};
+
+use super::builder;
+use super::checks::{self, CheckResult};
+use super::commands;
+use super::journal::{Event, Journal};
+use super::plan::{Action, Phase, Plan, PlanStep, Risk, Where, human_bytes};
+use super::sides::Sides;
+use crate::plugin::Side;
+
+pub struct RunOptions {
+    pub yes: bool,
+    pub dry_run: bool,
+    pub force: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("step {step} failed: {message}")]
+    Step { step: String, message: String },
+    #[error("stopped before step {step}: {why}")]
+    Declined { step: String, why: String },
+    #[error("the journal could not be written: {0}")]
+    Journal(#[from] super::journal::JournalError),
+    #[error("{0}")]
+    Unreachable(String),
+}
+
+pub struct Runner<'a> {
+    pub plan: &'a Plan,
+    pub sides: &'a Sides,
+    pub journal: &'a mut Journal,
+    pub opts: RunOptions,
+    confirmed_plan: bool,
+    confirmed_window: bool,
+}
+
+type StepResult = Result<(String, Value), String>;
+
+impl<'a> Runner<'a> {
+    pub fn new(
+        plan: &'a Plan,
+        sides: &'a Sides,
+        journal: &'a mut Journal,
+        opts: RunOptions,
+    ) -> Self {
+        Runner {
+            plan,
+            sides,
+            journal,
+            opts,
+            confirmed_plan: false,
+            confirmed_window: false,
+        }
+    }
+
+    pub fn run(&mut self) -> Result<(), RunError> {
+        let plan = self.plan;
+        for step in &plan.steps {
+            if self.journal.is_done(&step.id) {
+                eprintln!(
+                    "  done  [{}] {} (finished earlier)",
+                    step.phase.name(),
+                    step.title
+                );
+                continue;
+            }
+            let resuming = self.journal.last(&step.id).is_some();
+            if self.opts.dry_run {
+                self.print_dry(step);
+                continue;
+            }
+            self.confirm(step)?;
+            eprintln!(
+                "{} [{}] {} ({})",
+                if resuming { "resume" } else { "start " },
+                step.phase.name(),
+                step.title,
+                step.on.name()
+            );
+            self.journal
+                .append(&step.id, Event::Start, &step.title, Value::Null)?;
+            let t = Instant::now();
+            let res = {
+                let _span =
+                    tracing::info_span!("step", id = %step.id, phase = step.phase.name()).entered();
+                self.execute(step)
+            };
+            match res {
+                Ok((detail, mut data)) => {
+                    if let Value::Object(m) = &mut data {
+                        m.insert("seconds".into(), json!(t.elapsed().as_secs_f64()));
+                    }
+                    eprintln!("  done  {detail}");
+                    self.journal.append(&step.id, Event::Done, &detail, data)?;
+                }
+                Err(message) => {
+                    self.journal
+                        .append(&step.id, Event::Failed, &message, Value::Null)?;
+                    return Err(RunError::Step {
+                        step: step.id.clone(),
+                        message,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn ask(&self, question: &str) -> bool {
+        eprint!("{question} [y/N] ");
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut line);
+        matches!(line.trim(), "y" | "Y" | "yes")
+    }
+
+    fn confirm(&mut self, step: &PlanStep) -> Result<(), RunError> {
+        if self.opts.yes {
+            return Ok(());
+        }
+        let declined = |why: &str| RunError::Declined {
+            step: step.id.clone(),
+            why: why.to_string(),
+        };
+        let interactive = std::io::stdin().is_terminal();
+        let need_plan = step.risk != Risk::ReadOnly && !self.confirmed_plan;
+        let need_window = step.phase == Phase::Cutover && !self.confirmed_window;
+        let need_step = step.risk == Risk::Destructive;
+        if !(need_plan || need_window || need_step) {
+            return Ok(());
+        }
+        if !interactive {
+            return Err(declined(
+                "this step changes things and there is no terminal to ask; rerun with --yes to run unattended (the journal keeps what is done)",
+            ));
+        }
+        if need_plan {
+            if !self.ask("Run the plan's changing steps (each is journaled)?") {
+                return Err(declined("not confirmed"));
+            }
+            self.confirmed_plan = true;
+        }
+        if need_window {
+            eprintln!("{}", self.prediction());
+            if !self.ask("Start the downtime window now (the source app stops)?") {
+                return Err(declined("downtime window not confirmed"));
+            }
+            self.confirmed_window = true;
+        }
+        if need_step && !self.ask(&format!("{}: continue?", step.title)) {
+            return Err(declined("not confirmed"));
+        }
+        Ok(())
+    }
+
+    /// Predicted downtime from the last pre-sync's delta pass and the dump.
+    pub fn prediction(&self) -> String {
+        match predict(self.plan, self.journal) {
+            Some(p) => format!(
+                "Predicted downtime: about {p:.0} s (the last live delta pass plus the database at the pre-sync's rate, plus stop and start)"
+            ),
+            None => "Predicted downtime: unknown (no pre-sync measured yet)".into(),
+        }
+    }
+
+    fn print_dry(&self, step: &PlanStep) {
+        println!(
+            "[{}] {} ({})",
+            step.phase.name(),
+            step.title,
+            step.on.name()
+        );
+        for (side, cmd) in self.commands(step) {
+            println!("    {side}$ {cmd}");
+        }
+    }
+
+    /// What a step would run, for --dry-run (secrets are never in these).
+    fn commands(&self, step: &PlanStep) -> Vec<(&'static str, String)> {
+        let m = &self.plan.migration;
+        let mount = self.sides.mount.as_deref();
+        let src = (&m.source.host, &m.source.root);
+        let dst = (&m.destination.host, &m.destination.root);
+        match &step.action {
+            Action::Preflight => vec![("both", "command -v tar sha256sum pg_dump psql".into())],
+            Action::DestinationFree => vec![("destination", format!("ls -A {}", sh_quote(dst.1)))],
+            Action::Backup => vec![("source", backup_script(self.plan))],
+            Action::Baseline => vec![(
+                "operator",
+                format!(
+                    "test plan against {} via {}",
+                    m.domain,
+                    m.source.http.as_deref().unwrap_or("?")
+                ),
+            )],
+            Action::Copy { final_pass } => vec![(
+                "operator",
+                format!(
+                    "migrate copy {}:{} {}:{}{}",
+                    src.0,
+                    src.1,
+                    dst.0,
+                    dst.1,
+                    if *final_pass { " --final --verify" } else { "" }
+                ),
+            )],
+            Action::StopApp => vec![("source", m.source.stop.clone().unwrap_or_default())],
+            Action::StartApp => vec![(
+                "destination",
+                m.destination.start.clone().unwrap_or_default(),
+            )],
+            Action::Database {
+                source_name,
+                destination_name,
+                ..
+            } => vec![
+                ("destination", format!("createdb {destination_name}")),
+                (
+                    "source",
+                    format!(
+                        "pg_dump {source_name} | (destination) psql -v ON_ERROR_STOP=1 -d {destination_name}"
+                    ),
+                ),
+            ],
+            Action::Exec(c) => {
+                let side = if step.on == Where::Source {
+                    &m.source
+                } else {
+                    &m.destination
+                };
+                vec![(
+                    step.on.name(),
+                    commands::script(mount, side, c).unwrap_or_else(|e| e.to_string()),
+                )]
+            }
+            Action::Carry {
+                file, key, secret, ..
+            } => vec![(
+                "destination",
+                format!(
+                    "set {key} in {file} to the source's value{}",
+                    if *secret { " (secret, not shown)" } else { "" }
+                ),
+            )],
+            Action::Http { path, .. } => {
+                vec![("operator", format!("GET {path} (Host: {})", m.domain))]
+            }
+            Action::Tcp { port, .. } => vec![("operator", format!("connect to port {port}"))],
+            Action::Manual { text } => vec![("by hand", text.clone())],
+            Action::TestPlan => vec![(
+                "operator",
+                format!(
+                    "test plan against {} via {}",
+                    m.domain,
+                    m.destination.http.as_deref().unwrap_or("?")
+                ),
+            )],
+        }
+    }
+
+    fn execute(&mut self, step: &PlanStep) -> StepResult {
+        let sides = self.sides;
+        let m = &self.plan.migration;
+        match &step.action {
+            Action::Preflight => {
+                let dbs: Vec<crate::recipe::Database> = self
+                    .plan
+                    .steps
+                    .iter()
+                    .filter_map(|s| match &s.action {
+                        Action::Database {
+                            engine,
+                            source_name,
+                            ..
+                        } => Some(crate::recipe::Database {
+                            engine: if engine == "postgresql" {
+                                crate::recipe::Engine::Postgresql
+                            } else {
+                                crate::recipe::Engine::Mariadb
+                            },
+                            name: source_name.clone(),
+                            service: None,
+                            user: None,
+                        }),
+                        _ => None,
+                    })
+                    .collect();
+                let refs: Vec<&crate::recipe::Database> = dbs.iter().collect();
+                builder::preflight_tools(sides, &refs).map_err(|e| e.to_string())?;
+                Ok(("both servers answer and have the tools".into(), json!({})))
+            }
+            Action::DestinationFree => self.destination_free(),
+            Action::Backup => {
+                let out = sides
+                    .sh(Side::Source, "backup", &backup_script(self.plan))
+                    .map_err(|e| e.to_string())?;
+                Ok((
+                    format!("backup in {}", backup_path(self.plan)),
+                    json!({"dir": backup_path(self.plan), "sha256sums": out.trim()}),
+                ))
+            }
+            Action::Baseline => {
+                let results = checks::run_all(sides, Side::Source, &self.plan.checks);
+                let failing: Vec<&CheckResult> = results.iter().filter(|r| !r.pass).collect();
+                for f in &failing {
+                    eprintln!(
+                        "  warning: check {} already FAILS on the source, before anything moved: {}. The report will not blame the migration for it.",
+                        f.id, f.detail
+                    );
+                }
+                if !failing.is_empty()
+                    && !self.opts.yes
+                    && std::io::stdin().is_terminal()
+                    && !self.ask("Some checks already fail on the source. Migrate anyway?")
+                {
+                    return Err("baseline checks fail on the source; fix them first or rerun to migrate anyway".into());
+                }
+                Ok((
+                    format!(
+                        "{} of {} checks pass on the source",
+                        results.len() - failing.len(),
+                        results.len()
+                    ),
+                    json!({"results": results}),
+                ))
+            }
+            Action::Copy { final_pass } => self.copy(*final_pass),
+            Action::StopApp => {
+                let cmd = m.source.stop.clone().unwrap_or_default();
+                sides
+                    .sh(Side::Source, "stopping the app", &cmd)
+                    .map_err(|e| e.to_string())?;
+                Ok(("the source app is stopped".into(), json!({})))
+            }
+            Action::StartApp => {
+                let cmd = m.destination.start.clone().unwrap_or_default();
+                sides
+                    .sh(Side::Destination, "starting the app", &cmd)
+                    .map_err(|e| e.to_string())?;
+                Ok(("the destination app is started".into(), json!({})))
+            }
+            Action::Database {
+                engine,
+                source_name,
+                destination_name,
+                owner,
+            } => self.database(engine, source_name, destination_name, owner.as_deref()),
+            Action::Exec(c) => {
+                let side = match step.on {
+                    Where::Source => Side::Source,
+                    _ => Side::Destination,
+                };
+                let script = commands::script(sides.mount.as_deref(), sides.def(side), c)
+                    .map_err(|e| e.to_string())?;
+                let (status, out, err) = sides
+                    .sh_status(side, &step.id, &script)
+                    .map_err(|e| e.to_string())?;
+                if status != 0 {
+                    let tail: Vec<&str> = err.trim().lines().rev().take(3).collect();
+                    return Err(format!(
+                        "`{}` exited {status} on the {}: {}",
+                        c.argv.join(" "),
+                        step.on.name(),
+                        tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
+                    ));
+                }
+                let last = out
+                    .trim()
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+                    .chars()
+                    .take(200)
+                    .collect::<String>();
+                Ok((format!("exit 0 {last}").trim().to_string(), json!({})))
+            }
+            Action::Carry {
+                file, key, secret, ..
+            } => self.carry(file, key, *secret),
+            Action::Http {
+                path,
+                expect_status,
+                body_contains,
+                json_field,
+                headers,
+            } => {
+                let spec = super::plan::CheckSpec {
+                    id: step.id.clone(),
+                    title: step.title.clone(),
+                    origin: step.origin.clone(),
+                    kind: super::plan::CheckKind::Http {
+                        path: path.clone(),
+                        status: *expect_status,
+                        contains: body_contains.clone(),
+                        json: json_field.clone(),
+                        headers: headers.clone(),
+                    },
+                };
+                let r = checks::run_one(sides, Side::Destination, &spec);
+                if r.pass {
+                    Ok((r.detail, json!({})))
+                } else {
+                    Err(r.detail)
+                }
+            }
+            Action::Tcp {
+                port,
+                banner_prefix,
+            } => {
+                let spec = super::plan::CheckSpec {
+                    id: step.id.clone(),
+                    title: step.title.clone(),
+                    origin: step.origin.clone(),
+                    kind: super::plan::CheckKind::Tcp {
+                        port: *port,
+                        banner: banner_prefix.clone(),
+                    },
+                };
+                let r = checks::run_one(sides, Side::Destination, &spec);
+                if r.pass {
+                    Ok((r.detail, json!({})))
+                } else {
+                    Err(r.detail)
+                }
+            }
+            Action::Manual { text } => {
+                eprintln!("  BY HAND: {text}");
+                if self.opts.yes || !std::io::stdin().is_terminal() {
+                    Ok((
+                        "shown, not confirmed (unattended run): tick it off in the report".into(),
+                        json!({"confirmed": false}),
+                    ))
+                } else if self.ask("Done?") {
+                    Ok(("done by hand".into(), json!({"confirmed": true})))
+                } else {
+                    Err("not done yet; rerun when it is".into())
+                }
+            }
+            Action::TestPlan => {
+                let after = checks::run_all(sides, Side::Destination, &self.plan.checks);
+                let before: Vec<CheckResult> = self
+                    .journal
+                    .done_data("baseline")
+                    .and_then(|d| serde_json::from_value(d["results"].clone()).ok())
+                    .unwrap_or_default();
+                let cmp = checks::compare(&self.plan.checks, &before, &after);
+                let (ok, line) = checks::verdict(&cmp);
+                eprintln!("  {line}");
+                if !ok {
+                    return Err(format!(
+                        "{line}. DNS was not moved; fix the destination and rerun, or `migrate abort` to restart the source"
+                    ));
+                }
+                Ok((line, json!({"results": after})))
+            }
+        }
+    }
+
+    fn destination_free(&mut self) -> StepResult {
+        let sides = self.sides;
+        let m = &self.plan.migration;
+        let root = &m.destination.root;
+        let suffix = format!(".before-{}", self.plan.id);
+        let out = sides
+            .sh(
+                Side::Destination,
+                "looking at the destination",
+                &format!(
+                    "if [ -d {r} ]; then ls -A {r} | head -n 1; fi",
+                    r = sh_quote(root)
+                ),
+            )
+            .map_err(|e| e.to_string())?;
+        let mut moved = Vec::new();
+        if !out.trim().is_empty() {
+            if !self.opts.force {
+                return Err(format!(
+                    "the destination now holds files in {root}; nothing was changed. Rerun with --force to move them aside"
+                ));
+            }
+            let aside = format!("{root}{suffix}");
+            sides
+                .sh(
+                    Side::Destination,
+                    "moving the old app aside",
+                    &format!(
+                        "test ! -e {a} && mv -- {r} {a}",
+                        r = sh_quote(root),
+                        a = sh_quote(&aside)
+                    ),
+                )
+                .map_err(|e| format!("could not move {root} aside to {aside}: {e}"))?;
+            moved.push(aside);
+        }
+        for s in &self.plan.steps {
+            if let Action::Database {
+                engine,
+                destination_name,
+                ..
+            } = &s.action
+                && builder::database_exists(sides, Side::Destination, engine, destination_name)
+                    .map_err(|e| e.to_string())?
+            {
+                if !self.opts.force {
+                    return Err(format!(
+                        "the destination already has a database {destination_name}; rerun with --force to rename it aside"
+                    ));
+                }
+                let aside = format!("{destination_name}_before_migrate");
+                sides
+                    .sh(
+                        Side::Destination,
+                        "renaming the old database",
+                        &pg(&format!(
+                            "ALTER DATABASE \"{destination_name}\" RENAME TO \"{aside}\""
+                        )),
+                    )
+                    .map_err(|e| e.to_string())?;
+                moved.push(aside);
+            }
+        }
+        if moved.is_empty() {
+            Ok(("the destination holds no app".into(), json!({})))
+        } else {
+            Ok((
+                format!("moved aside (kept): {}", moved.join(", ")),
+                json!({"moved_aside": moved}),
+            ))
+        }
+    }
+
+    fn copy(&mut self, final_pass: bool) -> StepResult {
+        let m = &self.plan.migration;
+        let loc = |host: &str, path: &str| -> Result<Location, String> {
+            Ok(Location {
+                host: migrate_remote::HostSpec::parse(host).map_err(|e| e.to_string())?,
+                path: path.to_string(),
+            })
+        };
+        let opts = migrate_copy::CopyOptions {
+            src: loc(&m.source.host, &m.source.root)?,
+            dst: loc(&m.destination.host, &m.destination.root)?,
+            final_pass,
+            verify: final_pass,
+            streams: 2,
+            compress: false,
+            relay: false,
+            detach: false,
+            bwlimit: None,
+            force: false,
+        };
+        let mut last = Instant::now();
+        let mut on_progress = |p: &migrate_copy::Progress| {
+            if last.elapsed().as_secs() >= 5 {
+                last = Instant::now();
+                eprintln!(
+                    "        {} of {} files, {} of {}",
+                    p.files_done,
+                    p.files_total,
+                    human_bytes(p.bytes_done),
+                    human_bytes(p.bytes_total)
+                );
+            }
+        };
+        // A copy left running by a killed run finishes on the server; wait for it.
+        let mut tries = 0;
+        let outcome = loop {
+            match self
+                .sides
+                .rt
+                .block_on(migrate_copy::run(&opts, &mut on_progress))
+            {
+                Err(migrate_copy::CopyError::AlreadyRunning { .. }) if tries < 120 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                }
+                other => break other,
+            }
+        };
+        match outcome.map_err(|e| e.to_string())? {
+            migrate_copy::Outcome::Detached { job_id, .. } => Err(format!(
+                "the copy {job_id} detached unexpectedly; rerun to resume it"
+            )),
+            migrate_copy::Outcome::Finished(s) => {
+                if let Some(v) = &s.verdict
+                    && !v.identical()
+                {
+                    return Err(format!(
+                        "the trees differ after the copy: {}",
+                        v.differences
+                            .iter()
+                            .take(5)
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ));
+                }
+                Ok((
+                    format!(
+                        "{} files, {} sent in {:.1} s{}",
+                        s.files_sent,
+                        human_bytes(s.bytes_sent),
+                        s.seconds,
+                        match &s.verdict {
+                            Some(v) => format!(
+                                "; verified identical ({} entries, {} hashed)",
+                                v.files, v.hashed
+                            ),
+                            None => String::new(),
+                        }
+                    ),
+                    json!({"files_sent": s.files_sent, "bytes_sent": s.bytes_sent, "copy_seconds": s.seconds, "verified": s.verdict.as_ref().map(|v| v.files)}),
+                ))
+            }
+        }
+    }
+
+    fn database(&mut self, engine: &str, src: &str, dst: &str, owner: Option<&str>) -> StepResult {
+        if engine != "postgresql" {
+            return Err(format!(
+                "moving {engine} databases is not built yet; dump {src} and load it into {dst} by hand, then rerun"
+            ));
+        }
+        let sides = self.sides;
+        let q = |s: &str| s.replace('"', "\"\"");
+        // The destination database is ours to replace: destination-free
+        // found none (or moved it aside) before the first copy.
+        let mut prep = format!("DROP DATABASE IF EXISTS \"{}\";", q(dst));
+        let mut role = String::new();
+        if let Some(o) = owner {
+            role = format!(
+                "DO $$BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{}') THEN CREATE ROLE \"{}\" LOGIN; END IF; END$$;",
+                o.replace('\'', "''"),
+                q(o)
+            );
+        }
+        prep.push_str(&format!(
+            " CREATE DATABASE \"{}\"{};",
+            q(dst),
+            owner
+                .map(|o| format!(" OWNER \"{}\"", q(o)))
+                .unwrap_or_default()
+        ));
+        if !role.is_empty() {
+            sides
+                .sh(Side::Destination, "creating the role", &pg(&role))
+                .map_err(|e| e.to_string())?;
+        }
+        for stmt in prep
+            .split_inclusive(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            sides
+                .sh(Side::Destination, "creating the database", &pg(stmt))
+                .map_err(|e| e.to_string())?;
+        }
+        let dump = format!(
+            "cd / && runuser -u postgres -- pg_dump --no-password {}",
+            sh_quote(src)
+        );
+        let load = format!(
+            "cd / && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d {} >/dev/null",
+            sh_quote(dst)
+        );
+        let t = Instant::now();
+        let bytes = self
+            .sides
+            .rt
+            .block_on(pipe(&self.sides.src, &dump, &self.sides.dst, &load))
+            .map_err(|e| format!("piping the dump: {e}"))?;
+        let secs = t.elapsed().as_secs_f64();
+        let counts = |side| -> Result<String, String> {
+            sides
+                .sh(
+                    side,
+                    "counting rows",
+                    &row_count_script(if side == Side::Source { src } else { dst }),
+                )
+                .map_err(|e| e.to_string())
+        };
+        let (a, b) = (counts(Side::Source)?, counts(Side::Destination)?);
+        if a != b {
+            return Err(format!(
+                "row counts differ after the load (source: {}; destination: {})",
+                a.trim().replace('\n', ", "),
+                b.trim().replace('\n', ", ")
+            ));
+        }
+        let tables = a.lines().count();
+        let rows: u64 = a
+            .lines()
+            .filter_map(|l| l.rsplit('|').next()?.parse::<u64>().ok())
+            .sum();
+        Ok((
+            format!(
+                "{} of dump piped in {secs:.1} s; {tables} tables, {rows} rows, equal on both sides",
+                human_bytes(bytes)
+            ),
+            json!({"dump_bytes": bytes, "dump_seconds": secs, "tables": tables, "rows": rows}),
+        ))
+    }
+
+    fn carry(&mut self, file: &str, key: &str, secret: bool) -> StepResult {
+        let sides = self.sides;
+        let read = |side| sides.read_file(side, file).map_err(|e| e.to_string());
+        let src_text = read(Side::Source)?;
+        let dst_text = read(Side::Destination)?;
+        let Some(want) = config_get(&src_text, key) else {
+            return Ok((
+                format!("the source's {file} has no {key}; nothing to carry"),
+                json!({"carried": false}),
+            ));
+        };
+        let shown = |v: &str| {
+            if secret {
+                "(secret, not shown)".to_string()
+            } else {
+                format!("{v:?}")
+            }
+        };
+        if config_get(&dst_text, key).as_deref() == Some(want.as_str()) {
+            return Ok((
+                format!("{key} already equal on both sides {}", shown(&want)),
+                json!({"carried": false, "value": if secret { Value::Null } else { json!(want) }}),
+            ));
+        }
+        let Some(new) = config_set(&dst_text, key, &want) else {
+            return Err(format!(
+                "the destination's {file} has no {key} line to set; add it by hand"
+            ));
+        };
+        let path = sides.map_path(Side::Destination, file);
+        // The value travels on stdin, never on a command line.
+        let script = format!(
+            "f={p}; t=\"$f.migrate-tmp\"; cat > \"$t\" && chown --reference=\"$f\" \"$t\" && chmod --reference=\"$f\" \"$t\" && mv -- \"$t\" \"$f\"",
+            p = sh_quote(&path)
+        );
+        sides
+            .rt
+            .block_on(
+                sides
+                    .dst
+                    .sh("writing a config file", &script, Some(new.as_bytes())),
+            )
+            .map_err(|e| e.to_string())?;
+        Ok((
+            format!(
+                "{key} set on the destination to the source's value {}",
+                shown(&want)
+            ),
+            json!({"carried": true, "value": if secret { Value::Null } else { json!(want) }}),
+        ))
+    }
+}
+
+fn pg(sql: &str) -> String {
+    format!(
+        "cd / && runuser -u postgres -- psql -X -Atq -v ON_ERROR_STOP=1 -c {}",
+        sh_quote(sql)
+    )
+}
+
+/// `schema.table|count` per table, sorted, counted exactly.
+fn row_count_script(db: &str) -> String {
+    let generate = "select format('select %L || ''|'' || count(*) from %I.%I;', table_schema||'.'||table_name, table_schema, table_name) from information_schema.tables where table_type='BASE TABLE' and table_schema not in ('pg_catalog','information_schema') order by 1";
+    format!(
+        "cd / && runuser -u postgres -- psql -X -Atq -d {d} -c {g} | runuser -u postgres -- psql -X -Atq -d {d}",
+        d = sh_quote(db),
+        g = sh_quote(generate)
+    )
+}
+
+/// Stream `from`'s stdout into `to`'s stdin; both must exit 0.
+async fn pipe(
+    from: &migrate_remote::Host,
+    a: &str,
+    to: &migrate_remote::Host,
+    b: &str,
+) -> Result<u64, String> {
+    let mut src = from
+        .spawn("dump", a, false, true)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut dst = to
+        .spawn("load", b, true, true)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (Some(mut out), Some(mut inp)) = (src.stdout.take(), dst.stdin.take()) else {
+        return Err("no pipes".into());
+    };
+    let n = tokio::io::copy(&mut out, &mut inp)
+        .await
+        .map_err(|e| e.to_string())?;
+    drop(inp);
+    let (so, dout) = tokio::join!(src.wait_with_output("dump"), dst.wait_with_output("load"));
+    let so = so.map_err(|e| e.to_string())?;
+    let dout = dout.map_err(|e| e.to_string())?;
+    if !so.status.success() {
+        return Err(format!(
+            "the dump failed on the source: {}",
+            String::from_utf8_lossy(&so.stderr).trim()
+        ));
+    }
+    if !dout.status.success() {
+        return Err(format!(
+            "the load failed on the destination: {}",
+            String::from_utf8_lossy(&dout.stderr).trim()
+        ));
+    }
+    Ok(n)
+}
+
+pub fn backup_path(plan: &Plan) -> String {
+    format!("{}/{}", plan.migration.backup_dir(), plan.id)
+}
+
+fn backup_script(plan: &Plan) -> String {
+    let b = backup_path(plan);
+    let mut s = format!(
+        "set -e; umask 077; mkdir -p {b}; tar -C {r} -cf {b}/files.tar.partial . && mv {b}/files.tar.partial {b}/files.tar; ",
+        b = sh_quote(&b),
+        r = sh_quote(&plan.migration.source.root)
+    );
+    for st in &plan.steps {
+        if let Action::Database {
+            engine,
+            source_name,
+            ..
+        } = &st.action
+            && engine == "postgresql"
+        {
+            s.push_str(&format!(
+                "(cd / && runuser -u postgres -- pg_dump -Fc {n}) > {b}/db-{f}.dump.partial && mv {b}/db-{f}.dump.partial {b}/db-{f}.dump; ",
+                n = sh_quote(source_name),
+                b = sh_quote(&b),
+                f = source_name.replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "_")
+            ));
+        }
+    }
+    s.push_str(&format!("cd {} && sha256sum files.tar db-*.dump 2>/dev/null > SHA256SUMS || sha256sum files.tar > SHA256SUMS; cat SHA256SUMS", sh_quote(&b)));
+    s
+}
+
+/// Seconds: the last live delta pass (what a final pass costs) plus the
+/// database at the bulk pre-sync's byte rate.
+pub fn predict(plan: &Plan, journal: &Journal) -> Option<f64> {
+    let bulk = journal.done_data("pre-sync")?;
+    let delta = journal.done_data("pre-sync-delta").unwrap_or(bulk);
+    let bytes = bulk["bytes_sent"].as_f64().unwrap_or(0.0);
+    let secs = bulk["copy_seconds"].as_f64().unwrap_or(0.0);
+    let rate = if secs > 0.0 && bytes > 0.0 {
+        bytes / secs
+    } else {
+        50e6
+    };
+    Some(
+        delta["copy_seconds"].as_f64().unwrap_or(0.0)
+            + plan.facts.database_bytes as f64 / rate
+            + 2.0,
+    )
+}
+
+/// Measured downtime: from the first step of the window to the destination
+/// test plan passing.
+pub fn measured_downtime(plan: &Plan, journal: &Journal) -> Option<f64> {
+    let start = journal.first_start(&plan.downtime_starts()?.id)?.at_ms;
+    let end = journal
+        .entries
+        .iter()
+        .find(|e| e.step == "test-destination" && e.event == Event::Done)?
+        .at_ms;
+    Some((end.saturating_sub(start)) as f64 / 1000.0)
+}
+
+/// A value of config.php (`'key' => 'value',`) or an env file (`KEY=value`).
+pub fn config_get(text: &str, key: &str) -> Option<String> {
+    let needle = format!("'{key}'");
+    for line in text.lines() {
+        let l = line.trim();
+        if let Some(rest) = l.strip_prefix(&needle) {
+            let rest = rest.trim_start().strip_prefix("=>")?.trim_start();
+            let rest = rest.strip_prefix('\'')?;
+            return Some(rest[..rest.find('\'')?].to_string());
+        }
+        if let Some(v) = l.strip_prefix(&format!("{key}=")) {
+            return Some(v.trim_matches('"').to_string());
+        }
+    }
+    None
+}
+
+pub fn config_set(text: &str, key: &str, value: &str) -> Option<String> {
+    let needle = format!("'{key}'");
+    let mut found = false;
+    let out: Vec<String> = text
+        .lines()
+        .map(|line| {
+            let l = line.trim_start();
+            let indent = &line[..line.len() - l.len()];
+            if !found && l.starts_with(&needle) {
+                found = true;
+                format!(
+                    "{indent}'{key}' => '{}',",
+                    value.replace('\\', "\\\\").replace('\'', "\\'")
+                )
+            } else if !found && l.starts_with(&format!("{key}=")) {
+                found = true;
+                format!("{indent}{key}={value}")
+            } else {
+                line.to_string()
+            }
+        })
+        .collect();
+    found.then(|| {
+        let mut s = out.join("\n");
+        if text.ends_with('\n') {
+            s.push('\n');
+        }
+        s
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_values_are_read_and_replaced_in_both_formats() {
+        let php = "<?php\n$CONFIG = array (\n  'instanceid' => 'oc123',\n  'secret' => 's3',\n);\n";
+        assert_eq!(config_get(php, "instanceid").as_deref(), Some("oc123"));
+        let new = config_set(php, "instanceid", "ocABC").unwrap();
+        assert!(new.contains("  'instanceid' => 'ocABC',\n"), "{new}");
+        assert!(new.contains("'secret' => 's3'"));
+        let env = "LOCAL_DOMAIN=a.test\nSECRET_KEY_BASE=xyz\n";
+        assert_eq!(config_get(env, "SECRET_KEY_BASE").as_deref(), Some("xyz"));
+        assert_eq!(
+            config_set(env, "SECRET_KEY_BASE", "q").unwrap(),
+            "LOCAL_DOMAIN=a.test\nSECRET_KEY_BASE=q\n"
+        );
+        assert!(config_set(env, "NOPE", "x").is_none());
+    }
+}

@@ -1,0 +1,229 @@
+//! The two servers of a migration, connected once: shell commands, file
+//! reads with the recipe's container paths mapped onto each side's root,
+//! and HTTP through the production hostname to each side's address.
+//!
+//! Everything here is blocking over a private tokio runtime, because plugin
+//! planning calls are synchronous.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use migrate_remote::{Host, HostSpec, RemoteError, sh_quote};
+
+use super::definition::{Migration, Side as SideDef};
+use crate::plugin::Side;
+
+pub struct Sides {
+    pub rt: Arc<tokio::runtime::Runtime>,
+    pub src: Host,
+    pub dst: Host,
+    pub mig: Migration,
+    /// The path the recipe and plugin use for the app (e.g. /var/www/html),
+    /// mapped onto each side's root.
+    pub mount: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SideError {
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+    #[error("{side}: {message}")]
+    Http { side: &'static str, message: String },
+    #[error("could not start the async runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+impl SideError {
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, SideError::Remote(e) if e.is_unreachable())
+    }
+}
+
+pub fn side_word(s: Side) -> &'static str {
+    crate::plugin::side_name(s)
+}
+
+impl Sides {
+    pub fn connect(mig: &Migration, mount: Option<String>) -> Result<Sides, SideError> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(SideError::Runtime)?;
+        let src_spec = HostSpec::parse(&mig.source.host)?;
+        let dst_spec = HostSpec::parse(&mig.destination.host)?;
+        let (src, dst) = rt.block_on(async {
+            tokio::try_join!(Host::connect(&src_spec), Host::connect(&dst_spec))
+        })?;
+        Ok(Sides {
+            rt: Arc::new(rt),
+            src,
+            dst,
+            mig: mig.clone(),
+            mount,
+        })
+    }
+
+    pub fn host(&self, s: Side) -> &Host {
+        match s {
+            Side::Source => &self.src,
+            Side::Destination => &self.dst,
+        }
+    }
+
+    pub fn def(&self, s: Side) -> &SideDef {
+        self.mig.side(s)
+    }
+
+    /// A recipe/plugin path on this side: the main mount becomes the root.
+    pub fn map_path(&self, s: Side, path: &str) -> String {
+        map_path(self.mount.as_deref(), &self.def(s).root, path)
+    }
+
+    /// Run a script; non-zero exit is an error carrying stderr.
+    pub fn sh(&self, s: Side, what: &str, script: &str) -> Result<String, SideError> {
+        let _span = tracing::info_span!("remote", side = side_word(s), what).entered();
+        let host = self.host(s);
+        let out = self.rt.block_on(host.sh(what, script, None))?;
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+
+    /// Run a script and return (exit status, stdout, stderr).
+    pub fn sh_status(
+        &self,
+        s: Side,
+        what: &str,
+        script: &str,
+    ) -> Result<(i32, String, String), SideError> {
+        let _span = tracing::info_span!("remote", side = side_word(s), what).entered();
+        let out = self.rt.block_on(self.host(s).sh_raw(what, script, None))?;
+        Ok((
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ))
+    }
+
+    pub fn read_file(&self, s: Side, path: &str) -> Result<String, SideError> {
+        let p = self.map_path(s, path);
+        self.sh(s, "reading a file", &format!("cat -- {}", sh_quote(&p)))
+    }
+
+    /// GET through the production hostname, connecting to this side's address.
+    pub fn http_get(
+        &self,
+        s: Side,
+        path: &str,
+        headers: &[(String, String)],
+    ) -> Result<(u16, String), SideError> {
+        let side = side_word(s);
+        let _span = tracing::info_span!("http", side, path).entered();
+        let addr = self.def(s).http.as_deref().ok_or_else(|| SideError::Http {
+            side,
+            message: format!(
+                "no HTTP address is configured for the {side} (set {side}.http = \"ADDRESS:PORT\")"
+            ),
+        })?;
+        http_get(addr, &self.mig.domain, path, headers)
+            .map_err(|message| SideError::Http { side, message })
+    }
+}
+
+pub fn map_path(mount: Option<&str>, root: &str, path: &str) -> String {
+    match mount {
+        Some(m) if path == m => root.to_string(),
+        Some(m) if path.starts_with(&format!("{m}/")) => format!("{root}{}", &path[m.len()..]),
+        _ if !path.starts_with('/') => format!("{root}/{path}"),
+        _ => path.to_string(),
+    }
+}
+
+/// A plain HTTP/1.0 GET to `addr` with `Host: domain`: the request a browser
+/// would send once DNS points at this address. TLS is not spoken here.
+pub fn http_get(
+    addr: &str,
+    domain: &str,
+    path: &str,
+    headers: &[(String, String)],
+) -> Result<(u16, String), String> {
+    let sock: SocketAddr = addr
+        .parse()
+        .map_err(|_| format!("{addr:?} is not ADDRESS:PORT"))?;
+    let mut stream = TcpStream::connect_timeout(&sock, Duration::from_secs(10))
+        .map_err(|e| format!("cannot connect to {addr} for {domain}{path}: {e}"))?;
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    let mut req = format!("GET {path} HTTP/1.0\r\nHost: {domain}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    stream
+        .write_all(req.as_bytes())
+        .map_err(|e| format!("sending to {addr}: {e}"))?;
+    let mut raw = Vec::new();
+    stream
+        .read_to_end(&mut raw)
+        .map_err(|e| format!("reading from {addr}: {e}"))?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse::<u16>().ok())
+        .ok_or_else(|| format!("{addr} did not answer with HTTP (got {:?})", first(&head)))?;
+    Ok((status, body.to_string()))
+}
+
+fn first(s: &str) -> String {
+    s.lines().next().unwrap_or("").chars().take(80).collect()
+}
+
+/// A dotted JSON field (`ocs.data.version.major`) as text.
+pub fn json_field(body: &str, field: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    let mut cur = &v;
+    for part in field.split('.') {
+        cur = match cur {
+            serde_json::Value::Object(m) => m.get(part)?,
+            serde_json::Value::Array(a) => a.get(part.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(match cur {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_map_onto_the_root() {
+        let m = Some("/var/www/html");
+        assert_eq!(
+            map_path(m, "/srv/nc", "/var/www/html/config/config.php"),
+            "/srv/nc/config/config.php"
+        );
+        assert_eq!(map_path(m, "/srv/nc", "/var/www/html"), "/srv/nc");
+        assert_eq!(map_path(m, "/srv/nc", "/var/www/htmlx"), "/var/www/htmlx");
+        assert_eq!(
+            map_path(m, "/srv/nc", "config/config.php"),
+            "/srv/nc/config/config.php"
+        );
+    }
+
+    #[test]
+    fn json_fields_are_dotted() {
+        let b = r#"{"installed":true,"ocs":{"data":{"version":{"major":28}}}}"#;
+        assert_eq!(json_field(b, "installed").as_deref(), Some("true"));
+        assert_eq!(
+            json_field(b, "ocs.data.version.major").as_deref(),
+            Some("28")
+        );
+        assert_eq!(json_field(b, "nope"), None);
+    }
+}
