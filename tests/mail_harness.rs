@@ -19,7 +19,11 @@ pub struct User {
 }
 
 pub fn user(name: &str, password: &str) -> User {
-    User { name: name.into(), password: password.into(), extra: String::new() }
+    User {
+        name: name.into(),
+        password: password.into(),
+        extra: String::new(),
+    }
 }
 
 pub struct Tls {
@@ -60,13 +64,25 @@ fn free_port() -> u16 {
 }
 
 fn sh(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
-    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 pub fn dovecot_available() -> bool {
-    Command::new("dovecot").arg("--version").output().is_ok_and(|o| o.status.success())
-        && Command::new("id").arg("vmail").output().is_ok_and(|o| o.status.success())
+    Command::new("dovecot")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+        && Command::new("id")
+            .arg("vmail")
+            .output()
+            .is_ok_and(|o| o.status.success())
 }
 
 /// Skip politely when the prerequisites are missing; CI runs
@@ -78,6 +94,7 @@ pub fn require_dovecot() {
     );
 }
 
+#[derive(Default)]
 pub struct Opts {
     pub tls: bool,
     /// Dovecot's quota plugin (per-user rules come from `User::extra`).
@@ -86,23 +103,22 @@ pub struct Opts {
     pub max_mail_size: Option<&'static str>,
 }
 
-impl Default for Opts {
-    fn default() -> Self {
-        Opts { tls: false, quota: false, max_mail_size: None }
-    }
-}
-
 impl Dovecot {
     pub fn start(name: &str, users: &[User], opts: Opts) -> Dovecot {
         require_dovecot();
-        let dir = tempfile::Builder::new().prefix(&format!("mail-{name}-")).tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("mail-{name}-"))
+            .tempdir()
+            .expect("tempdir");
         let d = dir.path();
         // dovecot (auth) and vmail (mail) must traverse the directory.
         sh(Command::new("chmod").arg("755").arg(d));
         for sub in ["run", "state", "mail"] {
             std::fs::create_dir_all(d.join(sub)).expect("mkdir");
         }
-        sh(Command::new("chown").args(["vmail:vmail"]).arg(d.join("mail")));
+        sh(Command::new("chown")
+            .args(["vmail:vmail"])
+            .arg(d.join("mail")));
         let port = free_port();
         let tls_port = opts.tls.then(free_port);
         let tls = opts.tls.then(|| make_certs(d));
@@ -184,9 +200,17 @@ protocol imap {{
 "#,
             d = d.display(),
             tls_port = tls_port.unwrap_or(0),
-            imap_plugins = if opts.quota { "mail_plugins = $mail_plugins imap_quota" } else { "" },
+            imap_plugins = if opts.quota {
+                "mail_plugins = $mail_plugins imap_quota"
+            } else {
+                ""
+            },
             // Before `protocol imap`: its $mail_plugins expands what is set so far.
-            global_plugins = if opts.quota || opts.max_mail_size.is_some() { "mail_plugins = $mail_plugins quota" } else { "" },
+            global_plugins = if opts.quota || opts.max_mail_size.is_some() {
+                "mail_plugins = $mail_plugins quota"
+            } else {
+                ""
+            },
         );
         if opts.tls {
             conf.push_str(&format!(
@@ -210,7 +234,9 @@ protocol imap {{
             .collect();
         std::fs::write(d.join("users"), users_text).expect("users");
         // The auth process runs as "dovecot" (facts/dns-mail.md B4.1).
-        sh(Command::new("chown").arg("root:dovecot").arg(d.join("users")));
+        sh(Command::new("chown")
+            .arg("root:dovecot")
+            .arg(d.join("users")));
         sh(Command::new("chmod").arg("640").arg(d.join("users")));
         let log = std::fs::File::create(d.join("foreground.out")).expect("log");
         let child = Command::new("dovecot")
@@ -222,7 +248,13 @@ protocol imap {{
             .stdin(Stdio::null())
             .spawn()
             .expect("start dovecot");
-        let dc = Dovecot { dir, port, tls_port, tls, child: Some(child) };
+        let dc = Dovecot {
+            dir,
+            port,
+            tls_port,
+            tls,
+            child: Some(child),
+        };
         dc.wait_greeting(port);
         dc
     }
@@ -238,8 +270,10 @@ protocol imap {{
                 }
             }
             if Instant::now() > deadline {
-                let log = std::fs::read_to_string(self.dir.path().join("foreground.out")).unwrap_or_default();
-                let log2 = std::fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default();
+                let log = std::fs::read_to_string(self.dir.path().join("foreground.out"))
+                    .unwrap_or_default();
+                let log2 = std::fs::read_to_string(self.dir.path().join("dovecot.log"))
+                    .unwrap_or_default();
                 panic!("dovecot on port {port} did not greet within 20 s:\n{log}\n{log2}");
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -254,7 +288,10 @@ protocol imap {{
     pub fn add_user(&self, u: &User) {
         let p = self.dir.path().join("users");
         let mut text = std::fs::read_to_string(&p).expect("users");
-        text.push_str(&format!("{}:{{PLAIN}}{}::::::{}\n", u.name, u.password, u.extra));
+        text.push_str(&format!(
+            "{}:{{PLAIN}}{}::::::{}\n",
+            u.name, u.password, u.extra
+        ));
         std::fs::write(&p, text).expect("users");
     }
 
@@ -280,15 +317,56 @@ fn make_certs(d: &Path) -> Tls {
     let t = d.join("tls");
     std::fs::create_dir_all(&t).expect("tls dir");
     let run = |args: &[&str]| sh(Command::new("openssl").args(args).current_dir(&t));
-    run(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=migrate test CA", "-keyout", "ca-key.pem", "-out", "ca.pem"]);
-    run(&["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "key.pem", "-out", "server.csr"]);
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=migrate test CA",
+        "-keyout",
+        "ca-key.pem",
+        "-out",
+        "ca.pem",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "server.csr",
+    ]);
     // rustls refuses a CA:TRUE certificate as the server's (B4.10): CA + leaf.
     std::fs::write(
         t.join("ext.cnf"),
         "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
     )
     .expect("ext");
-    run(&["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial", "-days", "2", "-extfile", "ext.cnf", "-out", "cert.pem"]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca-key.pem",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "cert.pem",
+    ]);
     sh(Command::new("chmod").arg("644").arg(t.join("key.pem")));
     let out = Command::new("openssl")
         .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
@@ -296,8 +374,16 @@ fn make_certs(d: &Path) -> Tls {
         .output()
         .expect("openssl");
     let text = String::from_utf8_lossy(&out.stdout);
-    let fingerprint = text.trim().rsplit('=').next().expect("fingerprint").to_string();
-    Tls { ca_pem: t.join("ca.pem"), fingerprint }
+    let fingerprint = text
+        .trim()
+        .rsplit('=')
+        .next()
+        .expect("fingerprint")
+        .to_string();
+    Tls {
+        ca_pem: t.join("ca.pem"),
+        fingerprint,
+    }
 }
 
 /// The independent IMAP client: seeds, changes and snapshots mailboxes.

@@ -4,9 +4,9 @@
 //! arrived is checked over IMAP by an independent client (Python imaplib):
 //! every message byte-identical, with its flags and internal date.
 
-mod support;
 #[path = "mail_harness.rs"]
 mod harness;
+mod support;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -19,20 +19,30 @@ const LIMIT: Duration = Duration::from_secs(600);
 
 fn sync_cmd(home: &Path, src: &str, dst: &str, users: &Path) -> Command {
     let mut c = support::migrate(home);
-    c.args(["mail", "sync", "--from", src, "--to", dst, "--users"]).arg(users);
+    c.args(["mail", "sync", "--from", src, "--to", dst, "--users"])
+        .arg(users);
     c
 }
 
 fn run(c: &mut Command) -> (i32, String, String) {
     let o = support::run_with_guard(c, LIMIT);
-    (o.status.code().unwrap_or(-1), support::stdout(&o), support::stderr(&o))
+    (
+        o.status.code().unwrap_or(-1),
+        support::stdout(&o),
+        support::stderr(&o),
+    )
 }
 
 fn json_of(out: &str) -> Value {
     serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
 }
 
-fn assert_identical(dir: &Path, src: &Dovecot, dst: &Dovecot, accounts: &[(String, String, String)]) -> u64 {
+fn assert_identical(
+    dir: &Path,
+    src: &Dovecot,
+    dst: &Dovecot,
+    accounts: &[(String, String, String)],
+) -> u64 {
     let mut total = 0;
     for (u, sp, dp) in accounts {
         let a = imap_tool(dir, "snapshot", json!([src.port, u, sp]));
@@ -46,7 +56,10 @@ fn assert_identical(dir: &Path, src: &Dovecot, dst: &Dovecot, accounts: &[(Strin
             );
         }
         for folder in b.as_object().expect("object").keys() {
-            assert!(a.get(folder).is_some(), "{u}: destination has extra folder {folder:?}");
+            assert!(
+                a.get(folder).is_some(),
+                "{u}: destination has extra folder {folder:?}"
+            );
         }
     }
     total
@@ -55,7 +68,13 @@ fn assert_identical(dir: &Path, src: &Dovecot, dst: &Dovecot, accounts: &[(Strin
 #[test]
 fn twenty_accounts_sync_rerun_flags_and_kill_midway() {
     let accounts: Vec<(String, String, String)> = (0..20)
-        .map(|i| (format!("user{i:02}@example.test"), format!("src-pw-{i}"), format!("dst-pw-{i}")))
+        .map(|i| {
+            (
+                format!("user{i:02}@example.test"),
+                format!("src-pw-{i}"),
+                format!("dst-pw-{i}"),
+            )
+        })
         .collect();
     let src_users: Vec<_> = accounts.iter().map(|(u, p, _)| user(u, p)).collect();
     let dst_users: Vec<_> = accounts.iter().map(|(u, _, p)| user(u, p)).collect();
@@ -70,7 +89,11 @@ fn twenty_accounts_sync_rerun_flags_and_kill_midway() {
             .iter()
             .map(|(u, p, _)| {
                 let port = src.port;
-                s.spawn(move || imap_tool(dir, "seed", json!([port, u, p, 150])).as_u64().unwrap_or(0))
+                s.spawn(move || {
+                    imap_tool(dir, "seed", json!([port, u, p, 150]))
+                        .as_u64()
+                        .unwrap_or(0)
+                })
             })
             .collect();
         hs.into_iter().map(|h| h.join().expect("seed thread")).sum()
@@ -78,7 +101,9 @@ fn twenty_accounts_sync_rerun_flags_and_kill_midway() {
     assert_eq!(seeded, 20 * 152);
 
     // The users file mixes the password sources: inline, file, env, command.
-    let mut csv = String::from("src_user,src_password,src_password_file,dst_user,dst_password,dst_password_env,dst_password_command\n");
+    let mut csv = String::from(
+        "src_user,src_password,src_password_file,dst_user,dst_password,dst_password_env,dst_password_command\n",
+    );
     for (i, (u, sp, dp)) in accounts.iter().enumerate() {
         let line = match i % 3 {
             0 => format!("{u},{sp},,{u},{dp},,\n"),
@@ -106,8 +131,20 @@ fn twenty_accounts_sync_rerun_flags_and_kill_midway() {
     with_env(&mut c);
     let (code, out, err) = run(&mut c);
     assert_eq!(code, 0, "dry run: {out}\n{err}");
-    assert!(out.contains(&format!("dry run: {seeded} of {seeded} messages in 20 accounts would be copied")), "{out}");
-    assert_eq!(imap_tool(dir, "count", json!([dst.port, &accounts[0].0, &accounts[0].2])), json!(0));
+    assert!(
+        out.contains(&format!(
+            "dry run: {seeded} of {seeded} messages in 20 accounts would be copied"
+        )),
+        "{out}"
+    );
+    assert_eq!(
+        imap_tool(
+            dir,
+            "count",
+            json!([dst.port, &accounts[0].0, &accounts[0].2])
+        ),
+        json!(0)
+    );
 
     // First run: everything arrives.
     let mut c = sync_cmd(&home, &src.plain_url(), &dst.plain_url(), &users);
@@ -119,8 +156,14 @@ fn twenty_accounts_sync_rerun_flags_and_kill_midway() {
         out.contains(&format!("sync looks good: all {seeded} messages of the source are on the destination (20 accounts)")),
         "{out}"
     );
-    assert!(out.contains("sync looks good: all 152 messages of the source are on the destination"), "{out}");
-    assert!(out.contains("Entwürfe alt"), "per-folder lines name folders decoded: {out}");
+    assert!(
+        out.contains("sync looks good: all 152 messages of the source are on the destination"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Entwürfe alt"),
+        "per-folder lines name folders decoded: {out}"
+    );
     assert_eq!(assert_identical(dir, &src, &dst, &accounts), seeded);
 
     // Second run: copies nothing, changes no flags.
@@ -136,7 +179,11 @@ fn twenty_accounts_sync_rerun_flags_and_kill_midway() {
 
     // Third run: a flag change on the source and a new message are carried.
     let (u0, p0, _) = &accounts[0];
-    imap_tool(dir, "setflags", json!([src.port, u0, p0, "Archive", "(\\Answered $Important)"]));
+    imap_tool(
+        dir,
+        "setflags",
+        json!([src.port, u0, p0, "Archive", "(\\Answered $Important)"]),
+    );
     let (u1, p1, _) = &accounts[1];
     imap_tool(dir, "seed", json!([src.port, u1, p1, 1, 5000]));
     let mut c = sync_cmd(&home, &src.plain_url(), &dst.plain_url(), &users);
@@ -152,25 +199,39 @@ fn twenty_accounts_sync_rerun_flags_and_kill_midway() {
     // A run killed midway, then rerun: identical, no duplicates.
     let (u2, p2, d2) = &accounts[2];
     imap_tool(dir, "seed", json!([src.port, u2, p2, 400, 10000]));
-    let before = imap_tool(dir, "count", json!([dst.port, u2, d2])).as_u64().unwrap_or(0);
+    let before = imap_tool(dir, "count", json!([dst.port, u2, d2]))
+        .as_u64()
+        .unwrap_or(0);
     let mut c = sync_cmd(&home, &src.plain_url(), &dst.plain_url(), &users);
-    c.args(["--batch", "64K"]).stdout(Stdio::null()).stderr(Stdio::null());
+    c.args(["--batch", "64K"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     with_env(&mut c);
     let mut child = c.spawn().expect("spawn migrate");
     let t0 = Instant::now();
     loop {
-        let now = imap_tool(dir, "count", json!([dst.port, u2, d2])).as_u64().unwrap_or(0);
+        let now = imap_tool(dir, "count", json!([dst.port, u2, d2]))
+            .as_u64()
+            .unwrap_or(0);
         if now > before + 20 {
             break;
         }
         assert!(t0.elapsed() < LIMIT, "the killed run never started copying");
-        assert!(child.try_wait().expect("wait").is_none(), "migrate finished before it could be killed");
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "migrate finished before it could be killed"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     child.kill().expect("kill migrate");
     let _ = child.wait();
-    let mid = imap_tool(dir, "count", json!([dst.port, u2, d2])).as_u64().unwrap_or(0);
-    assert!(mid < before + 400, "the run was killed before it finished ({mid})");
+    let mid = imap_tool(dir, "count", json!([dst.port, u2, d2]))
+        .as_u64()
+        .unwrap_or(0);
+    assert!(
+        mid < before + 400,
+        "the run was killed before it finished ({mid})"
+    );
     let mut c = sync_cmd(&home, &src.plain_url(), &dst.plain_url(), &users);
     with_env(&mut c);
     let (code, out, err) = run(&mut c);
@@ -183,7 +244,14 @@ fn twenty_accounts_sync_rerun_flags_and_kill_midway() {
 #[test]
 fn tls_pinned_fingerprint_and_ca_work_wrong_pin_fails_with_tls_code() {
     let (u, sp, dp) = ("tls@example.test", "tls-src-pw", "tls-dst-pw");
-    let src = Dovecot::start("tls-src", &[user(u, sp)], Opts { tls: true, ..Default::default() });
+    let src = Dovecot::start(
+        "tls-src",
+        &[user(u, sp)],
+        Opts {
+            tls: true,
+            ..Default::default()
+        },
+    );
     let dst = Dovecot::start("tls-dst", &[user(u, dp)], Opts::default());
     let work = tempfile::tempdir().expect("tempdir");
     let dir = work.path();
@@ -195,14 +263,24 @@ fn tls_pinned_fingerprint_and_ca_work_wrong_pin_fails_with_tls_code() {
     let home = dir.join("home");
 
     // Implicit TLS with the pinned fingerprint (self-signed chain, IP name).
-    let mut c = sync_cmd(&home, &format!("imaps://127.0.0.1:{tls_port}"), &dst.plain_url(), &users);
+    let mut c = sync_cmd(
+        &home,
+        &format!("imaps://127.0.0.1:{tls_port}"),
+        &dst.plain_url(),
+        &users,
+    );
     c.args(["--from-pin", &format!("sha256:{}", tls.fingerprint)]);
     let (code, out, err) = run(&mut c);
     assert_eq!(code, 0, "pinned implicit TLS: {out}\n{err}");
     assert!(out.contains("sync looks good: all 14 messages"), "{out}");
 
     // STARTTLS with the CA file.
-    let mut c = sync_cmd(&home, &format!("imap://127.0.0.1:{}", src.port), &dst.plain_url(), &users);
+    let mut c = sync_cmd(
+        &home,
+        &format!("imap://127.0.0.1:{}", src.port),
+        &dst.plain_url(),
+        &users,
+    );
     c.arg("--from-ca").arg(&tls.ca_pem);
     let (code, out, err) = run(&mut c);
     assert_eq!(code, 0, "STARTTLS with CA: {out}\n{err}");
@@ -210,20 +288,41 @@ fn tls_pinned_fingerprint_and_ca_work_wrong_pin_fails_with_tls_code() {
 
     // A wrong pin: TLS exit code, a message naming the mismatch.
     let wrong = vec!["AB"; 32].join(":");
-    let mut c = sync_cmd(&home, &format!("imaps://127.0.0.1:{tls_port}"), &dst.plain_url(), &users);
+    let mut c = sync_cmd(
+        &home,
+        &format!("imaps://127.0.0.1:{tls_port}"),
+        &dst.plain_url(),
+        &users,
+    );
     c.args(["--from-pin", &wrong]);
     let (code, out, err) = run(&mut c);
-    assert_eq!(code, 12, "wrong pin must give the TLS exit code: {out}\n{err}");
+    assert_eq!(
+        code, 12,
+        "wrong pin must give the TLS exit code: {out}\n{err}"
+    );
     assert!(out.contains("does not match the pinned"), "{out}");
-    assert!(out.contains(&format!("sha256:{}", tls.fingerprint)), "shows the real fingerprint to compare: {out}");
+    assert!(
+        out.contains(&format!("sha256:{}", tls.fingerprint)),
+        "shows the real fingerprint to compare: {out}"
+    );
 
     // No pin, no CA: the built-in roots do not trust it; no silent fallback.
-    let mut c = sync_cmd(&home, &format!("imap://127.0.0.1:{}", src.port), &dst.plain_url(), &users);
+    let mut c = sync_cmd(
+        &home,
+        &format!("imap://127.0.0.1:{}", src.port),
+        &dst.plain_url(),
+        &users,
+    );
     let (code, out, err) = run(&mut c);
     assert_eq!(code, 12, "untrusted certificate: {out}\n{err}");
 
     // STARTTLS demanded from a server without TLS: refused, not downgraded.
-    let mut c = sync_cmd(&home, &src.plain_url(), &format!("imap://127.0.0.1:{}", dst.port), &users);
+    let mut c = sync_cmd(
+        &home,
+        &src.plain_url(),
+        &format!("imap://127.0.0.1:{}", dst.port),
+        &users,
+    );
     let (code, out, err) = run(&mut c);
     assert_eq!(code, 12, "no STARTTLS on the destination: {out}\n{err}");
     assert!(out.contains("does not fall back to plaintext"), "{out}");
@@ -231,22 +330,45 @@ fn tls_pinned_fingerprint_and_ca_work_wrong_pin_fails_with_tls_code() {
 
 #[test]
 fn bad_input_one_account_fails_the_others_go_on() {
-    let mut src_users = vec![user("ok@example.test", "ok-src"), user("wrongpw@example.test", "wp-src")];
+    let mut src_users = vec![
+        user("ok@example.test", "ok-src"),
+        user("wrongpw@example.test", "wp-src"),
+    ];
     src_users.push(user("quota@example.test", "q-src"));
     src_users.push(user("big@example.test", "b-src"));
-    let mut dst_users = vec![user("ok@example.test", "ok-dst"), user("wrongpw@example.test", "wp-dst")];
+    let mut dst_users = vec![
+        user("ok@example.test", "ok-dst"),
+        user("wrongpw@example.test", "wp-dst"),
+    ];
     let mut q = user("quota@example.test", "q-dst");
     q.extra = "userdb_quota_rule=*:storage=100K".into();
     dst_users.push(q);
     dst_users.push(user("big@example.test", "b-dst"));
     let src = Dovecot::start("bad-src", &src_users, Opts::default());
-    let dst = Dovecot::start("bad-dst", &dst_users, Opts { quota: true, max_mail_size: Some("200k"), ..Default::default() });
+    let dst = Dovecot::start(
+        "bad-dst",
+        &dst_users,
+        Opts {
+            quota: true,
+            max_mail_size: Some("200k"),
+            ..Default::default()
+        },
+    );
     let work = tempfile::tempdir().expect("tempdir");
     let dir = work.path();
-    for (u, p) in [("ok@example.test", "ok-src"), ("wrongpw@example.test", "wp-src"), ("quota@example.test", "q-src"), ("big@example.test", "b-src")] {
+    for (u, p) in [
+        ("ok@example.test", "ok-src"),
+        ("wrongpw@example.test", "wp-src"),
+        ("quota@example.test", "q-src"),
+        ("big@example.test", "b-src"),
+    ] {
         imap_tool(dir, "seed", json!([src.port, u, p, 40]));
     }
-    imap_tool(dir, "append_big", json!([src.port, "big@example.test", "b-src", 400_000]));
+    imap_tool(
+        dir,
+        "append_big",
+        json!([src.port, "big@example.test", "b-src", 400_000]),
+    );
     let home = dir.join("home");
 
     // Wrong destination password for one account: auth code; others in sync.
@@ -260,19 +382,43 @@ fn bad_input_one_account_fails_the_others_go_on() {
     c.arg("-vvv");
     let (code, out, err) = run(&mut c);
     assert_eq!(code, 16, "wrong password: {out}\n{err}");
-    assert!(out.contains("refused the login of wrongpw@example.test"), "{out}");
-    assert!(out.contains("sync looks good: all 42 messages"), "the other account went on: {out}");
-    assert!(out.contains("sync incomplete: 1 of 2 accounts not in sync"), "{out}");
+    assert!(
+        out.contains("refused the login of wrongpw@example.test"),
+        "{out}"
+    );
+    assert!(
+        out.contains("sync looks good: all 42 messages"),
+        "the other account went on: {out}"
+    );
+    assert!(
+        out.contains("sync incomplete: 1 of 2 accounts not in sync"),
+        "{out}"
+    );
     for secret in ["ok-src", "ok-dst", "wp-src", "not-the-password"] {
-        assert!(!out.contains(secret) && !err.contains(secret), "password {secret} leaked into the output (-vvv)");
+        assert!(
+            !out.contains(secret) && !err.contains(secret),
+            "password {secret} leaked into the output (-vvv)"
+        );
     }
 
     // Unreachable destination: connection code.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let mut c = sync_cmd(&home, &src.plain_url(), &format!("imap+plain://127.0.0.1:{closed}"), &users);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut c = sync_cmd(
+        &home,
+        &src.plain_url(),
+        &format!("imap+plain://127.0.0.1:{closed}"),
+        &users,
+    );
     let (code, out, err) = run(&mut c);
     assert_eq!(code, 10, "unreachable: {out}\n{err}");
-    assert!(out.contains("cannot connect to imap+plain://127.0.0.1"), "{out}");
+    assert!(
+        out.contains("cannot connect to imap+plain://127.0.0.1"),
+        "{out}"
+    );
 
     // Over quota: quota code for that account; the rerun after raising the
     // quota picks up where it stopped.
@@ -282,7 +428,13 @@ fn bad_input_one_account_fails_the_others_go_on() {
     let (code, out, err) = run(&mut c);
     assert_eq!(code, 113, "over quota: {out}\n{err}");
     assert!(out.contains("over quota"), "{out}");
-    let partial = imap_tool(dir, "count", json!([dst.port, "quota@example.test", "q-dst"])).as_u64().unwrap_or(0);
+    let partial = imap_tool(
+        dir,
+        "count",
+        json!([dst.port, "quota@example.test", "q-dst"]),
+    )
+    .as_u64()
+    .unwrap_or(0);
     assert!(partial > 0 && partial < 42, "stopped midway ({partial})");
     let mut raised = user("quota@example.test", "q-dst");
     raised.extra = "userdb_quota_rule=*:storage=1G".into();
@@ -294,7 +446,11 @@ fn bad_input_one_account_fails_the_others_go_on() {
     let (code, out, err) = run(&mut c);
     assert_eq!(code, 0, "after raising the quota: {out}\n{err}");
     let j = json_of(&out);
-    assert_eq!(j["totals"]["copied"], json!(42 - partial), "only the rest is copied: {out}");
+    assert_eq!(
+        j["totals"]["copied"],
+        json!(42 - partial),
+        "only the rest is copied: {out}"
+    );
     assert_identical(
         dir,
         &src,
@@ -310,6 +466,12 @@ fn bad_input_one_account_fails_the_others_go_on() {
     let (code, out, err) = run(&mut c);
     assert_eq!(code, 114, "refused message: {out}\n{err}");
     assert!(out.contains("refused message UID"), "{out}");
-    assert!(out.contains("sync incomplete: 1 of 43 messages of the source are not on the destination"), "{out}");
-    assert_eq!(imap_tool(dir, "count", json!([dst.port, "big@example.test", "b-dst"])), json!(42));
+    assert!(
+        out.contains("sync incomplete: 1 of 43 messages of the source are not on the destination"),
+        "{out}"
+    );
+    assert_eq!(
+        imap_tool(dir, "count", json!([dst.port, "big@example.test", "b-dst"])),
+        json!(42)
+    );
 }

@@ -110,17 +110,16 @@ pub async fn append(
             status,
             outcome,
         } = res.parsed()
+            && *tag == id
         {
-            if *tag == id {
-                return match status {
-                    Status::Ok => Ok(()),
-                    st => Err(AppendError::Refused(refusal(
-                        st,
-                        &outcome.code,
-                        outcome.information.as_deref(),
-                    ))),
-                };
-            }
+            return match status {
+                Status::Ok => Ok(()),
+                st => Err(AppendError::Refused(refusal(
+                    st,
+                    &outcome.code,
+                    outcome.information.as_deref(),
+                ))),
+            };
         }
     }
 }
