@@ -6,7 +6,7 @@
 set -euo pipefail
 need=()
 for pair in ssh:openssh-client ssh-keygen:openssh-client tar:tar find:findutils \
-            sha256sum:coreutils zstd:zstd rsync:rsync python3:python3 hyperfine:hyperfine; do
+            sha256sum:coreutils zstd:zstd rsync:rsync python3:python3 hyperfine:hyperfine bc:bc; do
   cmd=${pair%%:*}; pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

@@ -746,12 +746,10 @@ async fn relay(
             Ok::<(), CopyError>(())
         }
     };
-    let info_files: Vec<u64> = p.streams.iter().map(|s| s.len() as u64).collect();
-    let futs = futures_join(
-        p.streams
-            .iter()
-            .enumerate()
-            .map(|(i, _)| one(i.to_string(), Arc::clone(&counters[i]))),
+    let futs = join_all(
+        (0..p.streams.len())
+            .map(|i| Box::pin(one(i.to_string(), Arc::clone(&counters[i]))))
+            .collect(),
     );
     tokio::pin!(futs);
     let result = loop {
@@ -765,7 +763,6 @@ async fn relay(
                     pr.streams.push((b, p.stream_bytes[i]));
                 }
                 pr.files_done = if pr.bytes_total > 0 { (p.files as f64 * pr.bytes_done as f64 / pr.bytes_total as f64) as u64 } else { 0 };
-                let _ = &info_files;
                 on_progress(&pr);
             }
         }
@@ -774,10 +771,11 @@ async fn relay(
         .into_iter()
         .filter_map(Result::err)
         .collect::<Vec<_>>();
-    if failed.is_empty() && !p.dirs.is_empty() {
-        if let Err(e) = one("dirs".into(), Arc::new(AtomicU64::new(0))).await {
-            failed.push(e);
-        }
+    if failed.is_empty()
+        && !p.dirs.is_empty()
+        && let Err(e) = one("dirs".into(), Arc::new(AtomicU64::new(0))).await
+    {
+        failed.push(e);
     }
     let state = if failed.is_empty() { "done" } else { "failed" };
     let mark = if failed.is_empty() {
@@ -793,22 +791,7 @@ async fn relay(
     }
 }
 
-/// Await all futures concurrently, keeping their order.
-async fn futures_join<F, T>(futs: impl Iterator<Item = F>) -> Vec<T>
-where
-    F: std::future::Future<Output = T>,
-{
-    let mut set = Vec::new();
-    for f in futs {
-        set.push(Box::pin(f));
-    }
-    let mut out = Vec::with_capacity(set.len());
-    // Poll them all at once; results collected in order.
-    let joined = join_all(set).await;
-    out.extend(joined);
-    out
-}
-
+/// Await all futures concurrently; results in order.
 async fn join_all<F: std::future::Future + Unpin>(mut futs: Vec<F>) -> Vec<F::Output> {
     use std::future::poll_fn;
     use std::task::Poll;

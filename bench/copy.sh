@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# bench/copy.sh - `migrate copy` against `tar | ssh | tar` and `rsync -a`,
+# server to server in the lab (bash lab/up.sh first), in one run, caches
+# dropped before every timed step. Prints times and ratios.
+#
+#   bash bench/copy.sh                 # 20,000 files (about 420 MB)
+#   FILES=100000 bash bench/copy.sh    # the full Mastodon-like set (about 2 GB)
+#   STREAMS=4 RUNS=1 MIGRATE=target/release/migrate bash bench/copy.sh
+#
+# The tree is lab/gen-media.py's (hash-tree paths, 2-200 KiB incompressible
+# files owned by 991:991), kept in /srv/bench-copy on src between runs.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+FILES=${FILES:-20000}
+STREAMS=${STREAMS:-4}
+RUNS=${RUNS:-1}
+MIGRATE=${MIGRATE:-$HERE/target/release/migrate}
+LAB_STATE=${LAB_STATE:-/var/lib/migrate-lab}
+BASE=/srv/bench-copy
+DS=$BASE/media
+SRC_DISK=$LAB_STATE/hosts/src/disk/srv/${BASE#/srv/}
+DROP='sync; echo 3 > /proc/sys/vm/drop_caches'
+STATE=$(mktemp -d)
+trap 'rm -rf "$STATE"' EXIT
+export XDG_STATE_HOME=$STATE/state XDG_CACHE_HOME=$STATE/cache XDG_DATA_HOME=$STATE/data
+
+ssh src true && ssh dst true || { echo "the lab is not running: bash lab/up.sh" >&2; exit 2; }
+if [[ ! -x $MIGRATE ]]; then
+  (cd "$HERE" && cargo build --release -p migrate >&2)
+fi
+
+if [[ "$(cat "$SRC_DISK/files" 2>/dev/null)" != "$FILES" ]]; then
+  echo "generating $FILES files on src ..." >&2
+  rm -rf "$SRC_DISK" && mkdir -p "$SRC_DISK/media"
+  /usr/bin/python3 "$HERE/lab/gen-media.py" create "$SRC_DISK/media" --files "$FILES" >&2
+  echo "$FILES" > "$SRC_DISK/files"
+fi
+read -r NF NB < <(ssh src "find $DS -type f -printf '%s\n' | awk '{n++; s+=\$1} END {print n, s}'")
+echo "dataset: $NF files, $NB bytes; streams=$STREAMS; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+seed=1000
+mutate() { seed=$((seed + 1)); /usr/bin/python3 "$HERE/lab/gen-media.py" mutate "$SRC_DISK/media" --seed $seed --percent 1 >/dev/null; }
+clean_dst() { ssh dst "rm -rf $BASE"; ssh src "rm -rf \${XDG_STATE_HOME:-\$HOME/.local/state}/migrate/copy"; rm -rf "$XDG_STATE_HOME"; }
+drop() { sh -c "$DROP"; }
+# time CMD...: seconds on stdout, command output to stderr
+t() { local a b; drop; a=$(date +%s.%N); "$@" >&2; b=$(date +%s.%N); echo "$b - $a" | bc; }
+mig() { "$MIGRATE" copy "src:$DS" "dst:$DS" --streams "$STREAMS" "$@" && ssh dst sync; }
+tarpipe() { ssh src "tar -C $DS -cf - . | ssh dst 'mkdir -p $DS && tar -C $DS -xf - && sync'"; }
+rsyncs2s() { ssh src "rsync -a --mkpath $DS/ dst:$DS/ && ssh dst sync"; }
+
+declare -A T
+for r in $(seq "$RUNS"); do
+  clean_dst; T[mig_full]+=" $(t mig)"
+  T[mig_nochange]+=" $(t mig --final)"
+  mutate;    T[mig_1pct]+=" $(t mig --final)"
+  T[mig_verify]+=" $(t mig --final --verify)"
+  clean_dst; T[tar_full]+=" $(t tarpipe)"
+  clean_dst; T[rsync_full]+=" $(t rsyncs2s)"
+  T[rsync_nochange]+=" $(t rsyncs2s)"
+  mutate;    T[rsync_1pct]+=" $(t rsyncs2s)"
+done
+clean_dst
+
+med() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+printf '\n%-16s %9s   %s\n' step median_s runs
+for k in mig_full tar_full rsync_full mig_nochange rsync_nochange mig_1pct rsync_1pct mig_verify; do
+  printf '%-16s %9.1f  %s\n' "$k" "$(med "${T[$k]}")" "${T[$k]}"
+done
+r() { echo "scale=2; $(med "${T[$2]}") / $(med "${T[$1]}")" | bc; }
+echo
+echo "initial copy: migrate is $(r mig_full tar_full)x tar|ssh|tar, $(r mig_full rsync_full)x rsync -a   (targets 1.1x, 1.4x)"
+echo "no-change final: migrate is $(r mig_nochange rsync_nochange)x rsync -a"
+echo "1% changed final: migrate is $(r mig_1pct rsync_1pct)x rsync -a   (target 2x)"
+echo "(ratios are speedups: the other tool's time / migrate's time)"
