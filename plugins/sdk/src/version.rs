@@ -207,6 +207,43 @@ pub fn nearest(wanted: &str, known: &[String]) -> Vec<String> {
     scored.into_iter().take(3).map(|(_, k)| k.clone()).collect()
 }
 
+/// The simplest upgrade rule: any newer version in one hop, never back.
+/// Apps with history (one major per hop, release notes) write their own.
+pub fn forward_only(
+    req: &crate::UpgradeRequest,
+    parse: impl Fn(&str) -> Result<Version, Refusal>,
+) -> Result<crate::UpgradePlan, Refusal> {
+    let from = parse(&req.from)?;
+    let to = parse(&req.to)?;
+    let (f, t) = (
+        Dotted::parse(&from.canonical)?,
+        Dotted::parse(&to.canonical)?,
+    );
+    let hops = match t.cmp_release(&f) {
+        Ordering::Less => {
+            return Err(refuse(
+                RefusalKind::Downgrade,
+                format!(
+                    "{} is older than {}: downgrades are not supported; restore a backup of the old version instead",
+                    to.display, from.display
+                ),
+            ));
+        }
+        Ordering::Equal => Vec::new(),
+        Ordering::Greater => vec![crate::Hop {
+            from: from.canonical.clone(),
+            to: to.canonical.clone(),
+            steps: Vec::new(),
+            notes: Vec::new(),
+        }],
+    };
+    Ok(crate::UpgradePlan {
+        hops,
+        preconditions: Vec::new(),
+        caveats: Vec::new(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,41 +302,4 @@ mod tests {
             .collect();
         assert_eq!(nearest("4.3.9", &known)[0], "4.3.0");
     }
-}
-
-/// The simplest upgrade rule: any newer version in one hop, never back.
-/// Apps with history (one major per hop, release notes) write their own.
-pub fn forward_only(
-    req: &crate::UpgradeRequest,
-    parse: impl Fn(&str) -> Result<Version, Refusal>,
-) -> Result<crate::UpgradePlan, Refusal> {
-    let from = parse(&req.from)?;
-    let to = parse(&req.to)?;
-    let (f, t) = (
-        Dotted::parse(&from.canonical)?,
-        Dotted::parse(&to.canonical)?,
-    );
-    let hops = match t.cmp_release(&f) {
-        Ordering::Less => {
-            return Err(refuse(
-                RefusalKind::Downgrade,
-                format!(
-                    "{} is older than {}: downgrades are not supported; restore a backup of the old version instead",
-                    to.display, from.display
-                ),
-            ));
-        }
-        Ordering::Equal => Vec::new(),
-        Ordering::Greater => vec![crate::Hop {
-            from: from.canonical.clone(),
-            to: to.canonical.clone(),
-            steps: Vec::new(),
-            notes: Vec::new(),
-        }],
-    };
-    Ok(crate::UpgradePlan {
-        hops,
-        preconditions: Vec::new(),
-        caveats: Vec::new(),
-    })
 }
