@@ -575,6 +575,7 @@ impl<'a> Runner<'a> {
         };
         // A copy left running by a killed run finishes on the server; wait for it.
         let mut tries = 0;
+        let mut auth_retries = 0;
         let outcome = loop {
             match self
                 .sides
@@ -584,6 +585,17 @@ impl<'a> Runner<'a> {
                 Err(migrate_copy::CopyError::AlreadyRunning { .. }) if tries < 120 => {
                     tries += 1;
                     std::thread::sleep(std::time::Duration::from_secs(1));
+                }
+                // Back-to-back passes of one copy job: the previous pass's
+                // temporary key removal can race the next pass's key (seen in
+                // the lab as the destination refusing the source's login).
+                // The pass is safe to repeat, so try again a few times.
+                Err(migrate_copy::CopyError::Remote(migrate_remote::RemoteError::AuthRefused { .. }))
+                    if auth_retries < 3 =>
+                {
+                    auth_retries += 1;
+                    tracing::warn!("the destination refused the source's temporary key; retrying the pass");
+                    std::thread::sleep(std::time::Duration::from_secs(2));
                 }
                 other => break other,
             }

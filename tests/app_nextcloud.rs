@@ -1,0 +1,443 @@
+//! `migrate plan` / `migrate app` for Nextcloud in the two-server lab: a
+//! realistic plain-directory install on src (config.php with instanceid,
+//! appdata_<instanceid>, user files with old mtimes, a PostgreSQL database
+//! with users and file rows; a stand-in web front serving status.php from
+//! those files and that database) moved to dst, killed in each phase and
+//! rerun, a step failing mid-run and resumed; refusals before anything
+//! changes. Everything the tool touches is real: files, databases, configs.
+
+mod support;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{migrate, stderr, stdout};
+
+const DOMAIN: &str = "cloud.example.test";
+
+fn ssh(host: &str, script: &str) -> Output {
+    ssh_in(host, script, None)
+}
+
+fn ssh_in(host: &str, script: &str, input: Option<&[u8]>) -> Output {
+    let mut c = Command::new("ssh")
+        .args(["-o", "BatchMode=yes", host, "bash", "-s"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ssh");
+    {
+        let mut i = c.stdin.take().expect("stdin");
+        if let Some(data) = input {
+            // script first reads the payload length, see callers
+            i.write_all(data).expect("write payload");
+        }
+        i.write_all(script.as_bytes()).expect("write script");
+    }
+    c.wait_with_output().expect("ssh")
+}
+
+fn ok(host: &str, script: &str) -> String {
+    let o = ssh(host, script);
+    assert!(
+        o.status.success(),
+        "on {host}: {script}\n{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// True when the lab answers; otherwise skip (or fail under CI).
+fn lab() -> bool {
+    let up = Command::new(support::workspace_root().join("lab/env.sh"))
+        .arg("--check")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !up {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("the two-server lab is not running; CI must start it with .ci/setup-lab.sh");
+        }
+        eprintln!("SKIPPED: the two-server lab is not running; start it with `bash lab/up.sh`");
+    }
+    up
+}
+
+/// One Nextcloud installation on src, its migration file, and cleanup of
+/// everything it made (processes by their recorded PID, directories,
+/// databases) on both servers.
+struct Fixture {
+    name: String,
+    base: String,
+    root: String,
+    db: String,
+    port: u16,
+    home: tempfile::TempDir,
+    file: PathBuf,
+}
+
+fn url(var: &str, alias: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| alias.to_string())
+}
+
+impl Fixture {
+    fn new(name: &str, extra: &str) -> Fixture {
+        let pid = std::process::id();
+        let name = format!("test-app-{name}-{pid}");
+        let base = format!("/srv/{name}");
+        let root = format!("{base}/nextcloud");
+        let db = name.replace('-', "_");
+        let port = 20000 + (pid % 20000) as u16 + if name.contains("abort") { 1 } else { 0 };
+        let home = tempfile::tempdir().expect("tempdir");
+        let ex = support::workspace_root().join("examples/lab-nextcloud");
+        // The stand-in app and the php shim, on both servers.
+        let tar = Command::new("tar")
+            .arg("-C")
+            .arg(&ex)
+            .args(["-cf", "-", "app", "php"])
+            .output()
+            .expect("tar");
+        for h in ["src", "dst"] {
+            let mut c = Command::new("ssh")
+                .args([h, &format!("mkdir -p {base} && tar -C {base} -xf - && mkdir -p {base}/bin && mv -f {base}/php {base}/bin/php")])
+                .stdin(Stdio::piped())
+                .spawn()
+                .expect("ssh");
+            c.stdin.take().expect("stdin").write_all(&tar.stdout).expect("tar");
+            assert!(c.wait().expect("wait").success());
+        }
+        let install = std::fs::read_to_string(ex.join("install-source.sh")).expect("script");
+        let o = Command::new("ssh")
+            .args(["src", "bash", "-s", "--", &root, &db, DOMAIN])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                c.stdin.take().expect("stdin").write_all(install.as_bytes())?;
+                c.wait_with_output()
+            })
+            .expect("install");
+        assert!(o.status.success(), "install: {}", String::from_utf8_lossy(&o.stderr));
+        let f = Fixture {
+            name: name.clone(),
+            base: base.clone(),
+            root: root.clone(),
+            db,
+            port,
+            file: home.path().join("migration.toml"),
+            home,
+        };
+        ok("src", &f.start_cmd("127.0.0.2"));
+        let toml = format!(
+            r#"# {name}: Nextcloud from a plain directory on src to one on dst
+app = "nextcloud"
+domain = "{DOMAIN}"
+backup_dir = "{base}/backup"
+# 7 minutes for sync clients is for production; the lab has none. The
+# source's stop command below stops the web front.
+skip_steps = ["nextcloud-wait-for-sync-clients", "nextcloud-stop-web"]
+{extra}
+[source]
+host = "{src}"
+root = "{root}"
+http = "127.0.0.2:{port}"
+path = ["{base}/bin"]
+stop = "kill $(cat {base}/app.pid) && rm -f {base}/app.pid"
+start = {start_src:?}
+[source.databases]
+nextcloud = "{db}"
+
+[destination]
+host = "{dst}"
+root = "{root}"
+http = "127.0.0.3:{port}"
+path = ["{base}/bin"]
+start = {start_dst:?}
+[destination.databases]
+nextcloud = "{db}"
+"#,
+            src = url("LAB_SRC_URL", "src"),
+            dst = url("LAB_DST_URL", "dst"),
+            db = f.db,
+            start_src = f.start_cmd("127.0.0.2"),
+            start_dst = f.start_cmd("127.0.0.3"),
+        );
+        std::fs::write(&f.file, toml).expect("write migration file");
+        f
+    }
+
+    /// Start the stand-in web front and wait until it answers.
+    fn start_cmd(&self, addr: &str) -> String {
+        let (b, r, p) = (&self.base, &self.root, self.port);
+        format!(
+            "cd {r} && (python3 status.py {addr}:{p} >> {b}/app.log 2>&1 < /dev/null & echo $! > {b}/app.pid) && for i in $(seq 1 100); do curl -s -o /dev/null http://{addr}:{p}/ && exit 0; sleep 0.1; done; exit 1"
+        )
+    }
+
+    fn migrate(&self) -> Command {
+        let mut c = migrate(self.home.path());
+        // Compiled plugins are shared between runs of this test.
+        c.env("XDG_CACHE_HOME", support::target_dir().join("test-app-cache"));
+        c
+    }
+
+    fn app(&self, extra: &[&str]) -> Output {
+        let mut c = self.migrate();
+        c.arg("app").arg("--file").arg(&self.file).arg("--yes").args(extra);
+        c.output().expect("run migrate")
+    }
+
+    fn journal(&self) -> PathBuf {
+        let dir = self.home.path().join("data/migrate/migrations");
+        std::fs::read_dir(&dir)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| e.ok())
+            .map(|e| e.path().join("journal.jsonl"))
+            .unwrap_or_else(|| dir.join("none"))
+    }
+
+    /// Run `migrate app` and kill it (SIGKILL) once `step` has started.
+    fn kill_at(&self, step: &str) {
+        let mut c = self.migrate();
+        c.arg("app").arg("--file").arg(&self.file).arg("--yes");
+        c.stdout(Stdio::null()).stderr(Stdio::null());
+        let mut child = c.spawn().expect("spawn migrate");
+        let needle = format!("\"step\":\"{step}\",\"event\":\"start\"");
+        let t = Instant::now();
+        loop {
+            if std::fs::read_to_string(self.journal()).is_ok_and(|j| j.contains(&needle)) {
+                break;
+            }
+            if let Ok(Some(s)) = child.try_wait() {
+                panic!("migrate exited ({s}) before step {step} started");
+            }
+            assert!(t.elapsed() < Duration::from_secs(600), "step {step} never started");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.kill().expect("kill");
+        let _ = child.wait();
+    }
+
+    fn http(&self, addr: &str, path: &str) -> (u16, serde_json::Value) {
+        let o = Command::new("curl")
+            .args(["-s", "-H", &format!("Host: {DOMAIN}"), "-w", "\n%{http_code}"])
+            .arg(format!("http://{addr}:{}{path}", self.port))
+            .output()
+            .expect("curl");
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (code.trim().parse().unwrap_or(0), serde_json::from_str(body).unwrap_or_default())
+    }
+
+    /// Every file under the root: path, size, mtime, mode, owner, sha256.
+    fn tree(&self, host: &str) -> String {
+        ok(
+            host,
+            &format!(
+                "cd {} && find . -printf '%P %y %s %T@ %m %u:%g\\n' | grep -v '^config/config.php ' | sort && find . -type f ! -path ./config/config.php -print0 | sort -z | xargs -0 sha256sum",
+                self.root
+            ),
+        )
+    }
+
+    fn rows(&self, host: &str) -> String {
+        ok(
+            host,
+            &format!(
+                "cd / && for t in oc_users oc_storages oc_filecache oc_appconfig; do printf '%s ' $t; runuser -u postgres -- psql -X -Atqd {} -c \"select count(*), md5(string_agg(t::text, ',' order by t::text)) from $t t\"; done",
+                self.db
+            ),
+        )
+    }
+
+    fn config_value(&self, host: &str, key: &str) -> String {
+        ok(host, &format!("grep \"'{key}' =>\" {}/config/config.php", self.root))
+            .split('\'')
+            .nth(3)
+            .unwrap_or("")
+            .to_string()
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let script = format!(
+            "test -f {b}/app.pid && kill $(cat {b}/app.pid) 2>/dev/null; rm -rf {b} {b}.before-*; cd / && runuser -u postgres -- psql -X -q -c 'DROP DATABASE IF EXISTS \"{d}\"' -c 'DROP DATABASE IF EXISTS \"{d}_before_migrate\"' -c 'DROP ROLE IF EXISTS \"nc_{d}\"' >/dev/null 2>&1; true",
+            b = self.base,
+            d = self.db
+        );
+        for h in ["src", "dst"] {
+            let _ = ssh(h, &script);
+        }
+        let _ = &self.name;
+    }
+}
+
+fn keys(host: &str) -> String {
+    ok(host, "cat /root/.ssh/authorized_keys 2>/dev/null | sha256sum")
+}
+
+#[test]
+fn nextcloud_moves_to_dst_surviving_kills_in_every_phase_and_a_failed_step() {
+    if !lab() {
+        return;
+    }
+    let f = Fixture::new("nc", "");
+    let keys_before = (keys("src"), keys("dst"));
+    let src_tree = f.tree("src");
+    let src_rows = f.rows("src");
+    let iid = f.config_value("src", "instanceid");
+    assert!(iid.starts_with("oc"), "{iid}");
+
+    // The plan: probed version, sizes, phases; the runbook in Markdown.
+    let o = f.migrate().args(["plan", "--file"]).arg(&f.file).output().expect("plan");
+    let plan = stdout(&o);
+    assert!(o.status.success(), "{plan}{}", stderr(&o));
+    assert!(plan.contains("Source runs Nextcloud 28.0.4"), "{plan}");
+    assert!(plan.contains("[cutover] Put the source Nextcloud into maintenance mode"), "{plan}");
+    assert!(plan.contains("skipped by the migration file: nextcloud-wait-for-sync-clients"), "{plan}");
+    let o = f.migrate().args(["plan", "--format", "markdown", "--file"]).arg(&f.file).output().expect("plan");
+    let md = stdout(&o);
+    assert!(md.starts_with(&format!("# Moving {DOMAIN} (Nextcloud)")), "{md}");
+    assert!(md.contains("## 4. Cutover (downtime)") && md.contains("- [ ] Move monitoring checks"), "{md}");
+
+    // A dry run prints commands and changes nothing.
+    let o = f.app(&["--dry-run"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("php occ maintenance:mode --on"), "{}", stdout(&o));
+    ok("dst", &format!("test ! -e {}", f.root));
+    assert_eq!(f.http("127.0.0.2", "/status.php").1["maintenance"], false);
+
+    // Killed in each phase, then a step failing mid-run (no php on dst).
+    f.kill_at("backup");
+    f.kill_at("pre-sync");
+    f.kill_at("database-nextcloud");
+    ok("dst", &format!("mv {b}/bin/php {b}/bin/php.away", b = f.base));
+    let o = f.app(&[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("step nextcloud-trusted-domains failed") && err.contains("journal"), "{err}");
+    let st = f.migrate().args(["app-status", "--file"]).arg(&f.file).output().expect("status");
+    assert!(stdout(&st).contains("FAILED  [cutover] Trust the destination's hostname"), "{}", stdout(&st));
+    assert_eq!(f.tree("src"), src_tree, "the source's files changed");
+    ok("dst", &format!("mv {b}/bin/php.away {b}/bin/php", b = f.base));
+    f.kill_at("nextcloud-files-scan");
+    let o = f.app(&[]);
+    let report = stdout(&o);
+    assert!(o.status.success(), "{report}{}", stderr(&o));
+    assert!(stderr(&o).contains("(finished earlier)"), "{}", stderr(&o));
+
+    // Data identical, database equal, instanceid and appdata consistent.
+    assert_eq!(f.tree("dst"), src_tree);
+    assert_eq!(f.rows("dst"), src_rows);
+    assert_eq!(f.config_value("dst", "instanceid"), iid);
+    assert_eq!(f.config_value("dst", "passwordsalt"), f.config_value("src", "passwordsalt"));
+    ok("dst", &format!("test -d {}/data/appdata_{iid}/preview", f.root));
+    // Health on dst through the production hostname; the source stays stopped.
+    let (code, status) = f.http("127.0.0.3", "/status.php");
+    assert_eq!(code, 200, "{status}");
+    assert_eq!(status["installed"], true);
+    assert_eq!(status["maintenance"], false);
+    assert_eq!(status["versionstring"], "28.0.4");
+    assert_eq!(f.http("127.0.0.2", "/status.php").0, 0, "the source app must stay stopped");
+    assert_eq!(f.config_value("src", "instanceid"), iid);
+    // Backups with checksums on the source.
+    let sums = ok("src", &format!("cd {}/backup/*/ && sha256sum -c SHA256SUMS", f.base));
+    assert!(sums.contains("files.tar: OK") && sums.contains(".dump: OK"), "{sums}");
+    // The report: checks before and after, verdict, follow-ups.
+    assert!(report.contains("VERDICT: PASS"), "{report}");
+    assert!(report.contains("| `files` | pass ("), "{report}");
+    assert!(report.contains("Downtime: ") && report.contains(" s measured (predicted "), "{report}");
+    assert!(report.contains("- [ ] Move monitoring checks (status.php) to the new server"), "{report}");
+    assert!(!report.contains(&f.config_value("src", "secret")), "a secret reached the report");
+    let journal = std::fs::read_to_string(f.journal()).expect("journal");
+    assert!(!journal.contains(&f.config_value("src", "passwordsalt")), "a secret reached the journal");
+    // No temporary keys left.
+    assert_eq!((keys("src"), keys("dst")), keys_before);
+    // Rerun: nothing left to do; abort is refused past the point of no return.
+    let o = f.app(&[]);
+    assert!(o.status.success());
+    assert!(!stderr(&o).contains("start "), "{}", stderr(&o));
+    let o = f.migrate().args(["abort", "--file"]).arg(&f.file).output().expect("abort");
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let st = f.migrate().args(["app-status", "--json", "--file"]).arg(&f.file).output().expect("status");
+    let v: serde_json::Value = serde_json::from_slice(&st.stdout).expect("json");
+    assert_eq!(v["state"], "finished");
+}
+
+#[test]
+fn refusals_come_before_anything_changes() {
+    if !lab() {
+        return;
+    }
+    let f = Fixture::new("ncrefuse", "target_version = \"27.1.11\"");
+    let o = f.app(&[]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("refused (downgrade): no upgrade path from Nextcloud 28.0.4"), "{}", stderr(&o));
+    ok("dst", &format!("test ! -e {}", f.root));
+    assert_eq!(f.http("127.0.0.2", "/status.php").1["maintenance"], false);
+
+    // A file with an error: file, line, column, what was expected.
+    let bad = f.home.path().join("bad.toml");
+    let text = std::fs::read_to_string(&f.file).expect("file").replace("target_version = \"27.1.11\"", "target_version = 27");
+    std::fs::write(&bad, text).expect("write");
+    let o = f.migrate().args(["plan", "--file"]).arg(&bad).output().expect("plan");
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("bad.toml:8:18: invalid type: integer `27`, expected a string"), "{e}");
+
+    // An unknown recipe.
+    let text = std::fs::read_to_string(&f.file).expect("file").replace("app = \"nextcloud\"", "app = \"nextclod\"");
+    std::fs::write(&bad, text).expect("write");
+    let o = f.migrate().args(["plan", "--file"]).arg(&bad).output().expect("plan");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no recipe named \"nextclod\" (did you mean \"nextcloud\"?)"), "{}", stderr(&o));
+
+    // Not enough space where the app would go (an 8 MiB tmpfs).
+    let text = std::fs::read_to_string(&f.file).expect("file")
+        .replace("target_version = \"27.1.11\"", "")
+        .replacen(&format!("root = \"{}\"\nhttp = \"127.0.0.3", f.root), "root = \"/mnt/tiny/nc\"\nhttp = \"127.0.0.3", 1);
+    std::fs::write(&bad, text).expect("write");
+    let o = f.migrate().args(["plan", "--file"]).arg(&bad).output().expect("plan");
+    assert_eq!(o.status.code(), Some(3), "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("refused (no-space): the destination has"), "{}", stderr(&o));
+
+    // A destination that already holds the app: refused without --force.
+    ok("dst", &format!("mkdir -p {r}/config && echo '<?php' > {r}/config/config.php", r = f.root));
+    let text = std::fs::read_to_string(&f.file).expect("file").replace("target_version = \"27.1.11\"", "");
+    std::fs::write(&bad, text).expect("write");
+    let o = f.migrate().args(["plan", "--file"]).arg(&bad).output().expect("plan");
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("already holds the app"), "{}", stderr(&o));
+    let o = f.migrate().args(["plan", "--force", "--file"]).arg(&bad).output().expect("plan");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("Move the destination's existing app aside"), "{}", stdout(&o));
+    ok("dst", &format!("test -f {}/config/config.php", f.root));
+}
+
+#[test]
+fn abort_in_the_downtime_window_brings_the_source_back() {
+    if !lab() {
+        return;
+    }
+    let f = Fixture::new("ncabort", "");
+    f.kill_at("final-sync");
+    assert_eq!(f.http("127.0.0.2", "/status.php").0, 0, "the source should be stopped");
+    let conf = ok("src", &format!("cat {}/config/config.php", f.root));
+    assert!(conf.contains("'maintenance' => true,"), "{conf}");
+    let o = f.migrate().args(["abort", "--file"]).arg(&f.file).output().expect("abort");
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("started the app on the source again"), "{}", stdout(&o));
+    let (code, st) = f.http("127.0.0.2", "/status.php");
+    assert_eq!(code, 200);
+    assert_eq!(st["maintenance"], false, "maintenance mode must be off again");
+    let o = f.app(&[]);
+    assert_eq!(o.status.code(), Some(3), "an aborted migration is not resumed");
+}
