@@ -58,6 +58,23 @@ impl Drop for Dovecot {
     }
 }
 
+const SPECIAL: &str = r"  mailbox Drafts {
+    special_use = \Drafts
+    auto = subscribe
+  }
+  mailbox Sent {
+    special_use = \Sent
+    auto = subscribe
+  }
+  mailbox Trash {
+    special_use = \Trash
+    auto = subscribe
+  }
+  mailbox Junk {
+    special_use = \Junk
+    auto = subscribe
+  }";
+
 fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr").port()
@@ -101,6 +118,8 @@ pub struct Opts {
     pub quota: bool,
     /// Largest message the server accepts (quota_max_mail_size).
     pub max_mail_size: Option<&'static str>,
+    /// No SPECIAL-USE folders (like old servers): Sent, Trash… are plain.
+    pub no_special_use: bool,
 }
 
 impl Dovecot {
@@ -152,22 +171,7 @@ userdb {{
 namespace inbox {{
   inbox = yes
   separator = /
-  mailbox Drafts {{
-    special_use = \Drafts
-    auto = subscribe
-  }}
-  mailbox Sent {{
-    special_use = \Sent
-    auto = subscribe
-  }}
-  mailbox Trash {{
-    special_use = \Trash
-    auto = subscribe
-  }}
-  mailbox Junk {{
-    special_use = \Junk
-    auto = subscribe
-  }}
+{special}
 }}
 service imap-login {{
   inet_listener imap {{
@@ -199,6 +203,7 @@ protocol imap {{
 }}
 "#,
             d = d.display(),
+            special = if opts.no_special_use { "" } else { SPECIAL },
             tls_port = tls_port.unwrap_or(0),
             imap_plugins = if opts.quota {
                 "mail_plugins = $mail_plugins imap_quota"
@@ -512,6 +517,28 @@ def append_big(port, user, pw, size):
     typ, data = M.append("INBOX", "()", imaplib.Time2Internaldate(1650000000), msg)
     assert typ == "OK", data
     M.logout()
+
+def append_to(port, user, pw, folder, subject, epoch):
+    M = login(port, user, pw)
+    msg = ("From: x@example.org\r\nTo: %s\r\nSubject: %s\r\nMessage-ID: <%s@example.org>\r\n\r\nbody\r\n" % (user, subject, subject.replace(" ", "-"))).encode()
+    typ, data = M.append(q(mutf7(folder)), "()", imaplib.Time2Internaldate(epoch), msg)
+    assert typ == "OK", data
+    M.logout()
+
+def create(port, user, pw, folder):
+    M = login(port, user, pw)
+    typ, data = M.create(q(mutf7(folder)))
+    assert typ == "OK", data
+    M.logout()
+
+def counts(port, user, pw):
+    M = login(port, user, pw)
+    out = {}
+    for name in folders(M):
+        typ, data = M.select(q(name), readonly=True)
+        out[name] = int(data[0])
+    M.logout()
+    return out
 
 cmd = sys.argv[1]
 args = json.loads(sys.argv[2])

@@ -475,3 +475,143 @@ fn bad_input_one_account_fails_the_others_go_on() {
         json!(42)
     );
 }
+
+#[test]
+fn special_folders_mapped_folders_only_and_guarded_delete() {
+    let (u, sp, dp) = ("map@example.test", "map-src", "map-dst");
+    let src = Dovecot::start(
+        "map-src",
+        &[user(u, sp)],
+        Opts {
+            no_special_use: true,
+            ..Default::default()
+        },
+    );
+    let dst = Dovecot::start("map-dst", &[user(u, dp)], Opts::default());
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path();
+    // An old Exchange-style source without SPECIAL-USE: "Sent Items" and
+    // "Gelöschte Elemente" are recognised by name.
+    for f in ["Sent Items", "Gelöschte Elemente", "Kunden", "Kunden/2024"] {
+        imap_tool(dir, "create", json!([src.port, u, sp, f]));
+    }
+    let base = 1_700_000_000u64;
+    for (i, f) in [
+        "INBOX",
+        "INBOX",
+        "Sent Items",
+        "Sent Items",
+        "Sent Items",
+        "Gelöschte Elemente",
+        "Kunden/2024",
+    ]
+    .iter()
+    .enumerate()
+    {
+        imap_tool(
+            dir,
+            "append_to",
+            json!([src.port, u, sp, f, format!("msg {i}"), base + i as u64 * 60]),
+        );
+    }
+    let users = dir.join("users.csv");
+    std::fs::write(&users, format!("{u};{sp};{u};{dp}\n")).expect("users");
+    let home = dir.join("home");
+
+    // --folders-only: the tree, no messages.
+    let mut c = sync_cmd(&home, &src.plain_url(), &dst.plain_url(), &users);
+    c.arg("--folders-only");
+    let (code, out, err) = run(&mut c);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("folders only"), "{out}");
+    let counts = imap_tool(dir, "counts", json!([dst.port, u, dp]));
+    assert_eq!(counts["Kunden/2024"], json!(0), "{counts}");
+    assert!(
+        counts.get("Sent Items").is_none(),
+        "Sent Items maps to Sent: {counts}"
+    );
+    assert!(
+        counts.get("Gel&APY-schte Elemente").is_none(),
+        "maps to Trash: {counts}"
+    );
+
+    // Full run: special folders land in the destination's special folders.
+    let mut c = sync_cmd(&home, &src.plain_url(), &dst.plain_url(), &users);
+    let (code, out, err) = run(&mut c);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("Sent Items -> Sent") && out.contains("Gelöschte Elemente -> Trash"),
+        "{out}"
+    );
+    let a = imap_tool(dir, "snapshot", json!([src.port, u, sp]));
+    let b = imap_tool(dir, "snapshot", json!([dst.port, u, dp]));
+    assert_eq!(a["Sent Items"], b["Sent"]);
+    assert_eq!(a["Gel&APY-schte Elemente"], b["Trash"]);
+    assert_eq!(a["Kunden/2024"], b["Kunden/2024"]);
+    assert_eq!(a["INBOX"], b["INBOX"]);
+
+    // A stray destination message older than the source's newest: --delete
+    // removes it (dry run first shows it, deletes nothing).
+    imap_tool(
+        dir,
+        "append_to",
+        json!([dst.port, u, dp, "INBOX", "stray old", base - 86400]),
+    );
+    let mut c = sync_cmd(&home, &src.plain_url(), &dst.plain_url(), &users);
+    c.args(["--delete", "--dry-run"]);
+    let (code, out, err) = run(&mut c);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("1 destination-only messages would be deleted"),
+        "{out}"
+    );
+    assert_eq!(
+        imap_tool(dir, "counts", json!([dst.port, u, dp]))["INBOX"],
+        json!(3)
+    );
+    let mut c = sync_cmd(&home, &src.plain_url(), &dst.plain_url(), &users);
+    c.arg("--delete");
+    let (code, out, err) = run(&mut c);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let b = imap_tool(dir, "snapshot", json!([dst.port, u, dp]));
+    assert_eq!(
+        a["INBOX"], b["INBOX"],
+        "the stray message is gone, nothing else"
+    );
+
+    // Mail newer than anything on the source means the destination already
+    // receives mail (after the cutover): --delete refuses without --force.
+    imap_tool(
+        dir,
+        "append_to",
+        json!([
+            dst.port,
+            u,
+            dp,
+            "INBOX",
+            "delivered after cutover",
+            base + 86400 * 30
+        ]),
+    );
+    let mut c = sync_cmd(&home, &src.plain_url(), &dst.plain_url(), &users);
+    c.arg("--delete");
+    let (code, out, err) = run(&mut c);
+    assert_eq!(code, 3, "refused: {out}\n{err}");
+    assert!(
+        out.contains("after cutover") && out.contains("--force"),
+        "{out}"
+    );
+    assert_eq!(
+        imap_tool(dir, "counts", json!([dst.port, u, dp]))["INBOX"],
+        json!(3),
+        "nothing deleted"
+    );
+    let mut c = sync_cmd(&home, &src.plain_url(), &dst.plain_url(), &users);
+    c.args(["--delete", "--force"]);
+    let (code, out, err) = run(&mut c);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(
+        imap_tool(dir, "counts", json!([dst.port, u, dp]))["INBOX"],
+        json!(2)
+    );
+}

@@ -26,6 +26,8 @@ pub enum ErrorKind {
     Input,
     /// An HTTP API refused a request for a reason other than the token.
     Api,
+    /// A safety rule refused an action (e.g. deleting after the cutover).
+    Refused,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +68,8 @@ pub enum MailError {
     Password { user: String, detail: String },
     #[error("{0}")]
     Input(String),
+    #[error("{0}")]
+    Refused(String),
     #[error("{url}: token refused (HTTP {status}): {message}")]
     ApiAuth {
         url: String,
@@ -95,6 +99,7 @@ impl MailError {
                 ErrorKind::Input
             }
             MailError::Api { .. } => ErrorKind::Api,
+            MailError::Refused(_) => ErrorKind::Refused,
         }
     }
 
@@ -121,6 +126,7 @@ impl MailError {
             }
             ErrorKind::Input => "fix the input named above and run again",
             ErrorKind::Api => "see the API's message above",
+            ErrorKind::Refused => "nothing was deleted; see the reason above",
         }
     }
 }

@@ -202,8 +202,17 @@ pub fn map(src: &[Folder], dst: &[Folder]) -> Vec<Mapping> {
     let src_prefix = prefix_of(src, &src_delim);
     let dst_prefix = prefix_of(dst, &dst_delim);
     let mut out = Vec::new();
+    // A name only stands for a role when no source folder carries that role
+    // as SPECIAL-USE: the server's own word wins, and an old "Sent Items"
+    // next to the real Sent folder keeps its own name.
+    let src_special: Vec<Role> = src
+        .iter()
+        .filter(|f| f.special_use)
+        .filter_map(|f| f.role)
+        .collect();
     for f in src.iter().filter(|f| f.selectable && !f.virtual_view) {
-        let by_role = f.role.and_then(|r| {
+        let role = f.role.filter(|r| f.special_use || !src_special.contains(r));
+        let by_role = role.and_then(|r| {
             dst.iter()
                 .filter(|d| d.role == Some(r))
                 .max_by_key(|d| d.special_use)
@@ -339,6 +348,18 @@ mod tests {
             ["INBOX", "Sent", "Trash", "Projects", "Projects/2024"]
         );
         assert!(m[1].exists && !m[3].exists);
+    }
+
+    #[test]
+    fn special_use_beats_a_name() {
+        let src = [
+            f("INBOX", "/", None),
+            f("Sent", "/", Some(Role::Sent)),
+            f("Sent Items", "/", None),
+        ];
+        let dst = [f("INBOX", "/", None), f("Gesendet", "/", Some(Role::Sent))];
+        let names: Vec<_> = map(&src, &dst).into_iter().map(|m| m.dst_name).collect();
+        assert_eq!(names, ["INBOX", "Gesendet", "Sent Items"]);
     }
 
     #[test]

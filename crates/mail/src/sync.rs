@@ -128,12 +128,19 @@ impl AccountReport {
             );
         }
         if self.dry_run {
+            let deletions: u64 = self.folders.iter().map(|f| f.deleted).sum();
+            let del = if deletions > 0 {
+                format!(", {deletions} destination-only messages would be deleted")
+            } else {
+                String::new()
+            };
             return format!(
-                "dry run: {} of {n} messages of the source would be copied, {} flag changes carried; nothing was changed",
+                "dry run: {} of {n} messages of the source would be copied, {} flag changes carried{del}; nothing was changed",
                 self.missing(),
                 self.flag_differences()
             );
         }
+
         if self.good() {
             return format!(
                 "sync looks good: all {n} messages of the source are on the destination"
@@ -176,9 +183,16 @@ pub async fn account(
         .await
         .map_err(|e| connection_error(dst_server, "CAPABILITY", e))?
         .has_str("LITERAL+");
-    let mut pending_deletes: Vec<(usize, Vec<u32>)> = Vec::new();
+    // Several source folders can land in one destination folder (a "Sent"
+    // and an old "Sent Items"); what the destination has beyond the source
+    // is judged against all of them together, never one alone.
+    struct Group {
+        report_idx: usize,
+        src_keys: HashSet<String>,
+        dst: Vec<DstMsg>,
+    }
+    let mut groups: Vec<(String, Group)> = Vec::new();
     let mut newest_src = None;
-    let mut newest_dst_only = None;
     for m in &mappings {
         let span =
             info_span!("folder", src = %m.src.display(), dst = %folders::decode_mutf7(&m.dst_name));
@@ -194,41 +208,101 @@ pub async fn account(
         )
         .instrument(span)
         .await?;
-        if let Some((fr, dst_only, src_newest, dst_only_newest)) = r {
-            newest_src = newest_src.max(src_newest);
-            newest_dst_only = newest_dst_only.max(dst_only_newest);
+        if let Some((fr, keys)) = r {
+            newest_src = newest_src.max(keys.src_newest);
             report.folders.push(fr);
-            if !dst_only.is_empty() {
-                pending_deletes.push((report.folders.len() - 1, dst_only));
+            let idx = report.folders.len() - 1;
+            match groups.iter_mut().find(|(n, _)| *n == m.dst_name) {
+                Some((_, g)) => {
+                    g.src_keys.extend(keys.src_keys);
+                    // The later listing is the fresher one.
+                    g.dst = keys.dst;
+                    g.report_idx = idx;
+                }
+                None => groups.push((
+                    m.dst_name.clone(),
+                    Group {
+                        report_idx: idx,
+                        src_keys: keys.src_keys.into_iter().collect(),
+                        dst: keys.dst,
+                    },
+                )),
             }
         }
     }
-    if opts.delete && !pending_deletes.is_empty() {
-        // Mail newer than anything on the source can only have been
-        // delivered to the destination itself: the MX already points there.
-        if !opts.force && newest_dst_only > newest_src {
-            report.item_errors.push(MailError::Input(format!(
-                "not deleting {} destination-only messages: the destination holds mail newer than anything on the source, so it already receives mail (after cutover); pass --force to delete anyway",
-                pending_deletes.iter().map(|(_, u)| u.len()).sum::<usize>()
-            )));
-        } else if !opts.dry_run {
-            for (idx, uids) in pending_deletes {
-                let name = report.folders[idx].dst.clone();
-                let wire = mappings
-                    .iter()
-                    .find(|m| folders::decode_mutf7(&m.dst_name) == name)
-                    .map(|m| m.dst_name.clone())
-                    .unwrap_or(name);
-                let n = delete(dst, dst_server, &wire, &uids).await?;
-                report.folders[idx].deleted = n;
-                report.folders[idx].dst_messages -= n.min(report.folders[idx].dst_messages);
-            }
+    if !opts.delete || opts.folders_only {
+        return Ok(());
+    }
+    let mut pending: Vec<(String, usize, Vec<u32>)> = Vec::new();
+    let mut newest_dst_only = None;
+    for (name, g) in &groups {
+        let only: Vec<&DstMsg> = g
+            .dst
+            .iter()
+            .filter(|d| !g.src_keys.contains(&d.key))
+            .collect();
+        newest_dst_only = newest_dst_only.max(only.iter().filter_map(|d| d.idate).max());
+        if !only.is_empty() {
+            pending.push((
+                name.clone(),
+                g.report_idx,
+                only.iter().map(|d| d.uid).collect(),
+            ));
+        }
+    }
+    if pending.is_empty() {
+        return Ok(());
+    }
+    // Mail newer than anything on the source can only have been delivered
+    // to the destination itself: the MX already points there.
+    if !opts.force && newest_dst_only > newest_src {
+        report.item_errors.push(MailError::Refused(format!(
+            "not deleting {} destination-only messages: the destination holds mail newer than anything on the source, so it already receives mail (after cutover); pass --force to delete anyway",
+            pending.iter().map(|(_, _, u)| u.len()).sum::<usize>()
+        )));
+        return Ok(());
+    }
+    for (wire, idx, uids) in pending {
+        let n = if opts.dry_run {
+            uids.len() as u64
+        } else {
+            delete(dst, dst_server, &wire, &uids).await?
+        };
+        let fr = &mut report.folders[idx];
+        fr.deleted = n;
+        if !opts.dry_run {
+            fr.dst_messages -= n.min(fr.dst_messages);
         }
     }
     Ok(())
 }
 
-type FolderOutcome = Option<(FolderReport, Vec<u32>, Option<i64>, Option<i64>)>;
+/// A destination message, for deciding deletions.
+struct DstMsg {
+    uid: u32,
+    key: String,
+    idate: Option<i64>,
+}
+
+/// What `folder` saw, for the deletion decision across folders.
+struct FolderKeys {
+    src_keys: Vec<String>,
+    src_newest: Option<i64>,
+    dst: Vec<DstMsg>,
+}
+
+fn dst_msgs(l: &Listing) -> Vec<DstMsg> {
+    l.msgs
+        .iter()
+        .map(|m| DstMsg {
+            uid: m.uid,
+            key: m.key.clone(),
+            idate: m.idate.map(|d| d.timestamp()),
+        })
+        .collect()
+}
+
+type FolderOutcome = Option<(FolderReport, FolderKeys)>;
 
 #[allow(clippy::too_many_arguments)]
 async fn folder(
@@ -268,7 +342,14 @@ async fn folder(
                         what: "the folder".into(),
                         detail,
                     });
-                    return Ok(Some((fr, Vec::new(), None, None)));
+                    return Ok(Some((
+                        fr,
+                        FolderKeys {
+                            src_keys: Vec::new(),
+                            src_newest: None,
+                            dst: Vec::new(),
+                        },
+                    )));
                 }
                 Err(e) => return Err(connection_error(dst_server, "CREATE", e)),
             }
@@ -282,8 +363,16 @@ async fn folder(
         .iter()
         .filter_map(|m| m.idate.map(|d| d.timestamp()))
         .max();
+    let src_keys: Vec<String> = s.msgs.iter().map(|m| m.key.clone()).collect();
     if opts.folders_only {
-        return Ok(Some((fr, Vec::new(), src_newest, None)));
+        return Ok(Some((
+            fr,
+            FolderKeys {
+                src_keys,
+                src_newest,
+                dst: Vec::new(),
+            },
+        )));
     }
     let d = if exists {
         scan(dst, dst_server, &m.dst_name, true).await?
@@ -313,29 +402,20 @@ async fn folder(
             }
         }
     }
-    let src_keys: HashSet<&str> = s.msgs.iter().map(|m| m.key.as_str()).collect();
-    let dst_only: Vec<&Msg> = d
-        .msgs
-        .iter()
-        .filter(|m| !src_keys.contains(m.key.as_str()))
-        .collect();
-    let dst_only_newest = dst_only
-        .iter()
-        .filter_map(|m| m.idate.map(|d| d.timestamp()))
-        .max();
-    let dst_only_uids: Vec<u32> = if opts.delete {
-        dst_only.iter().map(|m| m.uid).collect()
-    } else {
-        Vec::new()
-    };
-
     if opts.dry_run {
         fr.missing = to_copy.len() as u64;
         fr.flag_differences = to_flag.len() as u64;
         fr.dst_messages = d.msgs.len() as u64;
         fr.dst_bytes = d.bytes();
-        fr.deleted = dst_only_uids.len() as u64;
-        return Ok(Some((fr, Vec::new(), src_newest, dst_only_newest)));
+        let dst = dst_msgs(&d);
+        return Ok(Some((
+            fr,
+            FolderKeys {
+                src_keys,
+                src_newest,
+                dst,
+            },
+        )));
     }
 
     for (uid, flags) in &to_flag {
@@ -408,7 +488,15 @@ async fn folder(
     }
     fr.dst_messages = after.msgs.len() as u64;
     fr.dst_bytes = after.bytes();
-    Ok(Some((fr, dst_only_uids, src_newest, dst_only_newest)))
+    let dst = dst_msgs(&after);
+    Ok(Some((
+        fr,
+        FolderKeys {
+            src_keys,
+            src_newest,
+            dst,
+        },
+    )))
 }
 
 /// Fetch bodies in batches and APPEND them; the next batch is fetched from

@@ -27,6 +27,7 @@ where a killed or failed run stopped.
 Exit codes (the first failed account in the users file decides):
   0    every account in sync (or a dry run / folders-only run finished)
   2    bad input (users file, password source, option)
+  3    refused: --delete after the cutover without --force (nothing deleted)
   6    no error, but messages or flags still differ
   10   connection failed            12   TLS failed (untrusted, pin mismatch, no STARTTLS)
   16   authentication failed        113  destination over quota
@@ -175,6 +176,7 @@ fn code_for(kind: ErrorKind) -> u8 {
         ErrorKind::Quota => exit::MAIL_QUOTA,
         ErrorKind::Append => exit::MAIL_APPEND,
         ErrorKind::Input => exit::BAD_INPUT,
+        ErrorKind::Refused => exit::REFUSED,
         ErrorKind::Protocol | ErrorKind::Api => exit::FAILURE,
     }
 }
