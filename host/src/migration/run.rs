@@ -646,38 +646,63 @@ impl<'a> Runner<'a> {
         }
         let sides = self.sides;
         let q = |s: &str| s.replace('"', "\"\"");
+        // The roles the dump names (the database's owner and its objects'
+        // owners), read from the source: the recipe's user is only the
+        // usual name. They are created without passwords (those stay in
+        // the app's config; set them by hand if the app logs in with one).
+        let lit = src.replace('\'', "''");
+        let owners_sql = format!(
+            "select pg_get_userbyid(datdba) from pg_database where datname = '{lit}'"
+        );
+        let mut roles: Vec<String> = sides
+            .sh(Side::Source, "reading the database owner", &pg(&owners_sql))
+            .map_err(|e| e.to_string())?
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect();
+        let db_owner = roles.first().cloned().or_else(|| owner.map(str::to_string));
+        let objects = sides
+            .sh(
+                Side::Source,
+                "reading the object owners",
+                &format!(
+                    "cd / && runuser -u postgres -- psql -X -Atq -d {} -c {}",
+                    sh_quote(src),
+                    sh_quote("select distinct pg_get_userbyid(relowner) from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname not in ('pg_catalog','information_schema','pg_toast')")
+                ),
+            )
+            .map_err(|e| e.to_string())?;
+        for r in objects.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            if !roles.iter().any(|x| x == r) {
+                roles.push(r.to_string());
+            }
+        }
+        for r in &roles {
+            let role = format!(
+                "DO $$BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{}') THEN CREATE ROLE \"{}\" LOGIN; END IF; END$$;",
+                r.replace('\'', "''"),
+                q(r)
+            );
+            sides.sh(Side::Destination, "creating a role", &pg(&role)).map_err(|e| e.to_string())?;
+        }
         // The destination database is ours to replace: destination-free
         // found none (or moved it aside) before the first copy.
-        let mut prep = format!("DROP DATABASE IF EXISTS \"{}\";", q(dst));
-        let mut role = String::new();
-        if let Some(o) = owner {
-            role = format!(
-                "DO $$BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{}') THEN CREATE ROLE \"{}\" LOGIN; END IF; END$$;",
-                o.replace('\'', "''"),
-                q(o)
-            );
-        }
-        prep.push_str(&format!(
-            " CREATE DATABASE \"{}\"{};",
-            q(dst),
-            owner
-                .map(|o| format!(" OWNER \"{}\"", q(o)))
-                .unwrap_or_default()
-        ));
-        if !role.is_empty() {
-            sides
-                .sh(Side::Destination, "creating the role", &pg(&role))
-                .map_err(|e| e.to_string())?;
-        }
-        for stmt in prep
-            .split_inclusive(';')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            sides
-                .sh(Side::Destination, "creating the database", &pg(stmt))
-                .map_err(|e| e.to_string())?;
-        }
+        sides
+            .sh(Side::Destination, "dropping a half-loaded database", &pg(&format!("DROP DATABASE IF EXISTS \"{}\"", q(dst))))
+            .map_err(|e| e.to_string())?;
+        sides
+            .sh(
+                Side::Destination,
+                "creating the database",
+                &pg(&format!(
+                    "CREATE DATABASE \"{}\"{}",
+                    q(dst),
+                    db_owner.map(|o| format!(" OWNER \"{}\"", q(&o))).unwrap_or_default()
+                )),
+            )
+            .map_err(|e| e.to_string())?;
         let dump = format!(
             "cd / && runuser -u postgres -- pg_dump --no-password {}",
             sh_quote(src)
