@@ -83,7 +83,10 @@ pub struct DbReport {
 }
 
 fn check_db_name(n: &str) -> Result<(), DockerError> {
-    let ok = !n.is_empty() && n.len() <= 63 && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let ok = !n.is_empty()
+        && n.len() <= 63
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if ok {
         Ok(())
     } else {
@@ -99,7 +102,8 @@ fn check_db_name(n: &str) -> Result<(), DockerError> {
 fn runner(engine: Engine, at: &At, interactive: bool) -> String {
     match (engine, at) {
         (Engine::Postgres, At::Host) => {
-            "if [ \"$(id -u)\" = 0 ]; then runuser -u postgres -- \"$@\"; else \"$@\"; fi".to_string()
+            "if [ \"$(id -u)\" = 0 ]; then runuser -u postgres -- \"$@\"; else \"$@\"; fi"
+                .to_string()
         }
         (Engine::Postgres, At::Container(c)) => format!(
             "docker exec {i} -u postgres {c} sh -c 'if [ -n \"$POSTGRES_PASSWORD\" ]; then PGPASSWORD=\"$POSTGRES_PASSWORD\"; export PGPASSWORD; fi; exec \"$@\"' sh \"$@\"",
@@ -124,7 +128,10 @@ fn db_fn(engine: Engine, at: &At, interactive: bool) -> String {
             // mariadb-dump/mariadb on MariaDB >= 10.5, mysqldump/mysql elsewhere.
             let check = match at {
                 At::Host => "command -v mariadb >/dev/null 2>&1".to_string(),
-                At::Container(c) => format!("docker exec {} sh -c 'command -v mariadb' >/dev/null 2>&1", sh_quote(c)),
+                At::Container(c) => format!(
+                    "docker exec {} sh -c 'command -v mariadb' >/dev/null 2>&1",
+                    sh_quote(c)
+                ),
             };
             format!(
                 "if ! {check}; then case \"$1\" in mariadb) shift; set -- mysql \"$@\";; mariadb-dump) shift; set -- mysqldump \"$@\";; esac; fi; "
@@ -152,13 +159,18 @@ fn decompress_cmd(path: &str) -> String {
 fn source_script(m: &DbMove, prologue: &str, epilogue: &str) -> String {
     let produce = match (&m.dump_file, m.engine, &m.src_db) {
         (Some(f), _, _) => decompress_cmd(f),
-        (None, Engine::Postgres, Some(d)) => format!("db pg_dump --no-owner --no-privileges -d {}", sh_quote(d)),
+        (None, Engine::Postgres, Some(d)) => {
+            format!("db pg_dump --no-owner --no-privileges -d {}", sh_quote(d))
+        }
         (None, Engine::Postgres, None) => "db pg_dumpall".to_string(),
         (None, Engine::Mariadb, Some(d)) => format!(
             "db mariadb-dump --single-transaction --routines --triggers --events --skip-add-locks -- {}",
             sh_quote(d)
         ),
-        (None, Engine::Mariadb, None) => "db mariadb-dump --single-transaction --routines --triggers --events --all-databases".to_string(),
+        (None, Engine::Mariadb, None) => {
+            "db mariadb-dump --single-transaction --routines --triggers --events --all-databases"
+                .to_string()
+        }
     };
     format!(
         "{dbf}\nprintf '%s' {pro}\n{produce} || exit $?\nprintf '%s' {epi}\n",
@@ -171,7 +183,10 @@ fn source_script(m: &DbMove, prologue: &str, epilogue: &str) -> String {
 /// The destination side: reads SQL on stdin into the database.
 fn load_script(engine: Engine, at: &At, db: Option<&str>) -> String {
     let client = match (engine, db) {
-        (Engine::Postgres, Some(d)) => format!("db psql -X -q -v ON_ERROR_STOP=1 -d {} >/dev/null", sh_quote(d)),
+        (Engine::Postgres, Some(d)) => format!(
+            "db psql -X -q -v ON_ERROR_STOP=1 -d {} >/dev/null",
+            sh_quote(d)
+        ),
         (Engine::Postgres, None) => "db psql -X -q -d postgres >/dev/null".to_string(),
         (Engine::Mariadb, Some(d)) => format!("db mariadb --batch -- {}", sh_quote(d)),
         (Engine::Mariadb, None) => "db mariadb --batch".to_string(),
@@ -180,20 +195,34 @@ fn load_script(engine: Engine, at: &At, db: Option<&str>) -> String {
 }
 
 /// Run one SQL text in a database and return stdout (tab/pipe separated, no headers).
-async fn query(host: &Host, engine: Engine, at: &At, db: &str, sql: &str) -> Result<String, DockerError> {
+async fn query(
+    host: &Host,
+    engine: Engine,
+    at: &At,
+    db: &str,
+    sql: &str,
+) -> Result<String, DockerError> {
     let client = match engine {
         Engine::Postgres => format!("db psql -X -q -At -v ON_ERROR_STOP=1 -d {}", sh_quote(db)),
         Engine::Mariadb => format!("db mariadb --batch --skip-column-names -- {}", sh_quote(db)),
     };
     let script = format!("{}\n{client}\n", db_fn(engine, at, true));
-    let out = host.sh("querying the database", &script, Some(sql.as_bytes())).await?;
+    let out = host
+        .sh("querying the database", &script, Some(sql.as_bytes()))
+        .await?;
     Ok(String::from_utf8_lossy(&out).to_string())
 }
 
 async fn db_exists(host: &Host, engine: Engine, at: &At, db: &str) -> Result<bool, DockerError> {
     let (admin, sql) = match engine {
-        Engine::Postgres => ("postgres", format!("SELECT 1 FROM pg_database WHERE datname = '{db}';")),
-        Engine::Mariadb => ("information_schema", format!("SELECT 1 FROM SCHEMATA WHERE SCHEMA_NAME = '{db}';")),
+        Engine::Postgres => (
+            "postgres",
+            format!("SELECT 1 FROM pg_database WHERE datname = '{db}';"),
+        ),
+        Engine::Mariadb => (
+            "information_schema",
+            format!("SELECT 1 FROM SCHEMATA WHERE SCHEMA_NAME = '{db}';"),
+        ),
     };
     Ok(query(host, engine, at, admin, &sql).await?.trim() == "1")
 }
@@ -205,7 +234,12 @@ ORDER BY 1 \gexec
 "#;
 
 /// Exact row counts of every user table.
-pub async fn row_counts(host: &Host, engine: Engine, at: &At, db: &str) -> Result<BTreeMap<String, u64>, DockerError> {
+pub async fn row_counts(
+    host: &Host,
+    engine: Engine,
+    at: &At,
+    db: &str,
+) -> Result<BTreeMap<String, u64>, DockerError> {
     let out = match engine {
         Engine::Postgres => query(host, engine, at, db, PG_COUNTS).await?,
         Engine::Mariadb => {
@@ -220,7 +254,12 @@ pub async fn row_counts(host: &Host, engine: Engine, at: &At, db: &str) -> Resul
             let sql: String = tables
                 .lines()
                 .filter(|t| !t.is_empty())
-                .map(|t| format!("SELECT CONCAT('{t}', '|', COUNT(*)) FROM `{}`;\n", t.replace('`', "``")))
+                .map(|t| {
+                    format!(
+                        "SELECT CONCAT('{t}', '|', COUNT(*)) FROM `{}`;\n",
+                        t.replace('`', "``")
+                    )
+                })
                 .collect();
             if sql.is_empty() {
                 String::new()
@@ -244,7 +283,11 @@ async fn non_empty(host: &Host, engine: Engine, at: &At, db: &str) -> Result<u64
         Engine::Postgres => "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r','p','v','m','S','f') AND n.nspname NOT IN ('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg_toast%';".to_string(),
         Engine::Mariadb => format!("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{db}';"),
     };
-    Ok(query(host, engine, at, db, &sql).await?.trim().parse().unwrap_or(0))
+    Ok(query(host, engine, at, db, &sql)
+        .await?
+        .trim()
+        .parse()
+        .unwrap_or(0))
 }
 
 async fn check_container(dh: &DockerHost, at: &At) -> Result<(), DockerError> {
@@ -254,9 +297,12 @@ async fn check_container(dh: &DockerHost, at: &At) -> Result<(), DockerError> {
         .inspect_container(c, None::<InspectContainerOptions>)
         .await
         .map_err(|e| match e {
-            bollard::errors::Error::DockerResponseServerError { status_code: 404, .. } => {
-                DockerError::NoSuchContainer { host: dh.name(), name: c.clone() }
-            }
+            bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            } => DockerError::NoSuchContainer {
+                host: dh.name(),
+                name: c.clone(),
+            },
             e => dh.api_err(format!("inspecting {c}"), e),
         })?;
     let st = ins.state.unwrap_or_default();
@@ -264,7 +310,10 @@ async fn check_container(dh: &DockerHost, at: &At) -> Result<(), DockerError> {
         return Err(DockerError::NotRunningContainer {
             host: dh.name(),
             name: c.clone(),
-            state: st.status.map(|s| s.to_string()).unwrap_or_else(|| "unknown".into()),
+            state: st
+                .status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "unknown".into()),
         });
     }
     Ok(())
@@ -282,13 +331,22 @@ fn describe(h: &HostSpec, at: &At) -> String {
 async fn backup(host: &Host, engine: Engine, at: &At, db: &str) -> Result<String, DockerError> {
     let dump = match engine {
         Engine::Postgres => format!("db pg_dump -d {}", sh_quote(db)),
-        Engine::Mariadb => format!("db mariadb-dump --single-transaction --routines --triggers --events -- {}", sh_quote(db)),
+        Engine::Mariadb => format!(
+            "db mariadb-dump --single-transaction --routines --triggers --events -- {}",
+            sh_quote(db)
+        ),
     };
     let script = format!(
         "set -e; set -o pipefail 2>/dev/null || true; umask 077; d=/var/backups/migrate; mkdir -p \"$d\"\n{}\nf=\"$d/db-{db}-$(date -u +%Y%m%dT%H%M%SZ).sql.gz\"\n{dump} | gzip -c > \"$f\"\necho \"$f\"\n",
         db_fn(engine, at, false)
     );
-    let out = host.sh("backing up the destination database", &format!("bash -c {}", sh_quote(&script)), None).await?;
+    let out = host
+        .sh(
+            "backing up the destination database",
+            &format!("bash -c {}", sh_quote(&script)),
+            None,
+        )
+        .await?;
     Ok(String::from_utf8_lossy(&out).trim().to_string())
 }
 
@@ -320,7 +378,9 @@ pub async fn move_db(m: &DbMove) -> Result<DbReport, DockerError> {
         check_db_name(d)?;
     }
     if m.dump_file.is_some() && dst_db.is_none() && m.engine == Engine::Mariadb {
-        return Err(DockerError::BadInput("loading a MariaDB dump file needs --to-db NAME".into()));
+        return Err(DockerError::BadInput(
+            "loading a MariaDB dump file needs --to-db NAME".into(),
+        ));
     }
     let (s, d) = tokio::try_join!(DockerHost::connect(&m.src), DockerHost::connect(&m.dst))?;
     if m.dump_file.is_none() {
@@ -328,9 +388,19 @@ pub async fn move_db(m: &DbMove) -> Result<DbReport, DockerError> {
     }
     check_container(&d, &m.dst_at).await?;
     if let Some(f) = &m.dump_file {
-        let out = s.host.sh_raw("checking the dump file", &format!("test -r {}", sh_quote(f)), None).await?;
+        let out = s
+            .host
+            .sh_raw(
+                "checking the dump file",
+                &format!("test -r {}", sh_quote(f)),
+                None,
+            )
+            .await?;
         if !out.status.success() {
-            return Err(DockerError::BadInput(format!("the dump file {f} does not exist on {} or is not readable", s.name())));
+            return Err(DockerError::BadInput(format!(
+                "the dump file {f} does not exist on {} or is not readable",
+                s.name()
+            )));
         }
     } else if let Some(db) = &m.src_db
         && !db_exists(&s.host, m.engine, &m.src_at, db).await?
@@ -358,12 +428,22 @@ pub async fn move_db(m: &DbMove) -> Result<DbReport, DockerError> {
                     });
                 }
                 let f = backup(&d.host, m.engine, &m.dst_at, db).await?;
-                notes.push(format!("the destination database was saved to {f} on {} first", d.name()));
+                notes.push(format!(
+                    "the destination database was saved to {f} on {} first",
+                    d.name()
+                ));
                 backup_file = Some(f);
                 match m.engine {
                     Engine::Postgres => prologue.push_str(&wipe_sql(m.engine, db)),
                     Engine::Mariadb => {
-                        query(&d.host, m.engine, &m.dst_at, "information_schema", &wipe_sql(m.engine, db)).await?;
+                        query(
+                            &d.host,
+                            m.engine,
+                            &m.dst_at,
+                            "information_schema",
+                            &wipe_sql(m.engine, db),
+                        )
+                        .await?;
                     }
                 }
             }
@@ -372,7 +452,11 @@ pub async fn move_db(m: &DbMove) -> Result<DbReport, DockerError> {
                 Engine::Postgres => format!("CREATE DATABASE \"{db}\";"),
                 Engine::Mariadb => format!("CREATE DATABASE `{db}`;"),
             };
-            let admin = if m.engine == Engine::Postgres { "postgres" } else { "information_schema" };
+            let admin = if m.engine == Engine::Postgres {
+                "postgres"
+            } else {
+                "information_schema"
+            };
             query(&d.host, m.engine, &m.dst_at, admin, &sql).await?;
             created_db = true;
             notes.push(format!("created database {db}"));
@@ -391,7 +475,10 @@ pub async fn move_db(m: &DbMove) -> Result<DbReport, DockerError> {
             }
         }
     } else {
-        notes.push("all databases: not transactional; on failure the databases it created stay behind".into());
+        notes.push(
+            "all databases: not transactional; on failure the databases it created stay behind"
+                .into(),
+        );
     }
 
     let src_script = source_script(m, &prologue, &epilogue);
@@ -405,7 +492,14 @@ pub async fn move_db(m: &DbMove) -> Result<DbReport, DockerError> {
             && m.engine == Engine::Postgres
             && let Some(db) = &dst_db
         {
-            let _ = query(&d.host, m.engine, &m.dst_at, "postgres", &format!("DROP DATABASE \"{db}\";")).await;
+            let _ = query(
+                &d.host,
+                m.engine,
+                &m.dst_at,
+                "postgres",
+                &format!("DROP DATABASE \"{db}\";"),
+            )
+            .await;
         }
         let state = match (m.engine, &dst_db) {
             (Engine::Postgres, Some(db)) => format!(
@@ -428,7 +522,14 @@ pub async fn move_db(m: &DbMove) -> Result<DbReport, DockerError> {
         let src_counts = match (&m.dump_file, &m.src_db) {
             (None, Some(sdb)) => Some(row_counts(&s.host, m.engine, &m.src_at, sdb).await?),
             (Some(f), _) if m.engine == Engine::Postgres => {
-                let out = s.host.sh("counting rows in the dump file", &pg_file_counts_script(f), None).await?;
+                let out = s
+                    .host
+                    .sh(
+                        "counting rows in the dump file",
+                        &pg_file_counts_script(f),
+                        None,
+                    )
+                    .await?;
                 Some(
                     String::from_utf8_lossy(&out)
                         .lines()
@@ -489,7 +590,10 @@ fn verdict(out: &str) -> Result<(), String> {
     for l in out.lines() {
         if let Some(r) = l.strip_prefix("@@rc ") {
             let mut it = r.split_whitespace();
-            rc = (it.next().and_then(|x| x.parse::<i32>().ok()), it.next().and_then(|x| x.parse::<i32>().ok()));
+            rc = (
+                it.next().and_then(|x| x.parse::<i32>().ok()),
+                it.next().and_then(|x| x.parse::<i32>().ok()),
+            );
         } else if l == "@@dumperr" {
             cur = 1;
         } else if l == "@@loaderr" {
@@ -506,10 +610,21 @@ fn verdict(out: &str) -> Result<(), String> {
         (Some(0), Some(0)) => Ok(()),
         (Some(a), Some(b)) => Err(format!(
             "dump exit {a}{}; load exit {b}{}",
-            if dump_err.trim().is_empty() { String::new() } else { format!(": {}", dump_err.trim()) },
-            if load_err.trim().is_empty() { String::new() } else { format!(": {}", load_err.trim()) },
+            if dump_err.trim().is_empty() {
+                String::new()
+            } else {
+                format!(": {}", dump_err.trim())
+            },
+            if load_err.trim().is_empty() {
+                String::new()
+            } else {
+                format!(": {}", load_err.trim())
+            },
         )),
-        _ => Err(format!("the pipeline did not report its status: {}", out.trim())),
+        _ => Err(format!(
+            "the pipeline did not report its status: {}",
+            out.trim()
+        )),
     }
 }
 
@@ -533,31 +648,86 @@ async fn pipe(
     let tmp = "\"${TMPDIR:-/tmp}/migrate-db.$$\"";
     if src == dst {
         let script = wrap(&format!("bash -c {}", sh_quote(load)), tmp);
-        let out = s.host.sh_raw("piping the dump", &format!("bash -c {}", sh_quote(&script)), None).await?;
-        return Ok(("same-host".into(), verdict(&String::from_utf8_lossy(&out.stdout))));
+        let out = s
+            .host
+            .sh_raw(
+                "piping the dump",
+                &format!("bash -c {}", sh_quote(&script)),
+                None,
+            )
+            .await?;
+        return Ok((
+            "same-host".into(),
+            verdict(&String::from_utf8_lossy(&out.stdout)),
+        ));
     }
     if let (HostSpec::Ssh { .. }, HostSpec::Ssh { dest }) = (src, dst) {
-        let home = s.host.sh("finding the home directory", "printf '%s' \"$HOME\"", None).await?;
+        let home = s
+            .host
+            .sh("finding the home directory", "printf '%s' \"$HOME\"", None)
+            .await?;
         let home = String::from_utf8_lossy(&home).to_string();
         let id = format!("db{}", std::process::id());
         let jd = format!("{home}/.cache/migrate/docker-db-{id}");
         let t = trust::setup(&s.host, &d.host, dest, &jd, &id).await?;
-        let sink = format!("{} {}", t.dst_ssh, sh_quote(&format!("bash -c {}", sh_quote(load))));
+        let sink = format!(
+            "{} {}",
+            t.dst_ssh,
+            sh_quote(&format!("bash -c {}", sh_quote(load)))
+        );
         let script = wrap(&sink, tmp);
-        let res = s.host.sh_raw("piping the dump server to server", &format!("bash -c {}", sh_quote(&script)), None).await;
+        let res = s
+            .host
+            .sh_raw(
+                "piping the dump server to server",
+                &format!("bash -c {}", sh_quote(&script)),
+                None,
+            )
+            .await;
         let td = trust::teardown(&s.host, &d.host, &jd, &id).await;
-        let _ = s.host.sh("removing the job directory", &format!("rm -rf {}", sh_quote(&jd)), None).await;
+        let _ = s
+            .host
+            .sh(
+                "removing the job directory",
+                &format!("rm -rf {}", sh_quote(&jd)),
+                None,
+            )
+            .await;
         let out = res?;
         td?;
-        return Ok(("direct".into(), verdict(&String::from_utf8_lossy(&out.stdout))));
+        return Ok((
+            "direct".into(),
+            verdict(&String::from_utf8_lossy(&out.stdout)),
+        ));
     }
     relay(s, d, src_script, load).await
 }
 
 /// Through this machine: the dump's stdout is copied into the load's stdin.
-async fn relay(s: &DockerHost, d: &DockerHost, src_script: &str, load: &str) -> Result<(String, Result<(), String>), DockerError> {
-    let mut a = s.host.spawn("dumping", &format!("bash -c {}", sh_quote(src_script)), false, true).await?;
-    let mut b = d.host.spawn("loading", &format!("bash -c {}", sh_quote(load)), true, true).await?;
+async fn relay(
+    s: &DockerHost,
+    d: &DockerHost,
+    src_script: &str,
+    load: &str,
+) -> Result<(String, Result<(), String>), DockerError> {
+    let mut a = s
+        .host
+        .spawn(
+            "dumping",
+            &format!("bash -c {}", sh_quote(src_script)),
+            false,
+            true,
+        )
+        .await?;
+    let mut b = d
+        .host
+        .spawn(
+            "loading",
+            &format!("bash -c {}", sh_quote(load)),
+            true,
+            true,
+        )
+        .await?;
     let (Some(mut out), Some(mut inp)) = (a.stdout.take(), b.stdin.take()) else {
         return Err(DockerError::Failed("the dump pipes did not open".into()));
     };
@@ -570,7 +740,10 @@ async fn relay(s: &DockerHost, d: &DockerHost, src_script: &str, load: &str) -> 
     let fake = format!(
         "@@rc {rc_a} {rc_b}\n@@dumperr\n{}{}\n@@loaderr\n{}\n",
         String::from_utf8_lossy(&ao.stderr),
-        copied.err().map(|e| format!("relay: {e}")).unwrap_or_default(),
+        copied
+            .err()
+            .map(|e| format!("relay: {e}"))
+            .unwrap_or_default(),
         String::from_utf8_lossy(&bo.stderr)
     );
     Ok(("relay".into(), verdict(&fake)))
@@ -583,7 +756,8 @@ mod tests {
     #[test]
     fn verdict_reads_both_sides() {
         assert!(verdict("@@rc 0 0\n@@dumperr\n@@loaderr\n").is_ok());
-        let e = verdict("@@rc 1 0\n@@dumperr\ngzip: unexpected end of file\n@@loaderr\n").unwrap_err();
+        let e =
+            verdict("@@rc 1 0\n@@dumperr\ngzip: unexpected end of file\n@@loaderr\n").unwrap_err();
         assert!(e.contains("unexpected end of file"), "{e}");
         assert!(verdict("garbage").is_err());
     }

@@ -11,13 +11,19 @@ pub enum DockerError {
     #[error(transparent)]
     Copy(#[from] CopyError),
 
-    #[error("docker is not installed on {host} (no docker socket, no dockerd); install it (Debian: apt-get install docker.io) or pick the right server")]
+    #[error(
+        "docker is not installed on {host} (no docker socket, no dockerd); install it (Debian: apt-get install docker.io) or pick the right server"
+    )]
     NotInstalled { host: String },
 
-    #[error("the docker daemon on {host} is not running ({socket} is missing); start it (systemctl start docker) and try again")]
+    #[error(
+        "the docker daemon on {host} is not running ({socket} is missing); start it (systemctl start docker) and try again"
+    )]
     NotRunning { host: String, socket: String },
 
-    #[error("{user} on {host} may not use {socket}; log in as root, or add the user to the `docker` group (usermod -aG docker {user}, then log in again)")]
+    #[error(
+        "{user} on {host} may not use {socket}; log in as root, or add the user to the `docker` group (usermod -aG docker {user}, then log in again)"
+    )]
     SocketPermission {
         host: String,
         user: String,
@@ -35,27 +41,37 @@ pub enum DockerError {
         source: bollard::errors::Error,
     },
 
-    #[error("there is no volume `{volume}` on {host}; `migrate docker ls {host}` lists the volumes")]
+    #[error(
+        "there is no volume `{volume}` on {host}; `migrate docker ls {host}` lists the volumes"
+    )]
     NoSuchVolume { host: String, volume: String },
 
-    #[error("there is no container `{name}` on {host}; `migrate docker ls {host}` lists the containers")]
+    #[error(
+        "there is no container `{name}` on {host}; `migrate docker ls {host}` lists the containers"
+    )]
     NoSuchContainer { host: String, name: String },
 
-    #[error("container `{name}` on {host} is not running (state: {state}); start it first (docker start {name})")]
+    #[error(
+        "container `{name}` on {host} is not running (state: {state}); start it first (docker start {name})"
+    )]
     NotRunningContainer {
         host: String,
         name: String,
         state: String,
     },
 
-    #[error("volume `{volume}` on {host} is not empty ({what}); refusing to overwrite it. Pick another name, empty it, or pass --force (a backup of it is taken first)")]
+    #[error(
+        "volume `{volume}` on {host} is not empty ({what}); refusing to overwrite it. Pick another name, empty it, or pass --force (a backup of it is taken first)"
+    )]
     VolumeNotEmpty {
         host: String,
         volume: String,
         what: String,
     },
 
-    #[error("database `{db}` in {target} is not empty ({what}); refusing to load into it. Load into a fresh database, or pass --force")]
+    #[error(
+        "database `{db}` in {target} is not empty ({what}); refusing to load into it. Load into a fresh database, or pass --force"
+    )]
     DatabaseNotEmpty {
         target: String,
         db: String,

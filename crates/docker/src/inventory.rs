@@ -105,7 +105,9 @@ fn state_str(s: Option<&bollard::models::ContainerSummaryStateEnum>) -> String {
 pub async fn containers(dh: &DockerHost) -> Result<Vec<ContainerInfo>, DockerError> {
     let list = dh
         .docker
-        .list_containers(Some(ListContainersOptionsBuilder::default().all(true).build()))
+        .list_containers(Some(
+            ListContainersOptionsBuilder::default().all(true).build(),
+        ))
         .await
         .map_err(|e| dh.api_err("listing containers", e))?;
     let mut out = Vec::new();
@@ -268,7 +270,10 @@ pub async fn inventory(dh: &DockerHost) -> Result<Inventory, DockerError> {
     let mut compose_projects: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for c in &containers {
         if let Some(p) = &c.compose_project {
-            compose_projects.entry(p.clone()).or_default().push(c.name.clone());
+            compose_projects
+                .entry(p.clone())
+                .or_default()
+                .push(c.name.clone());
         }
     }
     let mut stacks: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -302,7 +307,11 @@ fn human(n: u64) -> String {
         v /= 1024.0;
         i += 1;
     }
-    if i == 0 { format!("{n} B") } else { format!("{v:.1} {}", U[i]) }
+    if i == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", U[i])
+    }
 }
 
 /// The human listing printed by `migrate docker ls`.
@@ -318,7 +327,10 @@ pub fn render(inv: &Inventory) -> String {
     for c in &inv.containers {
         let mut extra = Vec::new();
         if let Some(p) = &c.compose_project {
-            extra.push(format!("compose {p}/{}", c.compose_service.as_deref().unwrap_or("?")));
+            extra.push(format!(
+                "compose {p}/{}",
+                c.compose_service.as_deref().unwrap_or("?")
+            ));
         }
         if let Some(st) = &c.stack {
             extra.push(format!("stack {st}"));
@@ -329,7 +341,14 @@ pub fn render(inv: &Inventory) -> String {
         for (k, v) in &c.versions {
             extra.push(format!("{k}={v}"));
         }
-        let _ = writeln!(s, "  {:<24} {:<9} {:<28} {}", c.name, c.state, c.image, extra.join("; "));
+        let _ = writeln!(
+            s,
+            "  {:<24} {:<9} {:<28} {}",
+            c.name,
+            c.state,
+            c.image,
+            extra.join("; ")
+        );
     }
     if !inv.compose_projects.is_empty() {
         let _ = writeln!(s, "\ncompose projects:");
@@ -340,8 +359,14 @@ pub fn render(inv: &Inventory) -> String {
     if inv.swarm == "active" {
         let _ = writeln!(s, "\nswarm services ({}):", inv.services.len());
         for sv in &inv.services {
-            let r = sv.replicas.map_or("global".to_string(), |r| format!("{r} replicas"));
-            let v: Vec<String> = sv.versions.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let r = sv
+                .replicas
+                .map_or("global".to_string(), |r| format!("{r} replicas"));
+            let v: Vec<String> = sv
+                .versions
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
             let _ = writeln!(
                 s,
                 "  {:<30} {:<12} {} {}",
@@ -363,13 +388,27 @@ pub fn render(inv: &Inventory) -> String {
         } else {
             format!("used by {}", v.used_by.join(","))
         };
-        let _ = writeln!(s, "  {:<30} {:>10}  {}  {}", v.name, size, v.mountpoint, used);
+        let _ = writeln!(
+            s,
+            "  {:<30} {:>10}  {}  {}",
+            v.name, size, v.mountpoint, used
+        );
     }
     let _ = writeln!(s, "\nimages ({}):", inv.images.len());
     for i in &inv.images {
-        let tags = if i.tags.is_empty() { "<none>".to_string() } else { i.tags.join(",") };
+        let tags = if i.tags.is_empty() {
+            "<none>".to_string()
+        } else {
+            i.tags.join(",")
+        };
         let v: Vec<String> = i.versions.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let _ = writeln!(s, "  {:<40} {:>10}  {}", tags, human(i.size.max(0) as u64), v.join(" "));
+        let _ = writeln!(
+            s,
+            "  {:<40} {:>10}  {}",
+            tags,
+            human(i.size.max(0) as u64),
+            v.join(" ")
+        );
     }
     s
 }

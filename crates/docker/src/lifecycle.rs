@@ -34,8 +34,13 @@ impl Selector {
         self.project.is_none() && self.containers.is_empty() && self.volumes.is_empty()
     }
     fn matches(&self, c: &ContainerInfo) -> bool {
-        self.project.as_ref().is_some_and(|p| c.compose_project.as_ref() == Some(p))
-            || self.containers.iter().any(|n| n == &c.name || c.id.starts_with(n.as_str()))
+        self.project
+            .as_ref()
+            .is_some_and(|p| c.compose_project.as_ref() == Some(p))
+            || self
+                .containers
+                .iter()
+                .any(|n| n == &c.name || c.id.starts_with(n.as_str()))
             || c.volumes.iter().any(|v| self.volumes.contains(v))
     }
 }
@@ -44,7 +49,10 @@ impl Selector {
 pub async fn select(dh: &DockerHost, sel: &Selector) -> Result<Vec<ContainerInfo>, DockerError> {
     let all = inventory::containers(dh).await?;
     for n in &sel.containers {
-        if !all.iter().any(|c| &c.name == n || c.id.starts_with(n.as_str())) {
+        if !all
+            .iter()
+            .any(|c| &c.name == n || c.id.starts_with(n.as_str()))
+        {
             return Err(DockerError::NoSuchContainer {
                 host: dh.name(),
                 name: n.clone(),
@@ -130,7 +138,10 @@ async fn container_deps(
             n.clone(),
             labels.get(inventory::COMPOSE_PROJECT).cloned(),
             labels.get(COMPOSE_SERVICE).cloned(),
-            labels.get(COMPOSE_DEPENDS_ON).map(|d| depends_on(d)).unwrap_or_default(),
+            labels
+                .get(COMPOSE_DEPENDS_ON)
+                .map(|d| depends_on(d))
+                .unwrap_or_default(),
         ));
     }
     Ok(out)
@@ -148,14 +159,25 @@ pub struct Stopped {
 #[instrument(skip_all, fields(host = %dh.name()))]
 pub async fn stop(dh: &DockerHost, sel: &Selector) -> Result<Stopped, DockerError> {
     let cs = select(dh, sel).await?;
-    let running: Vec<String> = cs.iter().filter(|c| c.state == "running").map(|c| c.name.clone()).collect();
-    let already: Vec<String> = cs.iter().filter(|c| c.state != "running").map(|c| c.name.clone()).collect();
+    let running: Vec<String> = cs
+        .iter()
+        .filter(|c| c.state == "running")
+        .map(|c| c.name.clone())
+        .collect();
+    let already: Vec<String> = cs
+        .iter()
+        .filter(|c| c.state != "running")
+        .map(|c| c.name.clone())
+        .collect();
     let mut order = start_order(&container_deps(dh, &running).await?);
     order.reverse();
     for n in &order {
         info!(container = %n, "stopping");
         dh.docker
-            .stop_container(n, Some(StopContainerOptionsBuilder::default().t(60).build()))
+            .stop_container(
+                n,
+                Some(StopContainerOptionsBuilder::default().t(60).build()),
+            )
             .await
             .map_err(|e| dh.api_err(format!("stopping {n}"), e))?;
     }
@@ -168,7 +190,11 @@ pub async fn stop(dh: &DockerHost, sel: &Selector) -> Result<Stopped, DockerErro
 /// Start containers dependencies first, each one healthy (or running, when
 /// it has no health check) before the next.
 #[instrument(skip_all, fields(host = %dh.name()))]
-pub async fn start(dh: &DockerHost, names: &[String], timeout: Duration) -> Result<Vec<String>, DockerError> {
+pub async fn start(
+    dh: &DockerHost,
+    names: &[String],
+    timeout: Duration,
+) -> Result<Vec<String>, DockerError> {
     let order = start_order(&container_deps(dh, names).await?);
     for n in &order {
         info!(container = %n, "starting");
@@ -183,7 +209,11 @@ pub async fn start(dh: &DockerHost, names: &[String], timeout: Duration) -> Resu
 
 /// Wait until a container is healthy (with a health check) or running
 /// (without one).
-pub async fn wait_healthy(dh: &DockerHost, name: &str, timeout: Duration) -> Result<(), DockerError> {
+pub async fn wait_healthy(
+    dh: &DockerHost,
+    name: &str,
+    timeout: Duration,
+) -> Result<(), DockerError> {
     let t0 = Instant::now();
     loop {
         let ins = dh
@@ -252,7 +282,10 @@ async fn set_replicas(
 ) -> Result<Option<i64>, DockerError> {
     let svc = dh
         .docker
-        .inspect_service(name, None::<bollard::query_parameters::InspectServiceOptions>)
+        .inspect_service(
+            name,
+            None::<bollard::query_parameters::InspectServiceOptions>,
+        )
         .await
         .map_err(|e| dh.api_err(format!("inspecting service {name}"), e))?;
     let version = svc.version.and_then(|v| v.index).unwrap_or(0);
@@ -264,7 +297,9 @@ async fn set_replicas(
         .update_service(
             name,
             spec,
-            UpdateServiceOptionsBuilder::default().version(version as i32).build(),
+            UpdateServiceOptionsBuilder::default()
+                .version(version as i32)
+                .build(),
             None,
         )
         .await
@@ -285,12 +320,19 @@ fn put_replicas(spec: &mut bollard::models::ServiceSpec, n: i64) {
 }
 
 /// Swarm services of a stack (or the named services).
-async fn pick_services(dh: &DockerHost, stack: Option<&str>, names: &[String]) -> Result<Vec<String>, DockerError> {
+async fn pick_services(
+    dh: &DockerHost,
+    stack: Option<&str>,
+    names: &[String],
+) -> Result<Vec<String>, DockerError> {
     swarm_manager(dh).await?;
     let all = inventory::services(dh).await?;
     for n in names {
         if !all.iter().any(|s| &s.name == n) {
-            return Err(DockerError::BadInput(format!("there is no swarm service `{n}` on {}", dh.name())));
+            return Err(DockerError::BadInput(format!(
+                "there is no swarm service `{n}` on {}",
+                dh.name()
+            )));
         }
     }
     let picked: Vec<String> = all
@@ -311,12 +353,20 @@ async fn pick_services(dh: &DockerHost, stack: Option<&str>, names: &[String]) -
 /// Scale replicated services to 0, remembering each count in a label.
 /// Global services cannot be scaled and are refused by name.
 #[instrument(skip_all, fields(host = %dh.name()))]
-pub async fn scale_down(dh: &DockerHost, stack: Option<&str>, names: &[String]) -> Result<Vec<Scaled>, DockerError> {
+pub async fn scale_down(
+    dh: &DockerHost,
+    stack: Option<&str>,
+    names: &[String],
+) -> Result<Vec<Scaled>, DockerError> {
     let picked = pick_services(dh, stack, names).await?;
     let mut out = Vec::new();
     for n in &picked {
         let r = set_replicas(dh, n, |spec| {
-            if spec.labels.as_ref().is_some_and(|l| l.contains_key(REPLICAS_LABEL)) {
+            if spec
+                .labels
+                .as_ref()
+                .is_some_and(|l| l.contains_key(REPLICAS_LABEL))
+            {
                 // Already scaled down by us: keep the first count.
                 return None;
             }
@@ -330,7 +380,10 @@ pub async fn scale_down(dh: &DockerHost, stack: Option<&str>, names: &[String]) 
         .await?;
         if let Some(r) = r {
             info!(service = %n, replicas = r, "scaled to 0");
-            out.push(Scaled { service: n.clone(), replicas: r });
+            out.push(Scaled {
+                service: n.clone(),
+                replicas: r,
+            });
         }
     }
     for s in &out {
@@ -341,7 +394,12 @@ pub async fn scale_down(dh: &DockerHost, stack: Option<&str>, names: &[String]) 
 
 /// Scale services back to their remembered counts and wait for the tasks.
 #[instrument(skip_all, fields(host = %dh.name()))]
-pub async fn scale_up(dh: &DockerHost, stack: Option<&str>, names: &[String], timeout: Duration) -> Result<Vec<Scaled>, DockerError> {
+pub async fn scale_up(
+    dh: &DockerHost,
+    stack: Option<&str>,
+    names: &[String],
+    timeout: Duration,
+) -> Result<Vec<Scaled>, DockerError> {
     let picked = pick_services(dh, stack, names).await?;
     let mut out = Vec::new();
     for n in &picked {
@@ -354,7 +412,10 @@ pub async fn scale_up(dh: &DockerHost, stack: Option<&str>, names: &[String], ti
         })
         .await?;
         if let Some(r) = r {
-            out.push(Scaled { service: n.clone(), replicas: r });
+            out.push(Scaled {
+                service: n.clone(),
+                replicas: r,
+            });
         }
     }
     for s in &out {
@@ -363,10 +424,11 @@ pub async fn scale_up(dh: &DockerHost, stack: Option<&str>, names: &[String], ti
     Ok(out)
 }
 
+/// Tasks actually running, whatever their desired state: a task being shut
+/// down still holds its data open until its container has exited.
 async fn running_tasks(dh: &DockerHost, service: &str) -> Result<i64, DockerError> {
     let mut f = HashMap::new();
     f.insert("service", vec![service]);
-    f.insert("desired-state", vec!["running"]);
     let tasks = dh
         .docker
         .list_tasks(Some(ListTasksOptionsBuilder::default().filters(&f).build()))
@@ -383,7 +445,12 @@ async fn running_tasks(dh: &DockerHost, service: &str) -> Result<i64, DockerErro
         .count() as i64)
 }
 
-async fn wait_tasks(dh: &DockerHost, service: &str, want: i64, timeout: Duration) -> Result<(), DockerError> {
+async fn wait_tasks(
+    dh: &DockerHost,
+    service: &str,
+    want: i64,
+    timeout: Duration,
+) -> Result<(), DockerError> {
     let t0 = Instant::now();
     loop {
         let n = running_tasks(dh, service).await?;
@@ -408,7 +475,12 @@ mod tests {
     use super::*;
 
     fn c(n: &str, s: &str, d: &[&str]) -> (String, Option<String>, Option<String>, Vec<String>) {
-        (n.into(), Some("app".into()), Some(s.into()), d.iter().map(|x| x.to_string()).collect())
+        (
+            n.into(),
+            Some("app".into()),
+            Some(s.into()),
+            d.iter().map(|x| x.to_string()).collect(),
+        )
     }
 
     #[test]
@@ -423,7 +495,10 @@ mod tests {
 
     #[test]
     fn parses_compose_depends_on_label() {
-        assert_eq!(depends_on("db:service_healthy:false,redis:service_started:true"), vec!["db", "redis"]);
+        assert_eq!(
+            depends_on("db:service_healthy:false,redis:service_started:true"),
+            vec!["db", "redis"]
+        );
     }
 
     #[test]

@@ -33,7 +33,11 @@ pub fn is_permission_error(line: &str) -> bool {
 }
 
 /// Scan the last `tail` lines of each container's stdout and stderr.
-pub async fn scan(dh: &DockerHost, containers: &[String], tail: usize) -> Result<Vec<Finding>, DockerError> {
+pub async fn scan(
+    dh: &DockerHost,
+    containers: &[String],
+    tail: usize,
+) -> Result<Vec<Finding>, DockerError> {
     let mut out = Vec::new();
     for c in containers {
         let opts = LogsOptionsBuilder::default()
@@ -45,9 +49,11 @@ pub async fn scan(dh: &DockerHost, containers: &[String], tail: usize) -> Result
         let mut text = Vec::new();
         while let Some(item) = s.next().await {
             match item {
-                Ok(LogOutput::StdOut { message } | LogOutput::StdErr { message } | LogOutput::Console { message }) => {
-                    text.extend_from_slice(&message)
-                }
+                Ok(
+                    LogOutput::StdOut { message }
+                    | LogOutput::StdErr { message }
+                    | LogOutput::Console { message },
+                ) => text.extend_from_slice(&message),
                 Ok(LogOutput::StdIn { .. }) => {}
                 Err(e) => return Err(dh.api_err(format!("reading the logs of {c}"), e)),
             }
@@ -68,7 +74,9 @@ pub async fn scan(dh: &DockerHost, containers: &[String], tail: usize) -> Result
 mod tests {
     #[test]
     fn recognises_permission_errors() {
-        assert!(super::is_permission_error("open /data/x: Permission denied"));
+        assert!(super::is_permission_error(
+            "open /data/x: Permission denied"
+        ));
         assert!(super::is_permission_error("chown: Operation not permitted"));
         assert!(!super::is_permission_error("listening on 127.0.0.2:3000"));
     }

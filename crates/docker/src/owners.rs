@@ -78,7 +78,10 @@ pub struct ContainerUser {
 }
 
 /// The user each container mounting `volume` runs as.
-pub async fn volume_users(dh: &DockerHost, volume: &str) -> Result<Vec<ContainerUser>, DockerError> {
+pub async fn volume_users(
+    dh: &DockerHost,
+    volume: &str,
+) -> Result<Vec<ContainerUser>, DockerError> {
     let cs = crate::inventory::containers(dh).await?;
     let mut out = Vec::new();
     for c in cs.iter().filter(|c| c.volumes.iter().any(|v| v == volume)) {
@@ -95,7 +98,11 @@ pub async fn volume_users(dh: &DockerHost, volume: &str) -> Result<Vec<Container
             Some(n)
         } else if c.state == "running" {
             // A user name: only the container's own /etc/passwd knows it.
-            let cmd = format!("docker exec {} id -u {} 2>/dev/null", sh_quote(&c.name), sh_quote(&name_part));
+            let cmd = format!(
+                "docker exec {} id -u {} 2>/dev/null",
+                sh_quote(&c.name),
+                sh_quote(&name_part)
+            );
             dh.host
                 .sh("resolving a container user", &cmd, None)
                 .await
@@ -126,7 +133,10 @@ pub struct OwnerReport {
 /// share the group of) what it writes.
 pub fn judge(owners: &BTreeMap<(u32, u32), u64>, users: &[ContainerUser]) -> OwnerReport {
     let mut problems = Vec::new();
-    let non_root: Vec<&ContainerUser> = users.iter().filter(|u| u.uid.is_some_and(|x| x != 0)).collect();
+    let non_root: Vec<&ContainerUser> = users
+        .iter()
+        .filter(|u| u.uid.is_some_and(|x| x != 0))
+        .collect();
     for ((uid, gid), n) in owners {
         if non_root.is_empty() {
             continue;
@@ -157,7 +167,13 @@ mod tests {
     #[test]
     fn parses_map_owner() {
         let m: MapOwner = "991:1000".parse().unwrap();
-        assert_eq!(m, MapOwner { from: 991, to: 1000 });
+        assert_eq!(
+            m,
+            MapOwner {
+                from: 991,
+                to: 1000
+            }
+        );
         assert!("991".parse::<MapOwner>().is_err());
         assert!("a:b".parse::<MapOwner>().is_err());
     }
@@ -167,11 +183,23 @@ mod tests {
         let mut o = BTreeMap::new();
         o.insert((991, 991), 10);
         o.insert((1000, 1000), 3);
-        let users = vec![ContainerUser { container: "web".into(), user: "1000".into(), uid: Some(1000) }];
+        let users = vec![ContainerUser {
+            container: "web".into(),
+            user: "1000".into(),
+            uid: Some(1000),
+        }];
         let r = judge(&o, &users);
         assert_eq!(r.problems.len(), 1);
-        assert!(r.problems[0].contains("--map-owner 991:1000"), "{:?}", r.problems);
-        let root = vec![ContainerUser { container: "web".into(), user: "".into(), uid: Some(0) }];
+        assert!(
+            r.problems[0].contains("--map-owner 991:1000"),
+            "{:?}",
+            r.problems
+        );
+        let root = vec![ContainerUser {
+            container: "web".into(),
+            user: "".into(),
+            uid: Some(0),
+        }];
         assert!(judge(&o, &root).problems.is_empty());
     }
 }

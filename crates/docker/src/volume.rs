@@ -81,10 +81,17 @@ fn split_host_volume(s: &str) -> Result<(HostSpec, Option<String>), DockerError>
     let (h, v) = if let Some(rest) = s.strip_prefix("ssh://") {
         let at = rest.rfind('@').map_or(0, |i| i + 1);
         let colons: Vec<usize> = rest[at..].match_indices(':').map(|(i, _)| at + i).collect();
-        let has_port = colons
-            .first()
-            .is_some_and(|&c| rest[c + 1..].split(':').next().is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())));
-        let vol_colon = if has_port { colons.get(1) } else { colons.first() };
+        let has_port = colons.first().is_some_and(|&c| {
+            rest[c + 1..]
+                .split(':')
+                .next()
+                .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        });
+        let vol_colon = if has_port {
+            colons.get(1)
+        } else {
+            colons.first()
+        };
         match vol_colon {
             Some(&c) => (&s[..6 + c], Some(&rest[c + 1..])),
             None => (s, None),
@@ -106,7 +113,8 @@ fn split_host_volume(s: &str) -> Result<(HostSpec, Option<String>), DockerError>
 pub fn check_volume_name(v: &str) -> Result<(), DockerError> {
     let ok = v.len() >= 2
         && v.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && v.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
     if ok {
         Ok(())
     } else {
@@ -117,14 +125,23 @@ pub fn check_volume_name(v: &str) -> Result<(), DockerError> {
 }
 
 fn is_not_found(e: &bollard::errors::Error) -> bool {
-    matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })
+    matches!(
+        e,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
 }
 
 /// Inspect a volume; a missing one is `NoSuchVolume`.
 pub async fn inspect(dh: &DockerHost, name: &str) -> Result<bollard::models::Volume, DockerError> {
     dh.docker.inspect_volume(name).await.map_err(|e| {
         if is_not_found(&e) {
-            DockerError::NoSuchVolume { host: dh.name(), volume: name.to_string() }
+            DockerError::NoSuchVolume {
+                host: dh.name(),
+                volume: name.to_string(),
+            }
         } else {
             dh.api_err(format!("inspecting volume {name}"), e)
         }
@@ -133,8 +150,14 @@ pub async fn inspect(dh: &DockerHost, name: &str) -> Result<bollard::models::Vol
 
 /// How many entries a directory holds at its top level (0 = empty).
 async fn top_entries(dh: &DockerHost, path: &str) -> Result<u64, DockerError> {
-    let cmd = format!("find {} -mindepth 1 -maxdepth 1 -printf x | wc -c", sh_quote(path));
-    let out = dh.host.sh("checking the destination volume", &cmd, None).await?;
+    let cmd = format!(
+        "find {} -mindepth 1 -maxdepth 1 -printf x | wc -c",
+        sh_quote(path)
+    );
+    let out = dh
+        .host
+        .sh("checking the destination volume", &cmd, None)
+        .await?;
     Ok(String::from_utf8_lossy(&out).trim().parse().unwrap_or(0))
 }
 
@@ -149,7 +172,10 @@ echo "$f""#,
         v = volume,
         mp = sh_quote(mountpoint)
     );
-    let out = dh.host.sh("backing up the destination volume", &cmd, None).await?;
+    let out = dh
+        .host
+        .sh("backing up the destination volume", &cmd, None)
+        .await?;
     Ok(String::from_utf8_lossy(&out).trim().to_string())
 }
 
@@ -157,7 +183,9 @@ async fn pass(opts: &CopyOptions) -> Result<Summary, DockerError> {
     let mut quiet = |_p: &migrate_copy::Progress| {};
     match migrate_copy::run(opts, &mut quiet).await? {
         Outcome::Finished(s) => Ok(s),
-        Outcome::Detached { job_id, .. } => Err(DockerError::Failed(format!("copy job {job_id} detached unexpectedly"))),
+        Outcome::Detached { job_id, .. } => Err(DockerError::Failed(format!(
+            "copy job {job_id} detached unexpectedly"
+        ))),
     }
 }
 
@@ -166,7 +194,9 @@ pub async fn move_volume(m: &VolumeMove) -> Result<VolumeReport, DockerError> {
     check_volume_name(&m.src_volume)?;
     check_volume_name(&m.dst_volume)?;
     if m.src == m.dst && m.src_volume == m.dst_volume {
-        return Err(DockerError::BadInput("source and destination are the same volume".into()));
+        return Err(DockerError::BadInput(
+            "source and destination are the same volume".into(),
+        ));
     }
     let (s, d) = tokio::try_join!(DockerHost::connect(&m.src), DockerHost::connect(&m.dst))?;
     let sv = inspect(&s, &m.src_volume).await?;
@@ -202,7 +232,9 @@ pub async fn move_volume(m: &VolumeMove) -> Result<VolumeReport, DockerError> {
             let mut labels: HashMap<String, String> = sv.labels.clone();
             if m.dst_volume != m.src_volume {
                 // A renamed volume belongs to another project/stack now.
-                labels.retain(|k, _| !k.starts_with("com.docker.compose.") && !k.starts_with("com.docker.stack."));
+                labels.retain(|k, _| {
+                    !k.starts_with("com.docker.compose.") && !k.starts_with("com.docker.stack.")
+                });
             }
             let v = d
                 .docker
@@ -222,8 +254,14 @@ pub async fn move_volume(m: &VolumeMove) -> Result<VolumeReport, DockerError> {
     };
 
     let base = CopyOptions {
-        src: Location { host: m.src.clone(), path: sv.mountpoint.clone() },
-        dst: Location { host: m.dst.clone(), path: dv.mountpoint.clone() },
+        src: Location {
+            host: m.src.clone(),
+            path: sv.mountpoint.clone(),
+        },
+        dst: Location {
+            host: m.dst.clone(),
+            path: dv.mountpoint.clone(),
+        },
         final_pass: false,
         verify: false,
         streams: m.streams.max(1),
@@ -234,8 +272,19 @@ pub async fn move_volume(m: &VolumeMove) -> Result<VolumeReport, DockerError> {
         // Emptiness was checked above (and a backup taken with --force).
         force: true,
     };
-    let users = lifecycle::select(&s, &Selector { volumes: vec![m.src_volume.clone()], ..Default::default() }).await?;
-    let running: Vec<String> = users.iter().filter(|c| c.state == "running").map(|c| c.name.clone()).collect();
+    let users = lifecycle::select(
+        &s,
+        &Selector {
+            volumes: vec![m.src_volume.clone()],
+            ..Default::default()
+        },
+    )
+    .await?;
+    let running: Vec<String> = users
+        .iter()
+        .filter(|c| c.state == "running")
+        .map(|c| c.name.clone())
+        .collect();
     let mut passes = Vec::new();
     let mut stopped = Vec::new();
     if !running.is_empty() {
@@ -243,7 +292,15 @@ pub async fn move_volume(m: &VolumeMove) -> Result<VolumeReport, DockerError> {
         let p = pass(&base).await?;
         passes.push(p);
         if m.stop {
-            stopped = lifecycle::stop(&s, &Selector { containers: running.clone(), ..Default::default() }).await?.stopped;
+            stopped = lifecycle::stop(
+                &s,
+                &Selector {
+                    containers: running.clone(),
+                    ..Default::default()
+                },
+            )
+            .await?
+            .stopped;
         } else {
             warnings.push(format!(
                 "{} still running on {} while the volume was copied: the copy may be inconsistent; use --stop",
@@ -252,13 +309,21 @@ pub async fn move_volume(m: &VolumeMove) -> Result<VolumeReport, DockerError> {
             ));
         }
     }
-    let fin = CopyOptions { final_pass: true, verify: true, ..base.clone() };
+    let fin = CopyOptions {
+        final_pass: true,
+        verify: true,
+        ..base.clone()
+    };
     let res = pass(&fin).await;
     let mut restarted = Vec::new();
     if !stopped.is_empty() {
         match lifecycle::start(&s, &stopped, Duration::from_secs(180)).await {
             Ok(r) => restarted = r,
-            Err(e) => warnings.push(format!("could not restart {} on {}: {e}", stopped.join(", "), s.name())),
+            Err(e) => warnings.push(format!(
+                "could not restart {} on {}: {e}",
+                stopped.join(", "),
+                s.name()
+            )),
         }
     }
     let fsum = res?;
@@ -266,7 +331,13 @@ pub async fn move_volume(m: &VolumeMove) -> Result<VolumeReport, DockerError> {
     if !verdict.identical() {
         return Err(DockerError::NotIdentical {
             what: format!("volume {} → {}", m.src_volume, m.dst_volume),
-            list: verdict.differences.iter().take(20).cloned().collect::<Vec<_>>().join("\n"),
+            list: verdict
+                .differences
+                .iter()
+                .take(20)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n"),
         });
     }
     passes.push(fsum);
@@ -322,10 +393,20 @@ mod tests {
         assert_eq!(h, HostSpec::Ssh { dest: "src".into() });
         assert_eq!(v, "nextcloud_data");
         let (h, v) = parse_dst("ssh://root@127.0.0.3:22:cloud_example_net_data").unwrap();
-        assert_eq!(h, HostSpec::Ssh { dest: "ssh://root@127.0.0.3:22".into() });
+        assert_eq!(
+            h,
+            HostSpec::Ssh {
+                dest: "ssh://root@127.0.0.3:22".into()
+            }
+        );
         assert_eq!(v.as_deref(), Some("cloud_example_net_data"));
         let (h, v) = parse_dst("ssh://root@127.0.0.3:22").unwrap();
-        assert_eq!(h, HostSpec::Ssh { dest: "ssh://root@127.0.0.3:22".into() });
+        assert_eq!(
+            h,
+            HostSpec::Ssh {
+                dest: "ssh://root@127.0.0.3:22".into()
+            }
+        );
         assert_eq!(v, None);
         let (_, v) = parse_dst("dst").unwrap();
         assert_eq!(v, None);

@@ -67,6 +67,10 @@ pub struct SelectArgs {
     /// Seconds to wait for each container to become healthy on start.
     #[arg(long, default_value_t = 180)]
     pub timeout: u64,
+    /// Seconds to let started containers run before their logs are scanned
+    /// for permission errors.
+    #[arg(long, default_value_t = 5)]
+    pub settle: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -160,7 +164,10 @@ pub(crate) fn code_for(e: &DockerError) -> u8 {
         exit::BAD_INPUT
     } else if e.is_refusal() {
         exit::REFUSED
-    } else if matches!(e, DockerError::NotIdentical { .. } | DockerError::RowCounts(_)) {
+    } else if matches!(
+        e,
+        DockerError::NotIdentical { .. } | DockerError::RowCounts(_)
+    ) {
         exit::VERIFY_FAILED
     } else {
         exit::FAILURE
@@ -223,7 +230,12 @@ async fn run_async(cmd: Command, g: &Global) -> Result<(), DockerError> {
             let dh = connect(&a.host).await?;
             let cs = migrate_docker::lifecycle::select(&dh, &sel).await?;
             let names: Vec<String> = cs.into_iter().map(|c| c.name).collect();
-            let order = migrate_docker::lifecycle::start(&dh, &names, Duration::from_secs(a.timeout)).await?;
+            let order =
+                migrate_docker::lifecycle::start(&dh, &names, Duration::from_secs(a.timeout))
+                    .await?;
+            // Permission errors show up when the app first touches its files,
+            // which may be after the health check passed.
+            tokio::time::sleep(Duration::from_secs(a.settle)).await;
             let findings = migrate_docker::logs::scan(&dh, &order, 200).await?;
             dh.close().await;
             if g.json {
@@ -233,18 +245,26 @@ async fn run_async(cmd: Command, g: &Global) -> Result<(), DockerError> {
                 print_findings(&findings);
             }
         }
-        Command::ScaleDown(a) | Command::ScaleUp(a) if a.stack.is_none() && a.services.is_empty() => {
-            return Err(DockerError::BadInput("name a --stack or at least one --service".into()));
+        Command::ScaleDown(a) | Command::ScaleUp(a)
+            if a.stack.is_none() && a.services.is_empty() =>
+        {
+            return Err(DockerError::BadInput(
+                "name a --stack or at least one --service".into(),
+            ));
         }
         Command::ScaleDown(a) => {
             let dh = connect(&a.host).await?;
-            let r = migrate_docker::lifecycle::scale_down(&dh, a.stack.as_deref(), &a.services).await?;
+            let r =
+                migrate_docker::lifecycle::scale_down(&dh, a.stack.as_deref(), &a.services).await?;
             dh.close().await;
             if g.json {
                 print_json(&r);
             } else {
                 for s in &r {
-                    println!("{}: {} → 0 replicas (count remembered on the service)", s.service, s.replicas);
+                    println!(
+                        "{}: {} → 0 replicas (count remembered on the service)",
+                        s.service, s.replicas
+                    );
                 }
                 if r.is_empty() {
                     println!("nothing to scale down (global services, or already scaled down)");
@@ -253,20 +273,33 @@ async fn run_async(cmd: Command, g: &Global) -> Result<(), DockerError> {
         }
         Command::ScaleUp(a) => {
             let dh = connect(&a.host).await?;
-            let r = migrate_docker::lifecycle::scale_up(&dh, a.stack.as_deref(), &a.services, Duration::from_secs(a.timeout)).await?;
+            let r = migrate_docker::lifecycle::scale_up(
+                &dh,
+                a.stack.as_deref(),
+                &a.services,
+                Duration::from_secs(a.timeout),
+            )
+            .await?;
             dh.close().await;
             if g.json {
                 print_json(&r);
             } else {
                 for s in &r {
-                    println!("{}: back to {} replicas, all running", s.service, s.replicas);
+                    println!(
+                        "{}: back to {} replicas, all running",
+                        s.service, s.replicas
+                    );
                 }
                 if r.is_empty() {
                     println!("nothing to scale up: no service remembers a count from scale-down");
                 }
             }
         }
-        Command::Owners { host, volume, map_owner } => {
+        Command::Owners {
+            host,
+            volume,
+            map_owner,
+        } => {
             volume::check_volume_name(&volume)?;
             let dh = connect(&host).await?;
             let v = volume::inspect(&dh, &volume).await?;
@@ -288,21 +321,36 @@ async fn run_async(cmd: Command, g: &Global) -> Result<(), DockerError> {
                     println!("{u}:{gid}  {n} entries");
                 }
                 for u in &rep.users {
-                    println!("container {} runs as {:?} (uid {})", u.container, u.user, u.uid.map_or("?".into(), |x| x.to_string()));
+                    println!(
+                        "container {} runs as {:?} (uid {})",
+                        u.container,
+                        u.user,
+                        u.uid.map_or("?".into(), |x| x.to_string())
+                    );
                 }
                 for p in &rep.problems {
                     println!("problem: {p}");
                 }
             }
             if !rep.problems.is_empty() {
-                return Err(DockerError::Refused(format!("{} ownership problem(s) on volume {volume}", rep.problems.len())));
+                return Err(DockerError::Refused(format!(
+                    "{} ownership problem(s) on volume {volume}",
+                    rep.problems.len()
+                )));
             }
         }
         Command::Db(a) => {
             if a.db.is_none() && !a.all && a.dump_file.is_none() {
-                return Err(DockerError::BadInput("name the database with --db NAME, or pass --all or --dump-file".into()));
+                return Err(DockerError::BadInput(
+                    "name the database with --db NAME, or pass --all or --dump-file".into(),
+                ));
             }
-            let at = |c: Option<String>| c.map_or(migrate_docker::db::At::Host, migrate_docker::db::At::Container);
+            let at = |c: Option<String>| {
+                c.map_or(
+                    migrate_docker::db::At::Host,
+                    migrate_docker::db::At::Container,
+                )
+            };
             let m = migrate_docker::db::DbMove {
                 engine: a.engine,
                 src: host(&a.src)?,
@@ -322,7 +370,10 @@ async fn run_async(cmd: Command, g: &Global) -> Result<(), DockerError> {
                     "{} → {}{}: loaded ({})",
                     r.source,
                     r.target,
-                    r.database.as_deref().map(|d| format!(" database {d}")).unwrap_or_default(),
+                    r.database
+                        .as_deref()
+                        .map(|d| format!(" database {d}"))
+                        .unwrap_or_default(),
                     r.mode
                 );
                 if r.compared {
@@ -336,7 +387,11 @@ async fn run_async(cmd: Command, g: &Global) -> Result<(), DockerError> {
                 }
             }
         }
-        Command::LogsCheck { host, containers, tail } => {
+        Command::LogsCheck {
+            host,
+            containers,
+            tail,
+        } => {
             let dh = connect(&host).await?;
             let names = if containers.is_empty() {
                 migrate_docker::inventory::containers(&dh)
@@ -359,7 +414,10 @@ async fn run_async(cmd: Command, g: &Global) -> Result<(), DockerError> {
                 }
             }
             if !f.is_empty() {
-                return Err(DockerError::Failed(format!("{} permission error(s) in container logs", f.len())));
+                return Err(DockerError::Failed(format!(
+                    "{} permission error(s) in container logs",
+                    f.len()
+                )));
             }
         }
     }
@@ -367,7 +425,11 @@ async fn run_async(cmd: Command, g: &Global) -> Result<(), DockerError> {
 }
 
 fn list(v: &[String]) -> String {
-    if v.is_empty() { "(none)".into() } else { v.join(", ") }
+    if v.is_empty() {
+        "(none)".into()
+    } else {
+        v.join(", ")
+    }
 }
 
 fn print_findings(f: &[migrate_docker::logs::Finding]) {
@@ -383,13 +445,17 @@ fn selector(a: &SelectArgs) -> Result<Selector, DockerError> {
         volumes: a.volumes.clone(),
     };
     if sel.is_empty() {
-        return Err(DockerError::BadInput("name a --project, a --container or a --volume".into()));
+        return Err(DockerError::BadInput(
+            "name a --project, a --container or a --volume".into(),
+        ));
     }
     Ok(sel)
 }
 
 pub fn run(cmd: Command, g: &Global) -> u8 {
-    let Some(rt) = runtime() else { return exit::FAILURE };
+    let Some(rt) = runtime() else {
+        return exit::FAILURE;
+    };
     match rt.block_on(run_async(cmd, g)) {
         Ok(()) => exit::OK,
         Err(e) => fail(e),
@@ -410,7 +476,9 @@ pub fn volume(args: VolumeArgs, g: &Global) -> u8 {
         },
         (Err(e), _) | (_, Err(e)) => return fail(e),
     };
-    let Some(rt) = runtime() else { return exit::FAILURE };
+    let Some(rt) = runtime() else {
+        return exit::FAILURE;
+    };
     match rt.block_on(volume::move_volume(&m)) {
         Ok(r) => {
             if g.json {
@@ -422,7 +490,11 @@ pub fn volume(args: VolumeArgs, g: &Global) -> u8 {
                     r.dst,
                     r.files,
                     r.bytes,
-                    if r.created { "; destination volume created" } else { "" }
+                    if r.created {
+                        "; destination volume created"
+                    } else {
+                        ""
+                    }
                 );
                 for p in &r.passes {
                     println!(
@@ -438,7 +510,11 @@ pub fn volume(args: VolumeArgs, g: &Global) -> u8 {
                     println!("  the destination's previous content is saved in {b}");
                 }
                 if !r.stopped.is_empty() {
-                    println!("  stopped for the final pass: {}; restarted: {}", r.stopped.join(", "), list(&r.restarted));
+                    println!(
+                        "  stopped for the final pass: {}; restarted: {}",
+                        r.stopped.join(", "),
+                        list(&r.restarted)
+                    );
                 }
                 if let Some(n) = r.remapped {
                     println!("  remapped owners of {n} entries");
