@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 /// Test-only TSIG secret (hmac-sha256), generated for this suite.
 pub const TSIG_SECRET: &str = "f5vfslF9IWHSNxQEKQ+FqzYPteGcgIL9aBE1zVt/bNE=";
 pub const TSIG_LINE: &str = "hmac-sha256:migrate-key.:f5vfslF9IWHSNxQEKQ+FqzYPteGcgIL9aBE1zVt/bNE=";
-pub const WRONG_TSIG_LINE: &str = "hmac-sha256:migrate-key.:AAAAslF9IWHSNxQEKQ+FqzYPteGcgIL9aBE1zVt/bNE=";
+pub const WRONG_TSIG_LINE: &str =
+    "hmac-sha256:migrate-key.:AAAAslF9IWHSNxQEKQ+FqzYPteGcgIL9aBE1zVt/bNE=";
 
 /// A port free for UDP and TCP on every given loopback address.
 pub fn free_port(addrs: &[&str]) -> u16 {
@@ -24,9 +25,9 @@ pub fn free_port(addrs: &[&str]) -> u16 {
         let probe = TcpListener::bind("127.0.0.1:0").expect("bind probe");
         let port = probe.local_addr().expect("addr").port();
         drop(probe);
-        let ok = addrs.iter().all(|a| {
-            TcpListener::bind((*a, port)).is_ok() && UdpSocket::bind((*a, port)).is_ok()
-        });
+        let ok = addrs
+            .iter()
+            .all(|a| TcpListener::bind((*a, port)).is_ok() && UdpSocket::bind((*a, port)).is_ok());
         if ok {
             return port;
         }
@@ -170,7 +171,17 @@ impl KnotLab {
     pub fn dig(&self, server: &str, name: &str, rtype: &str) -> Vec<String> {
         let (ip, port) = server.split_once(':').expect("ip:port");
         let out = Command::new("kdig")
-            .args([&format!("@{ip}"), "-p", port, "+norec", "+noall", "+answer", "+timeout=2", name, rtype])
+            .args([
+                &format!("@{ip}"),
+                "-p",
+                port,
+                "+norec",
+                "+noall",
+                "+answer",
+                "+timeout=2",
+                name,
+                rtype,
+            ])
             .output()
             .expect("kdig (knot-dnsutils)");
         String::from_utf8_lossy(&out.stdout)
@@ -252,10 +263,19 @@ impl Pdns {
         let api_port = free_port(&["127.0.0.1"]);
         let api_key = "test-pdns-api-key-0123456789".to_string();
         let db = dir.path().join("pdns.sqlite3");
-        let schema = std::fs::read_to_string("/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql")
-            .expect("pdns-backend-sqlite3 must be installed (.ci/setup-dns.sh)");
-        let mut sq = Command::new("sqlite3").arg(&db).stdin(Stdio::piped()).spawn().expect("sqlite3");
-        sq.stdin.take().expect("stdin").write_all(schema.as_bytes()).expect("schema");
+        let schema =
+            std::fs::read_to_string("/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql")
+                .expect("pdns-backend-sqlite3 must be installed (.ci/setup-dns.sh)");
+        let mut sq = Command::new("sqlite3")
+            .arg(&db)
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("sqlite3");
+        sq.stdin
+            .take()
+            .expect("stdin")
+            .write_all(schema.as_bytes())
+            .expect("schema");
         assert!(sq.wait().expect("sqlite3").success());
         let conf = format!(
             "launch=gsqlite3\ngsqlite3-database={db}\nlocal-address=127.0.0.1\nlocal-port={dns_port}\nsocket-dir={dir}\napi=yes\napi-key={api_key}\nwebserver=yes\nwebserver-address=127.0.0.1\nwebserver-port={api_port}\nwebserver-allow-from=127.0.0.0/8\ncache-ttl=0\nquery-cache-ttl=0\nnegquery-cache-ttl=0\nzone-cache-refresh-interval=0\n",
@@ -266,12 +286,23 @@ impl Pdns {
         let log = std::fs::File::create(dir.path().join("pdns.log")).expect("log");
         let child = Command::new("pdns_server")
             .arg(format!("--config-dir={}", dir.path().display()))
-            .args(["--daemon=no", "--guardian=no", "--disable-syslog", "--write-pid=no"])
+            .args([
+                "--daemon=no",
+                "--guardian=no",
+                "--disable-syslog",
+                "--write-pid=no",
+            ])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("pdns_server must be installed (.ci/setup-dns.sh)");
-        let me = Pdns { dir, dns_port, api_port, api_key, _proc: Proc { child } };
+        let me = Pdns {
+            dir,
+            dns_port,
+            api_port,
+            api_key,
+            _proc: Proc { child },
+        };
         let t = Instant::now();
         while t.elapsed() < Duration::from_secs(15) {
             if me.api("GET", "/api/v1/servers/localhost", None).0 == 200 {
@@ -299,10 +330,21 @@ impl Pdns {
 }
 
 /// A minimal blocking HTTP/1.1 client (Connection: close) for test setup.
-pub fn http_request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> (u16, String) {
-    let Ok(mut s) = TcpStream::connect(addr) else { return (0, String::new()) };
+pub fn http_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, String) {
+    let Ok(mut s) = TcpStream::connect(addr) else {
+        return (0, String::new());
+    };
     let body = body.unwrap_or("");
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\nContent-Type: application/json\r\n", body.len());
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\nContent-Type: application/json\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -313,10 +355,24 @@ pub fn http_request(addr: &str, method: &str, path: &str, headers: &[(&str, &str
     }
     let mut resp = String::new();
     let _ = s.read_to_string(&mut resp);
-    let status = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     // Chunked bodies from pdns: strip the chunk framing crudely.
-    let body = if resp.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(&body) } else { body };
+    let body = if resp
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(&body)
+    } else {
+        body
+    };
     (status, body)
 }
 
@@ -345,7 +401,10 @@ pub struct Req {
 
 impl Req {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -357,10 +416,18 @@ pub struct Resp {
 
 impl Resp {
     pub fn json(status: u16, body: serde_json::Value) -> Self {
-        Resp { status, body: body.to_string(), headers: vec![] }
+        Resp {
+            status,
+            body: body.to_string(),
+            headers: vec![],
+        }
     }
     pub fn empty(status: u16) -> Self {
-        Resp { status, body: String::new(), headers: vec![] }
+        Resp {
+            status,
+            body: String::new(),
+            headers: vec![],
+        }
     }
 }
 
@@ -447,7 +514,12 @@ fn serve(s: TcpStream, handler: &(dyn Fn(&Req) -> Resp + Send + Sync), log: &Mut
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        let req = Req { method, path, headers, body: String::from_utf8_lossy(&body).into_owned() };
+        let req = Req {
+            method,
+            path,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        };
         log.lock().expect("log").push(req.clone());
         let resp = handler(&req);
         let reason = match resp.status {
@@ -459,7 +531,11 @@ fn serve(s: TcpStream, handler: &(dyn Fn(&Req) -> Resp + Send + Sync), log: &Mut
             404 => "Not Found",
             _ => "Status",
         };
-        let mut head = format!("HTTP/1.1 {} {reason}\r\nContent-Length: {}\r\n", resp.status, resp.body.len());
+        let mut head = format!(
+            "HTTP/1.1 {} {reason}\r\nContent-Length: {}\r\n",
+            resp.status,
+            resp.body.len()
+        );
         if !resp.body.is_empty() {
             head.push_str("Content-Type: application/json\r\n");
         }
