@@ -92,7 +92,12 @@ impl Fixture {
         let base = format!("/srv/{name}");
         let root = format!("{base}/nextcloud");
         let db = name.replace('-', "_");
-        let port = 20000 + (pid % 20000) as u16 + if name.contains("abort") { 1 } else { 0 };
+        // Tests run in parallel and each server's ports are shared: one port per test.
+        let slot = ["ncrefuse", "ncabort"]
+            .iter()
+            .position(|n| name.contains(&format!("-{n}-")))
+            .map_or(0, |i| i + 1);
+        let port = 20000 + ((pid % 1000) * 3) as u16 + slot as u16;
         let home = tempfile::tempdir().expect("tempdir");
         let ex = support::workspace_root().join("examples/lab-nextcloud");
         // The stand-in app and the php shim, on both servers.
@@ -108,7 +113,11 @@ impl Fixture {
                 .stdin(Stdio::piped())
                 .spawn()
                 .expect("ssh");
-            c.stdin.take().expect("stdin").write_all(&tar.stdout).expect("tar");
+            c.stdin
+                .take()
+                .expect("stdin")
+                .write_all(&tar.stdout)
+                .expect("tar");
             assert!(c.wait().expect("wait").success());
         }
         let install = std::fs::read_to_string(ex.join("install-source.sh")).expect("script");
@@ -119,11 +128,18 @@ impl Fixture {
             .stderr(Stdio::piped())
             .spawn()
             .and_then(|mut c| {
-                c.stdin.take().expect("stdin").write_all(install.as_bytes())?;
+                c.stdin
+                    .take()
+                    .expect("stdin")
+                    .write_all(install.as_bytes())?;
                 c.wait_with_output()
             })
             .expect("install");
-        assert!(o.status.success(), "install: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "install: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         let f = Fixture {
             name: name.clone(),
             base: base.clone(),
@@ -183,13 +199,20 @@ nextcloud = "{db}"
     fn migrate(&self) -> Command {
         let mut c = migrate(self.home.path());
         // Compiled plugins are shared between runs of this test.
-        c.env("XDG_CACHE_HOME", support::target_dir().join("test-app-cache"));
+        c.env(
+            "XDG_CACHE_HOME",
+            support::target_dir().join("test-app-cache"),
+        );
         c
     }
 
     fn app(&self, extra: &[&str]) -> Output {
         let mut c = self.migrate();
-        c.arg("app").arg("--file").arg(&self.file).arg("--yes").args(extra);
+        c.arg("app")
+            .arg("--file")
+            .arg(&self.file)
+            .arg("--yes")
+            .args(extra);
         c.output().expect("run migrate")
     }
 
@@ -218,22 +241,34 @@ nextcloud = "{db}"
             if let Ok(Some(s)) = child.try_wait() {
                 panic!("migrate exited ({s}) before step {step} started");
             }
-            assert!(t.elapsed() < Duration::from_secs(600), "step {step} never started");
+            assert!(
+                t.elapsed() < Duration::from_secs(600),
+                "step {step} never started"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         child.kill().expect("kill");
         let _ = child.wait();
     }
 
+    /// GET with the production Host header; status 0 when nothing answers.
     fn http(&self, addr: &str, path: &str) -> (u16, serde_json::Value) {
-        let o = Command::new("curl")
-            .args(["-s", "-H", &format!("Host: {DOMAIN}"), "-w", "\n%{http_code}"])
-            .arg(format!("http://{addr}:{}{path}", self.port))
-            .output()
-            .expect("curl");
-        let text = String::from_utf8_lossy(&o.stdout).into_owned();
-        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-        (code.trim().parse().unwrap_or(0), serde_json::from_str(body).unwrap_or_default())
+        use std::io::Read;
+        let Ok(mut s) = std::net::TcpStream::connect((addr, self.port)) else {
+            return (0, serde_json::Value::Null);
+        };
+        let req = format!("GET {path} HTTP/1.0\r\nHost: {DOMAIN}\r\n\r\n");
+        let mut text = String::new();
+        if s.write_all(req.as_bytes()).is_err() || s.read_to_string(&mut text).is_err() {
+            return (0, serde_json::Value::Null);
+        }
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let code = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (code, serde_json::from_str(body).unwrap_or_default())
     }
 
     /// Every file under the root: path, size, mtime, mode, owner, sha256.
@@ -258,11 +293,14 @@ nextcloud = "{db}"
     }
 
     fn config_value(&self, host: &str, key: &str) -> String {
-        ok(host, &format!("grep \"'{key}' =>\" {}/config/config.php", self.root))
-            .split('\'')
-            .nth(3)
-            .unwrap_or("")
-            .to_string()
+        ok(
+            host,
+            &format!("grep \"'{key}' =>\" {}/config/config.php", self.root),
+        )
+        .split('\'')
+        .nth(3)
+        .unwrap_or("")
+        .to_string()
     }
 }
 
@@ -281,7 +319,10 @@ impl Drop for Fixture {
 }
 
 fn keys(host: &str) -> String {
-    ok(host, "cat /root/.ssh/authorized_keys 2>/dev/null | sha256sum")
+    ok(
+        host,
+        "cat /root/.ssh/authorized_keys 2>/dev/null | sha256sum",
+    )
 }
 
 #[test]
@@ -297,21 +338,47 @@ fn nextcloud_moves_to_dst_surviving_kills_in_every_phase_and_a_failed_step() {
     assert!(iid.starts_with("oc"), "{iid}");
 
     // The plan: probed version, sizes, phases; the runbook in Markdown.
-    let o = f.migrate().args(["plan", "--file"]).arg(&f.file).output().expect("plan");
+    let o = f
+        .migrate()
+        .args(["plan", "--file"])
+        .arg(&f.file)
+        .output()
+        .expect("plan");
     let plan = stdout(&o);
     assert!(o.status.success(), "{plan}{}", stderr(&o));
     assert!(plan.contains("Source runs Nextcloud 28.0.4"), "{plan}");
-    assert!(plan.contains("[cutover] Put the source Nextcloud into maintenance mode"), "{plan}");
-    assert!(plan.contains("skipped by the migration file: nextcloud-wait-for-sync-clients"), "{plan}");
-    let o = f.migrate().args(["plan", "--format", "markdown", "--file"]).arg(&f.file).output().expect("plan");
+    assert!(
+        plan.contains("[cutover] Put the source Nextcloud into maintenance mode"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("skipped by the migration file: nextcloud-wait-for-sync-clients"),
+        "{plan}"
+    );
+    let o = f
+        .migrate()
+        .args(["plan", "--format", "markdown", "--file"])
+        .arg(&f.file)
+        .output()
+        .expect("plan");
     let md = stdout(&o);
-    assert!(md.starts_with(&format!("# Moving {DOMAIN} (Nextcloud)")), "{md}");
-    assert!(md.contains("## 4. Cutover (downtime)") && md.contains("- [ ] Move monitoring checks"), "{md}");
+    assert!(
+        md.starts_with(&format!("# Moving {DOMAIN} (Nextcloud)")),
+        "{md}"
+    );
+    assert!(
+        md.contains("## 4. Cutover (downtime)") && md.contains("- [ ] Move monitoring checks"),
+        "{md}"
+    );
 
     // A dry run prints commands and changes nothing.
     let o = f.app(&["--dry-run"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("php occ maintenance:mode --on"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("php occ maintenance:mode --on"),
+        "{}",
+        stdout(&o)
+    );
     ok("dst", &format!("test ! -e {}", f.root));
     assert_eq!(f.http("127.0.0.2", "/status.php").1["maintenance"], false);
 
@@ -319,15 +386,33 @@ fn nextcloud_moves_to_dst_surviving_kills_in_every_phase_and_a_failed_step() {
     f.kill_at("backup");
     f.kill_at("pre-sync");
     f.kill_at("database-nextcloud");
-    ok("dst", &format!("mv {b}/bin/php {b}/bin/php.away", b = f.base));
+    ok(
+        "dst",
+        &format!("mv {b}/bin/php {b}/bin/php.away", b = f.base),
+    );
     let o = f.app(&[]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let err = stderr(&o);
-    assert!(err.contains("step nextcloud-trusted-domains failed") && err.contains("journal"), "{err}");
-    let st = f.migrate().args(["app-status", "--file"]).arg(&f.file).output().expect("status");
-    assert!(stdout(&st).contains("FAILED  [cutover] Trust the destination's hostname"), "{}", stdout(&st));
+    assert!(
+        err.contains("step nextcloud-trusted-domains failed") && err.contains("journal"),
+        "{err}"
+    );
+    let st = f
+        .migrate()
+        .args(["app-status", "--file"])
+        .arg(&f.file)
+        .output()
+        .expect("status");
+    assert!(
+        stdout(&st).contains("FAILED  [cutover] Trust the destination's hostname"),
+        "{}",
+        stdout(&st)
+    );
     assert_eq!(f.tree("src"), src_tree, "the source's files changed");
-    ok("dst", &format!("mv {b}/bin/php.away {b}/bin/php", b = f.base));
+    ok(
+        "dst",
+        &format!("mv {b}/bin/php.away {b}/bin/php", b = f.base),
+    );
     f.kill_at("nextcloud-files-scan");
     let o = f.app(&[]);
     let report = stdout(&o);
@@ -338,36 +423,75 @@ fn nextcloud_moves_to_dst_surviving_kills_in_every_phase_and_a_failed_step() {
     assert_eq!(f.tree("dst"), src_tree);
     assert_eq!(f.rows("dst"), src_rows);
     assert_eq!(f.config_value("dst", "instanceid"), iid);
-    assert_eq!(f.config_value("dst", "passwordsalt"), f.config_value("src", "passwordsalt"));
-    ok("dst", &format!("test -d {}/data/appdata_{iid}/preview", f.root));
+    assert_eq!(
+        f.config_value("dst", "passwordsalt"),
+        f.config_value("src", "passwordsalt")
+    );
+    ok(
+        "dst",
+        &format!("test -d {}/data/appdata_{iid}/preview", f.root),
+    );
     // Health on dst through the production hostname; the source stays stopped.
     let (code, status) = f.http("127.0.0.3", "/status.php");
     assert_eq!(code, 200, "{status}");
     assert_eq!(status["installed"], true);
     assert_eq!(status["maintenance"], false);
     assert_eq!(status["versionstring"], "28.0.4");
-    assert_eq!(f.http("127.0.0.2", "/status.php").0, 0, "the source app must stay stopped");
+    assert_eq!(
+        f.http("127.0.0.2", "/status.php").0,
+        0,
+        "the source app must stay stopped"
+    );
     assert_eq!(f.config_value("src", "instanceid"), iid);
     // Backups with checksums on the source.
-    let sums = ok("src", &format!("cd {}/backup/*/ && sha256sum -c SHA256SUMS", f.base));
-    assert!(sums.contains("files.tar: OK") && sums.contains(".dump: OK"), "{sums}");
+    let sums = ok(
+        "src",
+        &format!("cd {}/backup/*/ && sha256sum -c SHA256SUMS", f.base),
+    );
+    assert!(
+        sums.contains("files.tar: OK") && sums.contains(".dump: OK"),
+        "{sums}"
+    );
     // The report: checks before and after, verdict, follow-ups.
-    assert!(report.contains("VERDICT: PASS"), "{report}");
+    assert!(report.contains("VERDICT: PASS: 9 of 9 checks"), "{report}");
+    assert!(!report.contains("failing-before"), "{report}");
     assert!(report.contains("| `files` | pass ("), "{report}");
-    assert!(report.contains("Downtime: ") && report.contains(" s measured (predicted "), "{report}");
-    assert!(report.contains("- [ ] Move monitoring checks (status.php) to the new server"), "{report}");
-    assert!(!report.contains(&f.config_value("src", "secret")), "a secret reached the report");
+    assert!(
+        report.contains("Downtime: ") && report.contains(" s measured (predicted "),
+        "{report}"
+    );
+    assert!(
+        report.contains("- [ ] Move monitoring checks (status.php) to the new server"),
+        "{report}"
+    );
+    assert!(
+        !report.contains(&f.config_value("src", "secret")),
+        "a secret reached the report"
+    );
     let journal = std::fs::read_to_string(f.journal()).expect("journal");
-    assert!(!journal.contains(&f.config_value("src", "passwordsalt")), "a secret reached the journal");
+    assert!(
+        !journal.contains(&f.config_value("src", "passwordsalt")),
+        "a secret reached the journal"
+    );
     // No temporary keys left.
     assert_eq!((keys("src"), keys("dst")), keys_before);
     // Rerun: nothing left to do; abort is refused past the point of no return.
     let o = f.app(&[]);
     assert!(o.status.success());
     assert!(!stderr(&o).contains("start "), "{}", stderr(&o));
-    let o = f.migrate().args(["abort", "--file"]).arg(&f.file).output().expect("abort");
+    let o = f
+        .migrate()
+        .args(["abort", "--file"])
+        .arg(&f.file)
+        .output()
+        .expect("abort");
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
-    let st = f.migrate().args(["app-status", "--json", "--file"]).arg(&f.file).output().expect("status");
+    let st = f
+        .migrate()
+        .args(["app-status", "--json", "--file"])
+        .arg(&f.file)
+        .output()
+        .expect("status");
     let v: serde_json::Value = serde_json::from_slice(&st.stdout).expect("json");
     assert_eq!(v["state"], "finished");
 }
@@ -380,45 +504,110 @@ fn refusals_come_before_anything_changes() {
     let f = Fixture::new("ncrefuse", "target_version = \"27.1.11\"");
     let o = f.app(&[]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
-    assert!(stderr(&o).contains("refused (downgrade): no upgrade path from Nextcloud 28.0.4"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("refused (downgrade): no upgrade path from Nextcloud 28.0.4"),
+        "{}",
+        stderr(&o)
+    );
     ok("dst", &format!("test ! -e {}", f.root));
     assert_eq!(f.http("127.0.0.2", "/status.php").1["maintenance"], false);
 
     // A file with an error: file, line, column, what was expected.
     let bad = f.home.path().join("bad.toml");
-    let text = std::fs::read_to_string(&f.file).expect("file").replace("target_version = \"27.1.11\"", "target_version = 27");
+    let text = std::fs::read_to_string(&f.file)
+        .expect("file")
+        .replace("target_version = \"27.1.11\"", "target_version = 27");
     std::fs::write(&bad, text).expect("write");
-    let o = f.migrate().args(["plan", "--file"]).arg(&bad).output().expect("plan");
+    let o = f
+        .migrate()
+        .args(["plan", "--file"])
+        .arg(&bad)
+        .output()
+        .expect("plan");
     assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
-    assert!(e.contains("bad.toml:8:18: invalid type: integer `27`, expected a string"), "{e}");
+    assert!(
+        e.contains("bad.toml:8:18: invalid type: integer `27`, expected a string"),
+        "{e}"
+    );
 
     // An unknown recipe.
-    let text = std::fs::read_to_string(&f.file).expect("file").replace("app = \"nextcloud\"", "app = \"nextclod\"");
+    let text = std::fs::read_to_string(&f.file)
+        .expect("file")
+        .replace("app = \"nextcloud\"", "app = \"nextclod\"");
     std::fs::write(&bad, text).expect("write");
-    let o = f.migrate().args(["plan", "--file"]).arg(&bad).output().expect("plan");
+    let o = f
+        .migrate()
+        .args(["plan", "--file"])
+        .arg(&bad)
+        .output()
+        .expect("plan");
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("no recipe named \"nextclod\" (did you mean \"nextcloud\"?)"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no recipe named \"nextclod\" (did you mean \"nextcloud\"?)"),
+        "{}",
+        stderr(&o)
+    );
 
     // Not enough space where the app would go (an 8 MiB tmpfs).
-    let text = std::fs::read_to_string(&f.file).expect("file")
+    let text = std::fs::read_to_string(&f.file)
+        .expect("file")
         .replace("target_version = \"27.1.11\"", "")
-        .replacen(&format!("root = \"{}\"\nhttp = \"127.0.0.3", f.root), "root = \"/mnt/tiny/nc\"\nhttp = \"127.0.0.3", 1);
+        .replacen(
+            &format!("root = \"{}\"\nhttp = \"127.0.0.3", f.root),
+            "root = \"/mnt/tiny/nc\"\nhttp = \"127.0.0.3",
+            1,
+        );
     std::fs::write(&bad, text).expect("write");
-    let o = f.migrate().args(["plan", "--file"]).arg(&bad).output().expect("plan");
+    let o = f
+        .migrate()
+        .args(["plan", "--file"])
+        .arg(&bad)
+        .output()
+        .expect("plan");
     assert_eq!(o.status.code(), Some(3), "{}{}", stdout(&o), stderr(&o));
-    assert!(stderr(&o).contains("refused (no-space): the destination has"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("refused (no-space): the destination has"),
+        "{}",
+        stderr(&o)
+    );
 
     // A destination that already holds the app: refused without --force.
-    ok("dst", &format!("mkdir -p {r}/config && echo '<?php' > {r}/config/config.php", r = f.root));
-    let text = std::fs::read_to_string(&f.file).expect("file").replace("target_version = \"27.1.11\"", "");
+    ok(
+        "dst",
+        &format!(
+            "mkdir -p {r}/config && echo '<?php' > {r}/config/config.php",
+            r = f.root
+        ),
+    );
+    let text = std::fs::read_to_string(&f.file)
+        .expect("file")
+        .replace("target_version = \"27.1.11\"", "");
     std::fs::write(&bad, text).expect("write");
-    let o = f.migrate().args(["plan", "--file"]).arg(&bad).output().expect("plan");
+    let o = f
+        .migrate()
+        .args(["plan", "--file"])
+        .arg(&bad)
+        .output()
+        .expect("plan");
     assert_eq!(o.status.code(), Some(3));
-    assert!(stderr(&o).contains("already holds the app"), "{}", stderr(&o));
-    let o = f.migrate().args(["plan", "--force", "--file"]).arg(&bad).output().expect("plan");
+    assert!(
+        stderr(&o).contains("already holds the app"),
+        "{}",
+        stderr(&o)
+    );
+    let o = f
+        .migrate()
+        .args(["plan", "--force", "--file"])
+        .arg(&bad)
+        .output()
+        .expect("plan");
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("Move the destination's existing app aside"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("Move the destination's existing app aside"),
+        "{}",
+        stdout(&o)
+    );
     ok("dst", &format!("test -f {}/config/config.php", f.root));
 }
 
@@ -429,15 +618,35 @@ fn abort_in_the_downtime_window_brings_the_source_back() {
     }
     let f = Fixture::new("ncabort", "");
     f.kill_at("final-sync");
-    assert_eq!(f.http("127.0.0.2", "/status.php").0, 0, "the source should be stopped");
+    assert_eq!(
+        f.http("127.0.0.2", "/status.php").0,
+        0,
+        "the source should be stopped"
+    );
     let conf = ok("src", &format!("cat {}/config/config.php", f.root));
     assert!(conf.contains("'maintenance' => true,"), "{conf}");
-    let o = f.migrate().args(["abort", "--file"]).arg(&f.file).output().expect("abort");
+    let o = f
+        .migrate()
+        .args(["abort", "--file"])
+        .arg(&f.file)
+        .output()
+        .expect("abort");
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
-    assert!(stdout(&o).contains("started the app on the source again"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("started the app on the source again"),
+        "{}",
+        stdout(&o)
+    );
     let (code, st) = f.http("127.0.0.2", "/status.php");
     assert_eq!(code, 200);
-    assert_eq!(st["maintenance"], false, "maintenance mode must be off again");
+    assert_eq!(
+        st["maintenance"], false,
+        "maintenance mode must be off again"
+    );
     let o = f.app(&[]);
-    assert_eq!(o.status.code(), Some(3), "an aborted migration is not resumed");
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "an aborted migration is not resumed"
+    );
 }

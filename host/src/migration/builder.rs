@@ -182,8 +182,10 @@ pub fn build(
         facts.detected_by = Some(by);
         let target = mig.target_version.clone().unwrap_or_else(|| v.raw.clone());
         facts.target_version = Some(target.clone());
-        // The plugin's checks name the version the destination must report.
-        super::planning::install(p, sides, settings(mig, Some(&target)));
+        // Only a target the operator named goes to the plugin's checks: the
+        // detected version is in the plugin's canonical form (28.0.4.1),
+        // which is not what status.php's versionstring (28.0.4) reports.
+        super::planning::install(p, sides, settings(mig, None));
         let req = UpgradeRequest {
             from: v.raw.clone(),
             to: target.clone(),

@@ -225,7 +225,10 @@ root = "/srv/nc"
         assert!(e.starts_with("m.toml:6:8:"), "{e}");
         let bad = GOOD.replace("[destination]", "colour = 1\n[destination]");
         let e = parse("m.toml", &bad).unwrap_err().to_string();
-        assert!(e.starts_with("m.toml:9:1:") && e.contains("colour") && e.contains("expected one of"), "{e}");
+        assert!(
+            e.starts_with("m.toml:9:1:") && e.contains("colour") && e.contains("expected one of"),
+            "{e}"
+        );
         let bad = GOOD.replace("127.0.0.2:8080", "nowhere");
         let e = parse("m.toml", &bad).unwrap_err().to_string();
         assert!(e.contains("source.http"), "{e}");

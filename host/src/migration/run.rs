@@ -590,11 +590,13 @@ impl<'a> Runner<'a> {
                 // temporary key removal can race the next pass's key (seen in
                 // the lab as the destination refusing the source's login).
                 // The pass is safe to repeat, so try again a few times.
-                Err(migrate_copy::CopyError::Remote(migrate_remote::RemoteError::AuthRefused { .. }))
-                    if auth_retries < 3 =>
-                {
+                Err(migrate_copy::CopyError::Remote(
+                    migrate_remote::RemoteError::AuthRefused { .. },
+                )) if auth_retries < 3 => {
                     auth_retries += 1;
-                    tracing::warn!("the destination refused the source's temporary key; retrying the pass");
+                    tracing::warn!(
+                        "the destination refused the source's temporary key; retrying the pass"
+                    );
                     std::thread::sleep(std::time::Duration::from_secs(2));
                 }
                 other => break other,
@@ -651,9 +653,8 @@ impl<'a> Runner<'a> {
         // usual name. They are created without passwords (those stay in
         // the app's config; set them by hand if the app logs in with one).
         let lit = src.replace('\'', "''");
-        let owners_sql = format!(
-            "select pg_get_userbyid(datdba) from pg_database where datname = '{lit}'"
-        );
+        let owners_sql =
+            format!("select pg_get_userbyid(datdba) from pg_database where datname = '{lit}'");
         let mut roles: Vec<String> = sides
             .sh(Side::Source, "reading the database owner", &pg(&owners_sql))
             .map_err(|e| e.to_string())?
@@ -685,12 +686,18 @@ impl<'a> Runner<'a> {
                 r.replace('\'', "''"),
                 q(r)
             );
-            sides.sh(Side::Destination, "creating a role", &pg(&role)).map_err(|e| e.to_string())?;
+            sides
+                .sh(Side::Destination, "creating a role", &pg(&role))
+                .map_err(|e| e.to_string())?;
         }
         // The destination database is ours to replace: destination-free
         // found none (or moved it aside) before the first copy.
         sides
-            .sh(Side::Destination, "dropping a half-loaded database", &pg(&format!("DROP DATABASE IF EXISTS \"{}\"", q(dst))))
+            .sh(
+                Side::Destination,
+                "dropping a half-loaded database",
+                &pg(&format!("DROP DATABASE IF EXISTS \"{}\"", q(dst))),
+            )
             .map_err(|e| e.to_string())?;
         sides
             .sh(
@@ -699,7 +706,9 @@ impl<'a> Runner<'a> {
                 &pg(&format!(
                     "CREATE DATABASE \"{}\"{}",
                     q(dst),
-                    db_owner.map(|o| format!(" OWNER \"{}\"", q(&o))).unwrap_or_default()
+                    db_owner
+                        .map(|o| format!(" OWNER \"{}\"", q(&o)))
+                        .unwrap_or_default()
                 )),
             )
             .map_err(|e| e.to_string())?;
