@@ -4,12 +4,14 @@
 //! containers, and numeric ownership checks.
 
 pub mod conn;
+pub mod daemon;
 pub mod db;
 pub mod error;
 pub mod inventory;
 pub mod lifecycle;
 pub mod logs;
 pub mod owners;
+pub mod root;
 pub mod volume;
 
 pub use conn::DockerHost;

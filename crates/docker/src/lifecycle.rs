@@ -81,10 +81,13 @@ fn depends_on(labels_value: &str) -> Vec<String> {
         .collect()
 }
 
+/// (container name, compose project, compose service, services it depends on)
+pub type DepEntry = (String, Option<String>, Option<String>, Vec<String>);
+
 /// Start order: dependencies first (Kahn's algorithm; a cycle falls back to
 /// name order for what remains, and is reported by the caller's health wait).
 pub fn start_order(
-    containers: &[(String, Option<String>, Option<String>, Vec<String>)],
+    containers: &[DepEntry],
 ) -> Vec<String> {
     // (name, project, service, depends-on services)
     let by_service: HashMap<(Option<&String>, &String), &String> = containers
@@ -125,7 +128,7 @@ pub fn start_order(
 async fn container_deps(
     dh: &DockerHost,
     names: &[String],
-) -> Result<Vec<(String, Option<String>, Option<String>, Vec<String>)>, DockerError> {
+) -> Result<Vec<DepEntry>, DockerError> {
     let mut out = Vec::new();
     for n in names {
         let ins = dh
@@ -474,7 +477,7 @@ async fn wait_tasks(
 mod tests {
     use super::*;
 
-    fn c(n: &str, s: &str, d: &[&str]) -> (String, Option<String>, Option<String>, Vec<String>) {
+    fn c(n: &str, s: &str, d: &[&str]) -> DepEntry {
         (
             n.into(),
             Some("app".into()),

@@ -41,6 +41,36 @@ pub enum Command {
     /// container with `docker exec -i`), server to server, no temporary file;
     /// then compare every table's row count.
     Db(DbArgs),
+    /// Move the whole docker root (/var/lib/docker) from SRC to DST: stop docker on
+    /// both (masked first under systemd), copy, verify, start DST's docker and
+    /// check it serves the same volumes and images.
+    RootMove {
+        src: String,
+        dst: String,
+        /// Replace a destination docker root that is in use (saved to a tar first).
+        #[arg(long)]
+        force: bool,
+        /// Start the source's docker again afterwards (default: it stays stopped).
+        #[arg(long)]
+        restart_source: bool,
+    },
+    /// Move a host's docker root to a bigger disk and bind-mount it in place.
+    RootRelocate {
+        /// The host (`local` for this machine).
+        host: String,
+        /// The new directory, e.g. /mnt/bigdisk/docker (new or empty).
+        new_dir: String,
+        /// Also add the bind mount to /etc/fstab.
+        #[arg(long)]
+        fstab: bool,
+    },
+    /// Stop or start a host's docker daemon (systemd: mask/unmask too; without
+    /// systemd: by PID, restarted from its saved command line).
+    Daemon {
+        #[arg(value_parser = ["stop", "start"])]
+        action: String,
+        host: String,
+    },
     /// Scan containers' recent logs for permission errors.
     LogsCheck {
         host: String,
@@ -387,6 +417,35 @@ async fn run_async(cmd: Command, g: &Global) -> Result<(), DockerError> {
                 }
             }
         }
+        Command::RootMove { src, dst, force, restart_source } => {
+            let m = migrate_docker::root::RootMove { src: host(&src)?, dst: host(&dst)?, force, restart_source };
+            let r = migrate_docker::root::move_root(&m).await?;
+            print_root(&r, g);
+        }
+        Command::RootRelocate { host: h, new_dir, fstab } => {
+            let r = migrate_docker::root::Relocate { host: host(&h)?, new_dir, fstab };
+            let r = migrate_docker::root::relocate(&r).await?;
+            print_root(&r, g);
+        }
+        Command::Daemon { action, host: h } => {
+            let hs = host(&h)?;
+            let hh = migrate_remote::Host::connect(&hs).await?;
+            let init = migrate_docker::daemon::detect(&hh).await?;
+            let st = if action == "stop" {
+                migrate_docker::daemon::stop(&hh, &init).await?
+            } else {
+                migrate_docker::daemon::start(&hh, &init).await?
+            };
+            hh.close().await;
+            if g.json {
+                print_json(&st);
+            } else {
+                println!("docker on {}: {}", st.host, st.action);
+                for s in &st.skipped {
+                    println!("  skipped: {s}");
+                }
+            }
+        }
         Command::LogsCheck {
             host,
             containers,
@@ -422,6 +481,31 @@ async fn run_async(cmd: Command, g: &Global) -> Result<(), DockerError> {
         }
     }
     Ok(())
+}
+
+fn print_root(r: &migrate_docker::root::RootReport, g: &Global) {
+    if g.json {
+        print_json(r);
+        return;
+    }
+    println!(
+        "docker root {} → {}: {} files, {} bytes, identical (sha256 verified), {:.1} s",
+        r.src_root, r.dst_root, r.files, r.bytes, r.seconds
+    );
+    for st in &r.steps {
+        println!("  docker on {}: {}", st.host, st.action);
+        for s in &st.skipped {
+            println!("    skipped: {s}");
+        }
+    }
+    if let Some(b) = &r.backup {
+        println!("  the destination's previous docker root is saved in {b}");
+    }
+    println!("  now serving volumes: {}", list(&r.volumes));
+    println!("  now serving images: {}", list(&r.images));
+    for n in &r.notes {
+        println!("  note: {n}");
+    }
 }
 
 fn list(v: &[String]) -> String {
