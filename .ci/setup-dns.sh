@@ -158,6 +158,10 @@ webserver=yes
 webserver-address=127.0.0.1
 webserver-port=8081
 webserver-allow-from=127.0.0.0/8
+# API changes must be visible on the DNS port at once (default packet cache: 20 s).
+cache-ttl=0
+query-cache-ttl=0
+negquery-cache-ttl=0
 CONF
   chmod 600 "$D/pdns.conf"
   pdns_server --config-dir="$D" --daemon=no --guardian=no --disable-syslog --write-pid=no > "$D/pdns.log" 2>&1 &

@@ -514,6 +514,9 @@ fn serve(s: TcpStream, handler: &(dyn Fn(&Req) -> Resp + Send + Sync), log: &Mut
         if reader.read_exact(&mut body).is_err() {
             return;
         }
+        let close = headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("connection") && v.eq_ignore_ascii_case("close"));
         let req = Req {
             method,
             path,
@@ -543,7 +546,10 @@ fn serve(s: TcpStream, handler: &(dyn Fn(&Req) -> Resp + Send + Sync), log: &Mut
             head.push_str(&format!("{k}: {v}\r\n"));
         }
         head.push_str("\r\n");
-        if out.write_all(head.as_bytes()).is_err() || out.write_all(resp.body.as_bytes()).is_err() {
+        if out.write_all(head.as_bytes()).is_err()
+            || out.write_all(resp.body.as_bytes()).is_err()
+            || close
+        {
             return;
         }
     }

@@ -17,6 +17,20 @@ use serde_json::json;
 use super::Global;
 use crate::exit;
 
+/// stdout writes that do not panic when the reader went away (`| head`).
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+macro_rules! say_raw {
+    ($($t:tt)*) => {{
+        use std::io::Write;
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
+}
+
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Read the records and TTLs from every authoritative server; show and store the plan.
@@ -214,7 +228,7 @@ pub fn run(cmd: Command, g: &Global) -> u8 {
         Ok(c) => c,
         Err(e) => {
             if json {
-                println!("{}", json!({"ok": false, "error": e.to_string()}));
+                say!("{}", json!({"ok": false, "error": e.to_string()}));
             }
             eprintln!("error: {e}");
             code(&e)
@@ -398,9 +412,9 @@ async fn act(what: Act, a: Args, json: bool) -> Result<u8, DnsError> {
             return match report {
                 Ok(r) => {
                     if json {
-                        println!("{}", json!({"ok": true, "verify": r}));
+                        say!("{}", json!({"ok": true, "verify": r}));
                     } else {
-                        println!(
+                        say!(
                             "all {} authoritative servers serve the same data:\n{}",
                             r.servers.len(),
                             r.summary()
@@ -421,8 +435,8 @@ async fn act(what: Act, a: Args, json: bool) -> Result<u8, DnsError> {
                     _ => dns.restore_changes(&plan).await?,
                 };
                 if !set.is_empty() {
-                    println!("{}", set.manual_instructions());
-                    println!(
+                    say!("{}", set.manual_instructions());
+                    say!(
                         "Waiting up to {}s for every authoritative server to serve this...",
                         a.timeout
                     );
@@ -455,35 +469,35 @@ async fn act(what: Act, a: Args, json: bool) -> Result<u8, DnsError> {
         Some(plan::save(&plan)?)
     };
     if json {
-        println!(
+        say!(
             "{}",
             json!({"ok": true, "plan": plan, "outcome": outcome, "saved": saved})
         );
     } else {
         if let Some(o) = &outcome {
-            print!("{}", o.changes.diff());
+            say_raw!("{}", o.changes.diff());
             for n in &o.notes {
-                println!("note: {n}");
+                say!("note: {n}");
             }
             if o.dry_run {
-                println!("dry run: nothing was changed");
+                say!("dry run: nothing was changed");
             } else if o.applied {
                 match &o.verify {
-                    Some(v) => println!(
+                    Some(v) => say!(
                         "applied via {}; every authoritative server serves it ({} ms):\n{}",
                         plan.provider.kind(),
                         v.elapsed_ms,
                         v.summary()
                     ),
-                    None => println!("applied via {}", plan.provider.kind()),
+                    None => say!("applied via {}", plan.provider.kind()),
                 }
             }
         }
         if what == Act::Plan || outcome.as_ref().is_some_and(|o| o.applied) {
-            print!("{}", plan.render());
+            say_raw!("{}", plan.render());
         }
         if let Some(p) = saved {
-            println!("plan saved: {}", p.display());
+            say!("plan saved: {}", p.display());
         }
     }
     Ok(exit::OK)
@@ -518,21 +532,21 @@ async fn mail_check(a: MailArgs, json: bool) -> Result<u8, DnsError> {
     .await?;
     let bad = findings.iter().filter(|f| !f.ok).count();
     if json {
-        println!("{}", json!({"ok": bad == 0, "findings": findings}));
+        say!("{}", json!({"ok": bad == 0, "findings": findings}));
     } else {
-        println!("mail records of {} (asked {server}):", a.domain);
+        say!("mail records of {} (asked {server}):", a.domain);
         for f in &findings {
-            println!(
+            say!(
                 "  {:5} {}  {}",
                 f.check,
                 if f.ok { "ok  " } else { "FAIL" },
                 f.found
             );
             if !f.ok {
-                println!("        -> {}", f.fix);
+                say!("        -> {}", f.fix);
             }
         }
-        println!("{} problem(s)", bad);
+        say!("{} problem(s)", bad);
     }
     Ok(if bad == 0 {
         exit::OK
