@@ -172,7 +172,7 @@ pub fn http_get(
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| format!("{addr} did not answer with HTTP (got {:?})", first(&head)))?;
+        .ok_or_else(|| format!("{addr} did not answer with HTTP (got {:?})", first(head)))?;
     Ok((status, body.to_string()))
 }
 
