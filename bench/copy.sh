@@ -44,7 +44,7 @@ clean_dst() { ssh dst "rm -rf $BASE"; ssh src "rm -rf \${XDG_STATE_HOME:-\$HOME/
 drop() { sh -c "$DROP"; }
 # time CMD...: seconds on stdout, command output to stderr
 t() { local a b; drop; a=$(date +%s.%N); "$@" >&2; b=$(date +%s.%N); echo "$b - $a" | bc; }
-mig() { "$MIGRATE" copy "src:$DS" "dst:$DS" --streams "$STREAMS" "$@" && ssh dst sync; }
+mig() { /usr/bin/time -a -o "$STATE/rss" -f '%M' "$MIGRATE" copy "src:$DS" "dst:$DS" --streams "$STREAMS" "$@" && ssh dst sync; }
 tarpipe() { ssh src "tar -C $DS -cf - . | ssh dst 'mkdir -p $DS && tar -C $DS -xf - && sync'"; }
 rsyncs2s() { ssh src "rsync -a --mkpath $DS/ dst:$DS/ && ssh dst sync"; }
 
@@ -72,3 +72,4 @@ echo "initial copy: migrate is $(r mig_full tar_full)x tar|ssh|tar, $(r mig_full
 echo "no-change final: migrate is $(r mig_nochange rsync_nochange)x rsync -a"
 echo "1% changed final: migrate is $(r mig_1pct rsync_1pct)x rsync -a   (target 2x)"
 echo "(ratios are speedups: the other tool's time / migrate's time)"
+echo "operator peak RSS of migrate: $(sort -n "$STATE/rss" | tail -n 1) KiB (max over all migrate runs)"

@@ -390,7 +390,9 @@ pub async fn run(
         opts.final_pass,
         opts.streams,
     );
+    // The plan holds what it needs; the manifests can be large.
     drop(base);
+    drop(src_m);
 
     let avail: u64 = dp
         .get("availk")
@@ -838,7 +840,8 @@ pub async fn verify_trees(
                 }
             )?;
             let mut m = m;
-            manifest::attach_hashes(&mut m, &manifest::parse_hashes(&hashes));
+            manifest::attach_hashes(&mut m, &hashes);
+            drop(hashes);
             Ok::<_, CopyError>(m)
         }
     };

@@ -169,10 +169,23 @@ pub fn parse_hashes(data: &[u8]) -> HashMap<Vec<u8>, [u8; 32]> {
     map
 }
 
-/// Attach digests to entries.
-pub fn attach_hashes(entries: &mut [Entry], hashes: &HashMap<Vec<u8>, [u8; 32]>) {
-    for e in entries.iter_mut().filter(|e| e.kind == b'f') {
-        e.sha256 = hashes.get(&e.path).copied();
+/// Attach digests straight from `hash_command` output, without a second
+/// copy of every path (entries get sorted by path).
+pub fn attach_hashes(entries: &mut [Entry], data: &[u8]) {
+    entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    for rec in data.split(|b| *b == 0) {
+        if rec.len() < 66 || &rec[64..66] != b"  " {
+            continue;
+        }
+        let p = &rec[66..];
+        let p = p.strip_prefix(b"./").unwrap_or(p);
+        let mut d = [0u8; 32];
+        if hex::decode_to_slice(&rec[..64], &mut d).is_ok()
+            && let Ok(i) = entries.binary_search_by(|e| e.path.as_slice().cmp(p))
+            && entries[i].kind == b'f'
+        {
+            entries[i].sha256 = Some(d);
+        }
     }
 }
 
@@ -253,10 +266,18 @@ mod tests {
             .arg(hash_command(dir.to_str().unwrap()))
             .output()
             .unwrap();
+        attach_hashes(&mut m, &h.stdout);
+        let got = m
+            .iter()
+            .find(|e| e.path == b"sub dir/new\nline \xff")
+            .unwrap()
+            .sha256
+            .unwrap();
         let hashes = parse_hashes(&h.stdout);
         let want = hex::decode("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")
             .unwrap();
         assert_eq!(hashes[&b"sub dir/new\nline \xff"[..]].to_vec(), want);
+        assert_eq!(got.to_vec(), want);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

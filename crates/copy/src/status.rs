@@ -89,6 +89,9 @@ async fn one(rec: &JobRecord) -> JobStatus {
                 if st.state == "done" {
                     pr.files_done = pr.files_total;
                     pr.bytes_done = pr.bytes_total;
+                    for s in pr.streams.iter_mut() {
+                        s.0 = s.1;
+                    }
                 }
                 st.progress = Some(pr);
             }
