@@ -46,6 +46,54 @@ fn on(host: &str, script: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Runs a cleanup script on src when dropped (also after a failed assertion).
+struct Cleanup(String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = on_raw("src", &self.0);
+    }
+}
+
+/// Same, on dst.
+struct CleanupDst(String);
+
+impl Drop for CleanupDst {
+    fn drop(&mut self) {
+        let _ = on_raw("dst", &self.0);
+    }
+}
+
+/// Undoes a docker-root relocation on dst when dropped: stop docker,
+/// unmount the bind mount, start docker on its original root, delete the copy.
+struct Unrelocate(String);
+
+impl Unrelocate {
+    fn undo(&self) {
+        let dir = &self.0;
+        let bound = || {
+            String::from_utf8_lossy(&on_raw("dst", "findmnt -n -o SOURCE /var/lib/docker").stdout)
+                .contains(dir.as_str())
+        };
+        if bound() {
+            let _ = run(migrate(tmp_home().path()).args(["docker", "daemon", "stop", "dst"]));
+            for _ in 0..3 {
+                if bound() {
+                    let _ = on_raw("dst", "umount /var/lib/docker");
+                }
+            }
+            let _ = run(migrate(tmp_home().path()).args(["docker", "daemon", "start", "dst"]));
+        }
+        let _ = on_raw("dst", &format!("rm -rf {dir} {dir}-full"));
+    }
+}
+
+impl Drop for Unrelocate {
+    fn drop(&mut self) {
+        self.undo();
+    }
+}
+
 fn lab() -> bool {
     let up = ["src", "dst"].iter().all(|h| {
         Command::new("ssh")
@@ -659,6 +707,16 @@ fn swarm_service_scaled_to_zero_and_back_keeps_its_replica_count() {
             "docker swarm init --advertise-addr 127.0.0.2 --listen-addr 127.0.0.2:2377 >/dev/null",
         );
     }
+    // Leave the swarm and remove the service even when an assertion fails:
+    // a left-over swarm would be copied by the docker-root move test.
+    let _guard = Cleanup(format!(
+        "docker service rm {svc} >/dev/null 2>&1; {}",
+        if was_swarm {
+            "true"
+        } else {
+            "docker swarm leave --force >/dev/null 2>&1; true"
+        }
+    ));
     on(
         "src",
         &format!(
@@ -734,11 +792,6 @@ fn swarm_service_scaled_to_zero_and_back_keeps_its_replica_count() {
         )
         .contains("migrate.replicas-before")
     );
-
-    let _ = on_raw("src", &format!("docker service rm {svc} >/dev/null"));
-    if !was_swarm {
-        let _ = on_raw("src", "docker swarm leave --force >/dev/null");
-    }
 }
 
 #[test]
@@ -823,4 +876,155 @@ fn a_user_without_rights_on_the_docker_socket_gets_a_clear_error() {
     );
     let o = mig(&["docker", "ls", "ssh://root@127.0.0.1:1"]);
     assert_eq!(o.status.code(), Some(5), "an unreachable host is exit 5");
+}
+
+fn sha_of_volume_file(host: &str, vol: &str, file: &str) -> String {
+    on(
+        host,
+        &format!(
+            "sha256sum \"$(docker volume inspect -f '{{{{.Mountpoint}}}}' {vol})/{file}\" | cut -d' ' -f1"
+        ),
+    )
+}
+
+#[test]
+fn docker_root_move_leaves_dst_serving_the_same_volumes_and_images() {
+    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    if !lab() {
+        return;
+    }
+    let v = uniq("rootvol");
+    let img = format!("mt-rootimg:{}", std::process::id());
+    let _c1 = Cleanup(format!(
+        "docker volume rm -f {v} >/dev/null 2>&1; docker rmi {img} >/dev/null 2>&1; true"
+    ));
+    let _c2 = CleanupDst(format!(
+        "docker volume rm -f {v} >/dev/null 2>&1; docker rmi {img} >/dev/null 2>&1; rm -f /var/backups/migrate/docker-root-*.tar; true"
+    ));
+    // Keep the copied root small: the database image is this suite's own
+    // and is imported again when needed.
+    for h in ["src", "dst"] {
+        let _ = on_raw(h, "docker rmi mt-lab/db:1 >/dev/null 2>&1; true");
+    }
+    on(
+        "src",
+        &format!(
+            "set -e; docker volume create {v} >/dev/null; mp=$(docker volume inspect -f '{{{{.Mountpoint}}}}' {v})
+             head -c 2000000 /dev/urandom > $mp/data.bin; printf 'x' > $mp/owned; chown 991:991 $mp/owned
+             docker tag lab/busybox:latest {img}"
+        ),
+    );
+    let sha = sha_of_volume_file("src", &v, "data.bin");
+    let img_id = on(
+        "src",
+        &format!("docker image inspect -f '{{{{.Id}}}}' {img}"),
+    );
+
+    // dst's daemon holds an image already: refused without --force, and untouched.
+    let o = mig(&["docker", "root-move", "src", "dst"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).contains("refusing to replace its docker root"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        on("dst", "docker images --format '{{.Repository}}'").contains("lab/busybox"),
+        "dst changed after a refusal"
+    );
+
+    let o = mig(&[
+        "docker",
+        "root-move",
+        "src",
+        "dst",
+        "--force",
+        "--restart-source",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    assert!(
+        out.contains("skipped: mask (no systemd"),
+        "the skipped steps must be named: {out}"
+    );
+    assert!(
+        out.contains("previous docker root is saved in /var/backups/migrate/docker-root-"),
+        "{out}"
+    );
+
+    // dst's own daemon now serves the volume (same bytes, same owner) and the image.
+    assert_eq!(sha_of_volume_file("dst", &v, "data.bin"), sha);
+    assert_eq!(
+        on(
+            "dst",
+            &format!(
+                "stat -c %u:%g \"$(docker volume inspect -f '{{{{.Mountpoint}}}}' {v})/owned\""
+            )
+        ),
+        "991:991\n"
+    );
+    assert_eq!(
+        on(
+            "dst",
+            &format!("docker image inspect -f '{{{{.Id}}}}' {img}")
+        ),
+        img_id
+    );
+    assert_eq!(
+        on(
+            "dst",
+            &format!("docker run --rm --network host -v {v}:/d {img} cat /d/owned")
+        ),
+        "x"
+    );
+    // The source's daemon runs again (--restart-source) with its data intact.
+    assert_eq!(sha_of_volume_file("src", &v, "data.bin"), sha);
+    assert!(on("src", "docker version --format '{{.Server.Version}}'").starts_with("20."));
+}
+
+#[test]
+fn docker_root_relocated_to_a_bigger_disk_with_a_bind_mount() {
+    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    if !lab() {
+        return;
+    }
+    let v = uniq("relocvol");
+    let v2 = uniq("relocnew");
+    let dir = format!("/srv/test-docker-root-{}", std::process::id());
+    let guard = Unrelocate(dir.clone());
+    guard.undo();
+    let _cv = CleanupDst(format!(
+        "docker volume rm -f {v} {v2} >/dev/null 2>&1; true"
+    ));
+    on(
+        "dst",
+        &format!(
+            "set -e; docker volume create {v} >/dev/null; mp=$(docker volume inspect -f '{{{{.Mountpoint}}}}' {v})
+             printf 'keep me' > \"$mp/f\"; mkdir -p {dir}-full; touch {dir}-full/something"
+        ),
+    );
+
+    // A non-empty target directory is refused before anything stops.
+    let o = mig(&["docker", "root-relocate", "dst", &format!("{dir}-full")]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("is not empty"), "{}", stderr(&o));
+
+    let o = mig(&["docker", "root-relocate", "dst", &format!("{dir}/docker")]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("/etc/fstab"), "{}", stdout(&o));
+    assert!(on("dst", "findmnt -n -o SOURCE /var/lib/docker").contains(&format!("{dir}/docker")));
+    // Same volumes and images, served from the new disk; new data lands there.
+    assert_eq!(
+        on(
+            "dst",
+            &format!("docker run --rm --network host -v {v}:/d lab/busybox:latest cat /d/f")
+        ),
+        "keep me"
+    );
+    on("dst", &format!("docker volume create {v2} >/dev/null"));
+    assert!(on("dst", &format!("ls {dir}/docker/volumes/")).contains(&v2));
+
+    guard.undo();
+    assert!(!on("dst", "findmnt -n -o SOURCE /var/lib/docker").contains(&dir));
+    assert!(on("dst", "docker version --format '{{.Server.Version}}'").starts_with("20."));
 }
