@@ -178,11 +178,14 @@ pub async fn account(
     let sf = folders::list(src, src_server).await?;
     let df = folders::list(dst, dst_server).await?;
     let mappings = folders::map(&sf, &df);
-    let literal_plus = dst
+    let caps = dst
         .capabilities()
         .await
-        .map_err(|e| connection_error(dst_server, "CAPABILITY", e))?
-        .has_str("LITERAL+");
+        .map_err(|e| connection_error(dst_server, "CAPABILITY", e))?;
+    let caps = append::Caps {
+        literal_plus: caps.has_str("LITERAL+"),
+        multiappend: caps.has_str("MULTIAPPEND"),
+    };
     // Several source folders can land in one destination folder (a "Sent"
     // and an old "Sent Items"); what the destination has beyond the source
     // is judged against all of them together, never one alone.
@@ -196,18 +199,9 @@ pub async fn account(
     for m in &mappings {
         let span =
             info_span!("folder", src = %m.src.display(), dst = %folders::decode_mutf7(&m.dst_name));
-        let r = folder(
-            src,
-            src_server,
-            dst,
-            dst_server,
-            m,
-            report,
-            opts,
-            literal_plus,
-        )
-        .instrument(span)
-        .await?;
+        let r = folder(src, src_server, dst, dst_server, m, report, opts, caps)
+            .instrument(span)
+            .await?;
         if let Some((fr, keys)) = r {
             newest_src = newest_src.max(keys.src_newest);
             report.folders.push(fr);
@@ -313,7 +307,7 @@ async fn folder(
     m: &Mapping,
     report: &mut AccountReport,
     opts: &Options,
-    literal_plus: bool,
+    caps: append::Caps,
 ) -> Result<FolderOutcome> {
     let mut fr = FolderReport {
         src: m.src.display(),
@@ -448,7 +442,7 @@ async fn folder(
             opts,
             &mut fr,
             report,
-            literal_plus,
+            caps,
         )
         .await;
         match res {
@@ -516,7 +510,7 @@ async fn copy(
     opts: &Options,
     fr: &mut FolderReport,
     report: &mut AccountReport,
-    literal_plus: bool,
+    caps: append::Caps,
 ) -> Result<bool> {
     let limit = opts.batch_bytes.max(1);
     let mut batches: Vec<std::ops::Range<usize>> = Vec::new();
@@ -556,7 +550,7 @@ async fn copy(
             &current,
             fr,
             report,
-            literal_plus,
+            caps,
         );
         let (next, appended) = tokio::join!(fetch_next, append_all);
         failed |= appended?;
@@ -602,8 +596,34 @@ async fn append_batch(
     bodies: &HashMap<u32, Vec<u8>>,
     fr: &mut FolderReport,
     report: &mut AccountReport,
-    literal_plus: bool,
+    caps: append::Caps,
 ) -> Result<bool> {
+    if caps.multiappend && batch.len() > 1 {
+        let items: Vec<append::Item<'_>> = batch
+            .iter()
+            .zip(flags_for)
+            .filter_map(|(msg, flags)| {
+                Some(append::Item {
+                    flags: format!("({})", flags.join(" ")),
+                    idate: msg.idate_imap(),
+                    body: bodies.get(&msg.uid)?,
+                })
+            })
+            .collect();
+        match append::multiappend(dst, dst_wire, &items, caps.literal_plus).await {
+            Ok(()) => {
+                fr.copied += items.len() as u64;
+                fr.copied_bytes += items.iter().map(|i| i.body.len() as u64).sum::<u64>();
+                return Ok(false);
+            }
+            // Nothing of the batch was stored: one by one below finds the
+            // message (or the quota) the server refuses.
+            Err(AppendError::Refused(d)) => {
+                tracing::debug!("MULTIAPPEND refused ({d}); retrying one by one")
+            }
+            Err(AppendError::Imap(e)) => return Err(connection_error(dst_server, "APPEND", e)),
+        }
+    }
     let mut failed = false;
     for (msg, flags) in batch.iter().zip(flags_for) {
         let Some(body) = bodies.get(&msg.uid) else {
@@ -616,7 +636,16 @@ async fn append_batch(
         };
         let flags = format!("({})", flags.join(" "));
         let idate = msg.idate_imap();
-        match append::append(dst, dst_wire, &flags, idate.as_deref(), body, literal_plus).await {
+        match append::append(
+            dst,
+            dst_wire,
+            &flags,
+            idate.as_deref(),
+            body,
+            caps.literal_plus,
+        )
+        .await
+        {
             Ok(()) => {
                 fr.copied += 1;
                 fr.copied_bytes += body.len() as u64;
