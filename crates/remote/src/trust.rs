@@ -161,6 +161,33 @@ fi"#,
     )
 }
 
+/// The addresses to put in `from=`: src's ssh BindAddress when it has one
+/// (then nothing else can be the source), else the route's source address
+/// and the address the operator reached src on.
+pub fn from_addresses(probe: &str) -> BTreeSet<String> {
+    let valid = |a: &&str| {
+        !a.is_empty()
+            && a.chars()
+                .all(|c| c.is_ascii_hexdigit() || c == '.' || c == ':')
+    };
+    let pick = |kinds: &[&str]| -> BTreeSet<String> {
+        probe
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .filter(|(k, _)| kinds.contains(k))
+            .map(|(_, a)| a.trim())
+            .filter(valid)
+            .map(str::to_string)
+            .collect()
+    };
+    let bind = pick(&["bind"]);
+    if bind.is_empty() {
+        pick(&["route", "conn"])
+    } else {
+        bind
+    }
+}
+
 /// The installed trust: the command src uses to run things on dst.
 #[derive(Debug, Clone)]
 pub struct Trust {
@@ -200,26 +227,17 @@ pub async fn setup(
     // operator reached src on.
     let probe = format!(
         r#"h={h}
-ssh -G -p {p} -l {u} "$h" 2>/dev/null | awk '$1=="bindaddress" && $2!="none" {{print $2}}'
+ssh -G -p {p} -l {u} "$h" 2>/dev/null | awk '$1=="bindaddress" && $2!="none" {{print "bind", $2}}'
 ip=$(getent ahosts "$h" 2>/dev/null | awk '{{print $1; exit}}')
-[ -n "$ip" ] && ip route get "$ip" 2>/dev/null | awk '{{for(i=1;i<NF;i++) if($i=="src") print $(i+1)}}'
-[ -n "$SSH_CONNECTION" ] && echo "$SSH_CONNECTION" | awk '{{print $3}}'
+[ -n "$ip" ] && ip route get "$ip" 2>/dev/null | awk '{{for(i=1;i<NF;i++) if($i=="src") print "route", $(i+1)}}'
+[ -n "$SSH_CONNECTION" ] && echo "$SSH_CONNECTION" | awk '{{print "conn", $3}}'
 true"#,
         h = sh_quote(&r.hostname),
         p = r.port,
         u = sh_quote(&r.user)
     );
     let out = src.sh("finding src's address", &probe, None).await?;
-    let froms: BTreeSet<String> = String::from_utf8_lossy(&out)
-        .lines()
-        .map(str::trim)
-        .filter(|a| {
-            !a.is_empty()
-                && a.chars()
-                    .all(|c| c.is_ascii_hexdigit() || c == '.' || c == ':')
-        })
-        .map(str::to_string)
-        .collect();
+    let froms = from_addresses(&String::from_utf8_lossy(&out));
     if froms.is_empty() {
         return Err(terr(
             "cannot tell which address src connects from; use --relay".into(),
@@ -318,6 +336,14 @@ mod tests {
             ["/a/kh", "/b/kh2", "/etc/ssh/ssh_known_hosts"]
         );
         assert_eq!(known_hosts_name(&r), "[127.0.0.3]:2222");
+    }
+
+    #[test]
+    fn from_prefers_the_bind_address() {
+        let f = from_addresses("bind 127.0.0.2\nroute 127.0.0.1\nconn 127.0.0.2\n");
+        assert_eq!(f.into_iter().collect::<Vec<_>>(), ["127.0.0.2"]);
+        let f = from_addresses("route 10.0.0.5\nconn 192.0.2.7\nroute $(evil)\n");
+        assert_eq!(f.into_iter().collect::<Vec<_>>(), ["10.0.0.5", "192.0.2.7"]);
     }
 
     #[test]
