@@ -495,6 +495,37 @@ fn verify_names_a_lagging_authoritative_server() {
         lab.rrset(&lab.secondary(), "cloud.example.test", "A").0,
         3600
     );
+
+    // `migrate dns verify`: the two following servers agree, the stale one is named.
+    let verify = |extra: &[&str]| {
+        let mut c = migrate(home.path());
+        c.args([
+            "dns",
+            "verify",
+            "--domain",
+            "cloud.example.test",
+            "--timeout",
+            "2",
+        ])
+        .args([
+            "--authoritative",
+            &lab.primary(),
+            "--authoritative",
+            &lab.secondary(),
+        ])
+        .args(extra);
+        run(&mut c)
+    };
+    let o = verify(&[]);
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("all 2 authoritative servers serve the same data"),
+        "{}",
+        stdout(&o)
+    );
+    let o = verify(&["--authoritative", &stale]);
+    assert_eq!(o.status.code(), Some(6), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains(&stale), "{}", stderr(&o));
 }
 
 #[test]

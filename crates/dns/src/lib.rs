@@ -28,4 +28,4 @@ pub use plan::{Plan, Source};
 pub use provider::{Provider, ProviderConfig};
 pub use record::Rrset;
 pub use secret::{Secret, TsigKey};
-pub use steps::{Dns, Outcome, PlanRequest};
+pub use steps::{Dns, Outcome, PlanRequest, Step};

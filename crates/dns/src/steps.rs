@@ -645,3 +645,94 @@ pub async fn authorities_of(
 ) -> Result<Vec<Authority>> {
     discover::authorities(servers, zone, timeout).await
 }
+
+/// One DNS step of a migration plan, for the `migrate app` runbook and
+/// journal: each has a phase, a sentence, and runs through [`Dns::run_step`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// Lower the TTLs well before the window.
+    Lower,
+    /// Publish *.DOMAIN -> new server for testing.
+    Wildcard,
+    /// Point A/AAAA at the new server; `now` skips the safe-time check.
+    Cutover { now: bool },
+    /// Put the original TTLs back, remove the wildcard.
+    Restore,
+    /// Every authoritative server serves the same data.
+    Verify,
+}
+
+impl Step {
+    /// The migration phase the step belongs to (check, prepare, sync, cutover, finish).
+    pub fn phase(&self) -> &'static str {
+        match self {
+            Step::Lower | Step::Wildcard => "prepare",
+            Step::Cutover { .. } => "cutover",
+            Step::Restore => "finish",
+            Step::Verify => "check",
+        }
+    }
+
+    /// The human sentence for a runbook.
+    pub fn describe(&self, plan: &Plan) -> String {
+        let to = plan
+            .to
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        match self {
+            Step::Lower => format!(
+                "Lower the TTLs of {} to {}s (from up to {}s); cutover is safe {}s after every authoritative server serves them",
+                plan.names.join(", "),
+                plan.lowered_ttl,
+                plan.max_old_ttl,
+                plan.max_old_ttl
+            ),
+            Step::Wildcard => format!(
+                "Publish {} -> {to} for testing; names asked before it existed resolve after {}s (negative caching)",
+                plan.wildcard_name(),
+                plan.negative_cache_ttl.unwrap_or(0)
+            ),
+            Step::Cutover { .. } => format!(
+                "Point {} at {to} in one change and wait until every authoritative server serves it",
+                plan.names.join(", ")
+            ),
+            Step::Restore => format!(
+                "Put the original TTLs back on {} and remove the test wildcard",
+                plan.names.join(", ")
+            ),
+            Step::Verify => format!(
+                "Check that every authoritative server of {} serves the same data and serial",
+                plan.zone
+            ),
+        }
+    }
+}
+
+impl Dns {
+    /// Runs one step against the plan (the caller stores the plan after).
+    pub async fn run_step(&self, step: Step, plan: &mut Plan, dry_run: bool) -> Result<Outcome> {
+        match step {
+            Step::Lower => self.lower(plan, dry_run).await,
+            Step::Wildcard => self.wildcard(plan, dry_run).await,
+            Step::Cutover { now } => self.cutover(plan, dry_run, now, false).await,
+            Step::Restore => self.restore(plan, dry_run).await,
+            Step::Verify => {
+                let report = self.verify_now(plan).await?;
+                Ok(Outcome {
+                    changes: ChangeSet {
+                        zone: plan.zone.clone(),
+                        purpose: "verify".into(),
+                        changes: vec![],
+                    },
+                    applied: false,
+                    dry_run,
+                    verify: Some(report),
+                    notes: vec![],
+                })
+            }
+        }
+    }
+}
