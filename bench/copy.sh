@@ -61,15 +61,38 @@ for r in $(seq "$RUNS"); do
 done
 clean_dst
 
+# Shaped links between src and dst (lab/shape.sh: HTB rate + NFQUEUE delay;
+# one-way delay = RTT/2). Initial copy only, migrate vs one tar stream.
+if [[ ${SHAPED:-0} == 1 ]]; then
+  trap 'bash "$HERE/lab/shape.sh" off >/dev/null 2>&1 || true; rm -rf "$STATE"' EXIT
+  for link in "100mbit 10ms" "1gbit 25ms"; do
+    set -- $link
+    bash "$HERE/lab/shape.sh" on --rate "$1" --delay "$2" --link s2s >&2
+    k=${1}_rtt$(( ${2%ms} * 2 ))ms
+    clean_dst; T[mig_$k]+=" $(t mig)"
+    clean_dst; T[tar_$k]+=" $(t tarpipe)"
+    bash "$HERE/lab/shape.sh" off >&2
+    SHAPED_KEYS+=" $k"
+  done
+  clean_dst
+fi
+
 med() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 printf '\n%-16s %9s   %s\n' step median_s runs
 for k in mig_full tar_full rsync_full mig_nochange rsync_nochange mig_1pct rsync_1pct mig_verify; do
   printf '%-16s %9.1f  %s\n' "$k" "$(med "${T[$k]}")" "${T[$k]}"
+done
+for k in ${SHAPED_KEYS:-}; do
+  printf '%-16s %9.1f  %s\n' "mig_$k" "$(med "${T[mig_$k]}")" "${T[mig_$k]}"
+  printf '%-16s %9.1f  %s\n' "tar_$k" "$(med "${T[tar_$k]}")" "${T[tar_$k]}"
 done
 r() { echo "scale=2; $(med "${T[$2]}") / $(med "${T[$1]}")" | bc; }
 echo
 echo "initial copy: migrate is $(r mig_full tar_full)x tar|ssh|tar, $(r mig_full rsync_full)x rsync -a   (targets 1.1x, 1.4x)"
 echo "no-change final: migrate is $(r mig_nochange rsync_nochange)x rsync -a"
 echo "1% changed final: migrate is $(r mig_1pct rsync_1pct)x rsync -a   (target 2x)"
+for k in ${SHAPED_KEYS:-}; do
+  echo "initial copy over $k: migrate is $(r mig_$k tar_$k)x tar|ssh|tar, $(echo "scale=1; $NB / $(med "${T[mig_$k]}") / 1000000" | bc) MB/s"
+done
 echo "(ratios are speedups: the other tool's time / migrate's time)"
 echo "operator peak RSS of migrate: $(sort -n "$STATE/rss" | tail -n 1) KiB (max over all migrate runs)"

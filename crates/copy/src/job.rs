@@ -141,11 +141,37 @@ impl Mode {
 }
 
 async fn read_manifest(host: &Host, cmd: &str, what: &str) -> Result<Vec<Entry>, CopyError> {
-    let out = host.sh(what, cmd, None).await?;
-    manifest::parse(&out).map_err(|e| CopyError::Manifest {
+    use tokio::io::AsyncReadExt;
+    let bad = |e: manifest::ParseError| CopyError::Manifest {
         host: host.name(),
         why: e.to_string(),
-    })
+    };
+    let mut child = host.spawn(what, cmd, false, true).await?;
+    let mut parser = manifest::StreamParser::default();
+    if let Some(mut out) = child.stdout.take() {
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = out.read(&mut buf).await.map_err(|e| CopyError::Manifest {
+                host: host.name(),
+                why: format!("{what}: {e}"),
+            })?;
+            if n == 0 {
+                break;
+            }
+            parser.feed(&buf[..n]).map_err(bad)?;
+        }
+    }
+    let done = child.wait_with_output(what).await?;
+    if !done.status.success() {
+        return Err(migrate_remote::RemoteError::Command {
+            host: host.name(),
+            what: what.to_string(),
+            status: done.status.code().unwrap_or(-1),
+            stderr: String::from_utf8_lossy(&done.stderr).trim().to_string(),
+        }
+        .into());
+    }
+    parser.finish().map_err(bad)
 }
 
 async fn upload(host: &Host, jd: &str, name: &str, data: &[u8]) -> Result<(), CopyError> {

@@ -15,14 +15,14 @@ pub struct Entry {
     pub kind: u8,
     pub size: u64,
     /// Modification time in nanoseconds since the epoch.
-    pub mtime_ns: i128,
+    pub mtime_ns: i64,
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
     pub ino: u64,
     pub nlink: u64,
     pub target: Vec<u8>,
-    pub sha256: Option<[u8; 32]>,
+    pub sha256: Option<Box<[u8; 32]>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,20 +85,21 @@ pub fn hash_command(root: &str) -> String {
     )
 }
 
-pub fn parse_mtime(s: &str) -> Option<i128> {
+pub fn parse_mtime(s: &str) -> Option<i64> {
     let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
-    let secs: i128 = secs.parse().ok()?;
+    let secs: i64 = secs.parse().ok()?;
     let mut digits = frac.bytes().take(9).collect::<Vec<_>>();
     if digits.iter().any(|d| !d.is_ascii_digit()) {
         return None;
     }
     digits.resize(9, b'0');
-    let ns: i128 = std::str::from_utf8(&digits).ok()?.parse().ok()?;
-    Some(if secs < 0 {
-        secs * 1_000_000_000 - ns
+    let ns: i64 = std::str::from_utf8(&digits).ok()?.parse().ok()?;
+    let whole = secs.checked_mul(1_000_000_000)?;
+    if secs < 0 {
+        whole.checked_sub(ns)
     } else {
-        secs * 1_000_000_000 + ns
-    })
+        whole.checked_add(ns)
+    }
 }
 
 /// Parse `find_command` output.
@@ -153,6 +154,51 @@ pub fn parse(data: &[u8]) -> Result<Vec<Entry>, ParseError> {
     Ok(out)
 }
 
+/// Parses `find_command` output as it arrives, so the operator never holds
+/// the raw listing and the parsed one at once.
+#[derive(Debug, Default)]
+pub struct StreamParser {
+    pending: Vec<u8>,
+    out: Vec<Entry>,
+}
+
+impl StreamParser {
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<(), ParseError> {
+        self.pending.extend_from_slice(chunk);
+        // `pending` starts at a record boundary; a record is three NULs.
+        let mut nuls = 0;
+        let mut end = 0;
+        for (i, b) in self.pending.iter().enumerate() {
+            if *b == 0 {
+                nuls += 1;
+                if nuls % 3 == 0 {
+                    end = i + 1;
+                }
+            }
+        }
+        if end > 0 {
+            let base = self.out.len();
+            let mut recs = parse(&self.pending[..end]).map_err(|mut e| {
+                e.index += base;
+                e
+            })?;
+            self.out.append(&mut recs);
+            self.pending.drain(..end);
+        }
+        Ok(())
+    }
+
+    pub fn finish(self) -> Result<Vec<Entry>, ParseError> {
+        if !self.pending.is_empty() {
+            return Err(ParseError {
+                index: self.out.len(),
+                why: "output is truncated (incomplete last record)".into(),
+            });
+        }
+        Ok(self.out)
+    }
+}
+
 /// Parse `hash_command` output into path → digest.
 pub fn parse_hashes(data: &[u8]) -> HashMap<Vec<u8>, [u8; 32]> {
     let mut map = HashMap::new();
@@ -184,7 +230,7 @@ pub fn attach_hashes(entries: &mut [Entry], data: &[u8]) {
             && let Ok(i) = entries.binary_search_by(|e| e.path.as_slice().cmp(p))
             && entries[i].kind == b'f'
         {
-            entries[i].sha256 = Some(d);
+            entries[i].sha256 = Some(Box::new(d));
         }
     }
 }
@@ -261,6 +307,17 @@ mod tests {
         assert_eq!(m[1].target, b"sub dir");
         assert_eq!(m[3].size, 5);
         assert_eq!(parse(&serialize(&m)).unwrap(), m);
+        // Fed in awkward pieces, the stream parser gives the same result.
+        let mut sp = StreamParser::default();
+        for piece in out.stdout.chunks(7) {
+            sp.feed(piece).unwrap();
+        }
+        let mut streamed = sp.finish().unwrap();
+        streamed.sort_by(|a, b| a.path.cmp(&b.path));
+        assert_eq!(streamed, m);
+        let mut sp = StreamParser::default();
+        sp.feed(&out.stdout[..out.stdout.len() - 1]).unwrap();
+        assert!(sp.finish().is_err());
         let h = std::process::Command::new("sh")
             .arg("-c")
             .arg(hash_command(dir.to_str().unwrap()))
@@ -272,6 +329,7 @@ mod tests {
             .find(|e| e.path == b"sub dir/new\nline \xff")
             .unwrap()
             .sha256
+            .clone()
             .unwrap();
         let hashes = parse_hashes(&h.stdout);
         let want = hex::decode("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")

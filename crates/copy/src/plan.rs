@@ -226,7 +226,7 @@ pub fn split(send: &[&Entry], n: usize) -> (Vec<Vec<Vec<u8>>>, Vec<u64>) {
 mod tests {
     use super::*;
 
-    fn f(path: &str, size: u64, mtime: i128, ino: u64) -> Entry {
+    fn f(path: &str, size: u64, mtime: i64, ino: u64) -> Entry {
         Entry {
             path: path.as_bytes().to_vec(),
             kind: b'f',
@@ -241,7 +241,7 @@ mod tests {
             sha256: None,
         }
     }
-    fn d(path: &str, mtime: i128, ino: u64) -> Entry {
+    fn d(path: &str, mtime: i64, ino: u64) -> Entry {
         Entry {
             kind: b'd',
             size: 4096,

@@ -22,7 +22,7 @@ impl Verdict {
     }
 }
 
-fn fmt_mtime(ns: i128) -> String {
+fn fmt_mtime(ns: i64) -> String {
     format!(
         "{}.{:09}",
         ns.div_euclid(1_000_000_000),
@@ -80,7 +80,7 @@ pub fn compare(src: &[Entry], dst: &[Entry]) -> Verdict {
             if s.size != d.size {
                 what.push(format!("size {} vs {}", s.size, d.size));
             }
-            match (s.sha256, d.sha256) {
+            match (&s.sha256, &d.sha256) {
                 (Some(a), Some(b)) if a != b => what.push("content (sha256) differs".into()),
                 (Some(_), Some(_)) => v.hashed += 1,
                 (Some(_), None) => what.push("could not be read on the destination".into()),
@@ -134,7 +134,7 @@ mod tests {
             ino,
             nlink: 1,
             target: vec![],
-            sha256: Some([1; 32]),
+            sha256: Some(Box::new([1; 32])),
         }
     }
 
@@ -166,7 +166,7 @@ mod tests {
             f("owner", 5),
             f("extra", 6),
         ];
-        b[2].sha256 = Some([2; 32]);
+        b[2].sha256 = Some(Box::new([2; 32]));
         b[3].uid = 0;
         let v = compare(&a, &b);
         let all = v.differences.join("\n");
