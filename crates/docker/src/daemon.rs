@@ -94,7 +94,9 @@ echo "dockerd (pid $pid) did not stop within 60 s" >&2; exit 1"#,
 pub async fn start(host: &Host, init: &Init) -> Result<DaemonStep, DockerError> {
     let (script, skipped) = match init {
         Init::Systemd => (
-            format!("set -e; systemctl unmask docker.socket docker.service >/dev/null; systemctl start docker.service\n{WAIT_UP}"),
+            format!(
+                "set -e; systemctl unmask docker.socket docker.service >/dev/null; systemctl start docker.service\n{WAIT_UP}"
+            ),
             vec![],
         ),
         Init::Manual => (
@@ -108,7 +110,10 @@ xargs -0 -a {f} sh -c 'setsid nohup "$@" >>/var/log/dockerd.log 2>&1 </dev/null 
 {WAIT_UP}"#,
                 f = CMDLINE_FILE
             ),
-            vec!["unmask (no systemd)".to_string(), "systemctl start (started from the saved command line)".to_string()],
+            vec![
+                "unmask (no systemd)".to_string(),
+                "systemctl start (started from the saved command line)".to_string(),
+            ],
         ),
     };
     host.sh("starting dockerd", &script, None).await?;

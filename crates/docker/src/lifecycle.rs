@@ -86,9 +86,7 @@ pub type DepEntry = (String, Option<String>, Option<String>, Vec<String>);
 
 /// Start order: dependencies first (Kahn's algorithm; a cycle falls back to
 /// name order for what remains, and is reported by the caller's health wait).
-pub fn start_order(
-    containers: &[DepEntry],
-) -> Vec<String> {
+pub fn start_order(containers: &[DepEntry]) -> Vec<String> {
     // (name, project, service, depends-on services)
     let by_service: HashMap<(Option<&String>, &String), &String> = containers
         .iter()
@@ -125,10 +123,7 @@ pub fn start_order(
     order
 }
 
-async fn container_deps(
-    dh: &DockerHost,
-    names: &[String],
-) -> Result<Vec<DepEntry>, DockerError> {
+async fn container_deps(dh: &DockerHost, names: &[String]) -> Result<Vec<DepEntry>, DockerError> {
     let mut out = Vec::new();
     for n in names {
         let ins = dh

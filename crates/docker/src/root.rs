@@ -63,14 +63,27 @@ tar -C {r} --numeric-owner --xattrs --xattrs-include='*' --sparse -cf "$f" .
 echo "$f""#,
         r = sh_quote(root)
     );
-    let out = host.sh("backing up the destination docker root", &cmd, None).await?;
+    let out = host
+        .sh("backing up the destination docker root", &cmd, None)
+        .await?;
     Ok(String::from_utf8_lossy(&out).trim().to_string())
 }
 
-async fn copy_tree(src: &HostSpec, src_path: &str, dst: &HostSpec, dst_path: &str) -> Result<migrate_copy::Summary, DockerError> {
+async fn copy_tree(
+    src: &HostSpec,
+    src_path: &str,
+    dst: &HostSpec,
+    dst_path: &str,
+) -> Result<migrate_copy::Summary, DockerError> {
     let opts = CopyOptions {
-        src: Location { host: src.clone(), path: src_path.to_string() },
-        dst: Location { host: dst.clone(), path: dst_path.to_string() },
+        src: Location {
+            host: src.clone(),
+            path: src_path.to_string(),
+        },
+        dst: Location {
+            host: dst.clone(),
+            path: dst_path.to_string(),
+        },
         final_pass: true,
         verify: true,
         streams: 4,
@@ -84,20 +97,33 @@ async fn copy_tree(src: &HostSpec, src_path: &str, dst: &HostSpec, dst_path: &st
     let mut quiet = |_p: &migrate_copy::Progress| {};
     let sum = match migrate_copy::run(&opts, &mut quiet).await? {
         Outcome::Finished(s) => s,
-        Outcome::Detached { job_id, .. } => return Err(DockerError::Failed(format!("copy job {job_id} detached unexpectedly"))),
+        Outcome::Detached { job_id, .. } => {
+            return Err(DockerError::Failed(format!(
+                "copy job {job_id} detached unexpectedly"
+            )));
+        }
     };
     if let Some(v) = &sum.verdict
         && !v.identical()
     {
         return Err(DockerError::NotIdentical {
             what: format!("{src}:{src_path} → {dst}:{dst_path}"),
-            list: v.differences.iter().take(20).cloned().collect::<Vec<_>>().join("\n"),
+            list: v
+                .differences
+                .iter()
+                .take(20)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n"),
         });
     }
     Ok(sum)
 }
 
-async fn check_served(dst: &HostSpec, want: &(BTreeSet<String>, BTreeSet<String>)) -> Result<Inventory, DockerError> {
+async fn check_served(
+    dst: &HostSpec,
+    want: &(BTreeSet<String>, BTreeSet<String>),
+) -> Result<Inventory, DockerError> {
     let d = DockerHost::connect(dst).await?;
     let inv = inventory::inventory(&d).await?;
     d.close().await;
@@ -137,9 +163,17 @@ pub async fn move_root(m: &RootMove) -> Result<RootReport, DockerError> {
             di.containers.len()
         )));
     }
-    let running: Vec<String> = si.containers.iter().filter(|c| c.state == "running").map(|c| c.name.clone()).collect();
+    let running: Vec<String> = si
+        .containers
+        .iter()
+        .filter(|c| c.state == "running")
+        .map(|c| c.name.clone())
+        .collect();
     if !running.is_empty() {
-        notes.push(format!("containers running on the source were stopped with its daemon: {}", running.join(", ")));
+        notes.push(format!(
+            "containers running on the source were stopped with its daemon: {}",
+            running.join(", ")
+        ));
     }
     let (sh, dh) = (s.host.clone(), d.host.clone());
     s.close().await;
@@ -172,18 +206,33 @@ pub async fn move_root(m: &RootMove) -> Result<RootReport, DockerError> {
         Err(e) => {
             let mut msg = e.to_string();
             if let Some(b) = &backup {
-                msg.push_str(&format!("\n  the destination's previous docker root is saved in {b} on {}", dh.name()));
+                msg.push_str(&format!(
+                    "\n  the destination's previous docker root is saved in {b} on {}",
+                    dh.name()
+                ));
             }
-            return Err(restore(DockerError::Failed(format!("copying the docker root failed: {msg}"))).await);
+            return Err(restore(DockerError::Failed(format!(
+                "copying the docker root failed: {msg}"
+            )))
+            .await);
         }
     };
-    info!(files = sum.files_sent, bytes = sum.bytes_sent, "docker root copied");
+    info!(
+        files = sum.files_sent,
+        bytes = sum.bytes_sent,
+        "docker root copied"
+    );
     steps.push(daemon::start(&dh, &dinit).await?);
     if m.restart_source {
         steps.push(daemon::start(&sh, &sinit).await?);
     } else {
         if sinit == Init::Systemd {
-            sh.sh("unmasking docker on the source", "systemctl unmask docker.socket docker.service >/dev/null", None).await?;
+            sh.sh(
+                "unmasking docker on the source",
+                "systemctl unmask docker.socket docker.service >/dev/null",
+                None,
+            )
+            .await?;
         }
         notes.push(format!(
             "docker on {} stays stopped so the apps cannot run in two places; `migrate docker daemon start {}` starts it again",
@@ -226,10 +275,15 @@ pub async fn relocate(r: &Relocate) -> Result<RootReport, DockerError> {
     dh0.close().await;
     let nd = r.new_dir.trim_end_matches('/').to_string();
     if !nd.starts_with('/') || nd.split('/').any(|c| c == "..") || nd.is_empty() {
-        return Err(DockerError::BadInput(format!("`{}`: give an absolute path without `..`", r.new_dir)));
+        return Err(DockerError::BadInput(format!(
+            "`{}`: give an absolute path without `..`",
+            r.new_dir
+        )));
     }
     if nd == root || nd.starts_with(&format!("{root}/")) || root.starts_with(&format!("{nd}/")) {
-        return Err(DockerError::BadInput(format!("{nd} overlaps the docker root {root}")));
+        return Err(DockerError::BadInput(format!(
+            "{nd} overlaps the docker root {root}"
+        )));
     }
     let q = sh_quote(&nd);
     let rq = sh_quote(&root);
@@ -238,17 +292,29 @@ pub async fn relocate(r: &Relocate) -> Result<RootReport, DockerError> {
          if [ -e {q} ] && [ -n \"$(find {q} -mindepth 1 -maxdepth 1 -print -quit)\" ]; then echo nonempty; fi
          command -v mount >/dev/null || echo nomount"
     );
-    let p = String::from_utf8_lossy(&host.sh("checking the new directory", &probe, None).await?).to_string();
+    let p = String::from_utf8_lossy(&host.sh("checking the new directory", &probe, None).await?)
+        .to_string();
     if p.contains("nonempty") {
-        return Err(DockerError::Refused(format!("{nd} on {} is not empty; give an empty or new directory", host.name())));
+        return Err(DockerError::Refused(format!(
+            "{nd} on {} is not empty; give an empty or new directory",
+            host.name()
+        )));
     }
     if p.contains("nomount") {
-        return Err(DockerError::Failed(format!("`mount` is missing on {} (Debian: apt-get install mount)", host.name())));
+        return Err(DockerError::Failed(format!(
+            "`mount` is missing on {} (Debian: apt-get install mount)",
+            host.name()
+        )));
     }
     let want = served(&inv);
     let init = daemon::detect(&host).await?;
     let mut steps = vec![daemon::stop(&host, &init).await?];
-    host.sh("creating the new directory", &format!("mkdir -p {q} && chmod 711 {q}"), None).await?;
+    host.sh(
+        "creating the new directory",
+        &format!("mkdir -p {q} && chmod 711 {q}"),
+        None,
+    )
+    .await?;
     let sum = match copy_tree(&r.host, &root, &r.host, &nd).await {
         Ok(s) => s,
         Err(e) => {
@@ -257,7 +323,14 @@ pub async fn relocate(r: &Relocate) -> Result<RootReport, DockerError> {
         }
     };
     let mut notes = Vec::new();
-    if let Err(e) = host.sh("bind-mounting the new docker root", &format!("mount --bind {q} {rq}"), None).await {
+    if let Err(e) = host
+        .sh(
+            "bind-mounting the new docker root",
+            &format!("mount --bind {q} {rq}"),
+            None,
+        )
+        .await
+    {
         let _ = daemon::start(&host, &init).await;
         return Err(DockerError::Failed(format!(
             "the copy in {nd} is complete, but bind-mounting it on {root} failed ({e}); docker was started again on the old root"
@@ -267,7 +340,10 @@ pub async fn relocate(r: &Relocate) -> Result<RootReport, DockerError> {
     if r.fstab {
         host.sh(
             "adding the bind mount to /etc/fstab",
-            &format!("grep -qxF {l} /etc/fstab || printf '%s\\n' {l} >> /etc/fstab", l = sh_quote(&line)),
+            &format!(
+                "grep -qxF {l} /etc/fstab || printf '%s\\n' {l} >> /etc/fstab",
+                l = sh_quote(&line)
+            ),
             None,
         )
         .await?;
@@ -276,7 +352,11 @@ pub async fn relocate(r: &Relocate) -> Result<RootReport, DockerError> {
         notes.push(format!("the bind mount does not survive a reboot yet: add `{line}` to /etc/fstab (or rerun with --fstab)"));
     }
     if init == Init::Systemd {
-        notes.push("systemd: consider RequiresMountsFor=".to_string() + &root + " in a docker.service drop-in");
+        notes.push(
+            "systemd: consider RequiresMountsFor=".to_string()
+                + &root
+                + " in a docker.service drop-in",
+        );
     }
     notes.push(format!(
         "the old data is still under the bind mount on {root}; once all is well, reclaim it: stop docker, `umount {root}`, delete its contents, mount again"

@@ -417,13 +417,31 @@ async fn run_async(cmd: Command, g: &Global) -> Result<(), DockerError> {
                 }
             }
         }
-        Command::RootMove { src, dst, force, restart_source } => {
-            let m = migrate_docker::root::RootMove { src: host(&src)?, dst: host(&dst)?, force, restart_source };
+        Command::RootMove {
+            src,
+            dst,
+            force,
+            restart_source,
+        } => {
+            let m = migrate_docker::root::RootMove {
+                src: host(&src)?,
+                dst: host(&dst)?,
+                force,
+                restart_source,
+            };
             let r = migrate_docker::root::move_root(&m).await?;
             print_root(&r, g);
         }
-        Command::RootRelocate { host: h, new_dir, fstab } => {
-            let r = migrate_docker::root::Relocate { host: host(&h)?, new_dir, fstab };
+        Command::RootRelocate {
+            host: h,
+            new_dir,
+            fstab,
+        } => {
+            let r = migrate_docker::root::Relocate {
+                host: host(&h)?,
+                new_dir,
+                fstab,
+            };
             let r = migrate_docker::root::relocate(&r).await?;
             print_root(&r, g);
         }
