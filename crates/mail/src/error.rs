@@ -110,7 +110,7 @@ impl MailError {
                 "check the host and port, that the server runs, and that no firewall is in between"
             }
             ErrorKind::Tls => {
-                "check the certificate: pass --*-ca with the issuing CA, or pin it with --*-pin sha256:<hex> after comparing the fingerprint out of band"
+                "check the certificate: pass --from-ca/--to-ca with the issuing CA, or --from-pin/--to-pin sha256:<fingerprint> after comparing it out of band; STARTTLS (imap://) is never downgraded to plaintext"
             }
             ErrorKind::Auth => {
                 "check the user name and the password (or API token) for this account"

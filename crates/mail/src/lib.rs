@@ -20,5 +20,5 @@ pub mod users;
 pub use error::{ErrorKind, MailError, Result};
 pub use secret::{PasswordSource, Secret};
 pub use server::{Security, Server, Trust};
-pub use sync::{AccountReport, FolderReport, Options};
+pub use sync::{AccountReport, FolderReport, Options, Progress};
 pub use users::Account;

@@ -73,6 +73,10 @@ async fn one(job: &Job, acc: &Account) -> AccountReport {
     if let Err(e) = one_inner(job, acc, &mut rep).await {
         rep.fatal = Some(e);
     }
+    if let Some(p) = &job.opts.progress {
+        p.accounts_done
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     rep
 }
 

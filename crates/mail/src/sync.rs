@@ -27,6 +27,24 @@ pub struct Options {
     pub force: bool,
     /// Bytes of message bodies fetched per round trip.
     pub batch_bytes: u64,
+    /// Shared counters for a progress display.
+    pub progress: Option<std::sync::Arc<Progress>>,
+}
+
+/// Live counters across all accounts of a run.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub messages: std::sync::atomic::AtomicU64,
+    pub bytes: std::sync::atomic::AtomicU64,
+    pub accounts_done: std::sync::atomic::AtomicU64,
+}
+
+impl Progress {
+    fn add(&self, messages: u64, bytes: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.messages.fetch_add(messages, Relaxed);
+        self.bytes.fetch_add(bytes, Relaxed);
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -551,6 +569,7 @@ async fn copy(
             fr,
             report,
             caps,
+            opts.progress.as_deref(),
         );
         let (next, appended) = tokio::join!(fetch_next, append_all);
         failed |= appended?;
@@ -597,6 +616,7 @@ async fn append_batch(
     fr: &mut FolderReport,
     report: &mut AccountReport,
     caps: append::Caps,
+    progress: Option<&Progress>,
 ) -> Result<bool> {
     if caps.multiappend && batch.len() > 1 {
         let items: Vec<append::Item<'_>> = batch
@@ -612,8 +632,12 @@ async fn append_batch(
             .collect();
         match append::multiappend(dst, dst_wire, &items, caps.literal_plus).await {
             Ok(()) => {
+                let bytes = items.iter().map(|i| i.body.len() as u64).sum::<u64>();
                 fr.copied += items.len() as u64;
-                fr.copied_bytes += items.iter().map(|i| i.body.len() as u64).sum::<u64>();
+                fr.copied_bytes += bytes;
+                if let Some(p) = progress {
+                    p.add(items.len() as u64, bytes);
+                }
                 return Ok(false);
             }
             // Nothing of the batch was stored: one by one below finds the
@@ -649,6 +673,9 @@ async fn append_batch(
             Ok(()) => {
                 fr.copied += 1;
                 fr.copied_bytes += body.len() as u64;
+                if let Some(p) = progress {
+                    p.add(1, body.len() as u64);
+                }
             }
             Err(AppendError::Refused(detail)) => {
                 let lower = detail.to_ascii_lowercase();

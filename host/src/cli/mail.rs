@@ -1,6 +1,7 @@
 //! `migrate mail …`: mailboxes IMAP to IMAP, users on Mailu, the cutover
 //! runbook.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -208,6 +209,30 @@ fn server(url: &str, pin: Option<&str>, ca: Option<&PathBuf>) -> Result<Server, 
     Ok(s)
 }
 
+/// Inline passwords in a file others can read deserve a word.
+fn warn_if_readable(path: &std::path::Path, accounts: &[migrate_mail::Account]) {
+    use std::os::unix::fs::PermissionsExt;
+    let inline = accounts.iter().any(|a| {
+        matches!(
+            a.src_password,
+            Some(migrate_mail::PasswordSource::Inline(_))
+        ) || matches!(
+            a.dst_password,
+            Some(migrate_mail::PasswordSource::Inline(_))
+        )
+    });
+    if let Ok(m) = std::fs::metadata(path)
+        && inline
+        && m.permissions().mode() & 0o077 != 0
+    {
+        eprintln!(
+            "warning: {} holds passwords and other users can read it: chmod 600 {}",
+            path.display(),
+            path.display()
+        );
+    }
+}
+
 fn human_bytes(b: u64) -> String {
     const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = b as f64;
@@ -264,6 +289,7 @@ fn sync(a: SyncArgs, g: &Global) -> u8 {
         let src = server(&a.from, a.from_pin.as_deref(), a.from_ca.as_ref())?;
         let dst = server(&a.to, a.to_pin.as_deref(), a.to_ca.as_ref())?;
         let accounts = migrate_mail::users::load(&a.users)?;
+        warn_if_readable(&a.users, &accounts);
         Ok((src, dst, accounts))
     })();
     let (src, dst, accounts) = match parsed {
@@ -274,6 +300,7 @@ fn sync(a: SyncArgs, g: &Global) -> u8 {
         Ok(rt) => rt,
         Err(c) => return c,
     };
+    let progress = std::sync::Arc::new(migrate_mail::Progress::default());
     let job = Job {
         src,
         dst,
@@ -284,15 +311,47 @@ fn sync(a: SyncArgs, g: &Global) -> u8 {
             delete: a.delete,
             force: a.force,
             batch_bytes: a.batch,
+            progress: Some(progress.clone()),
         },
     };
     let json = g.json;
     let t0 = Instant::now();
+    let n_accounts = accounts.len();
+    // A progress line on a terminal, every two seconds, on stderr.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ticker = std::io::stderr().is_terminal().then(|| {
+        let (p, stop) = (progress.clone(), stop.clone());
+        std::thread::spawn(move || {
+            use std::sync::atomic::Ordering::Relaxed;
+            while !stop.load(Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                if t0.elapsed().as_millis() % 2000 < 200 {
+                    let secs = t0.elapsed().as_secs_f64().max(0.001);
+                    let m = p.messages.load(Relaxed);
+                    let b = p.bytes.load(Relaxed);
+                    eprint!(
+                        "\r{}/{n_accounts} accounts done, {m} messages ({}) copied, {:.0} messages/s   ",
+                        p.accounts_done.load(Relaxed),
+                        human_bytes(b),
+                        m as f64 / secs
+                    );
+                }
+            }
+            eprint!("\r\x1b[K");
+        })
+    });
     let reports = rt.block_on(run::run(job, accounts, |r| {
         if !json {
+            if ticker.is_some() {
+                eprint!("\r\x1b[K");
+            }
             print_account(r);
         }
     }));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(t) = ticker {
+        let _ = t.join();
+    }
     let elapsed = t0.elapsed();
     let totals = run::totals(&reports);
     let verdict = run::verdict(&reports);
@@ -360,6 +419,7 @@ fn users(a: UsersArgs, g: &Global) -> u8 {
         Ok(v) => v,
         Err(e) => return input_error(g, &e),
     };
+    warn_if_readable(&a.users, &accounts);
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(c) => return c,
