@@ -61,10 +61,13 @@ impl Servers {
         })
     }
 
-    fn first(&self) -> SocketAddr {
+    fn first(&self) -> Result<SocketAddr> {
         match self {
-            Servers::Resolver { resolver, .. } => *resolver,
-            Servers::Fixed(v) => v[0],
+            Servers::Resolver { resolver, .. } => Ok(*resolver),
+            Servers::Fixed(v) => v
+                .first()
+                .copied()
+                .ok_or_else(|| DnsError::Invalid("no authoritative server given".into())),
         }
     }
 }
@@ -72,7 +75,7 @@ impl Servers {
 /// The zone that contains `domain`: the owner of the SOA in the answer or
 /// in the authority section.
 pub async fn find_zone(servers: &Servers, domain: &str, timeout: Duration) -> Result<String> {
-    let server = servers.first();
+    let server = servers.first()?;
     let recursive = matches!(servers, Servers::Resolver { .. });
     let mut name = fqdn(domain);
     loop {

@@ -337,7 +337,11 @@ fn net_error(server: SocketAddr, timeout: Duration, what: &str, e: NetError) -> 
         NetError::Io(ref io)
             if matches!(
                 io.kind(),
-                std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::TimedOut
+                std::io::ErrorKind::ConnectionRefused
+                    | std::io::ErrorKind::TimedOut
+                    | std::io::ErrorKind::NetworkUnreachable
+                    | std::io::ErrorKind::HostUnreachable
+                    | std::io::ErrorKind::AddrNotAvailable
             ) =>
         {
             DnsError::Unreachable {

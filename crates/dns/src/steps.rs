@@ -77,7 +77,8 @@ impl Dns {
                 names.push(n);
             }
         }
-        let (zone, authorities) = match req.source {
+        let mut skipped_v6: Vec<String> = Vec::new();
+        let (zone, mut authorities) = match req.source {
             Source::Dns => {
                 let zone = match &req.zone {
                     Some(z) => fqdn(z),
@@ -106,6 +107,26 @@ impl Dns {
         let mut original: Vec<Rrset> = Vec::new();
         match req.source {
             Source::Dns => {
+                // Many hosts have no IPv6 route while nameservers publish
+                // AAAA: an unreachable IPv6 address is skipped (with a note)
+                // when the same nameserver answers over IPv4.
+                let mut usable = Vec::new();
+                for a in &authorities {
+                    match query::soa(a.addr, &zone, self.query_timeout).await {
+                        Ok(_) => usable.push(a.clone()),
+                        Err(DnsError::Unreachable { .. })
+                            if a.addr.is_ipv6()
+                                && !a.name.is_empty()
+                                && authorities
+                                    .iter()
+                                    .any(|b| b.name == a.name && b.addr.is_ipv4()) =>
+                        {
+                            skipped_v6.push(a.to_string());
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                authorities = usable;
                 for a in &authorities {
                     let s = query::soa(a.addr, &zone, self.query_timeout).await?;
                     soa = Some(match soa {
@@ -168,6 +189,12 @@ impl Dns {
 
         let provider_min = self.provider.min_ttl(&zone).await?;
         let mut notes = Vec::new();
+        if !skipped_v6.is_empty() {
+            notes.push(format!(
+                "not reachable over IPv6 from here, checked over IPv4 only: {}",
+                skipped_v6.join(", ")
+            ));
+        }
         let max_old_ttl = original.iter().map(|r| r.ttl).max().unwrap_or(0);
         let lowered = match req.lowered_ttl {
             Some(t) if t < provider_min => {

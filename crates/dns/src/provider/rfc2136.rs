@@ -123,3 +123,53 @@ impl Provider for Rfc2136 {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use hickory_proto::op::update_message::UpdateMessage;
+    use hickory_proto::rr::DNSClass;
+
+    use super::*;
+    use crate::change::Change;
+
+    #[test]
+    fn one_message_with_prerequisites_delete_and_add() {
+        let before = Rrset::new("cloud.example.test", "A", 3600, vec!["192.0.2.10".into()]);
+        let mut after = before.clone();
+        after.ttl = 300;
+        let wildcard = Rrset::new(
+            "*.cloud.example.test",
+            "A",
+            300,
+            vec!["198.51.100.20".into()],
+        );
+        let set = ChangeSet {
+            zone: "example.test.".into(),
+            purpose: "t".into(),
+            changes: vec![
+                Change {
+                    before: Some(before),
+                    after: Some(after),
+                },
+                Change {
+                    before: None,
+                    after: Some(wildcard),
+                },
+            ],
+        };
+        let m = Rfc2136::message(&set).unwrap();
+        // Value-dependent prerequisite for the existing RRset, "does not
+        // exist" for the new one.
+        let pre = m.prerequisites();
+        assert_eq!(pre.len(), 2);
+        assert_eq!(pre[0].dns_class, DNSClass::IN);
+        assert_eq!(pre[0].ttl, 0);
+        assert_eq!(pre[1].dns_class, DNSClass::NONE);
+        // Delete-RRset (class ANY) then the adds: Knot ignores TTL-only adds.
+        let up = m.updates();
+        assert_eq!(up.len(), 3);
+        assert_eq!(up[0].dns_class, DNSClass::ANY);
+        assert_eq!(up[1].ttl, 300);
+        assert_eq!(up[2].name.to_ascii(), "*.cloud.example.test.");
+    }
+}
