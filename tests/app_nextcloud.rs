@@ -6,6 +6,8 @@
 //! rerun, a step failing mid-run and resumed; refusals before anything
 //! changes. Everything the tool touches is real: files, databases, configs.
 
+#[path = "dns_support/mod.rs"]
+mod dns_support;
 mod support;
 
 use std::io::Write;
@@ -158,7 +160,7 @@ backup_dir = "{base}/backup"
 # 7 minutes for sync clients is for production; the lab has none. The
 # source's stop command below stops the web front.
 skip_steps = ["nextcloud-wait-for-sync-clients", "nextcloud-stop-web"]
-{extra}
+{top}
 [source]
 host = "{src}"
 root = "{root}"
@@ -177,12 +179,14 @@ path = ["{base}/bin"]
 start = {start_dst:?}
 [destination.databases]
 nextcloud = "{db}"
-"#,
+{table}"#,
             src = url("LAB_SRC_URL", "src"),
             dst = url("LAB_DST_URL", "dst"),
             db = f.db,
             start_src = f.start_cmd("127.0.0.2"),
             start_dst = f.start_cmd("127.0.0.3"),
+            top = if extra.starts_with('[') { "" } else { extra },
+            table = if extra.starts_with('[') { extra } else { "" },
         );
         std::fs::write(&f.file, toml).expect("write migration file");
         f
@@ -330,7 +334,21 @@ fn nextcloud_moves_to_dst_surviving_kills_in_every_phase_and_a_failed_step() {
     if !lab() {
         return;
     }
-    let f = Fixture::new("nc", "");
+    // The zone, served by a Knot primary and secondary started for this test:
+    // the app's name points at src with a 20 s TTL.
+    let zone = format!(
+        "$ORIGIN example.test.\n$TTL 3600\n@ 3600 IN SOA ns1.example.test. hostmaster.example.test. 2024010101 7200 3600 1209600 5\n@ 3600 IN NS ns1.example.test.\n@ 3600 IN NS ns2.example.test.\nns1 3600 IN A 127.0.0.1\nns2 3600 IN A 127.0.0.2\ncloud 20 IN A 127.0.0.2\n"
+    );
+    let knot = dns_support::KnotLab::start(&zone);
+    let key = tempfile::NamedTempFile::new().expect("key file");
+    std::fs::write(key.path(), dns_support::TSIG_LINE).expect("key");
+    let dns = format!(
+        "[dns]\nprovider = \"rfc2136\"\nserver = \"{p}\"\nauthoritative = [\"{p}\", \"{s}\"]\nzone = \"example.test\"\nto = [\"127.0.0.3\"]\ntsig_key_file = \"{k}\"\nlowered_ttl = 2\n",
+        p = knot.primary(),
+        s = knot.secondary(),
+        k = key.path().display()
+    );
+    let f = Fixture::new("nc", &dns);
     let keys_before = (keys("src"), keys("dst"));
     let src_tree = f.tree("src");
     let src_rows = f.rows("src");
@@ -386,6 +404,15 @@ fn nextcloud_moves_to_dst_surviving_kills_in_every_phase_and_a_failed_step() {
     f.kill_at("backup");
     f.kill_at("pre-sync");
     f.kill_at("database-nextcloud");
+    // TTLs are lowered on both servers; the name still points at src.
+    for srv in [knot.primary(), knot.secondary()] {
+        assert_eq!(
+            knot.rrset(&srv, "cloud.example.test", "A"),
+            (2, vec!["127.0.0.2".to_string()]),
+            "{}",
+            std::fs::read_to_string(f.journal()).unwrap_or_default()
+        );
+    }
     ok(
         "dst",
         &format!("mv {b}/bin/php {b}/bin/php.away", b = f.base),
@@ -472,6 +499,17 @@ fn nextcloud_moves_to_dst_surviving_kills_in_every_phase_and_a_failed_step() {
     assert!(
         !journal.contains(&f.config_value("src", "passwordsalt")),
         "a secret reached the journal"
+    );
+    // DNS points at dst on every authoritative server, TTLs restored.
+    for srv in [knot.primary(), knot.secondary()] {
+        assert_eq!(
+            knot.rrset(&srv, "cloud.example.test", "A"),
+            (20, vec!["127.0.0.3".to_string()])
+        );
+    }
+    assert!(
+        report.contains("- DNS TTLs restored: cloud.example.test. A TTL 20"),
+        "{report}"
     );
     // No temporary keys left.
     assert_eq!((keys("src"), keys("dst")), keys_before);

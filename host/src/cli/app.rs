@@ -149,6 +149,7 @@ fn definition(d: &DefArgs) -> Result<Migration, String> {
             start: d.dst_start.clone(),
             ..Default::default()
         },
+        dns: None,
     };
     m.validate("command line").map_err(|e| e.to_string())?;
     Ok(m)

@@ -27,7 +27,7 @@ pub enum AbortError {
 pub fn point_of_no_return(plan: &Plan) -> Option<&str> {
     plan.steps
         .iter()
-        .find(|s| s.phase == Phase::Finish)
+        .find(|s| matches!(s.action, Action::DnsCutover) || s.phase == Phase::Finish)
         .map(|s| s.id.as_str())
 }
 
@@ -83,6 +83,25 @@ pub fn abort(
                         .map_err(|e| AbortError::Failed(format!("undoing {}: {e}", st.id)))?;
                 }
                 did.push(format!("undid on the source: {}", st.title));
+            }
+            Action::DnsLower => {
+                let def = plan
+                    .migration
+                    .dns
+                    .as_ref()
+                    .ok_or_else(|| AbortError::Failed("no [dns] section".into()))?;
+                let Some(mut p) = super::dns::load_saved(&journal.dir) else {
+                    continue;
+                };
+                if !dry_run {
+                    let d = super::dns::dns(def).map_err(AbortError::Failed)?;
+                    sides
+                        .rt
+                        .block_on(d.restore(&mut p, false))
+                        .map_err(|e| AbortError::Failed(format!("restoring the TTLs: {e}")))?;
+                    super::dns::save(&journal.dir, &p).map_err(AbortError::Failed)?;
+                }
+                did.push("restored the original DNS TTLs".into());
             }
             _ => {}
         }

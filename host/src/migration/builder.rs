@@ -164,6 +164,18 @@ pub fn build(
         ));
     }
 
+    // DNS: read the zone now so the plan shows the TTLs it will change.
+    if let Some(d) = &mig.dns {
+        let dns = super::dns::dns(d).map_err(|e| refused("dns", format!("DNS: {e}")))?;
+        let req =
+            super::dns::request(&mig.domain, d).map_err(|e| refused("dns", format!("DNS: {e}")))?;
+        let p = sides
+            .rt
+            .block_on(dns.plan(&req, None))
+            .map_err(|e| refused("dns", format!("DNS for {}: {e}", mig.domain)))?;
+        facts.dns = super::dns::ttl_lines(&p);
+    }
+
     // Version and upgrade path, through the plugin.
     let mut hop_steps = Vec::new();
     if let Some(p) = plugin.as_deref_mut() {
@@ -358,6 +370,20 @@ pub fn build(
             Action::Copy { final_pass: false },
         ),
     ];
+    // Phases are sorted below, so this lands right after the baseline.
+    if mig.dns.is_some() {
+        steps.push(m(
+            "dns-lower",
+            Phase::Prepare,
+            Where::Operator,
+            Risk::Reversible,
+            format!(
+                "Lower the TTLs of {} so the switch spreads quickly; the cutover waits until the old TTL has expired everywhere",
+                mig.domain
+            ),
+            Action::DnsLower,
+        ));
+    }
     steps.extend(pre_copy);
     steps.push(match &mig.source.stop {
         Some(_) => m(
@@ -448,8 +474,39 @@ pub fn build(
         ),
         Action::TestPlan,
     ));
+    if mig.dns.is_some() {
+        steps.push(m(
+            "dns-cutover",
+            Phase::Cutover,
+            Where::Operator,
+            Risk::Reversible,
+            format!(
+                "Point {} at the destination (the point of no return: users reach the new server from here)",
+                mig.domain
+            ),
+            Action::DnsCutover,
+        ));
+        steps.push(m(
+            "test-after-dns",
+            Phase::Finish,
+            Where::Destination,
+            Risk::ReadOnly,
+            "Run the test plan against the destination again now that DNS points to it".into(),
+            Action::TestPlan,
+        ));
+    }
     steps.extend(fin);
     steps.extend(clears);
+    if mig.dns.is_some() {
+        steps.push(m(
+            "dns-restore",
+            Phase::Finish,
+            Where::Operator,
+            Risk::Reversible,
+            "Restore the original TTLs".into(),
+            Action::DnsRestore,
+        ));
+    }
     // Later phases may come from hops or plugins in any order; phases run in
     // order, steps within a phase keep the order above.
     steps.sort_by_key(|s| s.phase);

@@ -27,6 +27,37 @@ pub struct Migration {
     pub skip_steps: Vec<String>,
     pub source: Side,
     pub destination: Side,
+    /// DNS moves with the app when given: TTLs lowered early, the name
+    /// pointed at the destination after its checks pass, TTLs restored.
+    #[serde(default)]
+    pub dns: Option<Dns>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Dns {
+    /// `rfc2136` (with a TSIG key) or `manual`.
+    pub provider: String,
+    /// Where RFC 2136 updates go (`ADDRESS:PORT`).
+    #[serde(default)]
+    pub server: Option<String>,
+    /// The authoritative servers to read and verify (`ADDRESS:PORT`); the
+    /// system resolver finds them when empty.
+    #[serde(default)]
+    pub authoritative: Vec<String>,
+    #[serde(default)]
+    pub zone: Option<String>,
+    /// More names moved with the domain (www., ...).
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// The destination's public addresses.
+    pub to: Vec<String>,
+    /// A file holding the TSIG key (`hmac-sha256:name.:base64`); only the
+    /// path is ever stored.
+    #[serde(default)]
+    pub tsig_key_file: Option<String>,
+    #[serde(default)]
+    pub lowered_ttl: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -137,6 +168,29 @@ impl Migration {
                 return Err(invalid(format!(
                     "{name}.http {h:?} is not ADDRESS:PORT (e.g. 127.0.0.2:8080)"
                 )));
+            }
+        }
+        if let Some(d) = &self.dns {
+            if !matches!(d.provider.as_str(), "rfc2136" | "manual") {
+                return Err(invalid(format!(
+                    "dns.provider {:?} is not one `migrate app` drives yet (rfc2136, manual); use `migrate dns` for the others",
+                    d.provider
+                )));
+            }
+            for a in d.server.iter().chain(&d.authoritative) {
+                if a.parse::<std::net::SocketAddr>().is_err() {
+                    return Err(invalid(format!("dns server {a:?} is not ADDRESS:PORT")));
+                }
+            }
+            if d.provider == "rfc2136" && d.server.is_none() {
+                return Err(invalid(
+                    "dns.server is required for rfc2136 (ADDRESS:PORT of the primary)".into(),
+                ));
+            }
+            if d.to.is_empty() || d.to.iter().any(|a| a.parse::<std::net::IpAddr>().is_err()) {
+                return Err(invalid(
+                    "dns.to must list the destination's IP addresses".into(),
+                ));
             }
         }
         if self.source.host == self.destination.host && self.source.root == self.destination.root {

@@ -7,6 +7,7 @@ pub mod builder;
 pub mod checks;
 pub mod commands;
 pub mod definition;
+pub mod dns;
 pub mod journal;
 pub mod plan;
 pub mod planning;

@@ -142,6 +142,12 @@ pub enum Action {
     /// The test plan against the destination through the production
     /// hostname, diffed with the baseline.
     TestPlan,
+    /// Read the zone and lower the TTLs (migrate-dns).
+    DnsLower,
+    /// Point the names at the destination once the old TTL has expired.
+    DnsCutover,
+    /// Put the original TTLs back.
+    DnsRestore,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -197,6 +203,9 @@ pub struct Facts {
     pub source_files: u64,
     pub database_bytes: u64,
     pub destination_free_bytes: u64,
+    /// The records DNS steps will lower and move, with their TTLs.
+    #[serde(default)]
+    pub dns: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

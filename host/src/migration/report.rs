@@ -39,7 +39,13 @@ fn facts_lines(plan: &Plan) -> Vec<String> {
         human_bytes(f.database_bytes),
         human_bytes(f.destination_free_bytes)
     ));
-    v.push("DNS: not managed by this migration (point the name at the destination with `migrate dns` after the destination checks pass)".into());
+    if plan.migration.dns.is_none() {
+        v.push("DNS: not managed by this migration (point the name at the destination with `migrate dns` after the destination checks pass)".into());
+    } else {
+        for l in &f.dns {
+            v.push(format!("DNS: {l}"));
+        }
+    }
     v
 }
 
@@ -269,7 +275,12 @@ pub fn report_json(plan: &Plan, journal: &Journal) -> Value {
         "checks": cmp,
         "verdict": {"pass": pass, "line": verdict},
         "downtime_seconds": {"measured": measured_downtime(plan, journal), "predicted": predict(plan, journal)},
-        "dns": {"managed": false, "ttls_changed": [], "ttls_restored": []},
+        "dns": {
+            "managed": plan.migration.dns.is_some(),
+            "ttls_changed": journal.done_data("dns-lower").map(|d| d["ttls"].clone()),
+            "cutover": journal.last("dns-cutover").map(|e| e.detail.clone()),
+            "ttls_restored": journal.done_data("dns-restore").map(|d| d["restored"].clone()),
+        },
         "skipped": plan.skipped,
         "manual_steps_not_confirmed": by_hand,
         "follow_ups": plan.follow_ups,
@@ -303,7 +314,33 @@ pub fn report_markdown(plan: &Plan, journal: &Journal) -> String {
             b["dir"].as_str().unwrap_or("?")
         ));
     }
-    s.push_str("- DNS: not managed by this migration; no TTL was changed\n\n## What moved\n\n");
+    if plan.migration.dns.is_none() {
+        s.push_str("- DNS: not managed by this migration; no TTL was changed\n");
+    } else {
+        let lines = |v: &Value| -> String {
+            v.as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
+                .unwrap_or_else(|| "not yet".into())
+        };
+        s.push_str(&format!(
+            "- DNS TTLs changed: {}\n",
+            lines(&r["dns"]["ttls_changed"])
+        ));
+        s.push_str(&format!(
+            "- DNS cutover: {}\n",
+            r["dns"]["cutover"].as_str().unwrap_or("not yet")
+        ));
+        s.push_str(&format!(
+            "- DNS TTLs restored: {}\n",
+            lines(&r["dns"]["ttls_restored"])
+        ));
+    }
+    s.push_str("\n## What moved\n\n");
     for mv in r["moved"].as_array().into_iter().flatten() {
         s.push_str(&format!(
             "- {}: {}\n",

@@ -266,6 +266,21 @@ impl<'a> Runner<'a> {
                     m.destination.http.as_deref().unwrap_or("?")
                 ),
             )],
+            Action::DnsLower => vec![(
+                "operator",
+                format!("migrate dns lower --domain {}", m.domain),
+            )],
+            Action::DnsCutover => vec![(
+                "operator",
+                format!(
+                    "migrate dns cutover --domain {} (after the old TTL expired)",
+                    m.domain
+                ),
+            )],
+            Action::DnsRestore => vec![(
+                "operator",
+                format!("migrate dns restore --domain {}", m.domain),
+            )],
         }
     }
 
@@ -447,6 +462,9 @@ impl<'a> Runner<'a> {
                     Err("not done yet; rerun when it is".into())
                 }
             }
+            Action::DnsLower => self.dns_lower(),
+            Action::DnsCutover => self.dns_cutover(),
+            Action::DnsRestore => self.dns_restore(),
             Action::TestPlan => {
                 let after = checks::run_all(sides, Side::Destination, &self.plan.checks);
                 let before: Vec<CheckResult> = self
@@ -465,6 +483,102 @@ impl<'a> Runner<'a> {
                 Ok((line, json!({"results": after})))
             }
         }
+    }
+
+    fn dns_def(&self) -> Result<&super::definition::Dns, String> {
+        self.plan
+            .migration
+            .dns
+            .as_ref()
+            .ok_or_else(|| "the migration has no [dns] section".to_string())
+    }
+
+    fn dns_lower(&mut self) -> StepResult {
+        let def = self.dns_def()?;
+        let d = super::dns::dns(def)?;
+        let req = super::dns::request(&self.plan.migration.domain, def)?;
+        // A plan saved by an interrupted run keeps the original TTLs: a
+        // fresh read would take the lowered ones for the originals.
+        let previous = super::dns::load_saved(&self.journal.dir);
+        let mut p = self
+            .sides
+            .rt
+            .block_on(d.plan(&req, previous))
+            .map_err(|e| e.to_string())?;
+        super::dns::save(&self.journal.dir, &p)?;
+        let out = self
+            .sides
+            .rt
+            .block_on(d.lower(&mut p, false))
+            .map_err(|e| e.to_string())?;
+        super::dns::save(&self.journal.dir, &p)?;
+        Ok((
+            format!(
+                "TTLs lowered to {} s ({}); earliest safe cutover {}",
+                p.lowered_ttl,
+                if out.applied {
+                    "changed"
+                } else {
+                    "already low"
+                },
+                p.earliest_cutover
+                    .map(migrate_dns::plan::fmt_time)
+                    .unwrap_or_default()
+            ),
+            json!({"ttls": super::dns::ttl_lines(&p)}),
+        ))
+    }
+
+    fn dns_cutover(&mut self) -> StepResult {
+        let def = self.dns_def()?;
+        let d = super::dns::dns(def)?;
+        let mut p = super::dns::load_saved(&self.journal.dir)
+            .ok_or("no stored DNS plan: the dns-lower step did not run")?;
+        if let Some(t) = p.earliest_cutover {
+            let now = migrate_dns::verify::now_unix();
+            if t > now {
+                eprintln!(
+                    "        waiting {} s until resolvers have dropped the old TTL",
+                    t - now
+                );
+                std::thread::sleep(std::time::Duration::from_secs(t - now));
+            }
+        }
+        let out = self
+            .sides
+            .rt
+            .block_on(d.cutover(&mut p, false, false, false))
+            .map_err(|e| e.to_string())?;
+        super::dns::save(&self.journal.dir, &p)?;
+        Ok((
+            format!(
+                "{} now points at {}",
+                self.plan.migration.domain,
+                def.to.join(", ")
+            ),
+            json!({"changes": out.changes.diff()}),
+        ))
+    }
+
+    fn dns_restore(&mut self) -> StepResult {
+        let def = self.dns_def()?;
+        let d = super::dns::dns(def)?;
+        let mut p = super::dns::load_saved(&self.journal.dir)
+            .ok_or("no stored DNS plan: the dns-lower step did not run")?;
+        self.sides
+            .rt
+            .block_on(d.restore(&mut p, false))
+            .map_err(|e| e.to_string())?;
+        super::dns::save(&self.journal.dir, &p)?;
+        let restored: Vec<String> = p
+            .original
+            .iter()
+            .map(|r| format!("{} {} TTL {}", r.name, r.rtype, r.ttl))
+            .collect();
+        Ok((
+            format!("TTLs restored: {}", restored.join(", ")),
+            json!({"restored": restored}),
+        ))
     }
 
     fn destination_free(&mut self) -> StepResult {
