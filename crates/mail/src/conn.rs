@@ -2,6 +2,7 @@
 //! failure is classified (connection, TLS, authentication) so the verdict
 //! and the exit code can say which one it was.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -22,9 +23,27 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A plain or TLS connection, so one session type serves both.
 #[derive(Debug)]
-pub enum Stream {
+pub enum Link {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+}
+
+/// How long a server may stay silent while we wait for its answer. A link
+/// that dies without a reset (a dropped route) would otherwise hang the
+/// account forever; large folders still stream data well within this.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The connection plus an idle timer on reads.
+#[derive(Debug)]
+pub struct Stream {
+    link: Link,
+    idle: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Stream {
+    fn new(link: Link) -> Stream {
+        Stream { link, idle: None }
+    }
 }
 
 impl AsyncRead for Stream {
@@ -33,10 +52,26 @@ impl AsyncRead for Stream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        let this = self.get_mut();
+        let r = match &mut this.link {
+            Link::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Link::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        };
+        if r.is_ready() {
+            this.idle = None;
+            return r;
         }
+        let timer = this
+            .idle
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(IDLE_TIMEOUT)));
+        if timer.as_mut().poll(cx).is_ready() {
+            this.idle = None;
+            return Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("the server sent nothing for {} s", IDLE_TIMEOUT.as_secs()),
+            )));
+        }
+        Poll::Pending
     }
 }
 
@@ -46,21 +81,21 @@ impl AsyncWrite for Stream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        match &mut self.get_mut().link {
+            Link::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Link::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        match &mut self.get_mut().link {
+            Link::Plain(s) => Pin::new(s).poll_flush(cx),
+            Link::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        match &mut self.get_mut().link {
+            Link::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Link::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }
@@ -125,8 +160,10 @@ async fn connect(server: &Server) -> Result<Stream> {
     .map_err(|e| conn_err(e.to_string()))?;
     let _ = tcp.set_nodelay(true);
     match server.security {
-        Security::Implicit => Ok(Stream::Tls(Box::new(handshake(server, tcp).await?))),
-        _ => Ok(Stream::Plain(tcp)),
+        Security::Implicit => Ok(Stream::new(Link::Tls(Box::new(
+            handshake(server, tcp).await?,
+        )))),
+        _ => Ok(Stream::new(Link::Plain(tcp))),
     }
 }
 
@@ -184,16 +221,16 @@ async fn starttls(server: &Server, mut client: Client<Stream>) -> Result<Client<
                 tidy(&e.to_string())
             ),
         })?;
-    let Stream::Plain(tcp) = client.into_inner() else {
+    let Link::Plain(tcp) = client.into_inner().link else {
         return Err(MailError::Tls {
             server: server.to_string(),
             detail: "STARTTLS on a TLS connection".into(),
         });
     };
     // No second greeting after STARTTLS (RFC 3501 6.2.1).
-    Ok(Client::new(Stream::Tls(Box::new(
+    Ok(Client::new(Stream::new(Link::Tls(Box::new(
         handshake(server, tcp).await?,
-    ))))
+    )))))
 }
 
 /// Map a transport-level async-imap error.
