@@ -13,19 +13,6 @@ use crate::version::DiscourseVersion;
 
 pub struct Discourse;
 
-fn ex(from: &str, to: &str, zero_downtime: bool, expect: Expectation) -> Example {
-    Example {
-        from: from.to_string(),
-        to: to.to_string(),
-        zero_downtime,
-        expect,
-    }
-}
-
-fn hops(list: &[&str]) -> Expectation {
-    Expectation::Hops(list.iter().map(|s| s.to_string()).collect())
-}
-
 impl Plugin for Discourse {
     fn info() -> AppInfo {
         AppInfo {
@@ -81,45 +68,45 @@ impl Plugin for Discourse {
 
     fn examples() -> Vec<Example> {
         vec![
-            ex(
+            example(
                 "3.1.0.beta6",
                 "2026.3.0-latest",
                 false,
                 hops(&["2026.3.0-latest"]),
             ),
-            ex("v3.4.7", "v3.5.4", true, hops(&["3.5.4"])),
-            ex("2026.2.0", "2026.2.0", false, hops(&[])),
-            ex(
+            example("v3.4.7", "v3.5.4", true, hops(&["3.5.4"])),
+            example("2026.2.0", "2026.2.0", false, hops(&[])),
+            example(
                 "2026.3.0",
                 "2026.3.0-latest",
                 false,
                 Expectation::Refused(RefusalKind::Downgrade),
             ),
-            ex(
+            example(
                 "2025.11.0",
                 "3.5.4",
                 false,
                 Expectation::Refused(RefusalKind::Downgrade),
             ),
-            ex(
+            example(
                 "3.2.0",
                 "2026.2.0",
                 true,
                 Expectation::Refused(RefusalKind::ZeroDowntimeUnsupported),
             ),
-            ex(
+            example(
                 "3.1.0.rc1",
                 "3.2.0",
                 false,
                 Expectation::Refused(RefusalKind::MalformedVersion),
             ),
-            ex(
+            example(
                 "3.5.4",
                 "2027.1.0",
                 false,
                 Expectation::Refused(RefusalKind::UnknownVersion),
             ),
-            ex(
+            example(
                 "1.0.0+3.4.7",
                 "1.1.0+2025.12.1",
                 false,

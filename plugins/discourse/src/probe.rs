@@ -4,7 +4,7 @@ use migrate_plugin_sdk::prelude::*;
 
 pub const ABOUT: &str = "about-json";
 pub const APP_YML: &str = "app-yml-version";
-pub const RECIPE_LABEL: &str = "coop-cloud-label";
+pub const RECIPE_LABEL: &str = migrate_plugin_sdk::coopcloud::LABEL_PROBE;
 
 pub fn probes() -> Vec<Probe> {
     vec![
@@ -24,14 +24,7 @@ pub fn probes() -> Vec<Probe> {
                 r#"(?m)^\s*version:\s*["']?([^"'\s#]+)"#.to_string(),
             )),
         },
-        Probe {
-            id: RECIPE_LABEL.to_string(),
-            side: Side::Source,
-            kind: ProbeKind::DockerLabel((
-                "app".to_string(),
-                "coop-cloud.${STACK_NAME}.version".to_string(),
-            )),
-        },
+        migrate_plugin_sdk::coopcloud::label_probe(),
     ]
 }
 

@@ -13,19 +13,6 @@ use crate::version::HometownVersion;
 
 pub struct Hometown;
 
-fn ex(from: &str, to: &str, zero_downtime: bool, expect: Expectation) -> Example {
-    Example {
-        from: from.to_string(),
-        to: to.to_string(),
-        zero_downtime,
-        expect,
-    }
-}
-
-fn hops(list: &[&str]) -> Expectation {
-    Expectation::Hops(list.iter().map(|s| s.to_string()).collect())
-}
-
 impl Plugin for Hometown {
     fn info() -> AppInfo {
         AppInfo {
@@ -88,55 +75,55 @@ impl Plugin for Hometown {
 
     fn examples() -> Vec<Example> {
         vec![
-            ex(
+            example(
                 "4.2.17+hometown-1.1.2",
                 "4.5.11+hometown-1.2.1",
                 false,
                 hops(&["4.5.11+hometown-1.2.1"]),
             ),
-            ex(
+            example(
                 "v4.0.15+hometown-1.1.1",
                 "v4.5.11+hometown-1.2.1",
                 false,
                 hops(&["4.2.17+hometown-1.1.2", "4.5.11+hometown-1.2.1"]),
             ),
-            ex(
+            example(
                 "v1.0.5+3.2.0",
                 "v4.0.6+hometown-1.1.1",
                 false,
                 hops(&["3.5.5+hometown-1.0.8", "4.0.6+hometown-1.1.1"]),
             ),
-            ex(
+            example(
                 "4.0.10",
                 "4.0.10+hometown-1.1.1",
                 false,
                 hops(&["4.0.10+hometown-1.1.1"]),
             ),
-            ex(
+            example(
                 "4.5.11+hometown-1.2.1",
                 "4.2.17+hometown-1.1.2",
                 false,
                 Expectation::Refused(RefusalKind::Downgrade),
             ),
-            ex(
+            example(
                 "4.0.15+hometown-1.1.1",
                 "4.2.17+hometown-1.1.2",
                 true,
                 Expectation::Refused(RefusalKind::ZeroDowntimeUnsupported),
             ),
-            ex(
+            example(
                 "4.2.12+hometown-1.1.1",
                 "4.3.5+hometown-1.1.2",
                 false,
                 Expectation::Refused(RefusalKind::UnknownVersion),
             ),
-            ex(
+            example(
                 "4.2.12+hometown-1.1.1",
                 "4.5.11",
                 false,
                 Expectation::Refused(RefusalKind::NoPath),
             ),
-            ex(
+            example(
                 "4.5.11+hometown-1.2.1",
                 "4.5.11+hometown-1.2.1",
                 true,

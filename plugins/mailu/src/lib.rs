@@ -77,16 +77,7 @@ impl Plugin for Mailu {
                 )),
             },
         ];
-        if let Some(stack) = host::setting("stack") {
-            probes.push(Probe {
-                id: "coop-cloud-label".into(),
-                side: Side::Source,
-                kind: ProbeKind::DockerLabel((
-                    format!("{stack}_app"),
-                    format!("coop-cloud.{stack}.version"),
-                )),
-            });
-        }
+        probes.push(migrate_plugin_sdk::coopcloud::label_probe());
         probes
     }
 
@@ -102,11 +93,7 @@ impl Plugin for Mailu {
             return Ok(text.to_string());
         }
         // `ghcr.io/mailu/admin:2024.06`, possibly with `@sha256:…`.
-        let no_digest = text.split('@').next().unwrap_or(text);
-        let tag = match no_digest.rsplit_once(':') {
-            Some((_, t)) if !t.contains('/') => t,
-            _ => no_digest,
-        };
+        let tag = image_tag(text).map_err(|why| refuse(RefusalKind::MalformedVersion, why))?;
         version::parse(tag).map(|_| tag.to_string())
     }
 

@@ -9,19 +9,6 @@ use migrate_plugin_sdk::prelude::*;
 
 pub struct Mastodon;
 
-fn ex(from: &str, to: &str, zero_downtime: bool, expect: Expectation) -> Example {
-    Example {
-        from: from.to_string(),
-        to: to.to_string(),
-        zero_downtime,
-        expect,
-    }
-}
-
-fn hops(list: &[&str]) -> Expectation {
-    Expectation::Hops(list.iter().map(|s| s.to_string()).collect())
-}
-
 impl Plugin for Mastodon {
     fn info() -> AppInfo {
         AppInfo {
@@ -77,30 +64,30 @@ impl Plugin for Mastodon {
 
     fn examples() -> Vec<Example> {
         vec![
-            ex("4.2.10", "4.5.11", false, hops(&["4.5.11"])),
-            ex("v4.3.13", "v4.4.8", true, hops(&["4.4.8"])),
-            ex("4.3.17", "4.3.17", false, hops(&[])),
-            ex(
+            example("4.2.10", "4.5.11", false, hops(&["4.5.11"])),
+            example("v4.3.13", "v4.4.8", true, hops(&["4.4.8"])),
+            example("4.3.17", "4.3.17", false, hops(&[])),
+            example(
                 "4.5.11",
                 "4.4.8",
                 false,
                 Expectation::Refused(RefusalKind::Downgrade),
             ),
-            ex(
+            example(
                 "4.1.25",
                 "4.3.21",
                 true,
                 Expectation::Refused(RefusalKind::ZeroDowntimeUnsupported),
             ),
-            ex("4.1.25", "4.3.21", false, hops(&["4.3.21"])),
-            ex("2.0.1+v4.2.1", "2.1.0+v4.3.0", false, hops(&["4.3.0"])),
-            ex(
+            example("4.1.25", "4.3.21", false, hops(&["4.3.21"])),
+            example("2.0.1+v4.2.1", "2.1.0+v4.3.0", false, hops(&["4.3.0"])),
+            example(
                 "4.2.1.1",
                 "4.3.0",
                 false,
                 Expectation::Refused(RefusalKind::MalformedVersion),
             ),
-            ex(
+            example(
                 "4.2.10",
                 "4.9.0",
                 false,

@@ -3,7 +3,6 @@
 //! Every rule cites its source; facts/apps.md §2 is the digest, and where
 //! this code disagrees with it the comment says why.
 
-use migrate_plugin_sdk::host;
 use migrate_plugin_sdk::prelude::*;
 
 mod path;
@@ -69,16 +68,7 @@ impl Plugin for Nextcloud {
             },
         ];
         // abra labels the app service `coop-cloud.<stack>.version` (facts §5).
-        if let Some(stack) = host::setting("stack") {
-            probes.push(Probe {
-                id: "coop-cloud-label".into(),
-                side: Side::Source,
-                kind: ProbeKind::DockerLabel((
-                    format!("{stack}_app"),
-                    format!("coop-cloud.{stack}.version"),
-                )),
-            });
-        }
+        probes.push(migrate_plugin_sdk::coopcloud::label_probe());
         probes
     }
 
@@ -94,11 +84,7 @@ impl Plugin for Nextcloud {
             return Ok(text.to_string());
         }
         // `nextcloud:28.0.4-apache`, `…/nextcloud:28.0.4-fpm-alpine@sha256:…`
-        let no_digest = text.split('@').next().unwrap_or(text);
-        let tag = match no_digest.rsplit_once(':') {
-            Some((_, t)) if !t.contains('/') => t,
-            _ => no_digest,
-        };
+        let tag = image_tag(text).map_err(|why| refuse(RefusalKind::MalformedVersion, why))?;
         let tag = ["-fpm-alpine", "-apache", "-fpm"]
             .iter()
             .find_map(|v| tag.strip_suffix(v))

@@ -1,7 +1,8 @@
 //! Builders for steps and checks, so plugin code reads like a runbook.
 
 use crate::{
-    Action, CarrySetting, Command, HttpCheck, Phase, Risk, Side, SmokeCheck, Step, TcpCheck,
+    Action, CarrySetting, Command, Example, Expectation, HttpCheck, Phase, RefusalKind, Risk, Side,
+    SmokeCheck, Step, TcpCheck,
 };
 
 /// A step: `id` is stable (the journal resumes on it), `title` is one
@@ -111,4 +112,24 @@ pub fn check(id: &str, title: &str, side: Side, action: Action) -> SmokeCheck {
         side,
         action,
     }
+}
+
+/// A declared example for `migrate plugin test`.
+pub fn example(from: &str, to: &str, zero_downtime: bool, expect: Expectation) -> Example {
+    Example {
+        from: from.to_string(),
+        to: to.to_string(),
+        zero_downtime,
+        expect,
+    }
+}
+
+/// Expect these hop targets, in order (empty: nothing to upgrade).
+pub fn hops(targets: &[&str]) -> Expectation {
+    Expectation::Hops(targets.iter().map(|s| s.to_string()).collect())
+}
+
+/// Expect a refusal of this kind.
+pub fn refused(kind: RefusalKind) -> Expectation {
+    Expectation::Refused(kind)
 }

@@ -8,6 +8,22 @@
 use std::cmp::Ordering;
 
 use crate::version::Dotted;
+use crate::{Probe, ProbeKind, Side};
+
+/// Probe id of [`label_probe`].
+pub const LABEL_PROBE: &str = "coop-cloud-label";
+
+/// The deployed recipe version: abra writes `coop-cloud.<STACK>.version` on
+/// the stack's `app` service. With the `stack` setting known the label is
+/// named in full; otherwise it keeps `${STACK_NAME}` for the host to fill in.
+pub fn label_probe() -> Probe {
+    let stack = crate::host::setting("stack").unwrap_or_else(|| "${STACK_NAME}".to_string());
+    Probe {
+        id: LABEL_PROBE.to_string(),
+        side: Side::Source,
+        kind: ProbeKind::DockerLabel(("app".to_string(), format!("coop-cloud.{stack}.version"))),
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scheme {

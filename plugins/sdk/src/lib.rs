@@ -171,7 +171,7 @@ pub fn app_info(id: &str, display_name: &str, supports: &str) -> AppInfo {
 /// Everything a plugin usually needs, in one import.
 pub mod prelude {
     pub use crate::build::*;
-    pub use crate::version::{Dotted, forward_only, nearest, simple_version};
+    pub use crate::version::{Dotted, forward_only, image_tag, nearest, simple_version};
     pub use crate::{
         Action, AppInfo, CarrySetting, Command, DataItem, DataKind, DbEngine, Example, Expectation,
         Hop, HttpCheck, Phase, Plugin, Precondition, Probe, ProbeKind, Refusal, RefusalKind, Risk,

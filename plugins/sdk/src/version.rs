@@ -244,6 +244,29 @@ pub fn forward_only(
     })
 }
 
+/// The tag of an image reference: `ghcr.io/mastodon/mastodon:v4.3.17` →
+/// `v4.3.17`, `nextcloud:28.0.4-apache@sha256:…` → `28.0.4-apache`, a bare
+/// tag passes. `Err` with the reason when the reference names no tag (only
+/// a digest, or nothing after the repository).
+pub fn image_tag(reference: &str) -> Result<&str, String> {
+    let reference = reference.trim();
+    let (named, digest) = match reference.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (reference, None),
+    };
+    let last = named.rsplit('/').next().unwrap_or(named);
+    match last.rsplit_once(':') {
+        Some((_, tag)) if !tag.is_empty() => Ok(tag),
+        _ if digest.is_some() => Err(format!(
+            "the image {reference:?} is pinned by digest, which names no version"
+        )),
+        _ if named.contains('/') || named.contains(':') => {
+            Err(format!("the image {reference:?} has no tag"))
+        }
+        _ => Ok(last),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,6 +315,25 @@ mod tests {
         );
         assert_eq!(d("28.0.1").cmp_release(&d("28.0.1.0")), Ordering::Equal);
         assert_eq!(d("28.0.1.1").cmp_release(&d("28.0.1")), Ordering::Greater);
+    }
+
+    #[test]
+    fn image_tags() {
+        assert_eq!(
+            image_tag("ghcr.io/mastodon/mastodon:v4.3.17"),
+            Ok("v4.3.17")
+        );
+        assert_eq!(
+            image_tag("nextcloud:28.0.4-apache@sha256:ab"),
+            Ok("28.0.4-apache")
+        );
+        assert_eq!(
+            image_tag("localhost:5000/mailu/admin:2024.06"),
+            Ok("2024.06")
+        );
+        assert_eq!(image_tag("2024.06"), Ok("2024.06"));
+        assert!(image_tag("ghcr.io/mastodon/mastodon@sha256:ab").is_err());
+        assert!(image_tag("ghcr.io/mastodon/mastodon").is_err());
     }
 
     #[test]

@@ -4,7 +4,7 @@ use migrate_plugin_sdk::prelude::*;
 
 pub const INSTANCE: &str = "instance-api";
 pub const IMAGE: &str = "web-image";
-pub const RECIPE_LABEL: &str = "coop-cloud-label";
+pub const RECIPE_LABEL: &str = migrate_plugin_sdk::coopcloud::LABEL_PROBE;
 
 pub fn probes() -> Vec<Probe> {
     vec![
@@ -22,15 +22,8 @@ pub fn probes() -> Vec<Probe> {
             kind: ProbeKind::ImageTag("web".to_string()),
         },
         // abra writes `coop-cloud.<STACK_NAME>.version` on the `app`
-        // service (facts §5); the host substitutes the stack name.
-        Probe {
-            id: RECIPE_LABEL.to_string(),
-            side: Side::Source,
-            kind: ProbeKind::DockerLabel((
-                "app".to_string(),
-                "coop-cloud.${STACK_NAME}.version".to_string(),
-            )),
-        },
+        // service (facts §5).
+        migrate_plugin_sdk::coopcloud::label_probe(),
     ]
 }
 
@@ -55,27 +48,12 @@ pub fn parse_probe(app: &str, probe_id: &str, raw: &str) -> Result<String, Refus
 
 /// `ghcr.io/mastodon/mastodon:v4.3.17` → `v4.3.17`; a bare tag passes.
 fn image_tag(app: &str, reference: &str) -> Result<String, Refusal> {
-    if reference.contains('@') {
-        return Err(refuse(
+    let tag = migrate_plugin_sdk::version::image_tag(reference).map_err(|why| {
+        refuse(
             RefusalKind::MalformedVersion,
-            format!(
-                "the image {reference:?} is pinned by digest, which names no version; read the version from /api/v1/instance instead"
-            ),
-        ));
-    }
-    let last = reference.rsplit('/').next().unwrap_or(reference);
-    let tag = match last.rsplit_once(':') {
-        Some((_, t)) => t,
-        None if reference.contains('/') => {
-            return Err(refuse(
-                RefusalKind::MalformedVersion,
-                format!(
-                    "the image {reference:?} has no tag; read the version from /api/v1/instance instead"
-                ),
-            ));
-        }
-        None => last,
-    };
+            format!("{why}; read the version from /api/v1/instance instead"),
+        )
+    })?;
     if !tag
         .trim_start_matches(['v', 'V'])
         .starts_with(|c: char| c.is_ascii_digit())
