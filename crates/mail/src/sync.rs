@@ -160,8 +160,19 @@ impl AccountReport {
         }
 
         if self.good() {
+            let dropped: u64 = self.folders.iter().map(|f| f.dropped_keywords).sum();
+            // Honest about what could not be carried: a destination that
+            // does not take new keywords (no `\*` in PERMANENTFLAGS, e.g.
+            // Dovecot's 26-keyword limit per folder) keeps them out.
+            let note = if dropped > 0 {
+                format!(
+                    " ({dropped} keyword flags were left out: the destination does not accept them)"
+                )
+            } else {
+                String::new()
+            };
             return format!(
-                "sync looks good: all {n} messages of the source are on the destination"
+                "sync looks good: all {n} messages of the source are on the destination{note}"
             );
         }
         let mut why = Vec::new();
