@@ -197,8 +197,28 @@ fn lower_verify_then_restore_from_the_stored_plan_in_a_new_process() {
         vec!["192.0.2.10".to_string()]
     );
 
-    // Restore runs in a new process from the stored plan only.
-    let o = t.dns(&["restore", "--domain", "cloud.example.test"]);
+    // Restore runs in a new process from the stored plan only, with the key
+    // from a BIND-format key file instead of the environment.
+    let keyfile = t.home.path().join("migrate-key.key");
+    std::fs::write(
+        &keyfile,
+        format!(
+            "key \"migrate-key.\" {{\n\talgorithm hmac-sha256;\n\tsecret \"{}\";\n}};\n",
+            dns_support::TSIG_SECRET
+        ),
+    )
+    .unwrap();
+    let mut c = migrate(t.home.path());
+    c.args([
+        "dns",
+        "restore",
+        "--domain",
+        "cloud.example.test",
+        "--secret-file",
+    ])
+    .arg(&keyfile)
+    .env_remove("MIGRATE_TSIG_KEY");
+    let o = run(&mut c);
     assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
     for s in [t.lab.primary(), t.lab.secondary()] {
         assert_eq!(

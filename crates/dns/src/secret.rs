@@ -22,19 +22,33 @@ impl Secret {
         &self.0
     }
 
-    /// The first non-empty line of a file (token files usually end in \n).
+    /// A file's text, trimmed (a TSIG key file may span several lines).
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|source| DnsError::Io {
             action: "read secret file",
             path: path.to_path_buf(),
             source,
         })?;
-        let line = text
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .ok_or_else(|| DnsError::Invalid(format!("secret file {} is empty", path.display())))?;
-        Ok(Secret(line.to_string()))
+        let t = text.trim();
+        if t.is_empty() {
+            return Err(DnsError::Invalid(format!(
+                "secret file {} is empty",
+                path.display()
+            )));
+        }
+        Ok(Secret(t.to_string()))
+    }
+
+    /// The first non-empty line (API tokens; files usually end in a newline).
+    pub fn first_line(&self) -> Secret {
+        Secret(
+            self.0
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap_or_default()
+                .to_string(),
+        )
     }
 
     /// The file if given, else the environment variable, else None.

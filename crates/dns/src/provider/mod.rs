@@ -89,7 +89,7 @@ impl ProviderConfig {
     /// Builds the provider. `secret` is the TSIG key text or API token.
     pub fn build(&self, secret: Option<Secret>, timeout: Duration) -> Result<Box<dyn Provider>> {
         let need = |s: Option<Secret>| {
-            s.ok_or_else(|| {
+            s.map(|s| s.first_line()).ok_or_else(|| {
                 DnsError::Invalid(format!(
                     "the {} provider needs a secret: put it in a file and pass --secret-file FILE, or set {}",
                     self.kind(),
