@@ -128,6 +128,13 @@ fn plan_reads_ttls_from_every_authoritative_server_and_stores_the_plan() {
     let o = t.dns(&["plan", "--domain", "example.test"]);
     let out = stdout(&o);
     assert!(
+        out.contains("`migrate dns lower` would change zone example.test.")
+            && out.contains("~ example.test. MX ttl 3600 -> 300 10 mail.example.test.")
+            && out.contains("~ example.test. A ttl 3600 -> 300 192.0.2.10 -> 198.51.100.20")
+            && out.contains("~ example.test. AAAA ttl 3600 -> 300 2001:db8::10 -> 2001:db8:1::20"),
+        "{out}"
+    );
+    assert!(
         out.contains("earliest safe cutover")
             && out.contains("negative-cache time")
             && out.contains("TTLs to restore"),

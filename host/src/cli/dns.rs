@@ -468,12 +468,46 @@ async fn act(what: Act, a: Args, json: bool) -> Result<u8, DnsError> {
     } else {
         Some(plan::save(&plan)?)
     };
+    // `plan` also shows what the next steps would change, read fresh.
+    let mut preview: Vec<(String, Result<migrate_dns::ChangeSet, String>)> = Vec::new();
+    if what == Act::Plan {
+        if plan.lowered_at.is_none() {
+            preview.push((
+                "lower".into(),
+                dns.lower_changes(&plan).await.map_err(|e| e.to_string()),
+            ));
+        }
+        if !plan.to.is_empty() && plan.cutover_at.is_none() {
+            preview.push((
+                "cutover".into(),
+                dns.cutover_changes(&plan, a.drop_aaaa)
+                    .await
+                    .map_err(|e| e.to_string()),
+            ));
+        }
+    }
     if json {
+        let pv: serde_json::Map<String, serde_json::Value> = preview
+            .iter()
+            .map(|(k, v)| {
+                let val = match v {
+                    Ok(set) => json!(set),
+                    Err(e) => json!({"error": e}),
+                };
+                (k.clone(), val)
+            })
+            .collect();
         say!(
             "{}",
-            json!({"ok": true, "plan": plan, "outcome": outcome, "saved": saved})
+            json!({"ok": true, "plan": plan, "outcome": outcome, "preview": pv, "saved": saved})
         );
     } else {
+        for (step, set) in &preview {
+            match set {
+                Ok(set) => say_raw!("`migrate dns {step}` would change {}", set.diff()),
+                Err(e) => say!("`migrate dns {step}` would stop: {e}"),
+            }
+        }
         if let Some(o) = &outcome {
             say_raw!("{}", o.changes.diff());
             for n in &o.notes {
