@@ -12,9 +12,21 @@ command -v python3 >/dev/null 2>&1 || need+=(python3)
 if [ "${#need[@]}" -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update
-    # dovecot-core's postinst would start a system-wide dovecot via the init
-    # script; there is no init system here and the tests run their own.
+    # dovecot-core's postinst would start a system-wide dovecot (listening on
+    # every address) through invoke-rc.d; the tests run their own on
+    # loopback. A temporary policy-rc.d (exit 101 = "not allowed") stops it.
+    made_policy=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod +x /usr/sbin/policy-rc.d
+        made_policy=1
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
     apt-get install -y --no-install-recommends "${need[@]}"
+    if [ -n "$made_policy" ]; then
+        rm -f /usr/sbin/policy-rc.d
+        trap - EXIT
+    fi
 fi
 
 # Dovecot refuses to access mail as uid 0 (facts/dns-mail.md B4.2): the test
