@@ -361,7 +361,13 @@ fn relay_mode_copies_through_the_operator() {
             "--verify",
         ],
     ));
-    assert_eq!(out.status.code(), Some(0), "{}\n{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
     assert!(
         stderr(&out).contains("warning: --relay"),
         "{}",

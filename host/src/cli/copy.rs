@@ -128,7 +128,7 @@ fn eta(p: &Progress) -> String {
 
 /// One status line: total, then a small bar per stream.
 pub fn progress_line(p: &Progress) -> String {
-    let pct = |d: u64, t: u64| if t == 0 { 100 } else { (d * 100 / t).min(100) };
+    let pct = |d: u64, t: u64| (d * 100).checked_div(t).map_or(100, |p| p.min(100));
     let rate = if p.elapsed_secs > 0.0 {
         p.bytes_done as f64 / p.elapsed_secs
     } else {
