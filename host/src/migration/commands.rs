@@ -56,7 +56,11 @@ pub fn script(mount: Option<&str>, side: &SideDef, cmd: &Cmd) -> Result<String, 
     } else {
         format!("{}:\"$PATH\"", sh_quote(&side.path.join(":")))
     };
-    if let Some(u) = &cmd.user {
+    let service_user = cmd
+        .service
+        .as_ref()
+        .and_then(|svc| side.service_users.get(svc));
+    if let Some(u) = cmd.user.as_ref().or(service_user) {
         s.push_str(&format!("runuser -u {} -- ", sh_quote(u)));
     }
     s.push_str(&format!("env PATH={path}"));
@@ -64,6 +68,7 @@ pub fn script(mount: Option<&str>, side: &SideDef, cmd: &Cmd) -> Result<String, 
         s.push_str(&format!(" {}", sh_quote(&format!("{k}={v}"))));
     }
     for a in &cmd.argv {
+        let a = side.databases.get(a).unwrap_or(a);
         s.push(' ');
         s.push_str(&sh_quote(&map_text(mount, &side.root, a)));
     }

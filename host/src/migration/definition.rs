@@ -81,9 +81,15 @@ pub struct Side {
     /// Extra directories put in front of PATH for the app's commands.
     #[serde(default)]
     pub path: Vec<String>,
-    /// Recipe database name -> the name on this server.
+    /// Recipe database name -> the name on this server (also in the
+    /// recipe's check commands).
     #[serde(default)]
     pub databases: BTreeMap<String, String>,
+    /// The system user a recipe service's commands run as on this server
+    /// (plain installs: e.g. Mastodon's `db` checks as `mastodon`, so
+    /// PostgreSQL's peer authentication accepts `psql -U mastodon`).
+    #[serde(default)]
+    pub service_users: BTreeMap<String, String>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1013,20 +1013,24 @@ fn backup_script(plan: &Plan) -> String {
     s
 }
 
-/// Seconds: the last live delta pass (what a final pass costs) plus the
-/// database at the bulk pre-sync's byte rate.
+/// Seconds: the final pass costs about what the last live delta pass cost,
+/// once for the copy and once more for its verification; the database
+/// streams at the pipe's rate, for which the bulk pre-sync's rate is a floor
+/// (its per-file overhead dominates small trees, so it is capped below at
+/// 50 MB/s, a third of the lab's measured relayed ssh pipe, lab/README.md);
+/// plus two seconds for stop and start.
 pub fn predict(plan: &Plan, journal: &Journal) -> Option<f64> {
     let bulk = journal.done_data("pre-sync")?;
     let delta = journal.done_data("pre-sync-delta").unwrap_or(bulk);
     let bytes = bulk["bytes_sent"].as_f64().unwrap_or(0.0);
     let secs = bulk["copy_seconds"].as_f64().unwrap_or(0.0);
-    let rate = if secs > 0.0 && bytes > 0.0 {
-        bytes / secs
+    let rate = if secs > 0.0 {
+        (bytes / secs).max(50e6)
     } else {
         50e6
     };
     Some(
-        delta["copy_seconds"].as_f64().unwrap_or(0.0)
+        2.0 * delta["copy_seconds"].as_f64().unwrap_or(0.0)
             + plan.facts.database_bytes as f64 / rate
             + 2.0,
     )
