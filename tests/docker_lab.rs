@@ -874,6 +874,35 @@ fn a_user_without_rights_on_the_docker_socket_gets_a_clear_error() {
         "{}",
         stderr(&o)
     );
+    // No daemon behind the socket, and no docker at all, on `local` (this
+    // machine; DOCKER_HOST points the probe at a socket that does not exist,
+    // and a PATH holding only `sh` hides the docker binaries).
+    let home = tmp_home();
+    let o = run(migrate(home.path())
+        .args(["docker", "ls", "local"])
+        .env("DOCKER_HOST", "unix:///nonexistent/mt-docker.sock"));
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "the docker daemon on local is not running (/nonexistent/mt-docker.sock is missing)"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    let bin = home.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    std::os::unix::fs::symlink("/bin/sh", bin.join("sh")).expect("symlink");
+    let o = run(migrate(home.path())
+        .args(["docker", "ls", "local"])
+        .env("DOCKER_HOST", "unix:///nonexistent/mt-docker.sock")
+        .env("PATH", &bin));
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("docker is not installed on local"),
+        "{}",
+        stderr(&o)
+    );
+
     let o = mig(&["docker", "ls", "ssh://root@127.0.0.1:1"]);
     assert_eq!(o.status.code(), Some(5), "an unreachable host is exit 5");
 }
