@@ -336,10 +336,8 @@ fn nextcloud_moves_to_dst_surviving_kills_in_every_phase_and_a_failed_step() {
     }
     // The zone, served by a Knot primary and secondary started for this test:
     // the app's name points at src with a 20 s TTL.
-    let zone = format!(
-        "$ORIGIN example.test.\n$TTL 3600\n@ 3600 IN SOA ns1.example.test. hostmaster.example.test. 2024010101 7200 3600 1209600 5\n@ 3600 IN NS ns1.example.test.\n@ 3600 IN NS ns2.example.test.\nns1 3600 IN A 127.0.0.1\nns2 3600 IN A 127.0.0.2\ncloud 20 IN A 127.0.0.2\n"
-    );
-    let knot = dns_support::KnotLab::start(&zone);
+    let zone = "$ORIGIN example.test.\n$TTL 3600\n@ 3600 IN SOA ns1.example.test. hostmaster.example.test. 2024010101 7200 3600 1209600 5\n@ 3600 IN NS ns1.example.test.\n@ 3600 IN NS ns2.example.test.\nns1 3600 IN A 127.0.0.1\nns2 3600 IN A 127.0.0.2\ncloud 20 IN A 127.0.0.2\n";
+    let knot = dns_support::KnotLab::start(zone);
     let key = tempfile::NamedTempFile::new().expect("key file");
     std::fs::write(key.path(), dns_support::TSIG_LINE).expect("key");
     let dns = format!(
