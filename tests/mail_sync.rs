@@ -615,3 +615,106 @@ fn special_folders_mapped_folders_only_and_guarded_delete() {
         json!(2)
     );
 }
+
+/// A loopback TCP relay that records how many connections were open at
+/// once, to see the per-server bound from the server's side.
+struct CountingRelay {
+    port: u16,
+    max: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl CountingRelay {
+    fn start(target: u16) -> CountingRelay {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        let active = Arc::new(AtomicUsize::new(0));
+        let max = Arc::new(AtomicUsize::new(0));
+        let (a, m) = (active.clone(), max.clone());
+        std::thread::spawn(move || {
+            for client in l.incoming().flatten() {
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                // A session counts from its connect until the client closes
+                // it. The relay notices a close a little late on a busy
+                // machine; waiting before counting a new session keeps that
+                // lag from looking like an overlap.
+                std::thread::sleep(Duration::from_millis(150));
+                let now = a.fetch_add(1, Ordering::SeqCst) + 1;
+                m.fetch_max(now, Ordering::SeqCst);
+                let a = a.clone();
+                let (mut c1, mut s1) = (
+                    client.try_clone().expect("clone"),
+                    server.try_clone().expect("clone"),
+                );
+                let (mut c2, mut s2) = (client, server);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c1, &mut s1);
+                    a.fetch_sub(1, Ordering::SeqCst);
+                    let _ = s1.shutdown(std::net::Shutdown::Write);
+                });
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut s2, &mut c2);
+                    let _ = c2.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        });
+        CountingRelay { port, max }
+    }
+}
+
+#[test]
+fn parallel_accounts_stay_within_the_connection_bound() {
+    let accounts: Vec<(String, String)> = (0..12)
+        .map(|i| (format!("par{i:02}@example.test"), format!("pw{i}")))
+        .collect();
+    let users: Vec<_> = accounts.iter().map(|(u, p)| user(u, p)).collect();
+    let src = Dovecot::start("par-src", &users, Opts::default());
+    let dst = Dovecot::start("par-dst", &users, Opts::default());
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path();
+    std::thread::scope(|s| {
+        for (u, p) in &accounts {
+            let port = src.port;
+            s.spawn(move || imap_tool(dir, "seed", json!([port, u, p, 30])));
+        }
+    });
+    let relay_src = CountingRelay::start(src.port);
+    let relay_dst = CountingRelay::start(dst.port);
+    let file = dir.join("users.csv");
+    let lines: String = accounts
+        .iter()
+        .map(|(u, p)| format!("{u};{p};{u};{p}\n"))
+        .collect();
+    std::fs::write(&file, lines).expect("users");
+    let mut c = sync_cmd(
+        &dir.join("home"),
+        &format!("imap+plain://127.0.0.1:{}", relay_src.port),
+        &format!("imap+plain://127.0.0.1:{}", relay_dst.port),
+        &file,
+    );
+    c.args(["--connections", "3"]);
+    let (code, out, err) = run(&mut c);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains(
+            "sync looks good: all 384 messages of the source are on the destination (12 accounts)"
+        ),
+        "{out}"
+    );
+    use std::sync::atomic::Ordering;
+    let (ms, md) = (
+        relay_src.max.load(Ordering::SeqCst),
+        relay_dst.max.load(Ordering::SeqCst),
+    );
+    assert!(
+        ms <= 3 && md <= 3,
+        "at most 3 sessions per server, saw {ms} and {md}"
+    );
+    assert!(
+        ms >= 2 && md >= 2,
+        "accounts ran in parallel, saw {ms} and {md} at once"
+    );
+}
