@@ -1057,3 +1057,56 @@ fn docker_root_relocated_to_a_bigger_disk_with_a_bind_mount() {
     assert!(!on("dst", "findmnt -n -o SOURCE /var/lib/docker").contains(&dir));
     assert!(on("dst", "docker version --format '{{.Server.Version}}'").starts_with("20."));
 }
+
+#[test]
+fn host_postgres_dump_piped_into_a_container() {
+    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    if !lab() {
+        return;
+    }
+    let db = format!("mt_hostdb_{}", std::process::id());
+    let ddb = uniq("hostpg");
+    let _c1 = Cleanup(format!(
+        "runuser -u postgres -- psql -X -q -c 'DROP DATABASE IF EXISTS {db}' >/dev/null 2>&1; true"
+    ));
+    rm_containers("dst", &[&ddb]);
+    let _c2 = CleanupDst(format!(
+        "docker rm -f {ddb} >/dev/null 2>&1; docker volume rm {ddb}-data >/dev/null 2>&1; true"
+    ));
+    // The source database runs on src's host PostgreSQL 15 (peer auth as postgres).
+    on(
+        "src",
+        &format!(
+            "runuser -u postgres -- psql -X -q -c 'CREATE DATABASE {db}' && runuser -u postgres -- psql -X -q -d {db} <<'SQL'
+CREATE TABLE notes(id int primary key, t text);
+INSERT INTO notes SELECT g, md5(g::text) FROM generate_series(1, 4321) g;
+SQL"
+        ),
+    );
+    db_container("dst", &ddb, "postgres", "hostapp");
+    let o = mig(&[
+        "docker",
+        "db",
+        "src",
+        "dst",
+        "--engine",
+        "postgres",
+        "--db",
+        &db,
+        "--to-container",
+        &ddb,
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        stdout(&o).contains("src (host) → dst container"),
+        "{}",
+        stdout(&o)
+    );
+    let q = "SELECT count(*), md5(string_agg(t, ',' ORDER BY id)) FROM notes;";
+    let a = on(
+        "src",
+        &format!("runuser -u postgres -- psql -X -At -d {db} -c \"{q}\""),
+    );
+    assert!(a.starts_with("4321|"), "{a}");
+    assert_eq!(psql("dst", &ddb, &db, q), a);
+}
