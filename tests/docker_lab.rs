@@ -46,6 +46,15 @@ fn on(host: &str, script: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Runs a closure when dropped, so a failed assertion still cleans up.
+struct OnDrop<F: Fn()>(F);
+
+impl<F: Fn()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)();
+    }
+}
+
 /// Runs a cleanup script on src when dropped (also after a failed assertion).
 struct Cleanup(String);
 
@@ -253,6 +262,7 @@ fn volume_with_odd_names_and_foreign_uids_moves_identically() {
         );
     };
     cleanup();
+    let _guard = OnDrop(&cleanup);
     on(
         "src",
         &format!(
@@ -364,6 +374,7 @@ fn compose_app_database_piped_into_fresh_container_with_equal_row_counts() {
         rm_containers("dst", &[&ddb]);
     };
     cleanup();
+    let _guard = OnDrop(&cleanup);
     db_container("src", &sdb, "postgres", &project);
     // The app container depends on the database (compose's label).
     on(
@@ -617,6 +628,7 @@ fn mariadb_dump_piped_into_container_and_a_broken_dump_is_marked() {
         );
     };
     cleanup();
+    let _guard = OnDrop(&cleanup);
     db_container("src", &s, "mariadb", "myapp");
     db_container("dst", &d, "mariadb", "myapp");
     maria(
@@ -811,6 +823,7 @@ fn permission_errors_in_container_logs_are_reported() {
         );
     };
     cleanup();
+    let _guard = OnDrop(&cleanup);
     // Files copied with the source's uid 991 while the app runs as 1000:
     // the container's write really fails.
     on(
