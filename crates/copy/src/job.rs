@@ -141,6 +141,16 @@ impl Mode {
 }
 
 async fn read_manifest(host: &Host, cmd: &str, what: &str) -> Result<Vec<Entry>, CopyError> {
+    read_manifest_with(host, cmd, what, &mut |_| true).await
+}
+
+/// Stream a manifest in, keeping the entries `keep` accepts.
+async fn read_manifest_with(
+    host: &Host,
+    cmd: &str,
+    what: &str,
+    keep: &mut (dyn FnMut(&Entry) -> bool + Send),
+) -> Result<Vec<Entry>, CopyError> {
     use tokio::io::AsyncReadExt;
     let bad = |e: manifest::ParseError| CopyError::Manifest {
         host: host.name(),
@@ -158,7 +168,7 @@ async fn read_manifest(host: &Host, cmd: &str, what: &str) -> Result<Vec<Entry>,
             if n == 0 {
                 break;
             }
-            parser.feed(&buf[..n]).map_err(bad)?;
+            parser.feed_filtered(&buf[..n], keep).map_err(bad)?;
         }
     }
     let done = child.wait_with_output(what).await?;
@@ -361,64 +371,79 @@ pub async fn run(
         && has(&sp, "hasdone")
         && has(&dp, "nonempty");
     let dst_root_mtime = dp.get("rootmtime").and_then(|m| manifest::parse_mtime(m));
-    let base_fut = async {
-        if use_last {
-            read_manifest(
-                &src,
-                &format!("cat {jq}/manifest.done"),
-                "reading the last manifest",
-            )
-            .await
-            .map(Some)
-        } else if has(&dp, "dstdir") {
-            read_manifest(
-                &dst,
-                &manifest::find_command(&opts.dst.path),
-                "listing the destination",
-            )
-            .await
-            .map(Some)
+    let dst_scan = manifest::find_command(&opts.dst.path);
+
+    // With our last manifest as the baseline, it is read first and the source
+    // listing is compared against it as it streams in, so only changed
+    // entries are kept: one full manifest in memory, not two.
+    let mut last = None;
+    if use_last {
+        let b = read_manifest(
+            &src,
+            &format!("cat {jq}/manifest.done"),
+            "reading the last manifest",
+        )
+        .await?;
+        let root = b.iter().find(|e| e.path == b".").map(|e| e.mtime_ns);
+        if root.is_some() && root == dst_root_mtime {
+            last = Some(b);
         } else {
-            Ok(None)
+            warn!("the destination changed since the last pass; comparing with it directly");
         }
-    };
-    let (src_m, base) = tokio::try_join!(
-        read_manifest(&src, &src_scan, "listing the source"),
-        base_fut
-    )?;
-    let (base, use_last) = match base {
-        Some(b) if use_last => {
-            let root = b.iter().find(|e| e.path == b".").map(|e| e.mtime_ns);
-            if root.is_some() && root == dst_root_mtime {
-                (Some(b), true)
+    }
+    let p = if let Some(b) = last {
+        let mut seen = vec![false; b.len()];
+        let reduced = {
+            let idx: HashMap<&[u8], usize> = b
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (e.path.as_slice(), i))
+                .collect();
+            let mut keep = |e: &Entry| match idx.get(e.path.as_slice()) {
+                Some(&i) => {
+                    seen[i] = true;
+                    !plan::same(e, &b[i], true) || (e.kind == b'f' && e.nlink > 1)
+                }
+                None => true,
+            };
+            read_manifest_with(&src, &src_scan, "listing the source", &mut keep).await?
+        };
+        info!(
+            changed = reduced.len(),
+            base = b.len(),
+            "source compared with the last pass"
+        );
+        plan::plan_reduced(
+            &reduced,
+            Some(&b),
+            Some(&seen),
+            true,
+            opts.final_pass,
+            opts.streams,
+        )
+    } else {
+        let base_fut = async {
+            if has(&dp, "dstdir") {
+                read_manifest(&dst, &dst_scan, "listing the destination")
+                    .await
+                    .map(Some)
             } else {
-                warn!("the destination changed since the last pass; comparing with it directly");
-                let d = read_manifest(
-                    &dst,
-                    &manifest::find_command(&opts.dst.path),
-                    "listing the destination",
-                )
-                .await?;
-                (Some(d), false)
+                Ok(None)
             }
-        }
-        other => (other, false),
+        };
+        let (src_m, base) = tokio::try_join!(
+            read_manifest(&src, &src_scan, "listing the source"),
+            base_fut
+        )?;
+        info!(entries = src_m.len(), "manifests read");
+        plan::plan(
+            &src_m,
+            base.as_deref(),
+            false,
+            opts.final_pass,
+            opts.streams,
+        )
     };
-    info!(
-        entries = src_m.len(),
-        last_pass = use_last,
-        "manifests read"
-    );
-    let p = plan::plan(
-        &src_m,
-        base.as_deref(),
-        use_last,
-        opts.final_pass,
-        opts.streams,
-    );
-    // The plan holds what it needs; the manifests can be large.
-    drop(base);
-    drop(src_m);
 
     let avail: u64 = dp
         .get("availk")

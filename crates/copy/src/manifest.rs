@@ -164,6 +164,15 @@ pub struct StreamParser {
 
 impl StreamParser {
     pub fn feed(&mut self, chunk: &[u8]) -> Result<(), ParseError> {
+        self.feed_filtered(chunk, &mut |_| true)
+    }
+
+    /// Like `feed`, keeping only entries for which `keep` returns true.
+    pub fn feed_filtered(
+        &mut self,
+        chunk: &[u8],
+        keep: &mut (dyn FnMut(&Entry) -> bool + Send),
+    ) -> Result<(), ParseError> {
         self.pending.extend_from_slice(chunk);
         // `pending` starts at a record boundary; a record is three NULs.
         let mut nuls = 0;
@@ -178,11 +187,11 @@ impl StreamParser {
         }
         if end > 0 {
             let base = self.out.len();
-            let mut recs = parse(&self.pending[..end]).map_err(|mut e| {
+            let recs = parse(&self.pending[..end]).map_err(|mut e| {
                 e.index += base;
                 e
             })?;
-            self.out.append(&mut recs);
+            self.out.extend(recs.into_iter().filter(|e| keep(e)));
             self.pending.drain(..end);
         }
         Ok(())

@@ -36,7 +36,8 @@ impl Plan {
     }
 }
 
-fn same(s: &Entry, b: &Entry, compare_nlink: bool) -> bool {
+/// Whether `s` needs no transfer given the baseline entry `b`.
+pub fn same(s: &Entry, b: &Entry, compare_nlink: bool) -> bool {
     if s.kind != b.kind || s.uid != b.uid || s.gid != b.gid {
         return false;
     }
@@ -66,6 +67,21 @@ fn parent(p: &[u8]) -> &[u8] {
 pub fn plan(
     src: &[Entry],
     base: Option<&[Entry]>,
+    compare_nlink: bool,
+    final_pass: bool,
+    streams: usize,
+) -> Plan {
+    plan_reduced(src, base, None, compare_nlink, final_pass, streams)
+}
+
+/// `plan` for a source manifest that was reduced while it streamed in: it
+/// holds only the entries that differ from `base` (plus every multi-link
+/// file), and `base_seen[i]` tells whether `base[i]`'s path exists on the
+/// source. Keeps the operator's memory to one full manifest.
+pub fn plan_reduced(
+    src: &[Entry],
+    base: Option<&[Entry]>,
+    base_seen: Option<&[bool]>,
     compare_nlink: bool,
     final_pass: bool,
     streams: usize,
@@ -122,10 +138,21 @@ pub fn plan(
     }
 
     if final_pass {
-        let src_paths: HashSet<&[u8]> = src.iter().map(|e| e.path.as_slice()).collect();
-        for b in base.unwrap_or(&[]) {
-            if !src_paths.contains(b.path.as_slice()) {
-                delete.push(&b.path);
+        match base_seen {
+            Some(seen) => {
+                for (b, seen) in base.unwrap_or(&[]).iter().zip(seen) {
+                    if !seen {
+                        delete.push(&b.path);
+                    }
+                }
+            }
+            None => {
+                let src_paths: HashSet<&[u8]> = src.iter().map(|e| e.path.as_slice()).collect();
+                for b in base.unwrap_or(&[]) {
+                    if !src_paths.contains(b.path.as_slice()) {
+                        delete.push(&b.path);
+                    }
+                }
             }
         }
     }
@@ -160,11 +187,20 @@ pub fn plan(
             }
         }
     }
-    let src_dirs: HashSet<&[u8]> = src
+    let mut src_dirs: HashSet<&[u8]> = src
         .iter()
         .filter(|e| e.kind == b'd')
         .map(|e| e.path.as_slice())
         .collect();
+    if let (Some(seen), Some(base)) = (base_seen, base) {
+        // Unchanged directories were filtered out of `src`; they still exist.
+        src_dirs.extend(
+            base.iter()
+                .zip(seen)
+                .filter(|(b, seen)| **seen && b.kind == b'd')
+                .map(|(b, _)| b.path.as_slice()),
+        );
+    }
     let mut dirs: Vec<&[u8]> = dirs.into_iter().filter(|d| src_dirs.contains(d)).collect();
     dirs.sort();
 
@@ -303,6 +339,51 @@ mod tests {
         assert_eq!(paths(&p.dirs), [".", "a"]);
         let same = plan(&src, Some(&src), true, true, 2);
         assert!(same.is_empty());
+    }
+
+    /// The reduced form (filtered while streaming) plans exactly like the full one.
+    #[test]
+    fn reduced_source_plans_the_same() {
+        let mut hl = f("h1", 5, 1, 77);
+        hl.nlink = 2;
+        let mut hl2 = f("d/h2", 5, 1, 77);
+        hl2.nlink = 2;
+        let base = vec![
+            d(".", 1, 1),
+            d("d", 1, 2),
+            f("d/x", 1, 1, 3),
+            f("gone", 1, 1, 4),
+            d("olddir", 1, 5),
+            hl.clone(),
+            hl2.clone(),
+        ];
+        let src = vec![
+            d(".", 2, 1),
+            d("d", 1, 2),
+            f("d/x", 2, 2, 3),
+            f("d/new", 1, 1, 6),
+            hl,
+            hl2,
+        ];
+        let full = plan(&src, Some(&base), true, true, 2);
+        let seen: Vec<bool> = base
+            .iter()
+            .map(|b| src.iter().any(|s| s.path == b.path))
+            .collect();
+        let reduced: Vec<Entry> = src
+            .iter()
+            .filter(|s| {
+                let b = base.iter().find(|b| b.path == s.path);
+                !b.is_some_and(|b| same(s, b, true)) || (s.kind == b'f' && s.nlink > 1)
+            })
+            .cloned()
+            .collect();
+        assert!(reduced.len() < src.len());
+        let r = plan_reduced(&reduced, Some(&base), Some(&seen), true, true, 2);
+        assert_eq!(all_sent(&r), all_sent(&full));
+        assert_eq!(r.delete, full.delete);
+        assert_eq!(r.dirs, full.dirs);
+        assert_eq!(paths(&r.delete), ["gone", "olddir"]);
     }
 
     #[test]
