@@ -516,6 +516,7 @@ fn special_folders_mapped_folders_only_and_guarded_delete() {
     }
     let users = dir.join("users.csv");
     std::fs::write(&users, format!("{u};{sp};{u};{dp}\n")).expect("users");
+    let rename = ["--map-folder", "Kunden/2024=Kunden/Jahr 2024 – Ü"];
     let home = dir.join("home");
 
     // --folders-only: the tree, no messages.
@@ -535,8 +536,10 @@ fn special_folders_mapped_folders_only_and_guarded_delete() {
         "maps to Trash: {counts}"
     );
 
-    // Full run: special folders land in the destination's special folders.
+    // Full run: special folders land in the destination's special folders;
+    // an explicit rename wins.
     let mut c = sync_cmd(&home, &src.plain_url(), &dst.plain_url(), &users);
+    c.args(rename);
     let (code, out, err) = run(&mut c);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(
@@ -547,7 +550,7 @@ fn special_folders_mapped_folders_only_and_guarded_delete() {
     let b = imap_tool(dir, "snapshot", json!([dst.port, u, dp]));
     assert_eq!(a["Sent Items"], b["Sent"]);
     assert_eq!(a["Gel&APY-schte Elemente"], b["Trash"]);
-    assert_eq!(a["Kunden/2024"], b["Kunden/2024"]);
+    assert_eq!(a["Kunden/2024"], b["Kunden/Jahr 2024 &IBM- &ANw-"], "{b}");
     assert_eq!(a["INBOX"], b["INBOX"]);
 
     // A stray destination message older than the source's newest: --delete
@@ -559,6 +562,7 @@ fn special_folders_mapped_folders_only_and_guarded_delete() {
     );
     let mut c = sync_cmd(&home, &src.plain_url(), &dst.plain_url(), &users);
     c.args(["--delete", "--dry-run"]);
+    c.args(rename);
     let (code, out, err) = run(&mut c);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(
@@ -571,6 +575,7 @@ fn special_folders_mapped_folders_only_and_guarded_delete() {
     );
     let mut c = sync_cmd(&home, &src.plain_url(), &dst.plain_url(), &users);
     c.arg("--delete");
+    c.args(rename);
     let (code, out, err) = run(&mut c);
     assert_eq!(code, 0, "{out}\n{err}");
     let b = imap_tool(dir, "snapshot", json!([dst.port, u, dp]));
@@ -595,6 +600,7 @@ fn special_folders_mapped_folders_only_and_guarded_delete() {
     );
     let mut c = sync_cmd(&home, &src.plain_url(), &dst.plain_url(), &users);
     c.arg("--delete");
+    c.args(rename);
     let (code, out, err) = run(&mut c);
     assert_eq!(code, 3, "refused: {out}\n{err}");
     assert!(
@@ -608,6 +614,7 @@ fn special_folders_mapped_folders_only_and_guarded_delete() {
     );
     let mut c = sync_cmd(&home, &src.plain_url(), &dst.plain_url(), &users);
     c.args(["--delete", "--force"]);
+    c.args(rename);
     let (code, out, err) = run(&mut c);
     assert_eq!(code, 0, "{out}\n{err}");
     assert_eq!(

@@ -187,7 +187,10 @@ pub struct Mapping {
     pub exists: bool,
 }
 
-pub fn map(src: &[Folder], dst: &[Folder]) -> Vec<Mapping> {
+/// `renames`: (source name as displayed, destination name as displayed),
+/// both decoded and with each server's own separator; they win over every
+/// other rule (imapsync's `--f1f2`).
+pub fn map(src: &[Folder], dst: &[Folder], renames: &[(String, String)]) -> Vec<Mapping> {
     let src_delim = src.iter().find_map(|f| f.delim.clone());
     let dst_delim = dst
         .iter()
@@ -218,7 +221,10 @@ pub fn map(src: &[Folder], dst: &[Folder]) -> Vec<Mapping> {
                 .max_by_key(|d| d.special_use)
                 .map(|d| d.name.clone())
         });
-        let dst_name = if f.is_inbox() {
+        let renamed = renames.iter().find(|(from, _)| *from == f.display());
+        let dst_name = if let Some((_, to)) = renamed {
+            encode_mutf7(to)
+        } else if f.is_inbox() {
             "INBOX".to_string()
         } else if let Some(n) = by_role {
             n
@@ -251,6 +257,48 @@ pub fn map(src: &[Folder], dst: &[Folder]) -> Vec<Mapping> {
             exists,
         });
     }
+    out
+}
+
+/// UTF-8 → RFC 3501 §5.1.3 modified UTF-7 (for names the operator types).
+pub fn encode_mutf7(s: &str) -> String {
+    const ALPHA: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
+    let mut out = String::new();
+    let mut pending: Vec<u16> = Vec::new();
+    let flush = |pending: &mut Vec<u16>, out: &mut String| {
+        if pending.is_empty() {
+            return;
+        }
+        let bytes: Vec<u8> = pending.iter().flat_map(|u| u.to_be_bytes()).collect();
+        out.push('&');
+        for chunk in bytes.chunks(3) {
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            let chars = chunk.len() + 1;
+            for i in 0..chars {
+                out.push(ALPHA[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            }
+        }
+        out.push('-');
+        pending.clear();
+    };
+    for ch in s.chars() {
+        if ch == '&' {
+            flush(&mut pending, &mut out);
+            out.push_str("&-");
+        } else if (' '..='~').contains(&ch) {
+            flush(&mut pending, &mut out);
+            out.push(ch);
+        } else {
+            let mut buf = [0u16; 2];
+            pending.extend_from_slice(ch.encode_utf16(&mut buf));
+        }
+    }
+    flush(&mut pending, &mut out);
     out
 }
 
@@ -325,6 +373,18 @@ mod tests {
         assert_eq!(decode_mutf7("Entw&APw-rfe alt"), "Entwürfe alt");
         assert_eq!(decode_mutf7("A&-B"), "A&B");
         assert_eq!(decode_mutf7("&ZeVnLIqe-"), "日本語");
+        for name in [
+            "Entwürfe alt",
+            "A&B",
+            "日本語",
+            "Projekte/Ärger & Co",
+            "plain",
+            "€",
+        ] {
+            assert_eq!(decode_mutf7(&encode_mutf7(name)), name, "{name}");
+        }
+        assert_eq!(encode_mutf7("Entwürfe alt"), "Entw&APw-rfe alt");
+        assert_eq!(encode_mutf7("日本語"), "&ZeVnLIqe-");
     }
 
     #[test]
@@ -341,7 +401,7 @@ mod tests {
             f("Sent", "/", Some(Role::Sent)),
             f("Trash", "/", Some(Role::Trash)),
         ];
-        let m = map(&src, &dst);
+        let m = map(&src, &dst, &[]);
         let names: Vec<_> = m.iter().map(|m| m.dst_name.as_str()).collect();
         assert_eq!(
             names,
@@ -358,7 +418,10 @@ mod tests {
             f("Sent Items", "/", None),
         ];
         let dst = [f("INBOX", "/", None), f("Gesendet", "/", Some(Role::Sent))];
-        let names: Vec<_> = map(&src, &dst).into_iter().map(|m| m.dst_name).collect();
+        let names: Vec<_> = map(&src, &dst, &[])
+            .into_iter()
+            .map(|m| m.dst_name)
+            .collect();
         assert_eq!(names, ["INBOX", "Gesendet", "Sent Items"]);
     }
 
@@ -366,6 +429,8 @@ mod tests {
     fn separator_inside_a_name_does_not_create_a_level() {
         let src = [f("INBOX", "/", None), f("Reports.Q1", "/", None)];
         let dst = [f("INBOX", ".", None)];
-        assert_eq!(map(&src, &dst)[1].dst_name, "Reports_Q1");
+        assert_eq!(map(&src, &dst, &[])[1].dst_name, "Reports_Q1");
+        let r = [("Reports.Q1".to_string(), "Berichte/Q1 Ü".to_string())];
+        assert_eq!(map(&src, &dst, &r)[1].dst_name, "Berichte/Q1 &ANw-");
     }
 }

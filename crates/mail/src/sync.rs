@@ -29,6 +29,8 @@ pub struct Options {
     pub batch_bytes: u64,
     /// Shared counters for a progress display.
     pub progress: Option<std::sync::Arc<Progress>>,
+    /// Folder renames (source → destination, decoded names).
+    pub renames: Vec<(String, String)>,
 }
 
 /// Live counters across all accounts of a run.
@@ -206,7 +208,7 @@ pub async fn account(
 ) -> Result<()> {
     let sf = folders::list(src, src_server).await?;
     let df = folders::list(dst, dst_server).await?;
-    let mappings = folders::map(&sf, &df);
+    let mappings = folders::map(&sf, &df, &opts.renames);
     let caps = dst
         .capabilities()
         .await

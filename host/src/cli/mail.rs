@@ -89,9 +89,22 @@ pub struct SyncArgs {
     /// With --delete: delete even after the cutover.
     #[arg(long, requires = "delete")]
     pub force: bool,
+    /// Put source folder SRC into destination folder DST (names as the
+    /// per-folder table shows them, each with its server's separator), e.g.
+    /// `--map-folder "Reports.Q1=Reports/Q1"`. Repeatable; wins over the
+    /// automatic mapping.
+    #[arg(long, value_name = "SRC=DST", value_parser = parse_rename)]
+    pub map_folder: Vec<(String, String)>,
     /// Bytes of message bodies fetched per round trip (K/M/G suffixes).
     #[arg(long, default_value = "8M", value_parser = parse_size)]
     pub batch: u64,
+}
+
+fn parse_rename(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((a, b)) if !a.is_empty() && !b.is_empty() => Ok((a.to_string(), b.to_string())),
+        _ => Err("expected SRC=DST, e.g. \"Reports.Q1=Reports/Q1\"".into()),
+    }
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -312,6 +325,7 @@ fn sync(a: SyncArgs, g: &Global) -> u8 {
             force: a.force,
             batch_bytes: a.batch,
             progress: Some(progress.clone()),
+            renames: a.map_folder,
         },
     };
     let json = g.json;
