@@ -548,6 +548,73 @@ fn refusals_come_before_anything_changes() {
     ok("dst", &format!("test ! -e {}", f.root));
     assert_eq!(f.http("127.0.0.2", "/status.php").1["maintenance"], false);
 
+    // The same plan from flags: the version is read from version.php
+    // when no HTTP address is given; a missing flag is named.
+    let o = f
+        .migrate()
+        .args([
+            "plan",
+            "nextcloud",
+            "--from",
+            "src",
+            "--to",
+            "dst",
+            "--domain",
+            DOMAIN,
+        ])
+        .args([
+            "--src-root",
+            &f.root,
+            "--dst-root",
+            &format!("{}-flags", f.root),
+        ])
+        .output()
+        .expect("plan");
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).contains("refused (database-missing): the source database \"nextcloud\""),
+        "{}",
+        stderr(&o)
+    );
+    let o = f
+        .migrate()
+        .args([
+            "plan",
+            "nextcloud",
+            "--from",
+            "src",
+            "--to",
+            "dst",
+            "--domain",
+            DOMAIN,
+        ])
+        .args([
+            "--src-root",
+            &f.root,
+            "--dst-root",
+            &format!("{}-flags", f.root),
+        ])
+        .args(["--database", &format!("nextcloud={}", f.db)])
+        .output()
+        .expect("plan");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("probe version-php read \"28.0.4\""),
+        "{}",
+        stdout(&o)
+    );
+    let o = f
+        .migrate()
+        .args(["plan", "nextcloud", "--from", "src"])
+        .output()
+        .expect("plan");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--src-root is required"),
+        "{}",
+        stderr(&o)
+    );
+
     // A file with an error: file, line, column, what was expected.
     let bad = f.home.path().join("bad.toml");
     let text = std::fs::read_to_string(&f.file)

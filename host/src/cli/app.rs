@@ -55,6 +55,18 @@ pub struct DefArgs {
     /// The version the destination runs (default: the source's).
     #[arg(long)]
     pub target_version: Option<String>,
+    /// A recipe database's name on both servers, e.g. `nextcloud=nc_prod`; repeatable.
+    #[arg(long = "database", value_name = "RECIPE=NAME", value_parser = parse_pair)]
+    pub databases: Vec<(String, String)>,
+}
+
+fn parse_pair(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() && !v.trim().is_empty() => {
+            Ok((k.trim().to_string(), v.trim().to_string()))
+        }
+        _ => Err(format!("{s:?} is not RECIPE=NAME")),
+    }
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -140,6 +152,7 @@ fn definition(d: &DefArgs) -> Result<Migration, String> {
             http: d.src_http.clone(),
             start: d.src_start.clone(),
             stop: d.src_stop.clone(),
+            databases: d.databases.iter().cloned().collect(),
             ..Default::default()
         },
         destination: Side {
@@ -147,6 +160,7 @@ fn definition(d: &DefArgs) -> Result<Migration, String> {
             root: d.dst_root.clone().unwrap_or(src_root),
             http: d.dst_http.clone(),
             start: d.dst_start.clone(),
+            databases: d.databases.iter().cloned().collect(),
             ..Default::default()
         },
         dns: None,
