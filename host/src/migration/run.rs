@@ -672,7 +672,12 @@ impl<'a> Runner<'a> {
             relay: false,
             detach: false,
             bwlimit: None,
-            force: false,
+            // The destination-free step proved the directory empty (or
+            // moved the old one aside) before the first pass, so it holds
+            // only what this migration copied. Without force, migrate-copy
+            // refuses to resume into it after a pass that died without
+            // recording its result (seen in the lab under load).
+            force: true,
         };
         let mut last = Instant::now();
         let mut on_progress = |p: &migrate_copy::Progress| {
@@ -690,6 +695,7 @@ impl<'a> Runner<'a> {
         // A copy left running by a killed run finishes on the server; wait for it.
         let mut tries = 0;
         let mut auth_retries = 0;
+        let mut link_retries = 0;
         let outcome = loop {
             match self
                 .sides
@@ -704,6 +710,16 @@ impl<'a> Runner<'a> {
                 // temporary key removal can race the next pass's key (seen in
                 // the lab as the destination refusing the source's login).
                 // The pass is safe to repeat, so try again a few times.
+                // A dropped server-to-server link: the copy resumes from what fully
+                // arrived, so an unattended run tries again a few times.
+                Err(migrate_copy::CopyError::Interrupted { detail }) if link_retries < 3 => {
+                    link_retries += 1;
+                    eprintln!(
+                        "        the copy was interrupted ({}); resuming ({link_retries}/3)",
+                        detail.lines().next().unwrap_or("")
+                    );
+                    std::thread::sleep(std::time::Duration::from_secs(2));
+                }
                 Err(migrate_copy::CopyError::Remote(
                     migrate_remote::RemoteError::AuthRefused { .. },
                 )) if auth_retries < 3 => {
@@ -1018,7 +1034,8 @@ fn backup_script(plan: &Plan) -> String {
 /// streams at the pipe's rate, for which the bulk pre-sync's rate is a floor
 /// (its per-file overhead dominates small trees, so it is capped below at
 /// 50 MB/s, a third of the lab's measured relayed ssh pipe, lab/README.md);
-/// plus two seconds for stop and start.
+/// plus about 0.4 s for each other step of the window (a command over the
+/// shared ssh connection, as measured in the lab).
 pub fn predict(plan: &Plan, journal: &Journal) -> Option<f64> {
     let bulk = journal.done_data("pre-sync")?;
     let delta = journal.done_data("pre-sync-delta").unwrap_or(bulk);
@@ -1032,7 +1049,12 @@ pub fn predict(plan: &Plan, journal: &Journal) -> Option<f64> {
     Some(
         2.0 * delta["copy_seconds"].as_f64().unwrap_or(0.0)
             + plan.facts.database_bytes as f64 / rate
-            + 2.0,
+            + 0.4
+                * plan
+                    .steps
+                    .iter()
+                    .filter(|s| s.phase == Phase::Cutover)
+                    .count() as f64,
     )
 }
 
