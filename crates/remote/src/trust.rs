@@ -147,11 +147,17 @@ pub fn operator_host_keys(r: &Resolved, dest: &str) -> Result<Vec<String>, Remot
     Ok(keys.into_iter().collect())
 }
 
+/// Serializes every edit of authorized_keys by migrate on one host: without
+/// it, one job's removal (read, filter, write back) can drop the key another
+/// job appended meanwhile (seen in the lab with copies running side by side).
+const LOCK: &str = r#"mkdir -p "$HOME/.ssh"; exec 9>>"$HOME/.ssh/.migrate-keys.lock"; command -v flock >/dev/null 2>&1 && flock -w 60 9"#;
+
 /// A shell snippet removing every authorized_keys line that contains
 /// `marker`, keeping the file's inode and mode.
 pub fn removal_script(marker: &str) -> String {
     format!(
         r#"f="$HOME/.ssh/authorized_keys"; t="$f.migrate-tmp.$$"
+{LOCK}
 if [ -f "$f" ] && grep -qF -- {m} "$f"; then
   grep -vF -- {m} "$f" > "$t"; rc=$?
   if [ $rc -le 1 ]; then cat "$t" > "$f"; fi
@@ -264,12 +270,14 @@ cat {jd}/key.pub"#,
         return Err(terr(format!("unexpected public key '{pubkey}'")));
     };
     let line = format!("restrict,from=\"{from}\" {kt} {k} {marker}\n");
-    let install = r#"set -e; umask 077; mkdir -p "$HOME/.ssh"; f="$HOME/.ssh/authorized_keys"
+    let install = format!(
+        r#"set -e; umask 077; {LOCK}; f="$HOME/.ssh/authorized_keys"
 if [ -s "$f" ] && [ -n "$(tail -c1 "$f")" ]; then echo >> "$f"; fi
-cat >> "$f""#;
+cat >> "$f""#
+    );
     dst.sh(
         "authorizing the temporary key",
-        install,
+        &install,
         Some(line.as_bytes()),
     )
     .await?;
