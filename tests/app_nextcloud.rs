@@ -322,6 +322,19 @@ impl Drop for Fixture {
     }
 }
 
+/// The zone, served by a Knot primary and secondary started by the test:
+/// the app's name points at src with a 20 s TTL.
+const ZONE: &str = "$ORIGIN example.test.\n$TTL 3600\n@ 3600 IN SOA ns1.example.test. hostmaster.example.test. 2024010101 7200 3600 1209600 5\n@ 3600 IN NS ns1.example.test.\n@ 3600 IN NS ns2.example.test.\nns1 3600 IN A 127.0.0.1\nns2 3600 IN A 127.0.0.2\ncloud 20 IN A 127.0.0.2\n";
+
+fn dns_section(knot: &dns_support::KnotLab, key: &std::path::Path) -> String {
+    format!(
+        "[dns]\nprovider = \"rfc2136\"\nserver = \"{p}\"\nauthoritative = [\"{p}\", \"{s}\"]\nzone = \"example.test\"\nto = [\"127.0.0.3\"]\ntsig_key_file = \"{k}\"\nlowered_ttl = 2\n",
+        p = knot.primary(),
+        s = knot.secondary(),
+        k = key.display()
+    )
+}
+
 fn keys(host: &str) -> String {
     ok(
         host,
@@ -336,16 +349,10 @@ fn nextcloud_moves_to_dst_surviving_kills_in_every_phase_and_a_failed_step() {
     }
     // The zone, served by a Knot primary and secondary started for this test:
     // the app's name points at src with a 20 s TTL.
-    let zone = "$ORIGIN example.test.\n$TTL 3600\n@ 3600 IN SOA ns1.example.test. hostmaster.example.test. 2024010101 7200 3600 1209600 5\n@ 3600 IN NS ns1.example.test.\n@ 3600 IN NS ns2.example.test.\nns1 3600 IN A 127.0.0.1\nns2 3600 IN A 127.0.0.2\ncloud 20 IN A 127.0.0.2\n";
-    let knot = dns_support::KnotLab::start(zone);
+    let knot = dns_support::KnotLab::start(ZONE);
     let key = tempfile::NamedTempFile::new().expect("key file");
     std::fs::write(key.path(), dns_support::TSIG_LINE).expect("key");
-    let dns = format!(
-        "[dns]\nprovider = \"rfc2136\"\nserver = \"{p}\"\nauthoritative = [\"{p}\", \"{s}\"]\nzone = \"example.test\"\nto = [\"127.0.0.3\"]\ntsig_key_file = \"{k}\"\nlowered_ttl = 2\n",
-        p = knot.primary(),
-        s = knot.secondary(),
-        k = key.path().display()
-    );
+    let dns = dns_section(&knot, key.path());
     let f = Fixture::new("nc", &dns);
     let keys_before = (keys("src"), keys("dst"));
     let src_tree = f.tree("src");
@@ -719,8 +726,16 @@ fn abort_in_the_downtime_window_brings_the_source_back() {
     if !lab() {
         return;
     }
-    let f = Fixture::new("ncabort", "");
+    // DNS is part of this migration: its TTLs are lowered before the window
+    // and must be back after the abort, still pointing at src.
+    let knot = dns_support::KnotLab::start(ZONE);
+    let key = tempfile::NamedTempFile::new().expect("key file");
+    std::fs::write(key.path(), dns_support::TSIG_LINE).expect("key");
+    let f = Fixture::new("ncabort", &dns_section(&knot, key.path()));
     f.kill_at("final-sync");
+    for srv in [knot.primary(), knot.secondary()] {
+        assert_eq!(knot.rrset(&srv, "cloud.example.test", "A").0, 2);
+    }
     assert_eq!(
         f.http("127.0.0.2", "/status.php").0,
         0,
@@ -740,6 +755,17 @@ fn abort_in_the_downtime_window_brings_the_source_back() {
         "{}",
         stdout(&o)
     );
+    assert!(
+        stdout(&o).contains("restored the original DNS TTLs"),
+        "{}",
+        stdout(&o)
+    );
+    for srv in [knot.primary(), knot.secondary()] {
+        assert_eq!(
+            knot.rrset(&srv, "cloud.example.test", "A"),
+            (20, vec!["127.0.0.2".to_string()])
+        );
+    }
     let (code, st) = f.http("127.0.0.2", "/status.php");
     assert_eq!(code, 200);
     assert_eq!(
