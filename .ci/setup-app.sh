@@ -8,6 +8,11 @@ cd "$(dirname "$0")/.."
 if ! lab/env.sh --check >/dev/null 2>&1; then
   bash .ci/setup-lab.sh
 fi
+# The DNS part of the Nextcloud test starts its own Knot servers (knotd,
+# kdig, knotc from the DNS engineer's setup).
+if ! command -v knotd >/dev/null || ! command -v kdig >/dev/null; then
+  bash .ci/setup-dns.sh
+fi
 # What the app tests use on each server (all in the lab's rootfs): python3
 # for the stand-in web front and occ, curl for its start command, perl for
 # version probes, runuser/psql/pg_dump for the database, tar/sha256sum.

@@ -279,6 +279,17 @@ root = "/srv/nc"
     }
 
     #[test]
+    fn the_documented_example_parses() {
+        let text = include_str!("../../../examples/migration.toml");
+        let m = parse("examples/migration.toml", text).unwrap();
+        assert_eq!(m.dns.as_ref().map(|d| d.to.len()), Some(1));
+        assert_eq!(
+            m.source.service_users.get("app").map(String::as_str),
+            Some("www-data")
+        );
+    }
+
+    #[test]
     fn errors_name_line_and_column() {
         let bad = GOOD.replace("root = \"/srv/nc\"\nhttp", "root = 5\nhttp");
         let e = parse("m.toml", &bad).unwrap_err().to_string();
