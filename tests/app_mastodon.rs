@@ -43,22 +43,6 @@ fn ok(host: &str, script: &str) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn lab() -> bool {
-    let up = Command::new(support::workspace_root().join("lab/env.sh"))
-        .arg("--check")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !up {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("the two-server lab is not running; CI must start it with .ci/setup-lab.sh");
-        }
-        eprintln!("SKIPPED: the two-server lab is not running; start it with `bash lab/up.sh`");
-    }
-    up
-}
-
 struct Fixture {
     base: String,
     root: String,
@@ -243,7 +227,7 @@ impl Drop for Fixture {
 
 #[test]
 fn mastodon_moves_with_its_secrets_media_and_database() {
-    if !lab() {
+    if !support::lab_up("true") {
         return;
     }
     let f = Fixture::new();

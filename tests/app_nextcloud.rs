@@ -53,23 +53,6 @@ fn ok(host: &str, script: &str) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// True when the lab answers; otherwise skip (or fail under CI).
-fn lab() -> bool {
-    let up = Command::new(support::workspace_root().join("lab/env.sh"))
-        .arg("--check")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !up {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("the two-server lab is not running; CI must start it with .ci/setup-lab.sh");
-        }
-        eprintln!("SKIPPED: the two-server lab is not running; start it with `bash lab/up.sh`");
-    }
-    up
-}
-
 /// One Nextcloud installation on src, its migration file, and cleanup of
 /// everything it made (processes by their recorded PID, directories,
 /// databases) on both servers.
@@ -344,7 +327,7 @@ fn keys(host: &str) -> String {
 
 #[test]
 fn nextcloud_moves_to_dst_surviving_kills_in_every_phase_and_a_failed_step() {
-    if !lab() {
+    if !support::lab_up("true") {
         return;
     }
     // The zone, served by a Knot primary and secondary started for this test:
@@ -541,7 +524,7 @@ fn nextcloud_moves_to_dst_surviving_kills_in_every_phase_and_a_failed_step() {
 
 #[test]
 fn refusals_come_before_anything_changes() {
-    if !lab() {
+    if !support::lab_up("true") {
         return;
     }
     let f = Fixture::new("ncrefuse", "target_version = \"27.1.11\"");
@@ -723,7 +706,7 @@ fn refusals_come_before_anything_changes() {
 
 #[test]
 fn abort_in_the_downtime_window_brings_the_source_back() {
-    if !lab() {
+    if !support::lab_up("true") {
         return;
     }
     // DNS is part of this migration: its TTLs are lowered before the window

@@ -10,7 +10,7 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -18,53 +18,13 @@ use support::{migrate, run, stderr, stdout};
 
 /// Run a shell script on a lab server; panics on failure.
 fn on(host: &str, script: &str) -> Vec<u8> {
-    let out = on_raw(host, script);
+    let out = support::on_server_raw(host, script);
     assert!(
         out.status.success(),
         "on {host}: {script}\nstderr: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
-}
-
-fn on_raw(host: &str, script: &str) -> Output {
-    Command::new("ssh")
-        .args(["-o", "BatchMode=yes", host, "bash", "-s"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            if let Some(mut i) = c.stdin.take() {
-                i.write_all(script.as_bytes())?;
-            }
-            c.wait_with_output()
-        })
-        .expect("run ssh")
-}
-
-/// True when the lab answers; otherwise skip (or fail under CI).
-fn lab() -> bool {
-    let up = ["src", "dst"].iter().all(|h| {
-        Command::new("ssh")
-            .args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=5", h, "true"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
-    });
-    if !up {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!(
-                "the two-server lab is not running (ssh src / ssh dst fail); CI must start it with lab/up.sh"
-            );
-        }
-        eprintln!("SKIPPED: the two-server lab is not running; start it with `bash lab/up.sh`");
-    }
-    up
 }
 
 /// A fresh directory name on the servers for this test.
@@ -254,7 +214,7 @@ fn job_json(home: &Path) -> serde_json::Value {
 
 #[test]
 fn hostile_tree_arrives_identical_then_final_pass_mirrors_changes() {
-    if !lab() {
+    if !support::lab_up("true") {
         return;
     }
     let home = tempfile::tempdir().unwrap();
@@ -345,7 +305,7 @@ rm dangling && mkdir dangling && printf x > dangling/inside
 
 #[test]
 fn relay_mode_copies_through_the_operator() {
-    if !lab() {
+    if !support::lab_up("true") {
         return;
     }
     let home = tempfile::tempdir().unwrap();
@@ -400,7 +360,7 @@ fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
 
 #[test]
 fn killed_link_resumes_without_recopying_finished_files() {
-    if !lab() {
+    if !support::lab_up("true") {
         return;
     }
     let home = tempfile::tempdir().unwrap();
@@ -463,7 +423,7 @@ fn killed_link_resumes_without_recopying_finished_files() {
 
 #[test]
 fn operator_death_does_not_stop_the_copy_and_status_shows_it() {
-    if !lab() {
+    if !support::lab_up("true") {
         return;
     }
     let home = tempfile::tempdir().unwrap();
@@ -500,7 +460,7 @@ fn operator_death_does_not_stop_the_copy_and_status_shows_it() {
 
 #[test]
 fn killed_job_keys_are_removed_by_cleanup_and_the_rerun_finishes() {
-    if !lab() {
+    if !support::lab_up("true") {
         return;
     }
     let home = tempfile::tempdir().unwrap();
@@ -555,7 +515,7 @@ fn killed_job_keys_are_removed_by_cleanup_and_the_rerun_finishes() {
 
 #[test]
 fn full_destination_disk_is_refused_and_the_rerun_succeeds_after_freeing_space() {
-    if !lab() {
+    if !support::lab_up("true") {
         return;
     }
     let home = tempfile::tempdir().unwrap();
@@ -614,7 +574,7 @@ fn full_destination_disk_is_refused_and_the_rerun_succeeds_after_freeing_space()
 
 #[test]
 fn bad_inputs_get_clear_errors_and_touch_nothing() {
-    if !lab() {
+    if !support::lab_up("true") {
         return;
     }
     let home = tempfile::tempdir().unwrap();

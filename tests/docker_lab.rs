@@ -12,32 +12,15 @@
 
 mod support;
 
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::sync::Mutex;
 
 use support::{migrate, run, stderr, stdout};
 
 static LOCK: Mutex<()> = Mutex::new(());
 
-fn on_raw(host: &str, script: &str) -> Output {
-    Command::new("ssh")
-        .args(["-o", "BatchMode=yes", host, "bash", "-s"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            if let Some(mut i) = c.stdin.take() {
-                i.write_all(script.as_bytes())?;
-            }
-            c.wait_with_output()
-        })
-        .expect("run ssh")
-}
-
 fn on(host: &str, script: &str) -> String {
-    let out = on_raw(host, script);
+    let out = support::on_server_raw(host, script);
     assert!(
         out.status.success(),
         "on {host}: {script}\nstderr: {}",
@@ -60,7 +43,7 @@ struct Cleanup(String);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let _ = on_raw("src", &self.0);
+        let _ = support::on_server_raw("src", &self.0);
     }
 }
 
@@ -69,7 +52,7 @@ struct CleanupDst(String);
 
 impl Drop for CleanupDst {
     fn drop(&mut self) {
-        let _ = on_raw("dst", &self.0);
+        let _ = support::on_server_raw("dst", &self.0);
     }
 }
 
@@ -81,19 +64,21 @@ impl Unrelocate {
     fn undo(&self) {
         let dir = &self.0;
         let bound = || {
-            String::from_utf8_lossy(&on_raw("dst", "findmnt -n -o SOURCE /var/lib/docker").stdout)
-                .contains(dir.as_str())
+            String::from_utf8_lossy(
+                &support::on_server_raw("dst", "findmnt -n -o SOURCE /var/lib/docker").stdout,
+            )
+            .contains(dir.as_str())
         };
         if bound() {
             let _ = run(migrate(tmp_home().path()).args(["docker", "daemon", "stop", "dst"]));
             for _ in 0..3 {
                 if bound() {
-                    let _ = on_raw("dst", "umount /var/lib/docker");
+                    let _ = support::on_server_raw("dst", "umount /var/lib/docker");
                 }
             }
             let _ = run(migrate(tmp_home().path()).args(["docker", "daemon", "start", "dst"]));
         }
-        let _ = on_raw("dst", &format!("rm -rf {dir} {dir}-full"));
+        let _ = support::on_server_raw("dst", &format!("rm -rf {dir} {dir}-full"));
     }
 }
 
@@ -101,35 +86,6 @@ impl Drop for Unrelocate {
     fn drop(&mut self) {
         self.undo();
     }
-}
-
-fn lab() -> bool {
-    let up = ["src", "dst"].iter().all(|h| {
-        Command::new("ssh")
-            .args([
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "ConnectTimeout=5",
-                h,
-                "docker version >/dev/null",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
-    });
-    if !up {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!(
-                "the two-server lab (with dockerd on src and dst) is not running; CI must start it with .ci/setup-lab.sh"
-            );
-        }
-        eprintln!("SKIPPED: the two-server lab is not running; start it with `bash lab/up.sh`");
-    }
-    up
 }
 
 fn tmp_home() -> tempfile::TempDir {
@@ -217,7 +173,7 @@ fn db_container(host: &str, name: &str, engine: &str, project: &str) {
 fn rm_containers(host: &str, names: &[&str]) {
     let list: Vec<String> = names.iter().map(|n| n.to_string()).collect();
     let vols: Vec<String> = names.iter().map(|n| format!("{n}-data")).collect();
-    let _ = on_raw(
+    let _ = support::on_server_raw(
         host,
         &format!(
             "docker rm -f {} >/dev/null 2>&1; docker volume rm {} >/dev/null 2>&1; true",
@@ -244,17 +200,17 @@ fn maria(host: &str, c: &str, sql: &str) -> String {
 #[test]
 fn volume_with_odd_names_and_foreign_uids_moves_identically() {
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    if !lab() {
+    if !support::lab_up("docker version >/dev/null") {
         return;
     }
     let v = uniq("vol");
     let v2 = uniq("vol2");
     let cleanup = || {
-        let _ = on_raw(
+        let _ = support::on_server_raw(
             "src",
             &format!("docker volume rm -f {v} >/dev/null 2>&1; true"),
         );
-        let _ = on_raw(
+        let _ = support::on_server_raw(
             "dst",
             &format!(
                 "docker volume rm -f {v} {v2} >/dev/null 2>&1; rm -f /var/backups/migrate/volume-{v}-*.tar; true"
@@ -362,7 +318,7 @@ truncate -s 50M sparse.img; printf x | dd of=sparse.img bs=1 seek=1000 conv=notr
 #[test]
 fn compose_app_database_piped_into_fresh_container_with_equal_row_counts() {
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    if !lab() {
+    if !support::lab_up("docker version >/dev/null") {
         return;
     }
     let project = uniq("app");
@@ -603,18 +559,18 @@ fn compose_app_database_piped_into_fresh_container_with_equal_row_counts() {
         stderr(&o)
     );
 
-    let _ = on_raw(
+    let _ = support::on_server_raw(
         "src",
         &format!("rm -rf /srv/test-docker-{}", std::process::id()),
     );
-    let _ = on_raw("dst", "rm -f /var/backups/migrate/db-half-*.sql.gz");
+    let _ = support::on_server_raw("dst", "rm -f /var/backups/migrate/db-half-*.sql.gz");
     cleanup();
 }
 
 #[test]
 fn mariadb_dump_piped_into_container_and_a_broken_dump_is_marked() {
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    if !lab() {
+    if !support::lab_up("docker version >/dev/null") {
         return;
     }
     let s = uniq("mysrc");
@@ -622,7 +578,7 @@ fn mariadb_dump_piped_into_container_and_a_broken_dump_is_marked() {
     let cleanup = || {
         rm_containers("src", &[&s]);
         rm_containers("dst", &[&d]);
-        let _ = on_raw(
+        let _ = support::on_server_raw(
             "src",
             &format!("rm -rf /srv/test-docker-my-{}", std::process::id()),
         );
@@ -706,7 +662,7 @@ fn mariadb_dump_piped_into_container_and_a_broken_dump_is_marked() {
 #[test]
 fn swarm_service_scaled_to_zero_and_back_keeps_its_replica_count() {
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    if !lab() {
+    if !support::lab_up("docker version >/dev/null") {
         return;
     }
     let svc = uniq("svc");
@@ -809,13 +765,13 @@ fn swarm_service_scaled_to_zero_and_back_keeps_its_replica_count() {
 #[test]
 fn permission_errors_in_container_logs_are_reported() {
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    if !lab() {
+    if !support::lab_up("docker version >/dev/null") {
         return;
     }
     let c = uniq("perm");
     let v = uniq("permvol");
     let cleanup = || {
-        let _ = on_raw(
+        let _ = support::on_server_raw(
             "dst",
             &format!(
                 "docker rm -f {c} >/dev/null 2>&1; docker volume rm {v} >/dev/null 2>&1; true"
@@ -875,7 +831,7 @@ fn permission_errors_in_container_logs_are_reported() {
 #[test]
 fn a_user_without_rights_on_the_docker_socket_gets_a_clear_error() {
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    if !lab() {
+    if !support::lab_up("docker version >/dev/null") {
         return;
     }
     // `deploy` (uid 1000) is not in the docker group on the lab servers.
@@ -932,7 +888,7 @@ fn sha_of_volume_file(host: &str, vol: &str, file: &str) -> String {
 #[test]
 fn docker_root_move_leaves_dst_serving_the_same_volumes_and_images() {
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    if !lab() {
+    if !support::lab_up("docker version >/dev/null") {
         return;
     }
     let v = uniq("rootvol");
@@ -946,7 +902,7 @@ fn docker_root_move_leaves_dst_serving_the_same_volumes_and_images() {
     // Keep the copied root small: the database image is this suite's own
     // and is imported again when needed.
     for h in ["src", "dst"] {
-        let _ = on_raw(h, "docker rmi mt-lab/db:1 >/dev/null 2>&1; true");
+        let _ = support::on_server_raw(h, "docker rmi mt-lab/db:1 >/dev/null 2>&1; true");
     }
     on(
         "src",
@@ -1027,7 +983,7 @@ fn docker_root_move_leaves_dst_serving_the_same_volumes_and_images() {
 #[test]
 fn docker_root_relocated_to_a_bigger_disk_with_a_bind_mount() {
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    if !lab() {
+    if !support::lab_up("docker version >/dev/null") {
         return;
     }
     let v = uniq("relocvol");
@@ -1074,7 +1030,7 @@ fn docker_root_relocated_to_a_bigger_disk_with_a_bind_mount() {
 #[test]
 fn host_postgres_dump_piped_into_a_container() {
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    if !lab() {
+    if !support::lab_up("docker version >/dev/null") {
         return;
     }
     let db = format!("mt_hostdb_{}", std::process::id());

@@ -103,3 +103,50 @@ pub fn run_with_guard(cmd: &mut Command, limit: std::time::Duration) -> Output {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// Run a shell script on a lab server (`src`, `dst`) through the operator's
+/// ssh; never panics on a non-zero exit.
+pub fn on_server_raw(host: &str, script: &str) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    Command::new("ssh")
+        .args(["-o", "BatchMode=yes", host, "bash", "-s"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            if let Some(mut i) = c.stdin.take() {
+                i.write_all(script.as_bytes())?;
+            }
+            c.wait_with_output()
+        })
+        .expect("run ssh")
+}
+
+/// True when both lab servers answer `probe` over ssh (`true`, or e.g.
+/// `docker version >/dev/null` for tests that need the servers' dockerd).
+/// Otherwise the test skips with a message, and under CI=true it fails.
+pub fn lab_up(probe: &str) -> bool {
+    use std::process::Stdio;
+    let up = ["src", "dst"].iter().all(|h| {
+        Command::new("ssh")
+            .args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=5", h, probe])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    if !up {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!(
+                "the two-server lab is not ready (`ssh src|dst {probe}` fails); CI starts it with scripts/services"
+            );
+        }
+        eprintln!(
+            "SKIPPED: the two-server lab is not ready; start it with `bash .ci/setup-lab.sh`"
+        );
+    }
+    up
+}
