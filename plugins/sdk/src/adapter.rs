@@ -174,3 +174,41 @@ pub fn upgrade_path_native<P: Plugin>(req: &UpgradeRequest) -> Result<UpgradePla
 pub fn parse_native<P: Plugin>(raw: &str) -> Result<Version, Refusal> {
     parse_any::<P>(raw)
 }
+
+/// Run every declared example natively, the way the host would, and
+/// describe each one that does not hold (empty when all hold). Plugin unit
+/// tests assert on this; `migrate plugin test` does the same through the
+/// real component.
+pub fn example_failures<P: Plugin>() -> Vec<String> {
+    let mut failures = Vec::new();
+    for ex in P::examples() {
+        let req = UpgradeRequest {
+            from: ex.from.clone(),
+            to: ex.to.clone(),
+            zero_downtime: ex.zero_downtime,
+            facts: Vec::new(),
+        };
+        let got = upgrade_with_recipes::<P>(&req);
+        let ok = match (&ex.expect, &got) {
+            (crate::Expectation::Hops(want), Ok(plan)) => {
+                plan.hops.iter().map(|h| &h.to).eq(want.iter())
+            }
+            (crate::Expectation::Refused(want), Err(r)) => *want == r.kind,
+            _ => false,
+        };
+        if !ok {
+            let got = match got {
+                Ok(plan) => format!(
+                    "hops {:?}",
+                    plan.hops.iter().map(|h| &h.to).collect::<Vec<_>>()
+                ),
+                Err(r) => format!("refused {:?}: {}", r.kind, r.message),
+            };
+            failures.push(format!(
+                "{} -> {} (zero downtime: {}): expected {:?}, got {got}",
+                ex.from, ex.to, ex.zero_downtime, ex.expect
+            ));
+        }
+    }
+    failures
+}

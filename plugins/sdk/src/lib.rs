@@ -40,7 +40,7 @@ pub mod coopcloud;
 pub mod host;
 pub mod version;
 
-pub use adapter::{Adapter, parse_native, upgrade_path_native};
+pub use adapter::{Adapter, example_failures, parse_native, upgrade_path_native};
 
 pub use bindings::exports::migrate::recipe::app::AppInfo;
 pub use bindings::exports::migrate::recipe::examples::{Example, Expectation};
