@@ -11,3 +11,4 @@ pub mod paths;
 pub mod plugin;
 pub mod recipe;
 pub mod text;
+pub mod toml_file;

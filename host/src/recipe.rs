@@ -182,28 +182,14 @@ const BUILTIN: &[(&str, &str)] = &[
 
 /// Parse a recipe's text. `file` is used in messages only.
 pub fn parse(file: &str, text: &str) -> Result<Recipe, RecipeError> {
-    let recipe: Recipe = toml::from_str(text).map_err(|e| {
-        let (line, column) = e
-            .span()
-            .map(|span| line_col(text, span.start))
-            .unwrap_or((1, 1));
-        RecipeError::Syntax {
-            file: file.to_string(),
-            line,
-            column,
-            message: e.message().trim().to_string(),
-        }
+    let recipe: Recipe = crate::toml_file::from_str(text).map_err(|e| RecipeError::Syntax {
+        file: file.to_string(),
+        line: e.line,
+        column: e.column,
+        message: e.message,
     })?;
     validate(file, &recipe)?;
     Ok(recipe)
-}
-
-/// 1-based line and column (in characters) of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
 }
 
 /// What TOML cannot say: references must point at things that exist.

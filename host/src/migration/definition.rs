@@ -221,17 +221,11 @@ fn valid_domain(d: &str) -> bool {
 
 /// Parse a migration file's text; `file` is for messages.
 pub fn parse(file: &str, text: &str) -> Result<Migration, DefinitionError> {
-    let m: Migration = toml::from_str(text).map_err(|e| {
-        let (line, column) = e
-            .span()
-            .map(|span| line_col(text, span.start))
-            .unwrap_or((1, 1));
-        DefinitionError::Syntax {
-            file: file.to_string(),
-            line,
-            column,
-            message: e.message().trim().to_string(),
-        }
+    let m: Migration = crate::toml_file::from_str(text).map_err(|e| DefinitionError::Syntax {
+        file: file.to_string(),
+        line: e.line,
+        column: e.column,
+        message: e.message,
     })?;
     m.validate(file)?;
     Ok(m)
@@ -244,13 +238,6 @@ pub fn load(path: &Path) -> Result<Migration, DefinitionError> {
         source,
     })?;
     parse(&file, &text)
-}
-
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
 }
 
 #[cfg(test)]
