@@ -66,6 +66,35 @@ fn refusal(
         .to_string()
 }
 
+/// Without LITERAL+, the server must say `+` before a literal is sent; a
+/// tagged answer instead is its refusal (quota, size), kept with its reason.
+async fn await_continuation(
+    s: &mut Imap,
+    id: &async_imap::imap_proto::RequestId,
+) -> Result<(), AppendError> {
+    loop {
+        let res = s
+            .read_response()
+            .await?
+            .ok_or(async_imap::error::Error::ConnectionLost)?;
+        match res.parsed() {
+            Response::Continue { .. } => return Ok(()),
+            Response::Done {
+                tag,
+                status,
+                outcome,
+            } if tag == id => {
+                return Err(AppendError::Refused(refusal(
+                    status,
+                    &outcome.code,
+                    outcome.information.as_deref(),
+                )));
+            }
+            _ => continue,
+        }
+    }
+}
+
 pub async fn append(
     s: &mut Imap,
     mailbox: &str,
@@ -83,27 +112,7 @@ pub async fn append(
     );
     let id = s.run_command(&cmd).await?;
     if !literal_plus {
-        loop {
-            let res = s
-                .read_response()
-                .await?
-                .ok_or(async_imap::error::Error::ConnectionLost)?;
-            match res.parsed() {
-                Response::Continue { .. } => break,
-                Response::Done {
-                    tag,
-                    status,
-                    outcome,
-                } if *tag == id => {
-                    return Err(AppendError::Refused(refusal(
-                        status,
-                        &outcome.code,
-                        outcome.information.as_deref(),
-                    )));
-                }
-                _ => continue,
-            }
-        }
+        await_continuation(s, &id).await?;
     }
     let w = s.get_mut();
     w.write_all(body).await?;
@@ -183,27 +192,7 @@ pub async fn multiappend(
         }
         if !literal_plus {
             s.get_mut().flush().await?;
-            loop {
-                let res = s
-                    .read_response()
-                    .await?
-                    .ok_or(async_imap::error::Error::ConnectionLost)?;
-                match res.parsed() {
-                    Response::Continue { .. } => break,
-                    Response::Done {
-                        tag,
-                        status,
-                        outcome,
-                    } if *tag == id => {
-                        return Err(AppendError::Refused(refusal(
-                            status,
-                            &outcome.code,
-                            outcome.information.as_deref(),
-                        )));
-                    }
-                    _ => continue,
-                }
-            }
+            await_continuation(s, &id).await?;
         }
         s.get_mut().write_all(body).await?;
         if i == last {
