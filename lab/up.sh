@@ -172,7 +172,8 @@ for h in "${LAB_HOSTS[@]}"; do
 done
 
 # 5. wait until sshd answers, then (if enabled) until the server's dockerd answers;
-#    give each inner engine a tiny busybox image (no registry is reachable)
+#    give each inner engine a tiny busybox image and a Debian one (no registry
+#    is reachable)
 for h in "${LAB_HOSTS[@]}"; do
   t=$(date +%s.%N)
   for _ in $(seq 150); do ssh -F "$LAB_STATE/ssh_config" -o ConnectTimeout=2 "$h" true 2>/dev/null && break; sleep 0.2; done
@@ -188,6 +189,14 @@ if ! docker image inspect lab/busybox:latest >/dev/null 2>&1; then
   echo 'root:x:0:0:root:/root:/bin/sh' > "$d/etc/passwd"
   tar -C "$d" -cf - . | docker import -c 'CMD ["/bin/sh"]' - lab/busybox:latest >/dev/null
   rm -rf "$d"
+fi
+# The server's own Debian (PostgreSQL 15, MariaDB, Python) as an image, for
+# apps laid out as compose projects (examples/lab-*/compose).
+if ! docker image inspect lab/debian:1 >/dev/null 2>&1; then
+  (cd / && tar -c --exclude=usr/sbin/dockerd --exclude='usr/bin/containerd*' --exclude='usr/bin/docker*' \
+     --exclude=etc/ssh --exclude=usr/share/doc --exclude=usr/share/man --exclude=usr/share/locale \
+     bin sbin lib lib64 usr etc var/lib/dpkg var/run 2>/dev/null) \
+    | docker import -c 'LABEL org.opencontainers.image.version=lab-1' - lab/debian:1 >/dev/null
 fi
 EOF
     echo "dockerd_ready_${h}_s=$(elapsed "$t")" >> "$TIMES"

@@ -6,6 +6,7 @@
 use migrate_remote::sh_quote;
 
 use super::definition::Migration;
+use super::layout::{Compose, DbShell};
 use super::plan::{
     Action, CheckKind, CheckSpec, Cmd, Facts, Phase, Plan, PlanStep, Risk, Where, human_bytes,
 };
@@ -54,9 +55,53 @@ pub fn db_name(mig: &Migration, side: Side, recipe_name: &str) -> String {
         .unwrap_or_else(|| recipe_name.to_string())
 }
 
+/// A compose side stops its app services with `compose stop` (leaving the
+/// database and cache services up for the dump) and starts with `up -d`,
+/// unless the migration names its own commands.
+pub fn compose_defaults(mig: &mut Migration, recipe: &Recipe) {
+    let data: Vec<&str> = recipe
+        .databases
+        .iter()
+        .filter_map(|d| d.service.as_deref())
+        .collect();
+    for side in [&mut mig.source, &mut mig.destination] {
+        let Some(c) = Compose::of(side) else {
+            continue;
+        };
+        let app: Vec<String> = recipe
+            .services
+            .iter()
+            .filter(|s| !data.contains(&s.name.as_str()))
+            .map(|s| super::layout::service_name(side, &s.name).to_string())
+            .collect();
+        if side.stop.is_none() && !app.is_empty() {
+            side.stop = Some(c.stop(&app));
+        }
+        if side.start.is_none() {
+            side.start = Some(c.up(&[]));
+        }
+    }
+}
+
 /// Plugin settings for this migration (what `host::setting` answers).
-pub fn settings(mig: &Migration, target: Option<&str>) -> Vec<(String, String)> {
+pub fn settings(
+    mig: &Migration,
+    target: Option<&str>,
+    mount: Option<&str>,
+) -> Vec<(String, String)> {
     let mut s = vec![("domain".to_string(), mig.domain.clone())];
+    // The app's directory as the app itself sees it: the recipe's mount in
+    // a container, the root in a plain install.
+    for (key, side) in [
+        ("source-app-dir", &mig.source),
+        ("destination-app-dir", &mig.destination),
+    ] {
+        let dir = match (Compose::of(side), mount) {
+            (Some(_), Some(m)) => m.to_string(),
+            _ => side.root.clone(),
+        };
+        s.push((key.to_string(), dir));
+    }
     if let Some(t) = target.or(mig.target_version.as_deref()) {
         s.push(("target-version".into(), t.to_string()));
     }
@@ -70,8 +115,15 @@ pub fn build(
     sides: &std::sync::Arc<Sides>,
     opts: &BuildOptions,
 ) -> Result<Plan, BuildError> {
+    let mut mig = mig.clone();
+    compose_defaults(&mut mig, recipe);
+    let mig = &mig;
     let mut plugin = plugin;
-    super::planning::install_opt(plugin.as_deref_mut(), sides, settings(mig, None));
+    super::planning::install_opt(
+        plugin.as_deref_mut(),
+        sides,
+        settings(mig, None, sides.mount.as_deref()),
+    );
     let mut facts = Facts::default();
     let mut notes = Vec::new();
     let dbs: Vec<&crate::recipe::Database> = recipe
@@ -119,8 +171,12 @@ pub fn build(
     facts.source_bytes = nums.next().unwrap_or(0);
     facts.source_files = nums.next().unwrap_or(0);
     for d in &dbs {
-        facts.database_bytes +=
-            database_bytes(sides, d.engine, &db_name(mig, Side::Source, &d.name))?;
+        facts.database_bytes += database_bytes(
+            sides,
+            d.engine,
+            d.service.as_deref(),
+            &db_name(mig, Side::Source, &d.name),
+        )?;
     }
     let free = sides
         .sh(
@@ -197,7 +253,7 @@ pub fn build(
         // Only a target the operator named goes to the plugin's checks: the
         // detected version is in the plugin's canonical form (28.0.4.1),
         // which is not what status.php's versionstring (28.0.4) reports.
-        super::planning::install(p, sides, settings(mig, None));
+        super::planning::install(p, sides, settings(mig, None, sides.mount.as_deref()));
         let req = UpgradeRequest {
             from: v.raw.clone(),
             to: target.clone(),
@@ -327,6 +383,26 @@ pub fn build(
             },
             Action::DestinationFree,
         ),
+    ];
+    if let (Some(c), Some(v)) = (Compose::of(&mig.destination), &mig.destination.volume) {
+        steps.push(m(
+            "destination-volume",
+            Phase::Prepare,
+            Where::Destination,
+            Risk::Reversible,
+            format!(
+                "Create the compose volume {} on the destination (labelled for project {:?}) to receive the app's files",
+                c.volume_name(v),
+                c.project
+            ),
+            Action::CreateVolume {
+                compose_dir: c.dir.clone(),
+                project: c.project.clone(),
+                volume: v.clone(),
+            },
+        ));
+    }
+    steps.extend([
         m(
             "backup",
             Phase::Prepare,
@@ -369,7 +445,7 @@ pub fn build(
             "Copy what changed meanwhile, measuring the delta rate to predict the downtime".into(),
             Action::Copy { final_pass: false },
         ),
-    ];
+    ]);
     // Phases are sorted below, so this lands right after the baseline.
     if mig.dns.is_some() {
         steps.push(m(
@@ -435,6 +511,7 @@ pub fn build(
                 source_name: s,
                 destination_name: t,
                 owner: d.user.clone(),
+                service: d.service.clone(),
             },
         ));
     }
@@ -766,29 +843,40 @@ fn detect_version(p: &LoadedPlugin, sides: &Sides) -> Result<(String, String), B
 }
 
 pub fn preflight_tools(sides: &Sides, dbs: &[&crate::recipe::Database]) -> Result<(), BuildError> {
+    let compose = |side| Compose::of(sides.def(side)).is_some();
     let mut src = vec![
         ("tar", "tar"),
         ("sha256sum", "coreutils"),
         ("perl", "perl-base"),
     ];
     let mut dst = vec![("tar", "tar")];
-    for d in dbs {
-        match d.engine {
-            Engine::Postgresql => {
-                src.push(("pg_dump", "postgresql-client"));
-                dst.push(("psql", "postgresql-client"));
-            }
-            _ => {
-                src.push(("mysqldump", "mariadb-client"));
-                dst.push(("mysql", "mariadb-client"));
+    for (side, tools) in [(Side::Source, &mut src), (Side::Destination, &mut dst)] {
+        if compose(side) {
+            // The database clients are the containers' own.
+            tools.push(("docker", "docker.io"));
+            continue;
+        }
+        for d in dbs {
+            match (d.engine, side) {
+                (Engine::Postgresql, Side::Source) => tools.push(("pg_dump", "postgresql-client")),
+                (Engine::Postgresql, Side::Destination) => {
+                    tools.push(("psql", "postgresql-client"))
+                }
+                (_, Side::Source) => tools.push(("mysqldump", "mariadb-client")),
+                (_, Side::Destination) => tools.push(("mysql", "mariadb-client")),
             }
         }
     }
     for (side, tools) in [(Side::Source, src), (Side::Destination, dst)] {
-        let script: String = tools
+        let mut script: String = tools
             .iter()
             .map(|(t, _)| format!("command -v {t} >/dev/null 2>&1 || echo {t}; "))
             .collect();
+        if compose(side) {
+            script.push_str(
+                "docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1 || echo docker-compose; ",
+            );
+        }
         let out = sides
             .sh(side, "looking for tools", &script)
             .map_err(remote)?;
@@ -796,7 +884,7 @@ pub fn preflight_tools(sides: &Sides, dbs: &[&crate::recipe::Database]) -> Resul
             let pkg = tools
                 .iter()
                 .find(|(t, _)| *t == missing)
-                .map_or("", |(_, p)| *p);
+                .map_or("docker-compose", |(_, p)| *p);
             return Err(refused(
                 "missing-tool",
                 format!(
@@ -810,17 +898,25 @@ pub fn preflight_tools(sides: &Sides, dbs: &[&crate::recipe::Database]) -> Resul
     Ok(())
 }
 
-fn psql_script(engine: Engine, sql: &str) -> String {
+fn psql_script(
+    sides: &Sides,
+    side: Side,
+    engine: Engine,
+    service: Option<&str>,
+    sql: &str,
+) -> String {
     match engine {
-        Engine::Postgresql => format!(
-            "cd / && runuser -u postgres -- psql -X -Atqc {}",
-            sh_quote(sql)
-        ),
+        Engine::Postgresql => DbShell::new(sides.def(side), service).sql(None, sql),
         _ => format!("mysql -N -B -e {}", sh_quote(sql)),
     }
 }
 
-fn database_bytes(sides: &Sides, engine: Engine, name: &str) -> Result<u64, BuildError> {
+fn database_bytes(
+    sides: &Sides,
+    engine: Engine,
+    service: Option<&str>,
+    name: &str,
+) -> Result<u64, BuildError> {
     let sql = match engine {
         Engine::Postgresql => format!("select pg_database_size('{}')", name.replace('\'', "''")),
         _ => format!(
@@ -829,7 +925,11 @@ fn database_bytes(sides: &Sides, engine: Engine, name: &str) -> Result<u64, Buil
         ),
     };
     let out = sides
-        .sh(Side::Source, "database size", &psql_script(engine, &sql))
+        .sh(
+            Side::Source,
+            "database size",
+            &psql_script(sides, Side::Source, engine, service, &sql),
+        )
         .map_err(|e| {
             refused(
                 "database-missing",
@@ -843,6 +943,7 @@ pub fn database_exists(
     sides: &Sides,
     side: Side,
     engine: &str,
+    service: Option<&str>,
     name: &str,
 ) -> Result<bool, BuildError> {
     let engine = if engine == "postgresql" {
@@ -861,9 +962,37 @@ pub fn database_exists(
         ),
     };
     let out = sides
-        .sh(side, "looking for a database", &psql_script(engine, &sql))
+        .sh(
+            side,
+            "looking for a database",
+            &psql_script(sides, side, engine, service, &sql),
+        )
         .map_err(remote)?;
     Ok(out.trim() == "1")
+}
+
+/// A compose project's containers on a side (any state), if it has any.
+pub fn compose_containers(sides: &Sides, side: Side) -> Result<Option<String>, BuildError> {
+    let Some(c) = Compose::of(sides.def(side)) else {
+        return Ok(None);
+    };
+    let out = sides
+        .sh(
+            side,
+            "looking for the compose project",
+            &format!(
+                "docker ps -aq --filter label=com.docker.compose.project={} | wc -l",
+                sh_quote(&c.project)
+            ),
+        )
+        .map_err(remote)?;
+    let n: u64 = out.trim().parse().unwrap_or(0);
+    Ok((n > 0).then(|| {
+        format!(
+            "compose project {:?} in {} has {n} container(s)",
+            c.project, c.dir
+        )
+    }))
 }
 
 fn destination_holds_app(
@@ -885,6 +1014,10 @@ fn destination_holds_app(
     if !out.trim().is_empty() {
         return Ok(Some(format!("{root} is not empty")));
     }
+    if Compose::of(&mig.destination).is_some() {
+        // Its databases live in its containers: none, no databases.
+        return compose_containers(sides, Side::Destination);
+    }
     for d in dbs {
         let name = db_name(mig, Side::Destination, &d.name);
         let engine = if d.engine == Engine::Postgresql {
@@ -892,7 +1025,13 @@ fn destination_holds_app(
         } else {
             "mariadb"
         };
-        if database_exists(sides, Side::Destination, engine, &name)? {
+        if database_exists(
+            sides,
+            Side::Destination,
+            engine,
+            d.service.as_deref(),
+            &name,
+        )? {
             return Ok(Some(format!("database {name} exists")));
         }
     }

@@ -1,11 +1,14 @@
 //! Turn a plugin or recipe command into the shell script run on a server:
 //! the recipe's paths mapped onto the side's root, the side's extra PATH,
 //! the user and working directory. In a plain-directory install every
-//! service runs on the server itself.
+//! service runs on the server itself; in a compose project a command for a
+//! recipe service runs in that service's container, where the recipe's
+//! paths are already right.
 
 use migrate_remote::sh_quote;
 
 use super::definition::Side as SideDef;
+use super::layout::{Compose, service_name};
 use super::plan::Cmd;
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +44,25 @@ pub fn script(mount: Option<&str>, side: &SideDef, cmd: &Cmd) -> Result<String, 
         return Err(CommandError(format!(
             "the command sets {k} from a secret reference, which this version cannot pass safely; run it by hand"
         )));
+    }
+    if let (Some(c), Some(svc)) = (Compose::of(side), &cmd.service) {
+        let argv: Vec<String> = cmd
+            .argv
+            .iter()
+            .map(|a| sh_quote(side.databases.get(a).unwrap_or(a)))
+            .collect();
+        let user = cmd
+            .user
+            .as_ref()
+            .or_else(|| side.service_users.get(svc))
+            .map(String::as_str);
+        return Ok(c.exec(
+            service_name(side, svc),
+            user,
+            cmd.workdir.as_deref(),
+            &cmd.env,
+            &argv.join(" "),
+        ));
     }
     let mut s = String::new();
     if let Some(w) = &cmd.workdir {
@@ -111,5 +133,18 @@ mod tests {
             "{s}"
         );
         assert!(s.ends_with(" php occ status"), "{s}");
+
+        // The same command in a compose project: in the app's container,
+        // with the recipe's own paths.
+        let compose = SideDef {
+            compose: Some("/srv/nc".into()),
+            compose_services: [("app".to_string(), "nextcloud".to_string())].into(),
+            ..side
+        };
+        let s = script(Some("/var/www/html"), &compose, &cmd).unwrap();
+        assert!(
+            s.contains("exec -T -u www-data -w /var/www/html nextcloud php occ status;"),
+            "{s}"
+        );
     }
 }

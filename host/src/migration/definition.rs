@@ -66,8 +66,27 @@ pub struct Side {
     /// `ssh://user@host:port`, `user@host`, an ssh_config alias, or `local`.
     pub host: String,
     /// Directory holding the app (mapped onto the recipe's main volume
-    /// mount, e.g. Nextcloud's /var/www/html).
+    /// mount, e.g. Nextcloud's /var/www/html). With `compose` and `volume`
+    /// it defaults to that volume's directory under /var/lib/docker.
+    #[serde(default)]
     pub root: String,
+    /// A docker-compose project holds the app here: the directory of its
+    /// compose file. Recipe services' commands then run in their containers
+    /// (`compose exec`), the database is dumped and loaded inside its
+    /// container, and stop/start default to `compose stop`/`up -d`.
+    #[serde(default)]
+    pub compose: Option<String>,
+    /// The compose project name (default: compose's own rule, the
+    /// directory's basename in lower case letters and digits).
+    #[serde(default)]
+    pub project: Option<String>,
+    /// The compose volume holding the recipe's main mount (the app's files);
+    /// created on the destination with compose's labels before the copy.
+    #[serde(default)]
+    pub volume: Option<String>,
+    /// Recipe service -> compose service name, where they differ.
+    #[serde(default)]
+    pub compose_services: BTreeMap<String, String>,
     /// `ADDRESS:PORT` the app's HTTP answers on for this server (checks
     /// connect here and send the production hostname).
     #[serde(default)]
@@ -162,6 +181,23 @@ impl Migration {
         for (name, s) in [("source", &self.source), ("destination", &self.destination)] {
             migrate_remote::HostSpec::parse(&s.host)
                 .map_err(|e| invalid(format!("{name}.host: {e}")))?;
+            if let Some(c) = &s.compose
+                && (!c.starts_with('/') || super::layout::default_project(c).is_empty())
+            {
+                return Err(invalid(format!(
+                    "{name}.compose {c:?} must be the absolute directory of the compose file"
+                )));
+            }
+            if s.compose.is_none() && (s.volume.is_some() || s.project.is_some()) {
+                return Err(invalid(format!(
+                    "{name}.volume and {name}.project need {name}.compose (the compose project's directory)"
+                )));
+            }
+            if s.root.is_empty() {
+                return Err(invalid(format!(
+                    "{name}.root is missing: name the app's directory, or a compose volume with {name}.compose and {name}.volume"
+                )));
+            }
             if !s.root.starts_with('/') || s.root == "/" || s.root.contains("/../") {
                 return Err(invalid(format!(
                     "{name}.root {:?} must be an absolute directory other than /",
@@ -227,6 +263,9 @@ pub fn parse(file: &str, text: &str) -> Result<Migration, DefinitionError> {
         column: e.column,
         message: e.message,
     })?;
+    let mut m = m;
+    m.source.resolve();
+    m.destination.resolve();
     m.validate(file)?;
     Ok(m)
 }
@@ -238,6 +277,18 @@ pub fn load(path: &Path) -> Result<Migration, DefinitionError> {
         source,
     })?;
     parse(&file, &text)
+}
+
+impl Side {
+    /// Fill what a compose layout implies: the root is the app volume's
+    /// directory when none is named.
+    pub fn resolve(&mut self) {
+        if self.root.is_empty()
+            && let (Some(c), Some(v)) = (super::layout::Compose::of(self), &self.volume)
+        {
+            self.root = super::layout::volume_root(&c, v);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod commands;
 pub mod definition;
 pub mod dns;
 pub mod journal;
+pub mod layout;
 pub mod plan;
 pub mod planning;
 pub mod report;

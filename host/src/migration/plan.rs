@@ -117,6 +117,16 @@ pub enum Action {
         source_name: String,
         destination_name: String,
         owner: Option<String>,
+        /// The recipe service running the database (its container in a
+        /// compose layout).
+        #[serde(default)]
+        service: Option<String>,
+    },
+    /// A compose volume on the destination, made before the copy fills it.
+    CreateVolume {
+        compose_dir: String,
+        project: String,
+        volume: String,
     },
     Exec(Cmd),
     Carry {

@@ -14,6 +14,7 @@ use super::builder;
 use super::checks::{self, CheckResult};
 use super::commands;
 use super::journal::{Event, Journal};
+use super::layout::{Compose, DbShell};
 use super::plan::{Action, Phase, Plan, PlanStep, Risk, Where, human_bytes};
 use super::sides::Sides;
 use crate::plugin::Side;
@@ -223,16 +224,46 @@ impl<'a> Runner<'a> {
             Action::Database {
                 source_name,
                 destination_name,
+                service,
                 ..
-            } => vec![
-                ("destination", format!("createdb {destination_name}")),
-                (
+            } => {
+                let (a, b) = (
+                    DbShell::new(&m.source, service.as_deref()),
+                    DbShell::new(&m.destination, service.as_deref()),
+                );
+                let mut v = Vec::new();
+                if let Some(up) = b.start() {
+                    v.push(("destination", up));
+                }
+                v.push((
+                    "destination",
+                    b.sql(None, &format!("CREATE DATABASE \"{destination_name}\"")),
+                ));
+                v.push((
                     "source",
                     format!(
-                        "pg_dump {source_name} | (destination) psql -v ON_ERROR_STOP=1 -d {destination_name}"
+                        "{} | (destination) {}",
+                        a.run(&format!("pg_dump --no-password {}", sh_quote(source_name))),
+                        b.run(&format!(
+                            "psql -X -q -v ON_ERROR_STOP=1 -d {}",
+                            sh_quote(destination_name)
+                        ))
                     ),
-                ),
-            ],
+                ));
+                v
+            }
+            Action::CreateVolume {
+                compose_dir,
+                project,
+                volume,
+            } => vec![(
+                "destination",
+                Compose {
+                    dir: compose_dir.clone(),
+                    project: project.clone(),
+                }
+                .create_volume(volume),
+            )],
             Action::Exec(c) => {
                 let side = if step.on == Where::Source {
                     &m.source
@@ -297,6 +328,7 @@ impl<'a> Runner<'a> {
                         Action::Database {
                             engine,
                             source_name,
+                            service,
                             ..
                         } => Some(crate::recipe::Database {
                             engine: if engine == "postgresql" {
@@ -305,7 +337,7 @@ impl<'a> Runner<'a> {
                                 crate::recipe::Engine::Mariadb
                             },
                             name: source_name.clone(),
-                            service: None,
+                            service: service.clone(),
                             user: None,
                         }),
                         _ => None,
@@ -363,6 +395,11 @@ impl<'a> Runner<'a> {
                 sides
                     .sh(Side::Destination, "starting the app", &cmd)
                     .map_err(|e| e.to_string())?;
+                // Containers answer a moment after `up -d` returns; the
+                // test plan right after must not count that as a failure.
+                if let Some(addr) = m.destination.http.as_deref() {
+                    wait_for_port(addr, std::time::Duration::from_secs(60))?;
+                }
                 Ok(("the destination app is started".into(), json!({})))
             }
             Action::Database {
@@ -370,7 +407,35 @@ impl<'a> Runner<'a> {
                 source_name,
                 destination_name,
                 owner,
-            } => self.database(engine, source_name, destination_name, owner.as_deref()),
+                service,
+            } => self.database(
+                engine,
+                source_name,
+                destination_name,
+                owner.as_deref(),
+                service.as_deref(),
+            ),
+            Action::CreateVolume {
+                compose_dir,
+                project,
+                volume,
+            } => {
+                let c = Compose {
+                    dir: compose_dir.clone(),
+                    project: project.clone(),
+                };
+                sides
+                    .sh(
+                        Side::Destination,
+                        "creating the app's volume",
+                        &c.create_volume(volume),
+                    )
+                    .map_err(|e| e.to_string())?;
+                Ok((
+                    format!("volume {} ready", c.volume_name(volume)),
+                    json!({"volume": c.volume_name(volume)}),
+                ))
+            }
             Action::Exec(c) => {
                 let side = match step.on {
                     Where::Source => Side::Source,
@@ -597,6 +662,11 @@ impl<'a> Runner<'a> {
             )
             .map_err(|e| e.to_string())?;
         let mut moved = Vec::new();
+        if !out.trim().is_empty() && Compose::of(&m.destination).is_some() {
+            return Err(format!(
+                "the destination's app volume {root} is not empty; nothing was changed. A docker volume is not moved aside: empty or remove it by hand"
+            ));
+        }
         if !out.trim().is_empty() {
             if !self.opts.force {
                 return Err(format!(
@@ -617,14 +687,34 @@ impl<'a> Runner<'a> {
                 .map_err(|e| format!("could not move {root} aside to {aside}: {e}"))?;
             moved.push(aside);
         }
+        if Compose::of(&m.destination).is_some() {
+            // A compose project's databases live in its containers: the
+            // project must not exist yet, and is not moved aside (its
+            // volumes are docker's, not a directory to rename).
+            if let Some(what) =
+                builder::compose_containers(sides, Side::Destination).map_err(|e| e.to_string())?
+            {
+                return Err(format!(
+                    "the destination already holds the app ({what}); nothing was changed. Remove the project by hand (`docker-compose down`, then its volumes) or choose another project name"
+                ));
+            }
+        }
         for s in &self.plan.steps {
             if let Action::Database {
                 engine,
                 destination_name,
+                service,
                 ..
             } = &s.action
-                && builder::database_exists(sides, Side::Destination, engine, destination_name)
-                    .map_err(|e| e.to_string())?
+                && Compose::of(&m.destination).is_none()
+                && builder::database_exists(
+                    sides,
+                    Side::Destination,
+                    engine,
+                    service.as_deref(),
+                    destination_name,
+                )
+                .map_err(|e| e.to_string())?
             {
                 if !self.opts.force {
                     return Err(format!(
@@ -636,9 +726,10 @@ impl<'a> Runner<'a> {
                     .sh(
                         Side::Destination,
                         "renaming the old database",
-                        &pg(&format!(
-                            "ALTER DATABASE \"{destination_name}\" RENAME TO \"{aside}\""
-                        )),
+                        &DbShell::new(&m.destination, service.as_deref()).sql(
+                            None,
+                            &format!("ALTER DATABASE \"{destination_name}\" RENAME TO \"{aside}\""),
+                        ),
                     )
                     .map_err(|e| e.to_string())?;
                 moved.push(aside);
@@ -770,13 +861,36 @@ impl<'a> Runner<'a> {
         }
     }
 
-    fn database(&mut self, engine: &str, src: &str, dst: &str, owner: Option<&str>) -> StepResult {
+    fn database(
+        &mut self,
+        engine: &str,
+        src: &str,
+        dst: &str,
+        owner: Option<&str>,
+        service: Option<&str>,
+    ) -> StepResult {
         if engine != "postgresql" {
             return Err(format!(
                 "moving {engine} databases is not built yet; dump {src} and load it into {dst} by hand, then rerun"
             ));
         }
         let sides = self.sides;
+        let m = &self.plan.migration;
+        let (from, to) = (
+            DbShell::new(&m.source, service),
+            DbShell::new(&m.destination, service),
+        );
+        let on = |side: Side, what: &str, script: &str| -> Result<String, String> {
+            sides.sh(side, what, script).map_err(|e| e.to_string())
+        };
+        if let Some(up) = to.start() {
+            on(Side::Destination, "starting the database container", &up)?;
+            on(
+                Side::Destination,
+                "waiting for the database",
+                &format!("sh -c {}", sh_quote(&to.wait_ready())),
+            )?;
+        }
         let q = |s: &str| s.replace('"', "\"\"");
         // The roles the dump names (the database's owner and its objects'
         // owners), read from the source: the recipe's user is only the
@@ -785,26 +899,25 @@ impl<'a> Runner<'a> {
         let lit = src.replace('\'', "''");
         let owners_sql =
             format!("select pg_get_userbyid(datdba) from pg_database where datname = '{lit}'");
-        let mut roles: Vec<String> = sides
-            .sh(Side::Source, "reading the database owner", &pg(&owners_sql))
-            .map_err(|e| e.to_string())?
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(str::to_string)
-            .collect();
+        let mut roles: Vec<String> = on(
+            Side::Source,
+            "reading the database owner",
+            &from.sql(None, &owners_sql),
+        )?
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
         let db_owner = roles.first().cloned().or_else(|| owner.map(str::to_string));
-        let objects = sides
-            .sh(
-                Side::Source,
-                "reading the object owners",
-                &format!(
-                    "cd / && runuser -u postgres -- psql -X -Atq -d {} -c {}",
-                    sh_quote(src),
-                    sh_quote("select distinct pg_get_userbyid(relowner) from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname not in ('pg_catalog','information_schema','pg_toast')")
-                ),
-            )
-            .map_err(|e| e.to_string())?;
+        let objects = on(
+            Side::Source,
+            "reading the object owners",
+            &from.sql(
+                Some(src),
+                "select distinct pg_get_userbyid(relowner) from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname not in ('pg_catalog','information_schema','pg_toast')",
+            ),
+        )?;
         for r in objects.lines().map(str::trim).filter(|l| !l.is_empty()) {
             if !roles.iter().any(|x| x == r) {
                 roles.push(r.to_string());
@@ -816,39 +929,36 @@ impl<'a> Runner<'a> {
                 r.replace('\'', "''"),
                 q(r)
             );
-            sides
-                .sh(Side::Destination, "creating a role", &pg(&role))
-                .map_err(|e| e.to_string())?;
+            on(Side::Destination, "creating a role", &to.sql(None, &role))?;
         }
         // The destination database is ours to replace: destination-free
         // found none (or moved it aside) before the first copy.
-        sides
-            .sh(
-                Side::Destination,
-                "dropping a half-loaded database",
-                &pg(&format!("DROP DATABASE IF EXISTS \"{}\"", q(dst))),
-            )
-            .map_err(|e| e.to_string())?;
-        sides
-            .sh(
-                Side::Destination,
-                "creating the database",
-                &pg(&format!(
+        on(
+            Side::Destination,
+            "dropping a half-loaded database",
+            &to.sql(None, &format!("DROP DATABASE IF EXISTS \"{}\"", q(dst))),
+        )?;
+        on(
+            Side::Destination,
+            "creating the database",
+            &to.sql(
+                None,
+                &format!(
                     "CREATE DATABASE \"{}\"{}",
                     q(dst),
                     db_owner
                         .map(|o| format!(" OWNER \"{}\"", q(&o)))
                         .unwrap_or_default()
-                )),
-            )
-            .map_err(|e| e.to_string())?;
-        let dump = format!(
-            "cd / && runuser -u postgres -- pg_dump --no-password {}",
-            sh_quote(src)
-        );
+                ),
+            ),
+        )?;
+        let dump = from.run(&format!("pg_dump --no-password {}", sh_quote(src)));
         let load = format!(
-            "cd / && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d {} >/dev/null",
-            sh_quote(dst)
+            "{} >/dev/null",
+            to.run(&format!(
+                "psql -X -q -v ON_ERROR_STOP=1 -d {}",
+                sh_quote(dst)
+            ))
         );
         let t = Instant::now();
         let bytes = self
@@ -857,16 +967,14 @@ impl<'a> Runner<'a> {
             .block_on(pipe(&self.sides.src, &dump, &self.sides.dst, &load))
             .map_err(|e| format!("piping the dump: {e}"))?;
         let secs = t.elapsed().as_secs_f64();
-        let counts = |side| -> Result<String, String> {
-            sides
-                .sh(
-                    side,
-                    "counting rows",
-                    &row_count_script(if side == Side::Source { src } else { dst }),
-                )
-                .map_err(|e| e.to_string())
-        };
-        let (a, b) = (counts(Side::Source)?, counts(Side::Destination)?);
+        let (a, b) = (
+            on(Side::Source, "counting rows", &row_count_script(&from, src))?,
+            on(
+                Side::Destination,
+                "counting rows",
+                &row_count_script(&to, dst),
+            )?,
+        );
         if a != b {
             return Err(format!(
                 "row counts differ after the load (source: {}; destination: {})",
@@ -941,20 +1049,33 @@ impl<'a> Runner<'a> {
     }
 }
 
-fn pg(sql: &str) -> String {
-    format!(
-        "cd / && runuser -u postgres -- psql -X -Atq -v ON_ERROR_STOP=1 -c {}",
-        sh_quote(sql)
-    )
+/// Wait until `addr` accepts TCP connections.
+fn wait_for_port(addr: &str, within: std::time::Duration) -> Result<(), String> {
+    let sock: std::net::SocketAddr = addr
+        .parse()
+        .map_err(|_| format!("{addr:?} is not ADDRESS:PORT"))?;
+    let t = Instant::now();
+    loop {
+        match std::net::TcpStream::connect_timeout(&sock, std::time::Duration::from_secs(2)) {
+            Ok(_) => return Ok(()),
+            Err(e) if t.elapsed() >= within => {
+                return Err(format!(
+                    "the app was started but nothing answers on {addr} after {} s ({e}); look at its logs on the destination",
+                    within.as_secs()
+                ));
+            }
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(250)),
+        }
+    }
 }
 
 /// `schema.table|count` per table, sorted, counted exactly.
-fn row_count_script(db: &str) -> String {
+fn row_count_script(db: &DbShell, name: &str) -> String {
     let generate = "select format('select %L || ''|'' || count(*) from %I.%I;', table_schema||'.'||table_name, table_schema, table_name) from information_schema.tables where table_type='BASE TABLE' and table_schema not in ('pg_catalog','information_schema') order by 1";
     format!(
-        "cd / && runuser -u postgres -- psql -X -Atq -d {d} -c {g} | runuser -u postgres -- psql -X -Atq -d {d}",
-        d = sh_quote(db),
-        g = sh_quote(generate)
+        "{} | {}",
+        db.sql(Some(name), generate),
+        db.run(&format!("psql -X -Atq -d {}", sh_quote(name)))
     )
 }
 
@@ -1013,13 +1134,15 @@ fn backup_script(plan: &Plan) -> String {
         if let Action::Database {
             engine,
             source_name,
+            service,
             ..
         } = &st.action
             && engine == "postgresql"
         {
             s.push_str(&format!(
-                "(cd / && runuser -u postgres -- pg_dump -Fc {n}) > {b}/db-{f}.dump.partial && mv {b}/db-{f}.dump.partial {b}/db-{f}.dump; ",
-                n = sh_quote(source_name),
+                "{dump} > {b}/db-{f}.dump.partial && mv {b}/db-{f}.dump.partial {b}/db-{f}.dump; ",
+                dump = DbShell::new(&plan.migration.source, service.as_deref())
+                    .run(&format!("pg_dump -Fc {}", sh_quote(source_name))),
                 b = sh_quote(&b),
                 f = source_name.replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "_")
             ));

@@ -253,6 +253,9 @@ pub fn post_copy() -> Vec<Step> {
     if let Some(s) = data_fingerprint_step() {
         steps.push(s);
     }
+    if let Some(s) = datadirectory_step() {
+        steps.push(s);
+    }
     steps.push(step(
         "nextcloud-maintenance-off",
         Phase::Cutover,
@@ -268,6 +271,36 @@ pub fn post_copy() -> Vec<Step> {
         exec(occ(Side::Destination, &["files:scan", "--all"])),
     ));
     steps
+}
+
+/// The data directory is an absolute path in config.php; when the app's
+/// directory is another path on the destination (a plain install moving
+/// into a container's /var/www/html, or another root), the copied config
+/// still points at the old one and Nextcloud stops with "data directory
+/// invalid". migrating.rst: "If you change the data directory path, update
+/// `datadirectory` in config.php".
+fn datadirectory_step() -> Option<Step> {
+    let from = host::setting("source-app-dir")?;
+    let to = host::setting("destination-app-dir")?;
+    let text = host::read_file(Side::Source, &format!("{WEBROOT}/config/config.php")).ok()?;
+    let current = config_value(&text, "datadirectory")?;
+    let rest = current.strip_prefix(from.trim_end_matches('/'))?;
+    if !(rest.is_empty() || rest.starts_with('/')) {
+        return None;
+    }
+    let new = format!("{}{rest}", to.trim_end_matches('/'));
+    (new != current).then(|| {
+        step(
+            "nextcloud-datadirectory",
+            Phase::Cutover,
+            Risk::Reversible,
+            &format!("Point datadirectory at {new} (the app's directory is {to} on the destination)"),
+            exec(occ(
+                Side::Destination,
+                &["config:system:set", "datadirectory", "--value", &new],
+            )),
+        )
+    })
 }
 
 /// migrating.rst step 5: run `maintenance:data-fingerprint` on the new system

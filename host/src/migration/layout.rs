@@ -1,0 +1,278 @@
+//! How an app is laid out on one server, and so how the host reaches it:
+//! a plain-directory install (the app's commands and its database clients
+//! run on the server itself) or a docker-compose project (commands run in
+//! the project's service containers with `compose exec`, the app's files
+//! live in a named volume, the database answers inside its container).
+//!
+//! Everything here renders shell text; nothing connects.
+
+use migrate_remote::sh_quote;
+
+use super::definition::Side as SideDef;
+
+/// Docker's default data root; volumes live under `volumes/<name>/_data`.
+/// A server whose daemon uses another root says so in `docker info`, which
+/// the plan checks (see `volume_root_check`).
+pub const DOCKER_ROOT: &str = "/var/lib/docker";
+
+/// The compose CLI: v2's `docker compose` plugin where it exists, else v1's
+/// `docker-compose` (Debian bookworm ships 1.29). Chosen on the server at
+/// run time, unquoted on purpose so "docker compose" splits into two words.
+const COMPOSE_CLI: &str =
+    "$(docker compose version >/dev/null 2>&1 && echo 'docker compose' || echo docker-compose)";
+
+/// A side's compose project, when it has one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Compose {
+    /// The directory holding the compose file.
+    pub dir: String,
+    /// The project name (`-p`): volumes are `<project>_<volume>`.
+    pub project: String,
+}
+
+impl Compose {
+    pub fn of(side: &SideDef) -> Option<Compose> {
+        let dir = side.compose.as_ref()?;
+        let project = side.project.clone().unwrap_or_else(|| default_project(dir));
+        Some(Compose {
+            dir: dir.clone(),
+            project,
+        })
+    }
+
+    /// `cd DIR && <compose> -p PROJECT ` followed by a compose subcommand.
+    pub fn cli(&self, sub: &str) -> String {
+        format!(
+            "cd {} && {COMPOSE_CLI} -p {} {sub}",
+            sh_quote(&self.dir),
+            sh_quote(&self.project)
+        )
+    }
+
+    /// Run `argv` (already shell words) in `service`'s container: `exec`
+    /// in the running one, else a one-off `run --rm --no-deps` of the same
+    /// service (the destination's app is not up while the post-copy fixes
+    /// run, and `exec` needs a running container).
+    pub fn exec(
+        &self,
+        service: &str,
+        user: Option<&str>,
+        workdir: Option<&str>,
+        env: &[(String, String)],
+        argv: &str,
+    ) -> String {
+        let mut opts = String::new();
+        if let Some(u) = user {
+            opts.push_str(&format!(" -u {}", sh_quote(u)));
+        }
+        if let Some(w) = workdir {
+            opts.push_str(&format!(" -w {}", sh_quote(w)));
+        }
+        for (k, v) in env {
+            opts.push_str(&format!(" -e {}", sh_quote(&format!("{k}={v}"))));
+        }
+        let svc = sh_quote(service);
+        format!(
+            "if [ -n \"$(docker ps -q --filter label=com.docker.compose.project={p} --filter label=com.docker.compose.service={svc})\" ]; then {exec}; else {run}; fi",
+            p = sh_quote(&self.project),
+            exec = self.cli(&format!("exec -T{opts} {svc} {argv}")),
+            run = self.cli(&format!("run --rm --no-deps -T{opts} {svc} {argv}")),
+        )
+    }
+
+    /// The docker volume holding compose volume `volume`.
+    pub fn volume_name(&self, volume: &str) -> String {
+        format!("{}_{volume}", self.project)
+    }
+
+    /// Stop the given services, leaving the others (the databases) up.
+    pub fn stop(&self, services: &[String]) -> String {
+        let names: Vec<String> = services.iter().map(|s| sh_quote(s)).collect();
+        self.cli(&format!("stop {}", names.join(" ")))
+    }
+
+    pub fn up(&self, services: &[String]) -> String {
+        let names: Vec<String> = services.iter().map(|s| sh_quote(s)).collect();
+        self.cli(&format!("up -d {}", names.join(" ")).trim_end().to_string())
+    }
+
+    /// Create the project's named volume with compose's labels, so a later
+    /// `up` adopts it instead of warning that it was made outside compose.
+    pub fn create_volume(&self, volume: &str) -> String {
+        format!(
+            "docker volume inspect {n} >/dev/null 2>&1 || docker volume create --label com.docker.compose.project={p} --label com.docker.compose.volume={v} {n} >/dev/null",
+            n = sh_quote(&self.volume_name(volume)),
+            p = sh_quote(&self.project),
+            v = sh_quote(volume)
+        )
+    }
+}
+
+/// compose v1's rule for a project name from a directory: its basename,
+/// lowercased, keeping only letters and digits.
+pub fn default_project(dir: &str) -> String {
+    dir.trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or("")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// The compose service that runs a recipe service on this side.
+pub fn service_name<'a>(side: &'a SideDef, recipe_service: &'a str) -> &'a str {
+    side.compose_services
+        .get(recipe_service)
+        .map_or(recipe_service, String::as_str)
+}
+
+/// Where a side's PostgreSQL admin tools run: as the `postgres` system user
+/// on the server, or as `postgres` inside the database's container (the
+/// official image's superuser, trusted over the local socket).
+#[derive(Debug, Clone)]
+pub struct DbShell {
+    compose: Option<(Compose, String)>,
+}
+
+impl DbShell {
+    pub fn new(side: &SideDef, db_service: Option<&str>) -> DbShell {
+        DbShell {
+            compose: Compose::of(side).map(|c| {
+                let svc = service_name(side, db_service.unwrap_or("db")).to_string();
+                (c, svc)
+            }),
+        }
+    }
+
+    /// `compose up -d` of the database's service, where it is a container
+    /// (the destination's project is not running before its data is in).
+    pub fn start(&self) -> Option<String> {
+        self.compose
+            .as_ref()
+            .map(|(c, svc)| c.up(std::slice::from_ref(svc)))
+    }
+
+    /// A shell command running `program` (already shell words) as the
+    /// database superuser; stdin and stdout pass through.
+    pub fn run(&self, program: &str) -> String {
+        // In parentheses: callers pipe and redirect these as one command.
+        match &self.compose {
+            Some((c, svc)) => format!("({})", c.exec(svc, Some("postgres"), None, &[], program)),
+            None => format!("(cd / && runuser -u postgres -- {program})"),
+        }
+    }
+
+    /// psql running one SQL statement (unaligned, tuples only).
+    pub fn sql(&self, db: Option<&str>, sql: &str) -> String {
+        let d = db
+            .map(|d| format!(" -d {}", sh_quote(d)))
+            .unwrap_or_default();
+        self.run(&format!(
+            "psql -X -Atq -v ON_ERROR_STOP=1{d} -c {}",
+            sh_quote(sql)
+        ))
+    }
+
+    /// Wait until the server accepts connections (a container just started).
+    pub fn wait_ready(&self) -> String {
+        format!(
+            "for i in $(seq 1 120); do {} >/dev/null 2>&1 && exit 0; sleep 0.5; done; echo 'the database did not come up within 60 s' >&2; exit 1",
+            self.run("pg_isready -q")
+        )
+    }
+}
+
+/// The volume mountpoint a side's root defaults to when it names a compose
+/// volume and no root.
+pub fn volume_root(c: &Compose, volume: &str) -> String {
+    format!("{DOCKER_ROOT}/volumes/{}/_data", c.volume_name(volume))
+}
+
+/// Prints the daemon's data root; the plan refuses when the side's root was
+/// derived from docker's default and the daemon uses another.
+pub fn volume_root_check() -> &'static str {
+    "docker info -f '{{.DockerRootDir}}'"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn side() -> SideDef {
+        SideDef {
+            host: "dst".into(),
+            root: String::new(),
+            compose: Some("/srv/Next-Cloud/".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn projects_follow_composes_naming() {
+        let c = Compose::of(&side()).unwrap();
+        assert_eq!(c.project, "nextcloud");
+        assert_eq!(c.volume_name("html"), "nextcloud_html");
+        assert_eq!(
+            volume_root(&c, "html"),
+            "/var/lib/docker/volumes/nextcloud_html/_data"
+        );
+        let mut s = side();
+        s.project = Some("nc".into());
+        assert_eq!(Compose::of(&s).unwrap().project, "nc");
+        assert!(Compose::of(&SideDef::default()).is_none());
+    }
+
+    #[test]
+    fn commands_run_in_the_service_container() {
+        let c = Compose::of(&side()).unwrap();
+        let s = c.exec(
+            "app",
+            Some("www-data"),
+            Some("/var/www/html"),
+            &[("A".into(), "b c".into())],
+            "php occ status",
+        );
+        assert!(
+            s.contains("cd /srv/Next-Cloud/ && $(docker compose version"),
+            "{s}"
+        );
+        assert!(
+            s.contains(
+                "-p nextcloud exec -T -u www-data -w /var/www/html -e 'A=b c' app php occ status; else"
+            ),
+            "{s}"
+        );
+        assert!(
+            s.contains("run --rm --no-deps -T -u www-data -w /var/www/html -e 'A=b c' app php occ status; fi"),
+            "{s}"
+        );
+        let db = DbShell::new(&side(), Some("db"));
+        assert!(
+            db.sql(Some("nc"), "select 1")
+                .contains("exec -T -u postgres db psql")
+        );
+        let plain = DbShell::new(&SideDef::default(), Some("db"));
+        assert_eq!(
+            plain.sql(None, "select 1"),
+            "(cd / && runuser -u postgres -- psql -X -Atq -v ON_ERROR_STOP=1 -c 'select 1')"
+        );
+    }
+
+    /// The rendered commands are valid shell, and the CLI choice works with
+    /// whichever compose this machine has (or none: then it names v1's).
+    #[test]
+    fn the_compose_cli_choice_is_valid_shell() {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("echo {COMPOSE_CLI}"))
+            .output()
+            .unwrap();
+        let s = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            s.trim() == "docker compose" || s.trim() == "docker-compose",
+            "{s}"
+        );
+    }
+}
