@@ -269,34 +269,41 @@ pub fn run(args: Args, g: &Global) -> u8 {
     }
     // A started migration resumes its stored plan: re-probing a source in
     // maintenance mode would plan something else.
-    let (plan, sides) = match stored.filter(|p| !journal.entries.is_empty() && p.migration == mig) {
-        Some(p) => {
-            eprintln!(
-                "Resuming migration {id} from its journal ({})",
-                journal.path().display()
-            );
-            let recipe = match crate::recipe::find(&mig.app, &recipe_dirs()) {
-                Ok(r) => r,
-                Err(e) => return fail(g, exit::BAD_INPUT, "recipe", &e.to_string()),
-            };
-            let mount = recipe.volumes.first().map(|v| v.mount.clone());
-            match Sides::connect(&mig, mount) {
-                Ok(s) => (p, Arc::new(s)),
-                Err(e) => {
-                    let code = if e.is_unreachable() {
-                        exit::UNREACHABLE
-                    } else {
-                        exit::FAILURE
-                    };
-                    return fail(g, code, "unreachable", &e.to_string());
+    // The stored plan's migration carries what the recipe implies (compose
+    // stop/start commands); compare like with like.
+    let mut implied = mig.clone();
+    if let Ok(r) = crate::recipe::find(&mig.app, &recipe_dirs()) {
+        builder::compose_defaults(&mut implied, &r);
+    }
+    let (plan, sides) =
+        match stored.filter(|p| !journal.entries.is_empty() && p.migration == implied) {
+            Some(p) => {
+                eprintln!(
+                    "Resuming migration {id} from its journal ({})",
+                    journal.path().display()
+                );
+                let recipe = match crate::recipe::find(&mig.app, &recipe_dirs()) {
+                    Ok(r) => r,
+                    Err(e) => return fail(g, exit::BAD_INPUT, "recipe", &e.to_string()),
+                };
+                let mount = recipe.volumes.first().map(|v| v.mount.clone());
+                match Sides::connect(&mig, mount) {
+                    Ok(s) => (p, Arc::new(s)),
+                    Err(e) => {
+                        let code = if e.is_unreachable() {
+                            exit::UNREACHABLE
+                        } else {
+                            exit::FAILURE
+                        };
+                        return fail(g, code, "unreachable", &e.to_string());
+                    }
                 }
             }
-        }
-        None => match make_plan(&mig, g, args.force) {
-            Ok(p) => p,
-            Err(code) => return code,
-        },
-    };
+            None => match make_plan(&mig, g, args.force) {
+                Ok(p) => p,
+                Err(code) => return code,
+            },
+        };
     if !args.dry_run {
         if let Err(e) = journal::save_plan(&plan) {
             return fail(g, exit::FAILURE, "journal", &e.to_string());

@@ -1,0 +1,474 @@
+//! `migrate app` into and between docker-compose projects in the two-server
+//! lab: Nextcloud from a plain-directory install on src into a compose
+//! project on dst (its files in the project's `html` volume, PostgreSQL in
+//! the project's `db` container). The dst project is the one in
+//! examples/lab-nextcloud/compose, run by dst's own dockerd on lab/debian:1.
+//! Everything is checked with the servers' own tools: the volume's files,
+//! psql inside the container, the web front through the production name.
+
+mod support;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{migrate, stderr, stdout};
+
+const DOMAIN: &str = "cloud.example.test";
+
+fn sh(host: &str, script: &str) -> Output {
+    support::on_server_raw(host, script)
+}
+
+fn ok(host: &str, script: &str) -> String {
+    let o = sh(host, script);
+    assert!(
+        o.status.success(),
+        "on {host}: {script}\n{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn put(host: &str, dir: &str, files: &[(&str, &[u8], &str)]) {
+    for (name, data, mode) in files {
+        let mut c = Command::new("ssh")
+            .args([
+                "-o",
+                "BatchMode=yes",
+                host,
+                &format!("mkdir -p {dir} && cat > {dir}/{name} && chmod {mode} {dir}/{name}"),
+            ])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("ssh");
+        c.stdin.take().expect("stdin").write_all(data).expect("put");
+        assert!(c.wait().expect("wait").success(), "put {name} on {host}");
+    }
+}
+
+fn sq(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+fn url(var: &str, alias: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| alias.to_string())
+}
+
+/// Nextcloud installed plainly on src, an empty compose project directory
+/// on dst, the migration file between them; everything removed on drop.
+struct Fixture {
+    base: String,
+    root: String,
+    db: String,
+    project: String,
+    compose_dir: String,
+    port: u16,
+    home: tempfile::TempDir,
+    file: PathBuf,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let pid = std::process::id();
+        let name = format!("test-app-ncc-{pid}");
+        let base = format!("/srv/{name}");
+        let root = format!("{base}/nextcloud");
+        let db = name.replace('-', "_");
+        let project = format!("mtncc{pid}");
+        let compose_dir = format!("{base}/compose");
+        let port = 23000 + (pid % 1000) as u16;
+        let home = tempfile::tempdir().expect("tempdir");
+        let ex = support::workspace_root().join("examples/lab-nextcloud");
+        let read = |p: &str| std::fs::read(ex.join(p)).expect("example file");
+        let f = Fixture {
+            base: base.clone(),
+            root: root.clone(),
+            db: db.clone(),
+            project: project.clone(),
+            compose_dir: compose_dir.clone(),
+            port,
+            file: home.path().join("migration.toml"),
+            home,
+        };
+        // The source: the stand-in app next to a plain install.
+        put(
+            "src",
+            &format!("{base}/app"),
+            &[
+                ("status.py", &read("app/status.py"), "755"),
+                ("occ", &read("app/occ"), "755"),
+            ],
+        );
+        put(
+            "src",
+            &format!("{base}/bin"),
+            &[("php", &read("php"), "755")],
+        );
+        let install = std::fs::read_to_string(ex.join("install-source.sh")).expect("script");
+        let o = Command::new("ssh")
+            .args(["src", "bash", "-s", "--", &root, &db, DOMAIN])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                c.stdin
+                    .take()
+                    .expect("stdin")
+                    .write_all(install.as_bytes())?;
+                c.wait_with_output()
+            })
+            .expect("install");
+        assert!(
+            o.status.success(),
+            "install: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        ok("src", &f.start_src());
+        // The destination: a compose project that has never run.
+        put(
+            "dst",
+            &compose_dir,
+            &[
+                (
+                    "docker-compose.yml",
+                    &read("compose/docker-compose.yml"),
+                    "644",
+                ),
+                ("php", &read("php"), "755"),
+                (
+                    ".env",
+                    format!("NC_LISTEN=127.0.0.3:{port}\n").as_bytes(),
+                    "644",
+                ),
+            ],
+        );
+        ok("dst", "docker image inspect lab/debian:1 >/dev/null");
+        let toml = format!(
+            r#"# Nextcloud from a plain directory on src into a compose project on dst
+app = "nextcloud"
+domain = "{DOMAIN}"
+backup_dir = "{base}/backup"
+skip_steps = ["nextcloud-wait-for-sync-clients", "nextcloud-stop-web"]
+
+[source]
+host = "{src}"
+root = "{root}"
+http = "127.0.0.2:{port}"
+path = ["{base}/bin"]
+stop = "kill $(cat {base}/app.pid) && rm -f {base}/app.pid"
+start = {start:?}
+databases = {{ nextcloud = "{db}" }}
+
+[destination]
+host = "{dst}"
+compose = "{compose_dir}"
+project = "{project}"
+volume = "html"
+http = "127.0.0.3:{port}"
+databases = {{ nextcloud = "{db}" }}
+"#,
+            src = url("LAB_SRC_URL", "src"),
+            dst = url("LAB_DST_URL", "dst"),
+            start = f.start_src(),
+        );
+        std::fs::write(&f.file, toml).expect("write migration file");
+        f
+    }
+
+    fn start_src(&self) -> String {
+        let (b, r, p) = (&self.base, &self.root, self.port);
+        format!(
+            "cd {r} && (python3 status.py 127.0.0.2:{p} >> {b}/app.log 2>&1 < /dev/null & echo $! > {b}/app.pid) && for i in $(seq 1 100); do curl -s -o /dev/null http://127.0.0.2:{p}/ && exit 0; sleep 0.1; done; exit 1"
+        )
+    }
+
+    fn migrate(&self) -> Command {
+        let mut c = migrate(self.home.path());
+        c.env(
+            "XDG_CACHE_HOME",
+            support::target_dir().join("test-app-cache"),
+        );
+        c
+    }
+
+    fn app(&self) -> Output {
+        self.migrate()
+            .args(["app", "--yes", "--file"])
+            .arg(&self.file)
+            .output()
+            .expect("run migrate")
+    }
+
+    fn journal(&self) -> PathBuf {
+        let dir = self.home.path().join("data/migrate/migrations");
+        std::fs::read_dir(&dir)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| e.ok())
+            .map(|e| e.path().join("journal.jsonl"))
+            .unwrap_or_else(|| dir.join("none"))
+    }
+
+    /// Run `migrate app` and kill it (SIGKILL) once `step` has started.
+    fn kill_at(&self, step: &str) {
+        let mut c = self.migrate();
+        c.args(["app", "--yes", "--file"]).arg(&self.file);
+        c.stdout(Stdio::null()).stderr(Stdio::null());
+        let mut child = c.spawn().expect("spawn migrate");
+        let needle = format!("\"step\":\"{step}\",\"event\":\"start\"");
+        let t = Instant::now();
+        loop {
+            if std::fs::read_to_string(self.journal()).is_ok_and(|j| j.contains(&needle)) {
+                break;
+            }
+            if let Ok(Some(s)) = child.try_wait() {
+                panic!(
+                    "migrate exited ({s}) before step {step} started:\n{}",
+                    std::fs::read_to_string(self.journal()).unwrap_or_default()
+                );
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(600),
+                "step {step} never started"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.kill().expect("kill");
+        let _ = child.wait();
+    }
+
+    fn volume(&self) -> String {
+        ok(
+            "dst",
+            &format!(
+                "docker volume inspect -f '{{{{.Mountpoint}}}}' {}_html",
+                self.project
+            ),
+        )
+        .trim()
+        .to_string()
+    }
+
+    /// Every file under a directory: path, type, size, mtime, mode, owner, sha256.
+    fn tree(host: &str, dir: &str) -> String {
+        ok(
+            host,
+            &format!(
+                "cd {dir} && find . -printf '%P %y %s %T@ %m %U:%G\\n' | grep -v '^config/config.php ' | sort && find . -type f ! -path ./config/config.php -print0 | sort -z | xargs -0 sha256sum"
+            ),
+        )
+    }
+
+    fn rows_sql(&self) -> String {
+        format!(
+            "for t in oc_users oc_storages oc_filecache oc_appconfig; do printf '%s ' $t; psql -X -Atqd {} -c \"select count(*), md5(string_agg(t::text, ',' order by t::text)) from $t t\"; done",
+            self.db
+        )
+    }
+
+    fn http(&self, addr: &str, path: &str) -> (u16, serde_json::Value) {
+        use std::io::Read;
+        let Ok(mut s) = std::net::TcpStream::connect((addr, self.port)) else {
+            return (0, serde_json::Value::Null);
+        };
+        let req = format!("GET {path} HTTP/1.0\r\nHost: {DOMAIN}\r\n\r\n");
+        let mut text = String::new();
+        if s.write_all(req.as_bytes()).is_err() || s.read_to_string(&mut text).is_err() {
+            return (0, serde_json::Value::Null);
+        }
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let code = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (code, serde_json::from_str(body).unwrap_or_default())
+    }
+}
+
+fn config_value(text: &str, key: &str) -> String {
+    text.lines()
+        .find(|l| l.contains(&format!("'{key}' =>")))
+        .and_then(|l| l.split('\'').nth(3))
+        .unwrap_or("")
+        .to_string()
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = sh(
+            "dst",
+            &format!(
+                "cd {c} 2>/dev/null && docker-compose -p {p} down -v -t 1 >/dev/null 2>&1; docker volume rm {p}_html >/dev/null 2>&1; rm -rf {b}; true",
+                c = self.compose_dir,
+                p = self.project,
+                b = self.base
+            ),
+        );
+        let _ = sh(
+            "src",
+            &format!(
+                "test -f {b}/app.pid && kill $(cat {b}/app.pid) 2>/dev/null; rm -rf {b}; cd / && runuser -u postgres -- psql -X -q -c 'DROP DATABASE IF EXISTS \"{d}\"' -c 'DROP ROLE IF EXISTS \"nc_{d}\"' >/dev/null 2>&1; true",
+                b = self.base,
+                d = self.db
+            ),
+        );
+    }
+}
+
+fn keys(host: &str) -> String {
+    ok(
+        host,
+        "cat /root/.ssh/authorized_keys 2>/dev/null | sha256sum",
+    )
+}
+
+#[test]
+fn nextcloud_moves_from_a_plain_directory_into_a_compose_project() {
+    if !support::lab_up("docker info >/dev/null 2>&1") {
+        return;
+    }
+    let f = Fixture::new();
+    let keys_before = (keys("src"), keys("dst"));
+    let src_tree = Fixture::tree("src", &f.root);
+    let src_rows = ok(
+        "src",
+        &format!("cd / && runuser -u postgres -- sh -c {}", sq(&f.rows_sql())),
+    );
+    let src_conf = ok("src", &format!("cat {}/config/config.php", f.root));
+    let iid = config_value(&src_conf, "instanceid");
+    assert!(iid.starts_with("oc"), "{src_conf}");
+
+    // The plan names the compose project's steps.
+    let o = f
+        .migrate()
+        .args(["plan", "--file"])
+        .arg(&f.file)
+        .output()
+        .expect("plan");
+    let plan = stdout(&o);
+    assert!(o.status.success(), "{plan}{}", stderr(&o));
+    assert!(
+        plan.contains(&format!(
+            "Create the compose volume {}_html on the destination",
+            f.project
+        )),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("Point datadirectory at /var/www/html/data"),
+        "{plan}"
+    );
+    // A dry run shows the container commands and changes nothing.
+    let o = f
+        .migrate()
+        .args(["app", "--dry-run", "--file"])
+        .arg(&f.file)
+        .output()
+        .expect("dry run");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dry = stdout(&o);
+    assert!(
+        dry.contains("run --rm --no-deps -T -u www-data -w /var/www/html app php occ config:system:set datadirectory"),
+        "{dry}"
+    );
+    assert_eq!(
+        ok(
+            "dst",
+            &format!(
+                "docker ps -aq --filter label=com.docker.compose.project={} | wc -l",
+                f.project
+            )
+        )
+        .trim(),
+        "0"
+    );
+
+    // Killed while loading the database into the container, then rerun.
+    f.kill_at("database-nextcloud");
+    let o = f.app();
+    let report = stdout(&o);
+    assert!(
+        o.status.success(),
+        "{report}{}\n{}",
+        stderr(&o),
+        std::fs::read_to_string(f.journal()).unwrap_or_default()
+    );
+
+    // The files are in the project's volume, identical (owners numeric).
+    let vol = f.volume();
+    assert_eq!(Fixture::tree("dst", &vol), src_tree);
+    // The database is in the project's db container, rows equal.
+    let dst_rows = ok(
+        "dst",
+        &format!(
+            "cd {} && docker-compose -p {} exec -T -u postgres db sh -c {}",
+            f.compose_dir,
+            f.project,
+            sq(&f.rows_sql())
+        ),
+    );
+    assert_eq!(dst_rows, src_rows);
+    // config.php: the same instanceid and salt; datadirectory is the
+    // container's; the appdata directory matches the instanceid.
+    let dst_conf = ok("dst", &format!("cat {vol}/config/config.php"));
+    assert_eq!(config_value(&dst_conf, "instanceid"), iid);
+    assert_eq!(
+        config_value(&dst_conf, "passwordsalt"),
+        config_value(&src_conf, "passwordsalt")
+    );
+    assert_eq!(
+        config_value(&dst_conf, "datadirectory"),
+        "/var/www/html/data"
+    );
+    ok("dst", &format!("test -d {vol}/data/appdata_{iid}/preview"));
+    // The project runs: app, cron, cache and db containers up.
+    let running = ok(
+        "dst",
+        &format!(
+            "docker ps --filter label=com.docker.compose.project={} --format '{{{{.Label \"com.docker.compose.service\"}}}}' | sort | tr '\\n' ' '",
+            f.project
+        ),
+    );
+    assert_eq!(running.trim(), "app cache cron db", "{running}");
+    // Health through the production name on dst; the source stays stopped.
+    let (code, status) = f.http("127.0.0.3", "/status.php");
+    assert_eq!(code, 200, "{status}");
+    assert_eq!(status["installed"], true);
+    assert_eq!(status["maintenance"], false);
+    assert_eq!(f.http("127.0.0.2", "/status.php").0, 0);
+    assert!(report.contains("VERDICT: PASS"), "{report}");
+    assert!(
+        !report.contains(&config_value(&src_conf, "secret")),
+        "a secret reached the report"
+    );
+    assert_eq!((keys("src"), keys("dst")), keys_before);
+
+    // A second migration into the same, now running, project is refused
+    // before anything changes.
+    let other = f.file.with_file_name("again.toml");
+    std::fs::write(
+        &other,
+        std::fs::read_to_string(&f.file).expect("file").replace(
+            "backup_dir = ",
+            "target_version = \"28.0.4\"\nbackup_dir = ",
+        ),
+    )
+    .expect("write");
+    let o = f
+        .migrate()
+        .args(["plan", "--file"])
+        .arg(&other)
+        .output()
+        .expect("plan");
+    assert_eq!(o.status.code(), Some(3), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains("destination-not-empty"),
+        "{}",
+        stderr(&o)
+    );
+}
