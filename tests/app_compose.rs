@@ -57,6 +57,75 @@ fn url(var: &str, alias: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| alias.to_string())
 }
 
+/// One migration's operator side: its home (journal, plugin cache) and file.
+struct Run {
+    home: tempfile::TempDir,
+    file: PathBuf,
+}
+
+impl Run {
+    fn new() -> Run {
+        let home = tempfile::tempdir().expect("tempdir");
+        let file = home.path().join("migration.toml");
+        Run { home, file }
+    }
+
+    fn migrate(&self) -> Command {
+        let mut c = migrate(self.home.path());
+        c.env(
+            "XDG_CACHE_HOME",
+            support::target_dir().join("test-app-cache"),
+        );
+        c
+    }
+
+    fn app(&self) -> Output {
+        self.migrate()
+            .args(["app", "--yes", "--file"])
+            .arg(&self.file)
+            .output()
+            .expect("run migrate")
+    }
+
+    fn journal(&self) -> PathBuf {
+        let dir = self.home.path().join("data/migrate/migrations");
+        std::fs::read_dir(&dir)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| e.ok())
+            .map(|e| e.path().join("journal.jsonl"))
+            .unwrap_or_else(|| dir.join("none"))
+    }
+
+    /// Run `migrate app` and kill it (SIGKILL) once `step` has started.
+    fn kill_at(&self, step: &str) {
+        let mut c = self.migrate();
+        c.args(["app", "--yes", "--file"]).arg(&self.file);
+        c.stdout(Stdio::null()).stderr(Stdio::null());
+        let mut child = c.spawn().expect("spawn migrate");
+        let needle = format!("\"step\":\"{step}\",\"event\":\"start\"");
+        let t = Instant::now();
+        loop {
+            if std::fs::read_to_string(self.journal()).is_ok_and(|j| j.contains(&needle)) {
+                break;
+            }
+            if let Ok(Some(s)) = child.try_wait() {
+                panic!(
+                    "migrate exited ({s}) before step {step} started:\n{}",
+                    std::fs::read_to_string(self.journal()).unwrap_or_default()
+                );
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(600),
+                "step {step} never started"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.kill().expect("kill");
+        let _ = child.wait();
+    }
+}
+
 /// Nextcloud installed plainly on src, an empty compose project directory
 /// on dst, the migration file between them; everything removed on drop.
 struct Fixture {
@@ -66,8 +135,7 @@ struct Fixture {
     project: String,
     compose_dir: String,
     port: u16,
-    home: tempfile::TempDir,
-    file: PathBuf,
+    run: Run,
 }
 
 impl Fixture {
@@ -80,7 +148,6 @@ impl Fixture {
         let project = format!("mtncc{pid}");
         let compose_dir = format!("{base}/compose");
         let port = 23000 + (pid % 1000) as u16;
-        let home = tempfile::tempdir().expect("tempdir");
         let ex = support::workspace_root().join("examples/lab-nextcloud");
         let read = |p: &str| std::fs::read(ex.join(p)).expect("example file");
         let f = Fixture {
@@ -90,8 +157,7 @@ impl Fixture {
             project: project.clone(),
             compose_dir: compose_dir.clone(),
             port,
-            file: home.path().join("migration.toml"),
-            home,
+            run: Run::new(),
         };
         // The source: the stand-in app next to a plain install.
         put(
@@ -175,7 +241,7 @@ databases = {{ nextcloud = "{db}" }}
             dst = url("LAB_DST_URL", "dst"),
             start = f.start_src(),
         );
-        std::fs::write(&f.file, toml).expect("write migration file");
+        std::fs::write(&f.run.file, toml).expect("write migration file");
         f
     }
 
@@ -184,61 +250,6 @@ databases = {{ nextcloud = "{db}" }}
         format!(
             "cd {r} && (python3 status.py 127.0.0.2:{p} >> {b}/app.log 2>&1 < /dev/null & echo $! > {b}/app.pid) && for i in $(seq 1 100); do curl -s -o /dev/null http://127.0.0.2:{p}/ && exit 0; sleep 0.1; done; exit 1"
         )
-    }
-
-    fn migrate(&self) -> Command {
-        let mut c = migrate(self.home.path());
-        c.env(
-            "XDG_CACHE_HOME",
-            support::target_dir().join("test-app-cache"),
-        );
-        c
-    }
-
-    fn app(&self) -> Output {
-        self.migrate()
-            .args(["app", "--yes", "--file"])
-            .arg(&self.file)
-            .output()
-            .expect("run migrate")
-    }
-
-    fn journal(&self) -> PathBuf {
-        let dir = self.home.path().join("data/migrate/migrations");
-        std::fs::read_dir(&dir)
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(|e| e.ok())
-            .map(|e| e.path().join("journal.jsonl"))
-            .unwrap_or_else(|| dir.join("none"))
-    }
-
-    /// Run `migrate app` and kill it (SIGKILL) once `step` has started.
-    fn kill_at(&self, step: &str) {
-        let mut c = self.migrate();
-        c.args(["app", "--yes", "--file"]).arg(&self.file);
-        c.stdout(Stdio::null()).stderr(Stdio::null());
-        let mut child = c.spawn().expect("spawn migrate");
-        let needle = format!("\"step\":\"{step}\",\"event\":\"start\"");
-        let t = Instant::now();
-        loop {
-            if std::fs::read_to_string(self.journal()).is_ok_and(|j| j.contains(&needle)) {
-                break;
-            }
-            if let Ok(Some(s)) = child.try_wait() {
-                panic!(
-                    "migrate exited ({s}) before step {step} started:\n{}",
-                    std::fs::read_to_string(self.journal()).unwrap_or_default()
-                );
-            }
-            assert!(
-                t.elapsed() < Duration::from_secs(600),
-                "step {step} never started"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        child.kill().expect("kill");
-        let _ = child.wait();
     }
 
     fn volume(&self) -> String {
@@ -345,9 +356,10 @@ fn nextcloud_moves_from_a_plain_directory_into_a_compose_project() {
 
     // The plan names the compose project's steps.
     let o = f
+        .run
         .migrate()
         .args(["plan", "--file"])
-        .arg(&f.file)
+        .arg(&f.run.file)
         .output()
         .expect("plan");
     let plan = stdout(&o);
@@ -365,9 +377,10 @@ fn nextcloud_moves_from_a_plain_directory_into_a_compose_project() {
     );
     // A dry run shows the container commands and changes nothing.
     let o = f
+        .run
         .migrate()
         .args(["app", "--dry-run", "--file"])
-        .arg(&f.file)
+        .arg(&f.run.file)
         .output()
         .expect("dry run");
     assert!(o.status.success(), "{}", stderr(&o));
@@ -389,14 +402,14 @@ fn nextcloud_moves_from_a_plain_directory_into_a_compose_project() {
     );
 
     // Killed while loading the database into the container, then rerun.
-    f.kill_at("database-nextcloud");
-    let o = f.app();
+    f.run.kill_at("database-nextcloud");
+    let o = f.run.app();
     let report = stdout(&o);
     assert!(
         o.status.success(),
         "{report}{}\n{}",
         stderr(&o),
-        std::fs::read_to_string(f.journal()).unwrap_or_default()
+        std::fs::read_to_string(f.run.journal()).unwrap_or_default()
     );
 
     // The files are in the project's volume, identical (owners numeric).
@@ -450,16 +463,17 @@ fn nextcloud_moves_from_a_plain_directory_into_a_compose_project() {
 
     // A second migration into the same, now running, project is refused
     // before anything changes.
-    let other = f.file.with_file_name("again.toml");
+    let other = f.run.file.with_file_name("again.toml");
     std::fs::write(
         &other,
-        std::fs::read_to_string(&f.file).expect("file").replace(
+        std::fs::read_to_string(&f.run.file).expect("file").replace(
             "backup_dir = ",
             "target_version = \"28.0.4\"\nbackup_dir = ",
         ),
     )
     .expect("write");
     let o = f
+        .run
         .migrate()
         .args(["plan", "--file"])
         .arg(&other)
@@ -471,4 +485,294 @@ fn nextcloud_moves_from_a_plain_directory_into_a_compose_project() {
         "{}",
         stderr(&o)
     );
+}
+
+/// Mastodon as a compose project on src (upstream's layout: the compose
+/// file, .env.production and public/system in one directory, PostgreSQL in
+/// the `db` container with its data in a named volume), moved to the same
+/// project on dst, whose docker has never seen it.
+struct Masto {
+    base: String,
+    root: String,
+    db: String,
+    project: String,
+    port: u16,
+    run: Run,
+}
+
+const MASTO_DOMAIN: &str = "social.example.test";
+const MASTO_IMAGE: &str = "ghcr.io/mastodon/mastodon:v4.3.2";
+
+impl Masto {
+    fn new() -> Masto {
+        let pid = std::process::id();
+        let base = format!("/srv/test-app-mastoc-{pid}");
+        let root = format!("{base}/live");
+        let db = format!("test_app_mastoc_{pid}");
+        let project = format!("mtmc{pid}");
+        let port = 25000 + (pid % 1000) as u16;
+        let ex = support::workspace_root().join("examples/lab-mastodon");
+        let read = |p: &str| std::fs::read(ex.join(p)).expect("example file");
+        let f = Masto {
+            base: base.clone(),
+            root: root.clone(),
+            db: db.clone(),
+            project: project.clone(),
+            port,
+            run: Run::new(),
+        };
+        // The image web, streaming and sidekiq run, on both servers.
+        for h in ["src", "dst"] {
+            ok(h, &format!("docker tag lab/debian:1 {MASTO_IMAGE}"));
+        }
+        put(
+            "src",
+            &format!("{base}/app"),
+            &[("server.py", &read("app/server.py"), "755")],
+        );
+        put(
+            "src",
+            &format!("{base}/app/bin"),
+            &[("tootctl", &read("app/bin/tootctl"), "755")],
+        );
+        put(
+            "src",
+            &format!("{base}/compose"),
+            &[(
+                "docker-compose.yml",
+                &read("compose/docker-compose.yml"),
+                "644",
+            )],
+        );
+        let install = std::fs::read_to_string(ex.join("install-source.sh")).expect("script");
+        let o = Command::new("ssh")
+            .args([
+                "src",
+                &format!("COMPOSE_PROJECT={project} bash -s -- {root} {db} {MASTO_DOMAIN}"),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                c.stdin
+                    .take()
+                    .expect("stdin")
+                    .write_all(install.as_bytes())?;
+                c.wait_with_output()
+            })
+            .expect("install");
+        assert!(
+            o.status.success(),
+            "install: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        // The image has no Ruby: the stand-in `bundle` sits in the app's bin/.
+        put(
+            "src",
+            &format!("{root}/bin"),
+            &[("bundle", &read("bundle"), "755")],
+        );
+        ok("src", &f.up("127.0.0.2"));
+        let toml = format!(
+            r#"# Mastodon from a compose project on src to the same project on dst
+app = "mastodon"
+domain = "{MASTO_DOMAIN}"
+backup_dir = "{base}/backup"
+# The lab's redis is a stand-in (queues start empty) and there is no nginx
+# page to edit; compose stops web, streaming and sidekiq.
+skip_steps = ["maintenance-page", "stop-app", "redis-save"]
+
+[source]
+host = "{src}"
+root = "{root}"
+compose = "{root}"
+project = "{project}"
+http = "127.0.0.2:{port}"
+start = {start_src:?}
+databases = {{ mastodon_production = "{db}" }}
+
+[destination]
+host = "{dst}"
+root = "{root}"
+compose = "{root}"
+project = "{project}"
+http = "127.0.0.3:{port}"
+# Both lab servers share one network namespace: web listens on dst's address.
+start = {start_dst:?}
+databases = {{ mastodon_production = "{db}" }}
+"#,
+            src = url("LAB_SRC_URL", "src"),
+            dst = url("LAB_DST_URL", "dst"),
+            start_src = f.up("127.0.0.2"),
+            start_dst = f.up("127.0.0.3"),
+        );
+        std::fs::write(&f.run.file, toml).expect("write migration file");
+        f
+    }
+
+    fn up(&self, addr: &str) -> String {
+        format!(
+            "cd {r} && MASTODON_LISTEN={addr}:{p} docker-compose -p {pr} up -d >/dev/null 2>&1 && for i in $(seq 1 100); do curl -s -o /dev/null http://{addr}:{p}/ && exit 0; sleep 0.1; done; exit 1",
+            r = self.root,
+            p = self.port,
+            pr = self.project
+        )
+    }
+
+    fn tree(&self, host: &str) -> String {
+        ok(
+            host,
+            &format!(
+                "cd {} && find . ! -path './public/packs*' ! -path ./public -printf '%P %y %s %T@ %m %U:%G\\n' | sort && find . -type f ! -path './public/packs/*' -print0 | sort -z | xargs -0 sha256sum",
+                self.root
+            ),
+        )
+    }
+
+    fn rows(&self, host: &str) -> String {
+        let sql = format!(
+            "for t in accounts statuses media_attachments schema_migrations; do printf '%s ' $t; psql -X -Atqd {} -c \"select count(*), md5(string_agg(t::text, ',' order by t::text)) from $t t\"; done",
+            self.db
+        );
+        ok(
+            host,
+            &format!(
+                "cd {} && docker-compose -p {} exec -T -u postgres db sh -c {}",
+                self.root,
+                self.project,
+                sq(&sql)
+            ),
+        )
+    }
+
+    fn get(&self, addr: &str, path: &str) -> (u16, String) {
+        use std::io::Read;
+        let Ok(mut s) = std::net::TcpStream::connect((addr, self.port)) else {
+            return (0, String::new());
+        };
+        let req = format!("GET {path} HTTP/1.0\r\nHost: {MASTO_DOMAIN}\r\n\r\n");
+        let mut text = String::new();
+        if s.write_all(req.as_bytes()).is_err() || s.read_to_string(&mut text).is_err() {
+            return (0, String::new());
+        }
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let code = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (code, body.to_string())
+    }
+}
+
+impl Drop for Masto {
+    fn drop(&mut self) {
+        let script = format!(
+            "test -f {r}/docker-compose.yml && cd {r} && docker-compose -p {p} down -v -t 1 >/dev/null 2>&1; rm -rf {b}; true",
+            r = self.root,
+            p = self.project,
+            b = self.base
+        );
+        for h in ["src", "dst"] {
+            let _ = sh(h, &script);
+        }
+    }
+}
+
+#[test]
+fn mastodon_moves_from_one_compose_project_to_another() {
+    if !support::lab_up("docker info >/dev/null 2>&1") {
+        return;
+    }
+    let f = Masto::new();
+    let keys_before = (keys("src"), keys("dst"));
+    let src_tree = f.tree("src");
+    let src_rows = f.rows("src");
+    assert!(src_rows.contains("accounts 65|"), "{src_rows}");
+    let env_src = ok("src", &format!("cat {}/.env.production", f.root));
+
+    let o = f
+        .run
+        .migrate()
+        .args(["plan", "--file"])
+        .arg(&f.run.file)
+        .output()
+        .expect("plan");
+    let plan = stdout(&o);
+    assert!(o.status.success(), "{plan}{}", stderr(&o));
+    assert!(plan.contains("Source runs Mastodon 4.3.2"), "{plan}");
+    // Stop means the app's containers, not the database's.
+    let o = f
+        .run
+        .migrate()
+        .args(["app", "--dry-run", "--file"])
+        .arg(&f.run.file)
+        .output()
+        .expect("dry run");
+    let dry = stdout(&o);
+    assert!(o.status.success(), "{dry}{}", stderr(&o));
+    assert!(
+        dry.contains(&format!("-p {} stop web streaming sidekiq", f.project)),
+        "{dry}"
+    );
+
+    // Killed right after the source stopped, then rerun to the end.
+    f.run.kill_at("final-sync");
+    let o = f.run.app();
+    let report = stdout(&o);
+    assert!(
+        o.status.success(),
+        "{report}{}\n{}",
+        stderr(&o),
+        std::fs::read_to_string(f.run.journal()).unwrap_or_default()
+    );
+
+    // Media, compose file and .env.production identical; the database,
+    // loaded into dst's own db container, has the same rows.
+    assert_eq!(f.tree("dst"), src_tree);
+    assert_eq!(f.rows("dst"), src_rows);
+    assert_eq!(
+        ok("dst", &format!("cat {}/.env.production", f.root)),
+        env_src
+    );
+    // On dst the project runs; on src its app containers are stopped and
+    // its database still runs (nothing beyond stopping the app).
+    let services = |h: &str| {
+        ok(
+            h,
+            &format!(
+                "docker ps --filter label=com.docker.compose.project={} --format '{{{{.Label \"com.docker.compose.service\"}}}}' | sort | tr '\\n' ' '",
+                f.project
+            ),
+        )
+    };
+    assert_eq!(
+        services("dst").trim(),
+        "db redis sidekiq streaming web",
+        "dst"
+    );
+    assert_eq!(services("src").trim(), "db redis", "src");
+    let (code, body) = f.get("127.0.0.3", "/api/v1/instance");
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["version"], "4.3.2");
+    assert_eq!(v["stats"]["user_count"], 25);
+    assert_eq!(f.get("127.0.0.2", "/health").0, 0);
+    assert!(
+        report.contains("| `accounts` | pass (65) | pass (65) | same |"),
+        "{report}"
+    );
+    assert!(report.contains("VERDICT: PASS"), "{report}");
+    let secret = env_src
+        .lines()
+        .find_map(|l| l.strip_prefix("SECRET_KEY_BASE="))
+        .expect("secret");
+    let journal = std::fs::read_to_string(f.run.journal()).expect("journal");
+    assert!(
+        !journal.contains(secret) && !report.contains(secret),
+        "a secret leaked"
+    );
+    assert_eq!((keys("src"), keys("dst")), keys_before);
 }

@@ -4,6 +4,9 @@
 # Active Record encryption keys), lib/mastodon/version.rb, the
 # public/system media hash tree, and a PostgreSQL database with accounts,
 # statuses and media rows. Args: ROOT DB DOMAIN. app/ must be in ROOT/../.
+# With COMPOSE_PROJECT set, the install is a compose project instead
+# (compose/docker-compose.yml must be in ROOT/../compose/): the database
+# lives in the project's `db` container, started here.
 set -euo pipefail
 root=$1 db=$2 domain=$3
 [[ -e $root ]] && { echo "$root exists" >&2; exit 1; }
@@ -65,12 +68,20 @@ done
 mkdir -p "$root/public/system/accounts/avatars/000/000/001/original"
 head -c 5000 /dev/urandom > "$root/public/system/accounts/avatars/000/000/001/original/avatar.png"
 chown -R mastodon:mastodon "$root"
-cd /
-runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 <<SQL
+psql_() { cd / && runuser -u postgres -- psql "$@"; }
+if [[ -n ${COMPOSE_PROJECT:-} ]]; then
+  cp "$base/compose/docker-compose.yml" "$root/"
+  dc() { docker-compose -f "$root/docker-compose.yml" -p "$COMPOSE_PROJECT" "$@"; }
+  # </dev/null: compose reads stdin, which may be this very script (bash -s)
+  dc up -d db </dev/null >/dev/null 2>&1
+  for _ in $(seq 120); do dc exec -T -u postgres db pg_isready -q </dev/null && break; sleep 0.5; done
+  psql_() { dc exec -T -u postgres db psql "$@"; }
+fi
+psql_ -X -q -v ON_ERROR_STOP=1 <<SQL
 DO \$\$BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'mastodon') THEN CREATE ROLE mastodon LOGIN; END IF; END\$\$;
 CREATE DATABASE "$db" OWNER mastodon;
 SQL
-runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d "$db" <<SQL
+psql_ -X -q -v ON_ERROR_STOP=1 -d "$db" <<SQL
 SET ROLE mastodon;
 CREATE TABLE accounts (id bigserial PRIMARY KEY, username varchar NOT NULL, domain varchar, display_name varchar);
 CREATE TABLE statuses (id bigserial PRIMARY KEY, account_id bigint REFERENCES accounts, text text, created_at timestamptz DEFAULT now());

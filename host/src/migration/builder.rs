@@ -102,6 +102,19 @@ pub fn settings(
         };
         s.push((key.to_string(), dir));
     }
+    // How each side runs the app: plugins leave out what an image already
+    // did (compiled assets) or what only a container needs.
+    for (key, side) in [
+        ("source-layout", &mig.source),
+        ("destination-layout", &mig.destination),
+    ] {
+        let layout = if side.compose.is_some() {
+            "compose"
+        } else {
+            "directory"
+        };
+        s.push((key.to_string(), layout.to_string()));
+    }
     if let Some(t) = target.or(mig.target_version.as_deref()) {
         s.push(("target-version".into(), t.to_string()));
     }
@@ -821,9 +834,40 @@ fn detect_version(p: &LoadedPlugin, sides: &Sides) -> Result<(String, String), B
                         }
                     })
             }
-            ProbeKind::ImageTag(service) | ProbeKind::DockerLabel((service, _)) => Err(format!(
-                "service {service:?} is not a container in a plain-directory install"
-            )),
+            ProbeKind::ImageTag(service) | ProbeKind::DockerLabel((service, _)) => {
+                let def = sides.def(probe.side);
+                match Compose::of(def) {
+                    None => Err(format!(
+                        "service {service:?} is not a container in a plain-directory install"
+                    )),
+                    Some(c) => {
+                        let format = match &probe.kind {
+                            ProbeKind::DockerLabel((_, label)) => {
+                                format!("{{{{index .Config.Labels {label:?}}}}}")
+                            }
+                            _ => "{{.Config.Image}}".to_string(),
+                        };
+                        sides
+                            .sh(
+                                probe.side,
+                                "reading a container's image",
+                                &c.inspect_service(
+                                    super::layout::service_name(def, service),
+                                    &format,
+                                ),
+                            )
+                            .map_err(|e| e.to_string())
+                            .and_then(|out| {
+                                let v = out.trim().to_string();
+                                if v.is_empty() || v == "<no value>" {
+                                    Err(format!("service {service:?} has no running container"))
+                                } else {
+                                    Ok(v)
+                                }
+                            })
+                    }
+                }
+            }
         };
         match raw {
             Ok(raw) => match p.parse_probe(&probe.id, &raw)? {

@@ -80,6 +80,17 @@ impl Compose {
         )
     }
 
+    /// `docker inspect -f FORMAT` of the service's running container (one
+    /// line; nothing when it has none).
+    pub fn inspect_service(&self, service: &str, format: &str) -> String {
+        format!(
+            "c=$(docker ps -q --filter label=com.docker.compose.project={p} --filter label=com.docker.compose.service={s} | head -n 1); [ -z \"$c\" ] || docker inspect -f {f} \"$c\"",
+            p = sh_quote(&self.project),
+            s = sh_quote(service),
+            f = sh_quote(format)
+        )
+    }
+
     /// The docker volume holding compose volume `volume`.
     pub fn volume_name(&self, volume: &str) -> String {
         format!("{}_{volume}", self.project)
@@ -93,7 +104,7 @@ impl Compose {
 
     pub fn up(&self, services: &[String]) -> String {
         let names: Vec<String> = services.iter().map(|s| sh_quote(s)).collect();
-        self.cli(&format!("up -d {}", names.join(" ")).trim_end().to_string())
+        self.cli(format!("up -d {}", names.join(" ")).trim_end())
     }
 
     /// Create the project's named volume with compose's labels, so a later

@@ -182,6 +182,12 @@ pub fn post_copy(app: &str) -> Vec<Step> {
         "Keep LOCAL_DOMAIN unchanged",
         carry(".env.production", "LOCAL_DOMAIN", "Accounts are federated as user@LOCAL_DOMAIN; other servers keep those ids, so the domain must not change with the move.", false),
     ));
+    // Upstream's image compiles its assets when it is built (Dockerfile:
+    // `bundle exec rails assets:precompile` in the build stage), so only a
+    // from-source destination needs this; the host says which it is.
+    if migrate_plugin_sdk::host::setting("destination-layout").as_deref() == Some("compose") {
+        return steps;
+    }
     steps.push(step(
         "assets-precompile",
         Phase::Cutover,
