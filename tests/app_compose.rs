@@ -17,6 +17,14 @@ use support::{migrate, stderr, stdout};
 
 const DOMAIN: &str = "cloud.example.test";
 
+/// One migration at a time: each checks that no temporary key is left on
+/// either server, which another test's copy in flight would break.
+static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn sh(host: &str, script: &str) -> Output {
     support::on_server_raw(host, script)
 }
@@ -343,6 +351,7 @@ fn nextcloud_moves_from_a_plain_directory_into_a_compose_project() {
     if !support::lab_up("docker info >/dev/null 2>&1") {
         return;
     }
+    let _one = serial();
     let f = Fixture::new();
     let keys_before = (keys("src"), keys("dst"));
     let src_tree = Fixture::tree("src", &f.root);
@@ -686,6 +695,7 @@ fn mastodon_moves_from_one_compose_project_to_another() {
     if !support::lab_up("docker info >/dev/null 2>&1") {
         return;
     }
+    let _one = serial();
     let f = Masto::new();
     let keys_before = (keys("src"), keys("dst"));
     let src_tree = f.tree("src");
