@@ -78,11 +78,11 @@ impl Fixture {
         let root = format!("{base}/nextcloud");
         let db = name.replace('-', "_");
         // Tests run in parallel and each server's ports are shared: one port per test.
-        let slot = ["ncrefuse", "ncabort"]
+        let slot = ["ncrefuse", "ncabort", "nctls"]
             .iter()
             .position(|n| name.contains(&format!("-{n}-")))
             .map_or(0, |i| i + 1);
-        let port = 20000 + ((pid % 1000) * 3) as u16 + slot as u16;
+        let port = 20000 + ((pid % 1000) * 4) as u16 + slot as u16;
         let home = tempfile::tempdir().expect("tempdir");
         let ex = support::workspace_root().join("examples/lab-nextcloud");
         // The stand-in app and the php shim, on both servers.
@@ -761,4 +761,181 @@ fn abort_in_the_downtime_window_brings_the_source_back() {
         Some(3),
         "an aborted migration is not resumed"
     );
+}
+
+/// A CA, and certificates it signed for `names`, made with openssl.
+fn make_certs(dir: &std::path::Path, names: &[&str]) {
+    let run = |args: &[&str]| {
+        let o = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(o.status.success(), "openssl {args:?}: {}", stderr(&o));
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=lab CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    for n in names {
+        std::fs::write(
+            dir.join(format!("{n}.ext")),
+            format!("subjectAltName=DNS:{n}\n"),
+        )
+        .expect("ext");
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            &format!("/CN={n}"),
+            "-keyout",
+            &format!("{n}.key"),
+            "-out",
+            &format!("{n}.csr"),
+        ]);
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{n}.csr"),
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &format!("{n}.ext"),
+            "-out",
+            &format!("{n}.pem"),
+        ]);
+    }
+}
+
+/// Kills the TLS front the test started on src, by its recorded PID.
+struct TlsFront(String);
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        let _ = ssh(
+            "src",
+            &format!(
+                "test -f {0} && kill $(cat {0}) 2>/dev/null; rm -f {0}",
+                self.0
+            ),
+        );
+    }
+}
+
+#[test]
+fn https_checks_verify_the_certificate_for_the_production_name() {
+    if !support::lab_up("true") {
+        return;
+    }
+    let certs = tempfile::tempdir().expect("tempdir");
+    make_certs(certs.path(), &[DOMAIN, "wrong.example.test"]);
+    let ca = certs.path().join("ca.pem");
+    let f = Fixture::new("nctls", &format!("tls_ca = {:?}", ca.display().to_string()));
+    let tls_port = 26000 + (std::process::id() % 1000) as u16;
+    for n in [DOMAIN, "wrong.example.test"] {
+        for ext in ["pem", "key"] {
+            let data = std::fs::read(certs.path().join(format!("{n}.{ext}"))).expect("cert");
+            let o = ssh_in("src", &format!("cat > {}/{n}.{ext}", f.base), None);
+            let _ = o;
+            let mut c = Command::new("ssh")
+                .args(["src", &format!("cat > {}/{n}.{ext}", f.base)])
+                .stdin(Stdio::piped())
+                .spawn()
+                .expect("ssh");
+            c.stdin
+                .take()
+                .expect("stdin")
+                .write_all(&data)
+                .expect("put");
+            assert!(c.wait().expect("wait").success());
+        }
+    }
+    let pidfile = format!("{}/tls.pid", f.base);
+    let front = TlsFront(pidfile.clone());
+    let serve = |name: &str| {
+        let _ = ssh(
+            "src",
+            &format!("test -f {pidfile} && kill $(cat {pidfile}) 2>/dev/null; sleep 0.2; true"),
+        );
+        ok(
+            "src",
+            &format!(
+                "cd {r} && (python3 status.py 127.0.0.2:{tls_port} {b}/{name}.pem {b}/{name}.key >> {b}/tls.log 2>&1 < /dev/null & echo $! > {pidfile}) && for i in $(seq 1 100); do curl -sk -o /dev/null https://127.0.0.2:{tls_port}/ && exit 0; sleep 0.1; done; exit 1",
+                r = f.root,
+                b = f.base
+            ),
+        );
+    };
+    serve(DOMAIN);
+    // Only HTTPS answers on the source: the plain front is stopped.
+    ok(
+        "src",
+        &format!("kill $(cat {b}/app.pid) && rm -f {b}/app.pid", b = f.base),
+    );
+    let toml = std::fs::read_to_string(&f.file).expect("file").replacen(
+        &format!("http = \"127.0.0.2:{}\"", f.port),
+        &format!("https = \"127.0.0.2:{tls_port}\""),
+        1,
+    );
+    std::fs::write(&f.file, &toml).expect("write");
+    let plan = |file: &std::path::Path| {
+        f.migrate()
+            .args(["plan", "--file"])
+            .arg(file)
+            .output()
+            .expect("plan")
+    };
+    // The version is read over TLS, SNI and certificate for the domain.
+    let o = plan(&f.file);
+    let text = stdout(&o);
+    assert!(o.status.success(), "{text}{}", stderr(&o));
+    assert!(
+        text.contains("Source runs Nextcloud 28.0.4")
+            && text.contains("(probe status-version read"),
+        "{text}"
+    );
+    assert!(!text.contains("Version probe"), "{text}");
+
+    // A certificate for another name: the HTTPS probe fails naming the
+    // certificate problem (version.php still answers).
+    serve("wrong.example.test");
+    let o = plan(&f.file);
+    let text = stdout(&o);
+    assert!(o.status.success(), "{text}{}", stderr(&o));
+    assert!(text.contains("(probe version-php read"), "{text}");
+    assert!(
+        text.contains("Version probe status-version:")
+            && text.contains("certificate")
+            && text.contains("fix the certificate"),
+        "{text}"
+    );
+    // The right name but a CA nobody named: the built-in roots refuse it.
+    serve(DOMAIN);
+    let no_ca = f.file.with_file_name("no-ca.toml");
+    std::fs::write(&no_ca, toml.replacen("tls_ca = ", "# tls_ca = ", 1)).expect("write");
+    let o = plan(&no_ca);
+    let text = stdout(&o);
+    assert!(o.status.success(), "{text}{}", stderr(&o));
+    assert!(text.contains("UnknownIssuer"), "{text}");
+    ok("dst", &format!("test ! -e {}", f.root));
+    drop(front);
 }

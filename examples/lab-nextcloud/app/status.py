@@ -76,5 +76,13 @@ class Handler(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
+    # status.py ADDRESS:PORT [CERT.pem KEY.pem]: with a certificate, HTTPS
+    # (the web server's TLS in front of Nextcloud).
     addr, port = sys.argv[1].rsplit(":", 1)
-    ThreadingHTTPServer((addr, int(port)), Handler).serve_forever()
+    server = ThreadingHTTPServer((addr, int(port)), Handler)
+    if len(sys.argv) == 4:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    server.serve_forever()

@@ -164,6 +164,7 @@ fn definition(d: &DefArgs) -> Result<Migration, String> {
             ..Default::default()
         },
         dns: None,
+        tls_ca: None,
     };
     m.validate("command line").map_err(|e| e.to_string())?;
     Ok(m)

@@ -248,7 +248,7 @@ pub fn build(
     // Version and upgrade path, through the plugin.
     let mut hop_steps = Vec::new();
     if let Some(p) = plugin.as_deref_mut() {
-        let (detected, by) = detect_version(p, sides)?;
+        let (detected, by) = detect_version(p, sides, &mut notes)?;
         let v = match p.parse(&detected)? {
             Ok(v) => v,
             Err(r) => {
@@ -797,7 +797,14 @@ fn plugin_checks(checks: &[plugin::SmokeCheck], origin: &str) -> Vec<CheckSpec> 
 }
 
 /// Run the plugin's probes in order; the first that answers wins.
-fn detect_version(p: &LoadedPlugin, sides: &Sides) -> Result<(String, String), BuildError> {
+/// The version and how it was read; probes that failed before the one that
+/// answered go into `notes` (a broken HTTPS front is worth knowing about
+/// even when version.php answered instead).
+fn detect_version(
+    p: &LoadedPlugin,
+    sides: &Sides,
+    notes: &mut Vec<String>,
+) -> Result<(String, String), BuildError> {
     let mut tried = Vec::new();
     for probe in p.probes()? {
         let raw = match &probe.kind {
@@ -871,7 +878,14 @@ fn detect_version(p: &LoadedPlugin, sides: &Sides) -> Result<(String, String), B
         };
         match raw {
             Ok(raw) => match p.parse_probe(&probe.id, &raw)? {
-                Ok(v) => return Ok((v, format!("probe {} read {raw:?}", probe.id))),
+                Ok(v) => {
+                    notes.extend(
+                        tried
+                            .iter()
+                            .map(|t| format!("Version probe {t} (another probe answered).")),
+                    );
+                    return Ok((v, format!("probe {} read {raw:?}", probe.id)));
+                }
                 Err(r) => tried.push(format!("{}: {}", probe.id, r.message)),
             },
             Err(e) => tried.push(format!("{}: {e}", probe.id)),

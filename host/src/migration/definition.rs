@@ -27,6 +27,10 @@ pub struct Migration {
     pub skip_steps: Vec<String>,
     pub source: Side,
     pub destination: Side,
+    /// A PEM file of CA certificates the HTTPS checks trust instead of the
+    /// built-in roots (a private CA, or a lab's).
+    #[serde(default)]
+    pub tls_ca: Option<String>,
     /// DNS moves with the app when given: TTLs lowered early, the name
     /// pointed at the destination after its checks pass, TTLs restored.
     #[serde(default)]
@@ -91,6 +95,11 @@ pub struct Side {
     /// connect here and send the production hostname).
     #[serde(default)]
     pub http: Option<String>,
+    /// `ADDRESS:PORT` the app answers HTTPS on for this server; checks then
+    /// speak TLS with the production hostname as SNI and verify the
+    /// certificate for it (what browsers will see once DNS points here).
+    #[serde(default)]
+    pub https: Option<String>,
     /// Shell command starting the app on this server (plain installs).
     #[serde(default)]
     pub start: Option<String>,
@@ -204,12 +213,14 @@ impl Migration {
                     s.root
                 )));
             }
-            if let Some(h) = &s.http
-                && h.parse::<std::net::SocketAddr>().is_err()
-            {
-                return Err(invalid(format!(
-                    "{name}.http {h:?} is not ADDRESS:PORT (e.g. 127.0.0.2:8080)"
-                )));
+            for (key, v) in [("http", &s.http), ("https", &s.https)] {
+                if let Some(h) = v
+                    && h.parse::<std::net::SocketAddr>().is_err()
+                {
+                    return Err(invalid(format!(
+                        "{name}.{key} {h:?} is not ADDRESS:PORT (e.g. 127.0.0.2:8080)"
+                    )));
+                }
             }
         }
         if let Some(d) = &self.dns {

@@ -111,7 +111,9 @@ impl Sides {
         self.sh(s, "reading a file", &format!("cat -- {}", sh_quote(&p)))
     }
 
-    /// GET through the production hostname, connecting to this side's address.
+    /// GET through the production hostname, connecting to this side's
+    /// address: over TLS (SNI and certificate for the hostname) when the
+    /// side has an `https` address, else plain HTTP.
     pub fn http_get(
         &self,
         s: Side,
@@ -120,14 +122,24 @@ impl Sides {
     ) -> Result<(u16, String), SideError> {
         let side = side_word(s);
         let _span = tracing::info_span!("http", side, path).entered();
-        let addr = self.def(s).http.as_deref().ok_or_else(|| SideError::Http {
-            side,
-            message: format!(
-                "no HTTP address is configured for the {side} (set {side}.http = \"ADDRESS:PORT\")"
-            ),
+        let def = self.def(s);
+        let err = |message| SideError::Http { side, message };
+        if let Some(addr) = def.https.as_deref() {
+            return https_get(
+                addr,
+                &self.mig.domain,
+                path,
+                headers,
+                self.mig.tls_ca.as_deref(),
+            )
+            .map_err(err);
+        }
+        let addr = def.http.as_deref().ok_or_else(|| {
+            err(format!(
+                "no HTTP address is configured for the {side} (set {side}.https or {side}.http = \"ADDRESS:PORT\")"
+            ))
         })?;
-        http_get(addr, &self.mig.domain, path, headers)
-            .map_err(|message| SideError::Http { side, message })
+        http_get(addr, &self.mig.domain, path, headers).map_err(err)
     }
 }
 
@@ -140,20 +152,69 @@ pub fn map_path(mount: Option<&str>, root: &str, path: &str) -> String {
     }
 }
 
+fn connect(addr: &str, domain: &str, path: &str) -> Result<TcpStream, String> {
+    let sock: SocketAddr = addr
+        .parse()
+        .map_err(|_| format!("{addr:?} is not ADDRESS:PORT"))?;
+    let stream = TcpStream::connect_timeout(&sock, Duration::from_secs(10))
+        .map_err(|e| format!("cannot connect to {addr} for {domain}{path}: {e}"))?;
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    Ok(stream)
+}
+
 /// A plain HTTP/1.0 GET to `addr` with `Host: domain`: the request a browser
-/// would send once DNS points at this address. TLS is not spoken here.
+/// would send once DNS points at this address.
 pub fn http_get(
     addr: &str,
     domain: &str,
     path: &str,
     headers: &[(String, String)],
 ) -> Result<(u16, String), String> {
-    let sock: SocketAddr = addr
-        .parse()
-        .map_err(|_| format!("{addr:?} is not ADDRESS:PORT"))?;
-    let mut stream = TcpStream::connect_timeout(&sock, Duration::from_secs(10))
-        .map_err(|e| format!("cannot connect to {addr} for {domain}{path}: {e}"))?;
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    let mut stream = connect(addr, domain, path)?;
+    exchange(&mut stream, addr, domain, path, headers)
+}
+
+/// The same GET over TLS to `addr`, with `domain` as SNI and the name the
+/// certificate must be valid for. `ca_file` replaces the built-in roots.
+pub fn https_get(
+    addr: &str,
+    domain: &str,
+    path: &str,
+    headers: &[(String, String)],
+    ca_file: Option<&str>,
+) -> Result<(u16, String), String> {
+    let server = migrate_mail::server::Server {
+        host: domain.to_string(),
+        port: 443,
+        security: migrate_mail::server::Security::Implicit,
+        trust: migrate_mail::server::Trust {
+            pin_sha256: None,
+            ca_file: ca_file.map(std::path::PathBuf::from),
+        },
+    };
+    let config = migrate_mail::tls::client_config(&server).map_err(|e| e.to_string())?;
+    let name = migrate_mail::tls::server_name(&server).map_err(|e| e.to_string())?;
+    let conn = rustls::ClientConnection::new(config, name)
+        .map_err(|e| format!("TLS to {addr} for {domain}: {e}"))?;
+    let mut tls = rustls::StreamOwned::new(conn, connect(addr, domain, path)?);
+    exchange(&mut tls, addr, domain, path, headers).map_err(|e| {
+        if e.contains("certificate") || e.contains("Certificate") {
+            format!(
+                "{e}. Browsers will refuse {domain} here too: fix the certificate on that server (or name the CA that signed it with tls_ca)"
+            )
+        } else {
+            e
+        }
+    })
+}
+
+fn exchange(
+    stream: &mut (impl Read + Write),
+    addr: &str,
+    domain: &str,
+    path: &str,
+    headers: &[(String, String)],
+) -> Result<(u16, String), String> {
     let mut req = format!("GET {path} HTTP/1.0\r\nHost: {domain}\r\nConnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
@@ -161,11 +222,15 @@ pub fn http_get(
     req.push_str("\r\n");
     stream
         .write_all(req.as_bytes())
-        .map_err(|e| format!("sending to {addr}: {e}"))?;
+        .map_err(|e| format!("sending to {addr} for {domain}: {e}"))?;
     let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .map_err(|e| format!("reading from {addr}: {e}"))?;
+    if let Err(e) = stream.read_to_end(&mut raw) {
+        // A TLS peer that closes without close_notify after a complete
+        // HTTP/1.0 answer is common and harmless; anything else is not.
+        if raw.is_empty() || e.kind() != std::io::ErrorKind::UnexpectedEof {
+            return Err(format!("reading from {addr} for {domain}: {e}"));
+        }
+    }
     let text = String::from_utf8_lossy(&raw);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head
