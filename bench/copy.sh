@@ -17,8 +17,9 @@ RUNS=${RUNS:-1}
 MIGRATE=${MIGRATE:-$HERE/target/release/migrate}
 LAB_STATE=${LAB_STATE:-/var/lib/migrate-lab}
 BASE=/srv/bench-copy
-DS=$BASE/media
-SRC_DISK=$LAB_STATE/hosts/src/disk/srv/${BASE#/srv/}
+# One tree per size, so switching FILES does not regenerate the other.
+DS=$BASE/n$FILES/media
+SRC_DISK=$LAB_STATE/hosts/src/disk/srv/${BASE#/srv/}/n$FILES
 DROP='sync; echo 3 > /proc/sys/vm/drop_caches'
 STATE=$(mktemp -d)
 trap 'rm -rf "$STATE"' EXIT
@@ -40,20 +41,25 @@ echo "dataset: $NF files, $NB bytes; streams=$STREAMS; load: $(cut -d' ' -f1-3 /
 
 seed=1000
 mutate() { seed=$((seed + 1)); /usr/bin/python3 "$HERE/lab/gen-media.py" mutate "$SRC_DISK/media" --seed $seed --percent 1 >/dev/null; }
-clean_dst() { ssh dst "rm -rf $BASE"; ssh src "rm -rf \${XDG_STATE_HOME:-\$HOME/.local/state}/migrate/copy"; rm -rf "$XDG_STATE_HOME"; }
+# Only this bench's own job directories go (tests may run copies meanwhile).
+jobdirs() { [[ -f $XDG_STATE_HOME/migrate/copy-jobs.json ]] && /usr/bin/python3 -c 'import json,sys,shlex; print(" ".join(shlex.quote(j["job_dir"]) for j in json.load(open(sys.argv[1]))))' "$XDG_STATE_HOME/migrate/copy-jobs.json"; true; }
+# migrate's job id for this pair: sha256("SRC\nDST"), first 6 bytes in hex.
+JOB_ID=$(printf '%s\n%s' "src:$DS" "dst:$DS" | sha256sum | cut -c1-12)
+clean_dst() { ssh dst "rm -rf $BASE"; local j; j=$(jobdirs); ssh src "rm -rf $j \${XDG_STATE_HOME:-\$HOME/.local/state}/migrate/copy/$JOB_ID"; rm -rf "$XDG_STATE_HOME"; }
 drop() { sh -c "$DROP"; }
 # time CMD...: seconds on stdout, command output to stderr
 t() { local a b; drop; a=$(date +%s.%N); "$@" >&2; b=$(date +%s.%N); echo "$b - $a" | bc; }
-mig() { /usr/bin/time -a -o "$STATE/rss" -f '%M' "$MIGRATE" copy "src:$DS" "dst:$DS" --streams "$STREAMS" "$@" && ssh dst sync; }
+# LOG=file keeps migrate's phase timings (RUST_LOG=info) of every run.
+mig() { RUST_LOG=${RUST_LOG:-migrate_copy=info} /usr/bin/time -a -o "$STATE/rss" -f "${STEP:-mig} %M" "$MIGRATE" copy "src:$DS" "dst:$DS" --streams "$STREAMS" "$@" 2>>"${LOG:-/dev/stderr}" && ssh dst sync; }
 tarpipe() { ssh src "tar -C $DS -cf - . | ssh dst 'mkdir -p $DS && tar -C $DS -xf - && sync'"; }
 rsyncs2s() { ssh src "rsync -a --mkpath $DS/ dst:$DS/ && ssh dst sync"; }
 
-declare -A T
+declare -A T CEIL
 for r in $(seq "$RUNS"); do
-  clean_dst; T[mig_full]+=" $(t mig)"
-  T[mig_nochange]+=" $(t mig --final)"
-  mutate;    T[mig_1pct]+=" $(t mig --final)"
-  T[mig_verify]+=" $(t mig --final --verify)"
+  STEP=full; clean_dst; T[mig_full]+=" $(t mig)"
+  STEP=nochange; T[mig_nochange]+=" $(t mig --final)"
+  STEP=1pct; mutate;    T[mig_1pct]+=" $(t mig --final)"
+  STEP=verify; T[mig_verify]+=" $(t mig --final --verify)"
   clean_dst; T[tar_full]+=" $(t tarpipe)"
   clean_dst; T[rsync_full]+=" $(t rsyncs2s)"
   T[rsync_nochange]+=" $(t rsyncs2s)"
@@ -69,7 +75,13 @@ if [[ ${SHAPED:-0} == 1 ]]; then
     set -- $link
     bash "$HERE/lab/shape.sh" on --rate "$1" --delay "$2" --link s2s >&2
     k=${1}_rtt$(( ${2%ms} * 2 ))ms
-    clean_dst; T[mig_$k]+=" $(t mig)"
+    # The link's own ceiling: 200 MiB of zeros over 1 and over 4 ssh streams.
+    for n in 1 4; do
+      s=$(date +%s.%N)
+      ssh src "for i in \$(seq $n); do head -c \$((200 / $n))M /dev/zero | ssh dst 'cat > /dev/null' & done; wait"
+      CEIL[${k}_$n]=$(echo "scale=1; 200 * 1.048576 / ($(date +%s.%N) - $s)" | bc)
+    done
+    STEP=$k; clean_dst; T[mig_$k]+=" $(t mig)"
     clean_dst; T[tar_$k]+=" $(t tarpipe)"
     bash "$HERE/lab/shape.sh" off >&2
     SHAPED_KEYS+=" $k"
@@ -92,7 +104,9 @@ echo "initial copy: migrate is $(r mig_full tar_full)x tar|ssh|tar, $(r mig_full
 echo "no-change final: migrate is $(r mig_nochange rsync_nochange)x rsync -a"
 echo "1% changed final: migrate is $(r mig_1pct rsync_1pct)x rsync -a   (target 2x)"
 for k in ${SHAPED_KEYS:-}; do
-  echo "initial copy over $k: migrate is $(r mig_$k tar_$k)x tar|ssh|tar, $(echo "scale=1; $NB / $(med "${T[mig_$k]}") / 1000000" | bc) MB/s"
+  rate=${k%%_*}; case $rate in *gbit) link=$(( ${rate%gbit} * 125 ));; *mbit) link=$(echo "scale=2; ${rate%mbit} / 8" | bc);; esac
+  mbs=$(echo "scale=1; $NB / $(med "${T[mig_$k]}") / 1000000" | bc)
+  echo "initial copy over $k: migrate is $(r mig_$k tar_$k)x tar|ssh|tar, $mbs MB/s = $(echo "scale=0; 100 * $mbs / $link" | bc)% of the $link MB/s link (raw ssh ceiling: ${CEIL[${k}_1]} MB/s with 1 stream, ${CEIL[${k}_4]} MB/s with 4)"
 done
 echo "(ratios are speedups: the other tool's time / migrate's time)"
-echo "operator peak RSS of migrate: $(sort -n "$STATE/rss" | tail -n 1) KiB (max over all migrate runs)"
+echo "operator peak RSS of migrate (KiB): $(sort -k2 -n "$STATE/rss" | awk '{m[$1]=$2} END {for (k in m) printf "%s %s  ", k, m[k]}')"

@@ -60,6 +60,10 @@ pub struct PlanInfo {
     pub deleted: u64,
     pub stream_files: Vec<u64>,
     pub stream_bytes: Vec<u64>,
+    /// Walk mode: the job lists the source itself, so the totals are not
+    /// known until it ends (then its `sent` file has them).
+    #[serde(default)]
+    pub walk: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -184,11 +188,24 @@ async fn read_manifest_with(
     parser.finish().map_err(bad)
 }
 
-async fn upload(host: &Host, jd: &str, name: &str, data: &[u8]) -> Result<(), CopyError> {
-    let cmd = format!("cat > {}/{}", sh_quote(jd), name);
-    host.sh(&format!("writing {name}"), &cmd, Some(data))
-        .await?;
-    Ok(())
+/// Logs how long each phase of a pass took (`RUST_LOG=info` shows them),
+/// so a slow copy says where its time went.
+struct Phases {
+    last: Instant,
+}
+
+impl Phases {
+    fn new() -> Self {
+        Phases {
+            last: Instant::now(),
+        }
+    }
+
+    fn done(&mut self, phase: &'static str) {
+        let secs = self.last.elapsed().as_secs_f64();
+        info!(phase, secs = format!("{secs:.2}"), "phase finished");
+        self.last = Instant::now();
+    }
 }
 
 fn nul_join(paths: &[Vec<u8>]) -> Vec<u8> {
@@ -207,6 +224,7 @@ pub async fn run(
     on_progress: &mut (dyn FnMut(&Progress) + Send),
 ) -> Result<Outcome, CopyError> {
     let started = Instant::now();
+    let mut ph = Phases::new();
     if opts.streams == 0 || opts.streams > 64 {
         return Err(CopyError::BadInput(
             "--streams must be between 1 and 64".into(),
@@ -214,6 +232,7 @@ pub async fn run(
     }
     let (src, dst) =
         tokio::try_join!(Host::connect(&opts.src.host), Host::connect(&opts.dst.host))?;
+    ph.done("connect");
     let id = job_id(&opts.src, &opts.dst);
     let same_host = opts.src.host == opts.dst.host;
     if same_host
@@ -237,6 +256,7 @@ pub async fn run(
     )?;
     let sp = parse_kv(&sp);
     let dp = parse_kv(&dp);
+    ph.done("probe");
     let has = |m: &HashMap<String, String>, k: &str| m.contains_key(k);
 
     let mode = if same_host {
@@ -357,6 +377,27 @@ pub async fn run(
         relay: matches!(mode, Mode::Relay),
     })?;
 
+    let avail: u64 = dp
+        .get("availk")
+        .and_then(|a| a.parse::<u64>().ok())
+        .map_or(u64::MAX, |k| k.saturating_mul(1024));
+    // Into an empty destination nothing needs comparing, so the job can walk
+    // the source itself and stream while it walks. The space check then
+    // cannot use the tree's size; the source's whole filesystem (bytes, plus
+    // a block per inode) bounds it. When that does not fit, list first and
+    // check precisely.
+    let src_fs_need = match (
+        sp.get("usedk").and_then(|v| v.parse::<u64>().ok()),
+        sp.get("usedi").and_then(|v| v.parse::<u64>().ok()),
+    ) {
+        (Some(k), Some(i)) => Some(k.saturating_mul(1024) + i.saturating_mul(4096)),
+        _ => None,
+    };
+    let walk = !has(&dp, "nonempty")
+        && !matches!(mode, Mode::Relay)
+        && has(&sp, "walk")
+        && src_fs_need.is_some_and(|n| n <= avail);
+
     // Manifests. Trust our own last manifest only if that pass completed;
     // otherwise look at what really is on the destination.
     let jq = sh_quote(&jd);
@@ -376,81 +417,117 @@ pub async fn run(
     // With our last manifest as the baseline, it is read first and the source
     // listing is compared against it as it streams in, so only changed
     // entries are kept: one full manifest in memory, not two.
-    let mut last = None;
-    if use_last {
-        let b = read_manifest(
-            &src,
-            &format!("cat {jq}/manifest.done"),
-            "reading the last manifest",
-        )
-        .await?;
-        let root = b.iter().find(|e| e.path == b".").map(|e| e.mtime_ns);
-        if root.is_some() && root == dst_root_mtime {
-            last = Some(b);
-        } else {
-            warn!("the destination changed since the last pass; comparing with it directly");
-        }
-    }
-    let p = if let Some(b) = last {
-        let mut seen = vec![false; b.len()];
-        let reduced = {
-            let idx: HashMap<&[u8], usize> = b
-                .iter()
-                .enumerate()
-                .map(|(i, e)| (e.path.as_slice(), i))
-                .collect();
-            let mut keep = |e: &Entry| match idx.get(e.path.as_slice()) {
-                Some(&i) => {
-                    seen[i] = true;
-                    !plan::same(e, &b[i], true) || (e.kind == b'f' && e.nlink > 1)
-                }
-                None => true,
-            };
-            read_manifest_with(&src, &src_scan, "listing the source", &mut keep).await?
-        };
-        info!(
-            changed = reduced.len(),
-            base = b.len(),
-            "source compared with the last pass"
-        );
-        plan::plan_reduced(
-            &reduced,
-            Some(&b),
-            Some(&seen),
-            true,
-            opts.final_pass,
-            opts.streams,
-        )
-    } else {
-        let base_fut = async {
-            if has(&dp, "dstdir") {
-                read_manifest(&dst, &dst_scan, "listing the destination")
-                    .await
-                    .map(Some)
-            } else {
-                Ok(None)
+    // The temporary key is set up while the source is listed (it does not
+    // depend on the listing): its round trips then cost no wall time.
+    let trust_fut = async {
+        match &mode {
+            Mode::Direct { dst_dest } => {
+                trust::setup(&src, &dst, dst_dest, &jd, &id).await.map(Some)
             }
+            _ => Ok(None),
+        }
+    };
+    let planning = async {
+        let mut last = None;
+        if use_last && !walk {
+            let b = read_manifest(
+                &src,
+                &format!("cat {jq}/manifest.done"),
+                "reading the last manifest",
+            )
+            .await?;
+            let root = b.iter().find(|e| e.path == b".").map(|e| e.mtime_ns);
+            if root.is_some() && root == dst_root_mtime {
+                last = Some(b);
+            } else {
+                warn!("the destination changed since the last pass; comparing with it directly");
+            }
+        }
+        let p = if walk {
+            info!("empty destination: the job walks the source while it streams");
+            Plan {
+                streams: vec![Vec::new(); opts.streams],
+                stream_bytes: vec![0; opts.streams],
+                ..Plan::default()
+            }
+        } else if let Some(b) = last {
+            let mut seen = vec![false; b.len()];
+            let reduced = {
+                let idx: HashMap<&[u8], usize> = b
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| (e.path.as_slice(), i))
+                    .collect();
+                let mut keep = |e: &Entry| match idx.get(e.path.as_slice()) {
+                    Some(&i) => {
+                        seen[i] = true;
+                        !plan::same(e, &b[i], true) || (e.kind == b'f' && e.nlink > 1)
+                    }
+                    None => true,
+                };
+                read_manifest_with(&src, &src_scan, "listing the source", &mut keep).await?
+            };
+            info!(
+                changed = reduced.len(),
+                base = b.len(),
+                "source compared with the last pass"
+            );
+            ph.done("listing");
+            plan::plan_reduced(
+                &reduced,
+                Some(&b),
+                Some(&seen),
+                true,
+                opts.final_pass,
+                opts.streams,
+            )
+        } else {
+            let base_fut = async {
+                if has(&dp, "dstdir") {
+                    read_manifest(&dst, &dst_scan, "listing the destination")
+                        .await
+                        .map(Some)
+                } else {
+                    Ok(None)
+                }
+            };
+            let (src_m, base) = tokio::try_join!(
+                read_manifest(&src, &src_scan, "listing the source"),
+                base_fut
+            )?;
+            info!(entries = src_m.len(), "manifests read");
+            ph.done("listing");
+            plan::plan(
+                &src_m,
+                base.as_deref(),
+                false,
+                opts.final_pass,
+                opts.streams,
+            )
         };
-        let (src_m, base) = tokio::try_join!(
-            read_manifest(&src, &src_scan, "listing the source"),
-            base_fut
-        )?;
-        info!(entries = src_m.len(), "manifests read");
-        plan::plan(
-            &src_m,
-            base.as_deref(),
-            false,
-            opts.final_pass,
-            opts.streams,
-        )
+        ph.done("plan");
+        Ok::<Plan, CopyError>(p)
+    };
+    let (p, early_trust) = tokio::join!(planning, trust_fut);
+    let early_trust = match (p.as_ref(), early_trust) {
+        (_, Err(e)) => return Err(e.into()),
+        (Err(_), Ok(Some(_))) => {
+            let _ = trust::teardown(&src, &dst, &jd, &id).await;
+            None
+        }
+        (_, Ok(t)) => t,
+    };
+    let p = p?;
+    let drop_trust = async |why: &str| {
+        if early_trust.is_some() {
+            info!(why, "removing the unused temporary key");
+            let _ = trust::teardown(&src, &dst, &jd, &id).await;
+        }
     };
 
-    let avail: u64 = dp
-        .get("availk")
-        .and_then(|a| a.parse::<u64>().ok())
-        .map_or(u64::MAX, |k| k.saturating_mul(1024));
     let need = p.bytes + 4096 * p.files;
     if need > avail {
+        drop_trust("no room on the destination").await;
         return Err(CopyError::NotEnoughSpace {
             location: opts.dst.to_string(),
             need: human_bytes(need),
@@ -468,10 +545,13 @@ pub async fn run(
         deleted: p.delete.len() as u64,
         stream_files: p.streams.iter().map(|s| s.len() as u64).collect(),
         stream_bytes: p.stream_bytes.clone(),
+        walk,
     };
     let mut warnings = Vec::new();
+    let mut sent = None;
 
-    if p.is_empty() {
+    if p.is_empty() && !walk {
+        drop_trust("nothing to send").await;
         src.sh(
             "recording the pass",
             &format!("cd {jq} && mv -f manifest.pending manifest.done && echo done > state"),
@@ -479,19 +559,24 @@ pub async fn run(
         )
         .await?;
     } else {
-        upload_job(&src, &jd, &p, &info_).await?;
         match &mode {
             Mode::Relay => {
+                upload_job(&src, &jd, &p, &info_).await?;
+                ph.done("upload");
                 warn!("relaying through the operator: data crosses this machine's link twice");
                 warnings.push(
                     "relayed through this machine: slower than server-to-server, and it stops if this machine disconnects".into(),
                 );
                 relay(&src, &dst, opts, &jd, &p, xattrs, on_progress, started).await?;
+                ph.done("streaming");
             }
             _ => {
                 let (dst_ssh, key_removal) = match &mode {
                     Mode::Direct { dst_dest } => {
-                        let t = trust::setup(&src, &dst, dst_dest, &jd, &id).await?;
+                        let t = match early_trust.clone() {
+                            Some(t) => t,
+                            None => trust::setup(&src, &dst, dst_dest, &jd, &id).await?,
+                        };
                         (Some(t.dst_ssh), Some(trust::removal_script(&t.marker)))
                     }
                     Mode::FromLocal { dst_dest } => (
@@ -503,6 +588,7 @@ pub async fn run(
                     ),
                     _ => (None, None),
                 };
+                ph.done("trust");
                 let params = ScriptParams {
                     job_dir: jd.clone(),
                     src_root: opts.src.path.clone(),
@@ -511,18 +597,25 @@ pub async fn run(
                     dst_ssh,
                     xattrs,
                     compress: opts.compress,
+                    auto_compress: has(&sp, "tool zstd") && has(&dp, "tool zstd"),
                     bwlimit: opts.bwlimit.clone(),
                     key_removal,
+                    walk,
                 };
-                upload(&src, &jd, "run.sh", script::render(&params).as_bytes()).await?;
-                launch(&src, &jd).await?;
+                // One round trip: job files, script, and the detached start.
+                let mut files = job_files(&p, &info_, walk)?;
+                files.push(("run.sh".into(), script::render(&params).into_bytes()));
+                upload_files(&src, &jd, &files, &launch_command(&jd)).await?;
+                ph.done("upload+launch");
                 if opts.detach {
                     return Ok(Outcome::Detached {
                         job_id: id,
                         src_host: src.name(),
                     });
                 }
-                let st = follow(&src, &jd, &info_, on_progress, started).await?;
+                let (st, kv) = follow(&src, &jd, &info_, on_progress, started).await?;
+                sent = kv.get("sent").cloned();
+                ph.done("streaming");
                 if matches!(mode, Mode::Direct { .. }) {
                     // The job removes its key itself; this covers a job that
                     // could not (link down at the end).
@@ -532,6 +625,7 @@ pub async fn run(
                         ));
                     }
                 }
+                ph.done("teardown");
                 if st != "done" {
                     return Err(failure(&src, &jd, opts).await);
                 }
@@ -540,17 +634,26 @@ pub async fn run(
     }
 
     let verdict = if opts.verify {
-        Some(verify_trees(&src, &dst, opts).await?)
+        let v = verify_trees(&src, &dst, opts).await?;
+        ph.done("verify");
+        Some(v)
     } else {
         None
+    };
+    let (files_sent, bytes_sent) = match (walk, sent) {
+        (true, Some(s)) => {
+            let mut it = s.split_whitespace().map(|x| x.parse::<u64>().unwrap_or(0));
+            (it.next().unwrap_or(0), it.next().unwrap_or(0))
+        }
+        _ => (p.files, p.bytes),
     };
     Ok(Outcome::Finished(Summary {
         job_id: id,
         src: opts.src.to_string(),
         dst: opts.dst.to_string(),
         final_pass: opts.final_pass,
-        files_sent: p.files,
-        bytes_sent: p.bytes,
+        files_sent,
+        bytes_sent,
         deleted: p.delete.len() as u64,
         seconds: started.elapsed().as_secs_f64(),
         mode: mode.name(),
@@ -559,37 +662,62 @@ pub async fn run(
     }))
 }
 
-async fn upload_job(src: &Host, jd: &str, p: &Plan, info_: &PlanInfo) -> Result<(), CopyError> {
-    let jq = sh_quote(jd);
-    src.sh(
-        "preparing the job directory",
-        &format!(
-            "cd {jq} && rm -f list.* delete pid started finished s*.rc s*.err s*.dsterr s*.idx keys && echo starting > state"
-        ),
-        None,
-    )
-    .await?;
-    for (i, l) in p.streams.iter().enumerate() {
-        upload(src, jd, &format!("list.{i}"), &nul_join(l)).await?;
+/// The files a job needs besides its script: stream lists, directories,
+/// deletions, plan. In walk mode the job makes its lists itself.
+fn job_files(p: &Plan, info_: &PlanInfo, walk: bool) -> Result<Vec<(String, Vec<u8>)>, CopyError> {
+    let mut files = Vec::new();
+    if !walk {
+        for (i, l) in p.streams.iter().enumerate() {
+            files.push((format!("list.{i}"), nul_join(l)));
+        }
+        files.push(("list.dirs".into(), nul_join(&p.dirs)));
     }
-    upload(src, jd, "list.dirs", &nul_join(&p.dirs)).await?;
-    upload(src, jd, "delete", &nul_join(&p.delete)).await?;
+    files.push(("delete".into(), nul_join(&p.delete)));
     let pj = serde_json::to_vec(info_).map_err(|e| CopyError::State {
-        path: format!("{jd}/plan.json"),
+        path: "plan.json".into(),
         why: e.to_string(),
     })?;
-    upload(src, jd, "plan.json", &pj).await
+    files.push(("plan.json".into(), pj));
+    Ok(files)
 }
 
-/// Start the job script in its own session so it outlives this process and
-/// its ssh connection.
-async fn launch(src: &Host, jd: &str) -> Result<(), CopyError> {
+/// Reset the job directory and write `files` into it in one remote call
+/// (each ssh exec costs round trips), then run `then` there. GNU `head -c`
+/// reads no more than it is asked for, so the files can share stdin.
+async fn upload_files(
+    src: &Host,
+    jd: &str,
+    files: &[(String, Vec<u8>)],
+    then: &str,
+) -> Result<(), CopyError> {
     let jq = sh_quote(jd);
-    let cmd = format!(
-        "cd {jq} || exit 1\n{{ if command -v setsid >/dev/null 2>&1; then exec setsid nohup bash {jq}/run.sh; else exec nohup bash {jq}/run.sh; fi; }} > {jq}/run.log 2>&1 < /dev/null &"
+    let mut cmd = format!(
+        "umask 077; mkdir -p {jq} && cd {jq} && rm -f list.* delete pid started finished sent s*.rc s*.err s*.walkerr s*.dsterr s*.idx keys && echo starting > state"
     );
-    src.sh("starting the copy job", &cmd, None).await?;
+    let mut data = Vec::with_capacity(files.iter().map(|f| f.1.len()).sum());
+    for (name, bytes) in files {
+        cmd.push_str(&format!(" && head -c {} > {}", bytes.len(), sh_quote(name)));
+        data.extend_from_slice(bytes);
+    }
+    if !then.is_empty() {
+        cmd.push('\n');
+        cmd.push_str(then);
+    }
+    src.sh("writing the job", &cmd, Some(&data)).await?;
     Ok(())
+}
+
+async fn upload_job(src: &Host, jd: &str, p: &Plan, info_: &PlanInfo) -> Result<(), CopyError> {
+    upload_files(src, jd, &job_files(p, info_, false)?, "").await
+}
+
+/// Starts the job script in its own session so it outlives this process and
+/// its ssh connection.
+fn launch_command(jd: &str) -> String {
+    let jq = sh_quote(jd);
+    format!(
+        "cd {jq} || exit 1\n{{ if command -v setsid >/dev/null 2>&1; then exec setsid nohup bash {jq}/run.sh; else exec nohup bash {jq}/run.sh; fi; }} > {jq}/run.log 2>&1 < /dev/null &"
+    )
 }
 
 /// Read the job's progress files into a snapshot.
@@ -613,12 +741,25 @@ pub fn progress_from(kv: &HashMap<String, String>, info_: &PlanInfo, elapsed: f6
                 Some((it.next()?, it.next()?))
             })
             .unwrap_or((0, 0));
+        // Walk mode: no per-stream totals to cap by.
+        let (files, bytes) = if info_.walk {
+            (u64::MAX, u64::MAX)
+        } else {
+            (files, bytes)
+        };
         let n = n.min(files);
         let archive = cp * 100 * 10240;
         let data = archive.saturating_sub(n * TAR_OVERHEAD_PER_FILE).min(bytes);
         pr.files_done += n;
         pr.bytes_done += data;
-        pr.streams.push((data, bytes));
+        pr.streams.push((data, if info_.walk { 0 } else { bytes }));
+    }
+    if let Some((f, b)) = kv.get("sent").and_then(|v| {
+        let mut it = v.split_whitespace().map(|x| x.parse::<u64>().ok());
+        Some((it.next()??, it.next()??))
+    }) {
+        pr.files_total = f;
+        pr.bytes_total = b;
     }
     pr
 }
@@ -629,8 +770,8 @@ async fn follow(
     info_: &PlanInfo,
     on_progress: &mut (dyn FnMut(&Progress) + Send),
     started: Instant,
-) -> Result<String, CopyError> {
-    let script = remote_cmds::status_script(jd);
+) -> Result<(String, HashMap<String, String>), CopyError> {
+    let script = remote_cmds::wait_status_script(jd);
     let mut dead_polls = 0;
     loop {
         let out = src.sh("reading progress", &script, None).await.map_err(|e| {
@@ -649,17 +790,16 @@ async fn follow(
         let state = kv.get("state").cloned().unwrap_or_default();
         on_progress(&progress_from(&kv, info_, started.elapsed().as_secs_f64()));
         if state == "done" || state == "failed" {
-            return Ok(state);
+            return Ok((state, kv));
         }
         if kv.contains_key("alive") {
             dead_polls = 0;
         } else {
             dead_polls += 1;
             if dead_polls > 5 {
-                return Ok("died".into());
+                return Ok(("died".into(), kv));
             }
         }
-        tokio::time::sleep(Duration::from_millis(1000)).await;
     }
 }
 
@@ -722,8 +862,10 @@ async fn relay(
         dst_ssh: None,
         xattrs,
         compress: false,
+        auto_compress: false,
         bwlimit: None,
         key_removal: None,
+        walk: false,
     };
     src.sh(
         "marking the job",
@@ -869,33 +1011,161 @@ async fn join_all<F: std::future::Future + Unpin>(mut futs: Vec<F>) -> Vec<F::Ou
     results.into_iter().flatten().collect()
 }
 
-/// Hash-level comparison of both trees, each side scanned on its own server.
+/// Run `cmd` on `host` and hand its stdout to `f` chunk by chunk.
+async fn stream_output(
+    host: &Host,
+    cmd: &str,
+    what: &str,
+    f: &mut (dyn FnMut(&[u8]) -> Result<(), CopyError> + Send),
+) -> Result<(), CopyError> {
+    use tokio::io::AsyncReadExt;
+    let mut child = host.spawn(what, cmd, false, true).await?;
+    if let Some(mut out) = child.stdout.take() {
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = out.read(&mut buf).await.map_err(|e| CopyError::Manifest {
+                host: host.name(),
+                why: format!("{what}: {e}"),
+            })?;
+            if n == 0 {
+                break;
+            }
+            f(&buf[..n])?;
+        }
+    }
+    let done = child.wait_with_output(what).await?;
+    if !done.status.success() {
+        return Err(migrate_remote::RemoteError::Command {
+            host: host.name(),
+            what: what.to_string(),
+            status: done.status.code().unwrap_or(-1),
+            stderr: String::from_utf8_lossy(&done.stderr).trim().to_string(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// Scan one side for verification on the server itself (listing and hashing
+/// in parallel, into a temporary directory there); returns that directory.
+async fn verify_scan(h: &Host, root: &str) -> Result<String, CopyError> {
+    let cmd = format!(
+        r#"T=$(mktemp -d) || exit 1
+( {find} ) > "$T/m" 2> "$T/me" &
+a=$!
+( {hash} ) > "$T/h" 2> "$T/he"
+b=$?
+wait $a
+a=$?
+if [ $a != 0 ] || [ $b != 0 ]; then cat "$T/me" "$T/he" >&2; rm -rf "$T"; exit 1; fi
+printf '%s' "$T""#,
+        find = manifest::find_command(root),
+        hash = manifest::hash_command(root)
+    );
+    let out = h
+        .sh("listing and hashing for verification", &cmd, None)
+        .await?;
+    let t = String::from_utf8_lossy(&out).trim().to_string();
+    if !t.starts_with('/') {
+        return Err(CopyError::Manifest {
+            host: h.name(),
+            why: format!("unexpected scratch directory '{t}'"),
+        });
+    }
+    Ok(t)
+}
+
+/// Hash-level comparison of both trees, each side scanned on its own server
+/// at the same time. The operator then holds only the source side (sorted,
+/// with digests) and streams the destination's digests and entries past it,
+/// so its memory is one manifest whatever the file count.
 #[instrument(skip_all)]
 pub async fn verify_trees(
     src: &Host,
     dst: &Host,
     opts: &CopyOptions,
 ) -> Result<Verdict, CopyError> {
-    let side = |h: &Host, root: &str| {
-        let h = h.clone();
-        let root = root.to_string();
-        async move {
-            let find = manifest::find_command(&root);
-            let hash = manifest::hash_command(&root);
-            let (m, hashes) = tokio::try_join!(
-                read_manifest(&h, &find, "listing for verification"),
-                async {
-                    h.sh("hashing files", &hash, None)
-                        .await
-                        .map_err(CopyError::from)
-                }
-            )?;
-            let mut m = m;
-            manifest::attach_hashes(&mut m, &hashes);
-            drop(hashes);
-            Ok::<_, CopyError>(m)
+    let (st, dt) = tokio::try_join!(
+        verify_scan(src, &opts.src.path),
+        verify_scan(dst, &opts.dst.path)
+    )?;
+    let result = verify_compare(src, dst, &st, &dt).await;
+    let (rs, rd) = (
+        format!("rm -rf {}", sh_quote(&st)),
+        format!("rm -rf {}", sh_quote(&dt)),
+    );
+    let _ = tokio::join!(
+        src.sh("removing scratch files", &rs, None),
+        dst.sh("removing scratch files", &rd, None)
+    );
+    result
+}
+
+async fn verify_compare(src: &Host, dst: &Host, st: &str, dt: &str) -> Result<Verdict, CopyError> {
+    let bad = |h: &Host| {
+        let host = h.name();
+        move |e: manifest::ParseError| CopyError::Manifest {
+            host: host.clone(),
+            why: e.to_string(),
         }
     };
-    let (s, d) = tokio::try_join!(side(src, &opts.src.path), side(dst, &opts.dst.path))?;
-    Ok(verify::compare(&s, &d))
+    let mut m = read_manifest(
+        src,
+        &format!("cat {}/m", sh_quote(st)),
+        "reading the source listing",
+    )
+    .await?;
+    m.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    let mut recs = manifest::NulRecords::default();
+    stream_output(
+        src,
+        &format!("cat {}/h", sh_quote(st)),
+        "reading the source hashes",
+        &mut |chunk| {
+            recs.feed(chunk, &mut |rec| {
+                if let Some((p, d)) = manifest::hash_record(rec)
+                    && let Ok(i) = m.binary_search_by(|e| e.path.as_slice().cmp(p))
+                    && m[i].kind == b'f'
+                {
+                    m[i].sha256 = Some(Box::new(d));
+                }
+            });
+            Ok(())
+        },
+    )
+    .await?;
+    let mut c = verify::Comparer::new(m);
+    let mut recs = manifest::NulRecords::default();
+    stream_output(
+        dst,
+        &format!("cat {}/h", sh_quote(dt)),
+        "reading the destination hashes",
+        &mut |chunk| {
+            recs.feed(chunk, &mut |rec| {
+                if let Some((p, d)) = manifest::hash_record(rec) {
+                    c.dst_hash(p, &d);
+                }
+            });
+            Ok(())
+        },
+    )
+    .await?;
+    let mut parser = manifest::StreamParser::default();
+    let to_err = bad(dst);
+    stream_output(
+        dst,
+        &format!("cat {}/m", sh_quote(dt)),
+        "reading the destination listing",
+        &mut |chunk| {
+            parser
+                .feed_filtered(chunk, &mut |e| {
+                    c.dst_entry(e);
+                    false
+                })
+                .map_err(&to_err)
+        },
+    )
+    .await?;
+    parser.finish().map_err(bad(dst))?;
+    Ok(c.finish())
 }

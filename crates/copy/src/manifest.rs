@@ -244,6 +244,40 @@ pub fn attach_hashes(entries: &mut [Entry], data: &[u8]) {
     }
 }
 
+/// One `hash_command` record (`HASH  ./PATH`) → (relative path, digest).
+pub fn hash_record(rec: &[u8]) -> Option<(&[u8], [u8; 32])> {
+    if rec.len() < 66 || &rec[64..66] != b"  " {
+        return None;
+    }
+    let mut d = [0u8; 32];
+    hex::decode_to_slice(&rec[..64], &mut d).ok()?;
+    let p = &rec[66..];
+    Some((p.strip_prefix(b"./").unwrap_or(p), d))
+}
+
+/// Splits NUL-terminated records out of a stream fed in arbitrary chunks.
+#[derive(Debug, Default)]
+pub struct NulRecords {
+    pending: Vec<u8>,
+}
+
+impl NulRecords {
+    pub fn feed(&mut self, chunk: &[u8], f: &mut dyn FnMut(&[u8])) {
+        let mut rest = chunk;
+        while let Some(i) = rest.iter().position(|b| *b == 0) {
+            if self.pending.is_empty() {
+                f(&rest[..i]);
+            } else {
+                self.pending.extend_from_slice(&rest[..i]);
+                f(&self.pending);
+                self.pending.clear();
+            }
+            rest = &rest[i + 1..];
+        }
+        self.pending.extend_from_slice(rest);
+    }
+}
+
 /// Serialize entries back into `find_command`'s format (for saving the
 /// manifest of a finished pass).
 pub fn serialize(entries: &[Entry]) -> Vec<u8> {

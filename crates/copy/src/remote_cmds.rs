@@ -42,6 +42,15 @@ if [ -f "$J/state" ]; then echo "state $(cat "$J/state")"; fi
 p=$(cat "$J/pid" 2>/dev/null)
 if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then echo "alive $p"; fi
 if [ -f "$J/manifest.done" ]; then echo 'hasdone 1'; fi
+# What walk mode (script.rs) needs: find -files0-from (findutils 4.9),
+# split -t, sed -z, sort -z.
+if find -files0-from /dev/null -maxdepth 0 >/dev/null 2>&1 \
+  && split --help 2>/dev/null | grep -q -- --separator \
+  && sed --help 2>/dev/null | grep -q -- --null-data \
+  && sort --help 2>/dev/null | grep -q -- --zero-terminated; then echo 'walk 1'; fi
+# The source's whole filesystem bounds the tree's size (walk mode's space check).
+df -Pk -- {root} 2>/dev/null | awk 'NR==2 {{print "usedk", $3}}'
+df -Pi -- {root} 2>/dev/null | awk 'NR==2 {{print "usedi", $3}}'
 true"#,
         jd = job_dir_expr(id),
         root = sh_quote(root)
@@ -80,6 +89,7 @@ if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then echo "alive $p"; fi
 [ -f started ] && echo "started $(cat started)"
 [ -f finished ] && echo "finished $(cat finished)"
 [ -f keys ] && echo "keysleft 1"
+[ -f sent ] && echo "sent $(cat sent)"
 for f in s*.err; do
   [ -e "$f" ] || continue
   i=${{f#s}}; i=${{i%.err}}
@@ -89,6 +99,21 @@ for f in s*.err; do
 done
 echo "now $(date +%s)"
 true"#,
+        jd = sh_quote(job_dir)
+    )
+}
+
+/// `status_script` after waiting up to a second on the server for the job
+/// to end, so the operator learns of the end within 0.1 s while polling
+/// only once a second.
+pub fn wait_status_script(job_dir: &str) -> String {
+    format!(
+        r#"cd {jd} 2>/dev/null && for i in 1 2 3 4 5 6 7 8 9 10; do
+  case $(cat state 2>/dev/null) in done|failed) break;; esac
+  sleep 0.1
+done
+{}"#,
+        status_script(job_dir),
         jd = sh_quote(job_dir)
     )
 }

@@ -32,28 +32,96 @@ fn fmt_mtime(ns: i64) -> String {
 
 /// Compare two manifests (sockets are skipped: tar cannot carry them).
 pub fn compare(src: &[Entry], dst: &[Entry]) -> Verdict {
-    let dmap: HashMap<&[u8], &Entry> = dst.iter().map(|e| (e.path.as_slice(), e)).collect();
-    let mut v = Verdict::default();
-    let mut smap: HashMap<&[u8], ()> = HashMap::new();
-    for s in src.iter().filter(|e| e.kind != b's') {
-        smap.insert(&s.path, ());
-        let p = display(&s.path);
-        if s.kind != b'd' {
-            v.files += 1;
+    let mut c = Comparer::new(src.to_vec());
+    for d in dst {
+        if let Some(h) = &d.sha256 {
+            c.dst_hash(&d.path, h);
         }
-        if s.kind == b'f' {
-            v.bytes += s.size;
+    }
+    for d in dst {
+        c.dst_entry(d);
+    }
+    c.finish()
+}
+
+/// What was learnt about one source entry from the destination.
+#[derive(Clone, Copy, Default)]
+struct Seen {
+    entry: bool,
+    hash: bool,
+}
+
+/// Streaming comparison: the source side is held (sorted by path, hashes
+/// attached), the destination's hashes and entries are fed one at a time and
+/// never stored, so the operator holds one manifest, not two plus maps.
+pub struct Comparer {
+    src: Vec<Entry>,
+    seen: Vec<Seen>,
+    /// Destination inode of each multi-link source file (hard-link check).
+    dst_ino: HashMap<usize, u64>,
+    v: Verdict,
+}
+
+impl Comparer {
+    pub fn new(mut src: Vec<Entry>) -> Self {
+        src.retain(|e| e.kind != b's');
+        src.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        let seen = vec![Seen::default(); src.len()];
+        Comparer {
+            src,
+            seen,
+            dst_ino: HashMap::new(),
+            v: Verdict::default(),
         }
-        let Some(d) = dmap.get(s.path.as_slice()) else {
-            v.differences.push(format!("missing on destination: {p}"));
-            continue;
+    }
+
+    fn find(&self, path: &[u8]) -> Option<usize> {
+        self.src
+            .binary_search_by(|e| e.path.as_slice().cmp(path))
+            .ok()
+    }
+
+    /// A destination file's digest.
+    pub fn dst_hash(&mut self, path: &[u8], digest: &[u8; 32]) {
+        let Some(i) = self.find(path) else { return };
+        let s = &self.src[i];
+        if s.kind != b'f' {
+            return;
+        }
+        self.seen[i].hash = true;
+        match &s.sha256 {
+            Some(a) if **a != *digest => self.v.differences.push(format!(
+                "differs: {}: content (sha256) differs",
+                display(&s.path)
+            )),
+            Some(_) => self.v.hashed += 1,
+            None => {}
+        }
+    }
+
+    /// A destination manifest entry.
+    pub fn dst_entry(&mut self, d: &Entry) {
+        if d.kind == b's' {
+            return;
+        }
+        let Some(i) = self.find(&d.path) else {
+            self.v
+                .differences
+                .push(format!("only on destination: {}", display(&d.path)));
+            return;
         };
+        self.seen[i].entry = true;
+        let s = &self.src[i];
+        let p = display(&s.path);
         if s.kind != d.kind {
-            v.differences.push(format!(
+            self.v.differences.push(format!(
                 "type differs: {p} ({} vs {})",
                 s.kind as char, d.kind as char
             ));
-            continue;
+            return;
+        }
+        if s.kind == b'f' && s.nlink > 1 {
+            self.dst_ino.insert(i, d.ino);
         }
         let mut what = Vec::new();
         if s.uid != d.uid || s.gid != d.gid {
@@ -76,46 +144,54 @@ pub fn compare(src: &[Entry], dst: &[Entry]) -> Verdict {
                 display(&d.target)
             ));
         }
-        if s.kind == b'f' {
-            if s.size != d.size {
-                what.push(format!("size {} vs {}", s.size, d.size));
-            }
-            match (&s.sha256, &d.sha256) {
-                (Some(a), Some(b)) if a != b => what.push("content (sha256) differs".into()),
-                (Some(_), Some(_)) => v.hashed += 1,
-                (Some(_), None) => what.push("could not be read on the destination".into()),
-                _ => {}
-            }
+        if s.kind == b'f' && s.size != d.size {
+            what.push(format!("size {} vs {}", s.size, d.size));
         }
         if !what.is_empty() {
-            v.differences
+            self.v
+                .differences
                 .push(format!("differs: {p}: {}", what.join(", ")));
         }
     }
-    for d in dst.iter().filter(|e| e.kind != b's') {
-        if !smap.contains_key(d.path.as_slice()) {
-            v.differences
-                .push(format!("only on destination: {}", display(&d.path)));
+
+    pub fn finish(mut self) -> Verdict {
+        for (s, seen) in self.src.iter().zip(&self.seen) {
+            if s.kind != b'd' {
+                self.v.files += 1;
+            }
+            if s.kind == b'f' {
+                self.v.bytes += s.size;
+            }
+            if !seen.entry {
+                self.v
+                    .differences
+                    .push(format!("missing on destination: {}", display(&s.path)));
+            } else if s.kind == b'f' && s.sha256.is_some() && !seen.hash {
+                self.v.differences.push(format!(
+                    "differs: {}: could not be read on the destination",
+                    display(&s.path)
+                ));
+            }
         }
-    }
-    // Hard links: paths sharing an inode on src must share one on dst.
-    let mut groups: HashMap<u64, Vec<&Entry>> = HashMap::new();
-    for s in src.iter().filter(|e| e.kind == b'f' && e.nlink > 1) {
-        groups.entry(s.ino).or_default().push(s);
-    }
-    for g in groups.values().filter(|g| g.len() > 1) {
-        let inos: Vec<Option<u64>> = g
-            .iter()
-            .map(|s| dmap.get(s.path.as_slice()).map(|d| d.ino))
-            .collect();
-        if inos.iter().any(|i| *i != inos[0]) {
-            let names: Vec<String> = g.iter().map(|s| display(&s.path)).collect();
-            v.differences
-                .push(format!("hard link not preserved: {}", names.join(" = ")));
+        // Hard links: paths sharing an inode on src must share one on dst.
+        let mut groups: HashMap<u64, Vec<usize>> = HashMap::new();
+        for (i, s) in self.src.iter().enumerate() {
+            if s.kind == b'f' && s.nlink > 1 {
+                groups.entry(s.ino).or_default().push(i);
+            }
         }
+        for g in groups.values().filter(|g| g.len() > 1) {
+            let inos: Vec<Option<u64>> = g.iter().map(|i| self.dst_ino.get(i).copied()).collect();
+            if inos.iter().any(|i| *i != inos[0]) {
+                let names: Vec<String> = g.iter().map(|i| display(&self.src[*i].path)).collect();
+                self.v
+                    .differences
+                    .push(format!("hard link not preserved: {}", names.join(" = ")));
+            }
+        }
+        self.v.differences.sort();
+        self.v
     }
-    v.differences.sort();
-    v
 }
 
 #[cfg(test)]

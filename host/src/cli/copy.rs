@@ -142,6 +142,15 @@ pub fn progress_line(p: &Progress) -> String {
             format!("[{}{}]", "#".repeat(n), ".".repeat(10 - n))
         })
         .collect();
+    if p.bytes_total == 0 && p.files_total == 0 && p.bytes_done > 0 {
+        // Walk mode: the job is still finding what to send, so no total yet.
+        return format!(
+            "{} sent  {} files  {}/s  (total not known yet)",
+            human(p.bytes_done),
+            p.files_done,
+            human(rate as u64)
+        );
+    }
     format!(
         "{} / {} ({}%)  {}/{} files  {}/s  ETA {}  {}",
         human(p.bytes_done),
