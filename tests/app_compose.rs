@@ -435,6 +435,12 @@ fn nextcloud_moves_from_a_plain_directory_into_a_compose_project() {
         ),
     );
     assert_eq!(dst_rows, src_rows);
+    // The dump went from server to server, not through this machine.
+    let journal = std::fs::read_to_string(f.run.journal()).expect("journal");
+    assert!(
+        journal.contains("of dump piped server to server"),
+        "{journal}"
+    );
     // config.php: the same instanceid and salt; datadirectory is the
     // container's; the appdata directory matches the instanceid.
     let dst_conf = ok("dst", &format!("cat {vol}/config/config.php"));

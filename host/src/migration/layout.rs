@@ -159,10 +159,14 @@ impl DbShell {
 
     /// `compose up -d` of the database's service, where it is a container
     /// (the destination's project is not running before its data is in).
+    /// Retried: a run killed while compose was creating the container can
+    /// leave compose's half-done create behind, which the next `up` trips on
+    /// once and then adopts.
     pub fn start(&self) -> Option<String> {
-        self.compose
-            .as_ref()
-            .map(|(c, svc)| c.up(std::slice::from_ref(svc)))
+        self.compose.as_ref().map(|(c, svc)| {
+            let up = c.up(std::slice::from_ref(svc));
+            format!("for i in 1 2 3 4; do ({up}) >/dev/null 2>&1 && exit 0; sleep 2; done; {up}")
+        })
     }
 
     /// A shell command running `program` (already shell words) as the

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use super::builder;
 use super::checks::{self, CheckResult};
 use super::commands;
+use super::dbpipe;
 use super::journal::{Event, Journal};
 use super::layout::{Compose, DbShell};
 use super::plan::{Action, Phase, Plan, PlanStep, Risk, Where, human_bytes};
@@ -961,10 +962,26 @@ impl<'a> Runner<'a> {
             ))
         );
         let t = Instant::now();
-        let bytes = self
+        let specs = (
+            migrate_remote::HostSpec::parse(&m.source.host).map_err(|e| e.to_string())?,
+            migrate_remote::HostSpec::parse(&m.destination.host).map_err(|e| e.to_string())?,
+        );
+        let job = format!(
+            "db-{}-{}",
+            self.plan.id,
+            dst.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+        );
+        let (bytes, route) = self
             .sides
             .rt
-            .block_on(pipe(&self.sides.src, &dump, &self.sides.dst, &load))
+            .block_on(dbpipe::stream(
+                &self.sides.src,
+                &self.sides.dst,
+                (&specs.0, &specs.1),
+                &job,
+                &dump,
+                &load,
+            ))
             .map_err(|e| format!("piping the dump: {e}"))?;
         let secs = t.elapsed().as_secs_f64();
         let (a, b) = (
@@ -989,10 +1006,11 @@ impl<'a> Runner<'a> {
             .sum();
         Ok((
             format!(
-                "{} of dump piped in {secs:.1} s; {tables} tables, {rows} rows, equal on both sides",
-                human_bytes(bytes)
+                "{} of dump piped {} in {secs:.1} s; {tables} tables, {rows} rows, equal on both sides",
+                human_bytes(bytes),
+                route.describe()
             ),
-            json!({"dump_bytes": bytes, "dump_seconds": secs, "tables": tables, "rows": rows}),
+            json!({"dump_bytes": bytes, "dump_seconds": secs, "tables": tables, "rows": rows, "route": route.describe()}),
         ))
     }
 
@@ -1077,46 +1095,6 @@ fn row_count_script(db: &DbShell, name: &str) -> String {
         db.sql(Some(name), generate),
         db.run(&format!("psql -X -Atq -d {}", sh_quote(name)))
     )
-}
-
-/// Stream `from`'s stdout into `to`'s stdin; both must exit 0.
-async fn pipe(
-    from: &migrate_remote::Host,
-    a: &str,
-    to: &migrate_remote::Host,
-    b: &str,
-) -> Result<u64, String> {
-    let mut src = from
-        .spawn("dump", a, false, true)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut dst = to
-        .spawn("load", b, true, true)
-        .await
-        .map_err(|e| e.to_string())?;
-    let (Some(mut out), Some(mut inp)) = (src.stdout.take(), dst.stdin.take()) else {
-        return Err("no pipes".into());
-    };
-    let n = tokio::io::copy(&mut out, &mut inp)
-        .await
-        .map_err(|e| e.to_string())?;
-    drop(inp);
-    let (so, dout) = tokio::join!(src.wait_with_output("dump"), dst.wait_with_output("load"));
-    let so = so.map_err(|e| e.to_string())?;
-    let dout = dout.map_err(|e| e.to_string())?;
-    if !so.status.success() {
-        return Err(format!(
-            "the dump failed on the source: {}",
-            String::from_utf8_lossy(&so.stderr).trim()
-        ));
-    }
-    if !dout.status.success() {
-        return Err(format!(
-            "the load failed on the destination: {}",
-            String::from_utf8_lossy(&dout.stderr).trim()
-        ));
-    }
-    Ok(n)
 }
 
 pub fn backup_path(plan: &Plan) -> String {
