@@ -6,7 +6,7 @@
 use migrate_remote::sh_quote;
 
 use super::definition::Migration;
-use super::layout::{Compose, DbShell};
+use super::layout::{Compose, DbEngine, DbShell};
 use super::plan::{
     Action, CheckKind, CheckSpec, Cmd, Facts, Phase, Plan, PlanStep, Risk, Where, human_bytes,
 };
@@ -965,7 +965,7 @@ fn psql_script(
 ) -> String {
     match engine {
         Engine::Postgresql => DbShell::new(sides.def(side), service).sql(None, sql),
-        _ => format!("mysql -N -B -e {}", sh_quote(sql)),
+        _ => DbShell::for_engine(DbEngine::Mariadb, sides.def(side), service).sql(None, sql),
     }
 }
 

@@ -139,22 +139,52 @@ pub fn service_name<'a>(side: &'a SideDef, recipe_service: &'a str) -> &'a str {
         .map_or(recipe_service, String::as_str)
 }
 
-/// Where a side's PostgreSQL admin tools run: as the `postgres` system user
-/// on the server, or as `postgres` inside the database's container (the
-/// official image's superuser, trusted over the local socket).
+/// The database engines moved by dump and load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbEngine {
+    Postgresql,
+    Mariadb,
+}
+
+impl DbEngine {
+    pub fn parse(name: &str) -> Option<DbEngine> {
+        match name {
+            "postgresql" => Some(DbEngine::Postgresql),
+            "mariadb" | "mysql" => Some(DbEngine::Mariadb),
+            _ => None,
+        }
+    }
+}
+
+/// Where a side's database admin tools run: on the server (PostgreSQL as
+/// the `postgres` system user, MariaDB as root over its socket, Debian's
+/// defaults) or inside the database's container (the official images'
+/// superusers: `postgres` over the local socket; MariaDB's root with the
+/// password the container was started with, read from its environment
+/// there and handed over in MYSQL_PWD, so it is on no command line).
 #[derive(Debug, Clone)]
 pub struct DbShell {
+    engine: DbEngine,
     compose: Option<(Compose, String)>,
 }
 
 impl DbShell {
     pub fn new(side: &SideDef, db_service: Option<&str>) -> DbShell {
+        DbShell::for_engine(DbEngine::Postgresql, side, db_service)
+    }
+
+    pub fn for_engine(engine: DbEngine, side: &SideDef, db_service: Option<&str>) -> DbShell {
         DbShell {
+            engine,
             compose: Compose::of(side).map(|c| {
                 let svc = service_name(side, db_service.unwrap_or("db")).to_string();
                 (c, svc)
             }),
         }
+    }
+
+    pub fn engine(&self) -> DbEngine {
+        self.engine
     }
 
     /// `compose up -d` of the database's service, where it is a container
@@ -173,29 +203,112 @@ impl DbShell {
     /// database superuser; stdin and stdout pass through.
     pub fn run(&self, program: &str) -> String {
         // In parentheses: callers pipe and redirect these as one command.
-        match &self.compose {
-            Some((c, svc)) => format!("({})", c.exec(svc, Some("postgres"), None, &[], program)),
-            None => format!("(cd / && runuser -u postgres -- {program})"),
+        match (&self.compose, self.engine) {
+            (Some((c, svc)), DbEngine::Postgresql) => {
+                format!("({})", c.exec(svc, Some("postgres"), None, &[], program))
+            }
+            (Some((c, svc)), DbEngine::Mariadb) => {
+                let with_pwd = format!(
+                    "sh -c {} sh {program}",
+                    sh_quote(
+                        "p=\"${MARIADB_ROOT_PASSWORD:-${MYSQL_ROOT_PASSWORD:-}}\"; [ -z \"$p\" ] || export MYSQL_PWD=\"$p\"; exec \"$@\""
+                    )
+                );
+                format!("({})", c.exec(svc, None, None, &[], &with_pwd))
+            }
+            (None, DbEngine::Postgresql) => format!("(cd / && runuser -u postgres -- {program})"),
+            (None, DbEngine::Mariadb) => format!("(cd / && {program})"),
         }
     }
 
-    /// psql running one SQL statement (unaligned, tuples only).
+    /// One SQL statement, answers as tab-separated lines without headers.
     pub fn sql(&self, db: Option<&str>, sql: &str) -> String {
-        let d = db
-            .map(|d| format!(" -d {}", sh_quote(d)))
-            .unwrap_or_default();
-        self.run(&format!(
-            "psql -X -Atq -v ON_ERROR_STOP=1{d} -c {}",
-            sh_quote(sql)
-        ))
+        match self.engine {
+            DbEngine::Postgresql => {
+                let d = db
+                    .map(|d| format!(" -d {}", sh_quote(d)))
+                    .unwrap_or_default();
+                self.run(&format!(
+                    "psql -X -Atq -v ON_ERROR_STOP=1{d} -c {}",
+                    sh_quote(sql)
+                ))
+            }
+            DbEngine::Mariadb => {
+                let d = db
+                    .map(|d| format!(" -D {}", sh_quote(d)))
+                    .unwrap_or_default();
+                self.run(&format!("mysql -N -B{d} -e {}", sh_quote(sql)))
+            }
+        }
+    }
+
+    /// The client reading SQL on stdin into `db`, stopping at the first error.
+    pub fn load(&self, db: &str) -> String {
+        match self.engine {
+            DbEngine::Postgresql => self.run(&format!(
+                "psql -X -q -v ON_ERROR_STOP=1 -d {}",
+                sh_quote(db)
+            )),
+            DbEngine::Mariadb => self.run(&format!("mysql -D {}", sh_quote(db))),
+        }
+    }
+
+    /// A consistent dump of `db` as SQL on stdout (MariaDB: one
+    /// transaction, so InnoDB tables need no lock; routines, triggers and
+    /// events included).
+    pub fn dump(&self, db: &str) -> String {
+        match self.engine {
+            DbEngine::Postgresql => self.run(&format!("pg_dump --no-password {}", sh_quote(db))),
+            DbEngine::Mariadb => self.run(&format!(
+                "mysqldump --single-transaction --routines --triggers --events --hex-blob {}",
+                sh_quote(db)
+            )),
+        }
+    }
+
+    /// The backup form of the dump and its file suffix (PostgreSQL's custom
+    /// format restores selectively with pg_restore).
+    pub fn backup(&self, db: &str) -> (String, &'static str) {
+        match self.engine {
+            DbEngine::Postgresql => (self.run(&format!("pg_dump -Fc {}", sh_quote(db))), "dump"),
+            DbEngine::Mariadb => (self.dump(db), "sql"),
+        }
     }
 
     /// Wait until the server accepts connections (a container just started).
     pub fn wait_ready(&self) -> String {
+        let probe = match self.engine {
+            DbEngine::Postgresql => self.run("pg_isready -q"),
+            DbEngine::Mariadb => self.run("mysqladmin ping --silent"),
+        };
         format!(
-            "for i in $(seq 1 120); do {} >/dev/null 2>&1 && exit 0; sleep 0.5; done; echo 'the database did not come up within 60 s' >&2; exit 1",
-            self.run("pg_isready -q")
+            "for i in $(seq 1 120); do {probe} >/dev/null 2>&1 && exit 0; sleep 0.5; done; echo 'the database did not come up within 60 s' >&2; exit 1"
         )
+    }
+
+    /// `table|count` per table of `db`, sorted, counted exactly.
+    pub fn row_counts(&self, db: &str) -> String {
+        let lit = db.replace('\'', "''");
+        match self.engine {
+            DbEngine::Postgresql => {
+                let generate = "select format('select %L || ''|'' || count(*) from %I.%I;', table_schema||'.'||table_name, table_schema, table_name) from information_schema.tables where table_type='BASE TABLE' and table_schema not in ('pg_catalog','information_schema') order by 1";
+                format!(
+                    "{} | {}",
+                    self.sql(Some(db), generate),
+                    self.run(&format!("psql -X -Atq -d {}", sh_quote(db)))
+                )
+            }
+            DbEngine::Mariadb => {
+                let generate = format!(
+                    "select concat('select ''', table_name, '|'', count(*) from `', replace(table_name, '`', '``'), '`;') from information_schema.tables where table_schema = '{lit}' and table_type = 'BASE TABLE' order by table_name"
+                );
+                format!(
+                    "{} | {}",
+                    self.sql(Some(db), &generate),
+                    self.run(&format!("mysql -N -B -D {}", sh_quote(db)))
+                )
+            }
+        }
     }
 }
 

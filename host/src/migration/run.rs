@@ -13,9 +13,9 @@ use serde_json::{Value, json};
 use super::builder;
 use super::checks::{self, CheckResult};
 use super::commands;
-use super::dbpipe;
+use super::dbmove::DbMove;
 use super::journal::{Event, Journal};
-use super::layout::{Compose, DbShell};
+use super::layout::{Compose, DbEngine, DbShell};
 use super::plan::{Action, Phase, Plan, PlanStep, Risk, Where, human_bytes};
 use super::sides::Sides;
 use crate::plugin::Side;
@@ -223,14 +223,21 @@ impl<'a> Runner<'a> {
                 m.destination.start.clone().unwrap_or_default(),
             )],
             Action::Database {
+                engine,
                 source_name,
                 destination_name,
                 service,
                 ..
             } => {
+                let Some(kind) = DbEngine::parse(engine) else {
+                    return vec![(
+                        "by hand",
+                        format!("move the {engine} database {source_name}"),
+                    )];
+                };
                 let (a, b) = (
-                    DbShell::new(&m.source, service.as_deref()),
-                    DbShell::new(&m.destination, service.as_deref()),
+                    DbShell::for_engine(kind, &m.source, service.as_deref()),
+                    DbShell::for_engine(kind, &m.destination, service.as_deref()),
                 );
                 let mut v = Vec::new();
                 if let Some(up) = b.start() {
@@ -238,17 +245,16 @@ impl<'a> Runner<'a> {
                 }
                 v.push((
                     "destination",
-                    b.sql(None, &format!("CREATE DATABASE \"{destination_name}\"")),
+                    format!(
+                        "(the source's roles or accounts, then) CREATE DATABASE {destination_name}"
+                    ),
                 ));
                 v.push((
                     "source",
                     format!(
                         "{} | (destination) {}",
-                        a.run(&format!("pg_dump --no-password {}", sh_quote(source_name))),
-                        b.run(&format!(
-                            "psql -X -q -v ON_ERROR_STOP=1 -d {}",
-                            sh_quote(destination_name)
-                        ))
+                        a.dump(source_name),
+                        b.load(destination_name)
                     ),
                 ));
                 v
@@ -722,6 +728,11 @@ impl<'a> Runner<'a> {
                         "the destination already has a database {destination_name}; rerun with --force to rename it aside"
                     ));
                 }
+                if engine != "postgresql" {
+                    return Err(format!(
+                        "the destination already has a {engine} database {destination_name}, which cannot be renamed in place; dump and drop it by hand, then rerun"
+                    ));
+                }
                 let aside = format!("{destination_name}_before_migrate");
                 sides
                     .sh(
@@ -870,148 +881,16 @@ impl<'a> Runner<'a> {
         owner: Option<&str>,
         service: Option<&str>,
     ) -> StepResult {
-        if engine != "postgresql" {
-            return Err(format!(
-                "moving {engine} databases is not built yet; dump {src} and load it into {dst} by hand, then rerun"
-            ));
+        DbMove {
+            sides: self.sides,
+            plan_id: &self.plan.id,
+            engine,
+            src,
+            dst,
+            owner,
+            service,
         }
-        let sides = self.sides;
-        let m = &self.plan.migration;
-        let (from, to) = (
-            DbShell::new(&m.source, service),
-            DbShell::new(&m.destination, service),
-        );
-        let on = |side: Side, what: &str, script: &str| -> Result<String, String> {
-            sides.sh(side, what, script).map_err(|e| e.to_string())
-        };
-        if let Some(up) = to.start() {
-            on(Side::Destination, "starting the database container", &up)?;
-            on(
-                Side::Destination,
-                "waiting for the database",
-                &format!("sh -c {}", sh_quote(&to.wait_ready())),
-            )?;
-        }
-        let q = |s: &str| s.replace('"', "\"\"");
-        // The roles the dump names (the database's owner and its objects'
-        // owners), read from the source: the recipe's user is only the
-        // usual name. They are created without passwords (those stay in
-        // the app's config; set them by hand if the app logs in with one).
-        let lit = src.replace('\'', "''");
-        let owners_sql =
-            format!("select pg_get_userbyid(datdba) from pg_database where datname = '{lit}'");
-        let mut roles: Vec<String> = on(
-            Side::Source,
-            "reading the database owner",
-            &from.sql(None, &owners_sql),
-        )?
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect();
-        let db_owner = roles.first().cloned().or_else(|| owner.map(str::to_string));
-        let objects = on(
-            Side::Source,
-            "reading the object owners",
-            &from.sql(
-                Some(src),
-                "select distinct pg_get_userbyid(relowner) from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname not in ('pg_catalog','information_schema','pg_toast')",
-            ),
-        )?;
-        for r in objects.lines().map(str::trim).filter(|l| !l.is_empty()) {
-            if !roles.iter().any(|x| x == r) {
-                roles.push(r.to_string());
-            }
-        }
-        for r in &roles {
-            let role = format!(
-                "DO $$BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{}') THEN CREATE ROLE \"{}\" LOGIN; END IF; END$$;",
-                r.replace('\'', "''"),
-                q(r)
-            );
-            on(Side::Destination, "creating a role", &to.sql(None, &role))?;
-        }
-        // The destination database is ours to replace: destination-free
-        // found none (or moved it aside) before the first copy.
-        on(
-            Side::Destination,
-            "dropping a half-loaded database",
-            &to.sql(None, &format!("DROP DATABASE IF EXISTS \"{}\"", q(dst))),
-        )?;
-        on(
-            Side::Destination,
-            "creating the database",
-            &to.sql(
-                None,
-                &format!(
-                    "CREATE DATABASE \"{}\"{}",
-                    q(dst),
-                    db_owner
-                        .map(|o| format!(" OWNER \"{}\"", q(&o)))
-                        .unwrap_or_default()
-                ),
-            ),
-        )?;
-        let dump = from.run(&format!("pg_dump --no-password {}", sh_quote(src)));
-        let load = format!(
-            "{} >/dev/null",
-            to.run(&format!(
-                "psql -X -q -v ON_ERROR_STOP=1 -d {}",
-                sh_quote(dst)
-            ))
-        );
-        let t = Instant::now();
-        let specs = (
-            migrate_remote::HostSpec::parse(&m.source.host).map_err(|e| e.to_string())?,
-            migrate_remote::HostSpec::parse(&m.destination.host).map_err(|e| e.to_string())?,
-        );
-        let job = format!(
-            "db-{}-{}",
-            self.plan.id,
-            dst.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
-        );
-        let (bytes, route) = self
-            .sides
-            .rt
-            .block_on(dbpipe::stream(
-                &self.sides.src,
-                &self.sides.dst,
-                (&specs.0, &specs.1),
-                &job,
-                &dump,
-                &load,
-            ))
-            .map_err(|e| format!("piping the dump: {e}"))?;
-        let secs = t.elapsed().as_secs_f64();
-        let (a, b) = (
-            on(Side::Source, "counting rows", &row_count_script(&from, src))?,
-            on(
-                Side::Destination,
-                "counting rows",
-                &row_count_script(&to, dst),
-            )?,
-        );
-        if a != b {
-            return Err(format!(
-                "row counts differ after the load (source: {}; destination: {})",
-                a.trim().replace('\n', ", "),
-                b.trim().replace('\n', ", ")
-            ));
-        }
-        let tables = a.lines().count();
-        let rows: u64 = a
-            .lines()
-            .filter_map(|l| l.rsplit('|').next()?.parse::<u64>().ok())
-            .sum();
-        Ok((
-            format!(
-                "{} of dump piped {} in {secs:.1} s; {tables} tables, {rows} rows, equal on both sides",
-                human_bytes(bytes),
-                route.describe()
-            ),
-            json!({"dump_bytes": bytes, "dump_seconds": secs, "tables": tables, "rows": rows, "route": route.describe()}),
-        ))
+        .run()
     }
 
     fn carry(&mut self, file: &str, key: &str, secret: bool) -> StepResult {
@@ -1087,16 +966,6 @@ fn wait_for_port(addr: &str, within: std::time::Duration) -> Result<(), String> 
     }
 }
 
-/// `schema.table|count` per table, sorted, counted exactly.
-fn row_count_script(db: &DbShell, name: &str) -> String {
-    let generate = "select format('select %L || ''|'' || count(*) from %I.%I;', table_schema||'.'||table_name, table_schema, table_name) from information_schema.tables where table_type='BASE TABLE' and table_schema not in ('pg_catalog','information_schema') order by 1";
-    format!(
-        "{} | {}",
-        db.sql(Some(name), generate),
-        db.run(&format!("psql -X -Atq -d {}", sh_quote(name)))
-    )
-}
-
 pub fn backup_path(plan: &Plan) -> String {
     format!("{}/{}", plan.migration.backup_dir(), plan.id)
 }
@@ -1115,18 +984,19 @@ fn backup_script(plan: &Plan) -> String {
             service,
             ..
         } = &st.action
-            && engine == "postgresql"
+            && let Some(kind) = DbEngine::parse(engine)
         {
+            let (dump, suffix) =
+                DbShell::for_engine(kind, &plan.migration.source, service.as_deref())
+                    .backup(source_name);
             s.push_str(&format!(
-                "{dump} > {b}/db-{f}.dump.partial && mv {b}/db-{f}.dump.partial {b}/db-{f}.dump; ",
-                dump = DbShell::new(&plan.migration.source, service.as_deref())
-                    .run(&format!("pg_dump -Fc {}", sh_quote(source_name))),
+                "{dump} > {b}/db-{f}.{suffix}.partial && mv {b}/db-{f}.{suffix}.partial {b}/db-{f}.{suffix}; ",
                 b = sh_quote(&b),
                 f = source_name.replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "_")
             ));
         }
     }
-    s.push_str(&format!("cd {} && sha256sum files.tar db-*.dump 2>/dev/null > SHA256SUMS || sha256sum files.tar > SHA256SUMS; cat SHA256SUMS", sh_quote(&b)));
+    s.push_str(&format!("cd {} && if ls db-* >/dev/null 2>&1; then sha256sum files.tar db-*; else sha256sum files.tar; fi > SHA256SUMS; cat SHA256SUMS", sh_quote(&b)));
     s
 }
 
