@@ -51,7 +51,7 @@ const WALK: &str = r#"
 F='MANIFEST_FMT'
 C='%y %s\n'
 walk_prepare() (
-  rm -f "$J"/walk.* "$J"/man.* "$J"/cnt.* "$J"/hl.* "$J/dirs.top"
+  rm -rf "$J"/walk.* "$J"/man.* "$J"/cnt.* "$J"/hl.* "$J/dirs.top" "$J"/claim.*
   cd "$SRC" || exit 1
   local d=1 n
   while [ $d -lt 8 ]; do
@@ -66,25 +66,32 @@ walk_prepare() (
   find . -mindepth $d -maxdepth $d \( -type d -fprint0 "$J/walk.g" -o -fprintf "$J/man.top2" "$F" -fprintf "$J/cnt.top2" "$C" \
     \( -type f -links +1 -fprint0 "$J/hl.top2" -o -print0 \) \) >> "$J/walk.t" || exit 1
   split -t '\0' -n r/$N -d -a 3 "$J/walk.t" "$J/walk.t." || exit 1
-  split -t '\0' -n r/$N -d -a 3 "$J/walk.g" "$J/walk.g." || exit 1
+  split -t '\0' -n r/$K -d -a 3 "$J/walk.g" "$J/walk.g." || exit 1
 )
-# The names stream $1 sends, on stdout.
+# The names stream $1 sends, on stdout: its share of the shallow names,
+# then subtree chunks. Chunks are claimed (mkdir is atomic) rather than
+# dealt, so a stream that drew slow subtrees leaves the rest to the others
+# and all end within about one chunk of each other.
 walk_names() {
-  local s
+  local s k c n=0 rc=0
   s=$(printf %03d "$1")
   cd "$SRC" || return 1
-  : > "$J/man.$1"
   [ -s "$J/walk.t.$s" ] && cat "$J/walk.t.$s"
-  [ -s "$J/walk.g.$s" ] || return 0
-  find -files0-from "$J/walk.g.$s" -fprintf "$J/man.$1" "$F" -fprintf "$J/cnt.$1" "$C" \
-    \( -type f -links +1 -fprint0 "$J/hl.$1" -o -print0 \)
+  while [ $n -lt $K ]; do
+    k=$(( ($1 * K / N + n) % K )); n=$((n + 1))
+    c=$(printf %03d "$k")
+    [ -s "$J/walk.g.$c" ] && mkdir "$J/claim.$c" 2>/dev/null || continue
+    find -files0-from "$J/walk.g.$c" -fprintf "$J/man.c$c" "$F" -fprintf "$J/cnt.c$c" "$C" \
+      \( -type f -links +1 -fprint0 "$J/hl.c$c" -o -print0 \) || rc=1
+  done
+  return $rc
 }
 walk_finish() {
   cat "$J"/hl.* 2>/dev/null > "$J/list.links"
   { cat "$J/list.links"; { cat "$J/dirs.top"; sed -z 's|/[^/]*$||' "$J/list.links"; } | sort -zu; } > "$J/list.dirs"
   cat "$J"/man.* > "$J/manifest.pending"
   cat "$J"/cnt.* | awk '$1 != "d" {n++} $1 == "f" {b += $2} END {printf "%d %d\n", n, b}' > "$J/sent"
-  rm -f "$J"/walk.* "$J"/man.* "$J"/cnt.* "$J"/hl.* "$J/dirs.top"
+  rm -rf "$J"/walk.* "$J"/man.* "$J"/cnt.* "$J"/hl.* "$J/dirs.top" "$J"/claim.*
 }
 "#;
 
@@ -103,10 +110,11 @@ pub fn extract_command(p: &ScriptParams) -> String {
 }
 
 fn extract_command_z(p: &ScriptParams, compress: bool) -> String {
+    // The mkdir rides along: a separate step would cost a round trip.
     let tar = format!(
-        "tar -C {} -xf - --numeric-owner --same-owner --same-permissions {}",
-        sh_quote(&p.dst_root),
-        xattr_opts(p)
+        "mkdir -p -- {d} && tar -C {d} -xf - --numeric-owner --same-owner --same-permissions {}",
+        xattr_opts(p),
+        d = sh_quote(&p.dst_root)
     );
     if compress {
         format!("zstd -dcq | {tar}")
@@ -205,6 +213,7 @@ pub fn render(p: &ScriptParams) -> String {
             WALK.replace("MANIFEST_FMT", MANIFEST_FMT),
             r#"walk_prepare 2>"$J/walk.err" || fail=1
   mark walked
+  probe_wait
   if [ $fail = 0 ]; then
     for ((i = 0; i < N; i++)); do wstream "$i" & done
     wait
@@ -215,7 +224,8 @@ pub fn render(p: &ScriptParams) -> String {
     } else {
         (
             String::new(),
-            r#"for ((i = 0; i < N; i++)); do stream "$i" & done
+            r#"probe_wait
+  for ((i = 0; i < N; i++)); do stream "$i" & done
   wait
   for ((i = 0; i < N; i++)); do ok_stream "$i" || fail=1; done"#,
         )
@@ -228,6 +238,7 @@ umask 077
 J={jd}
 SRC={src}
 N={n}
+K=$(( N * 8 > 999 ? 999 : N * 8 ))
 cd "$J" || exit 1
 echo $$ > pid
 date +%s > started
@@ -279,20 +290,38 @@ if ! dst_ctl {mkdir} 2>"$J/delete.err"; then fail=1; fi
 # disks, sets the pace, and zstd -1 pays: it passes incompressible data
 # through at over 500 MB/s and shrinks the tar headers, which are 7 % of a
 # media tree's stream (2-200 KiB files, measured in the lab).
+# It runs while the job prepares; probe_wait collects its verdict.
 Z=0
-if [ {auto_z} = 1 ] && [ $fail = 0 ]; then
-  # (the time of an empty command is the fixed cost to subtract)
+PP=
+probe() {{
+  # The first 4 MiB warm the connection up (TCP slow start); the second are
+  # timed, less the time of an empty command (session setup).
+  local a b c d e r
   a=$(date +%s%N)
   dst_ctl 'cat > /dev/null' < /dev/null 2>/dev/null
   b=$(date +%s%N)
+  head -c 4194304 /dev/zero | dst_ctl 'cat > /dev/null' 2>/dev/null || return 0
+  c=$(date +%s%N)
   if head -c 4194304 /dev/zero | dst_ctl 'cat > /dev/null' 2>/dev/null; then
-    c=$(date +%s%N)
-    e=$(( (c - b) - (b - a) ))
+    d=$(date +%s%N)
+    e=$(( (d - c) - (b - a) ))
     [ "$e" -gt 0 ] || e=1
     r=$(( 4194304 * 1000000000 / e ))
-    [ "$r" -lt 20000000 ] && Z=1 && EXTRACT=$EXTRACT_Z
+    [ "$r" -lt 20000000 ] && Z=1
     echo "$r $Z" > "$J/link"
   fi
+}}
+probe_wait() {{
+  [ -n "$PP" ] || return 0
+  wait "$PP"
+  PP=
+  read -r _ Z < "$J/link" 2>/dev/null || Z=0
+  if [ "$Z" = 1 ]; then EXTRACT=$EXTRACT_Z; fi
+}}
+if [ {auto_z} = 1 ] && [ $fail = 0 ]; then
+  rm -f "$J/link"
+  probe &
+  PP=$!
 fi
 if [ $fail = 0 ] && [ -s "$J/delete" ]; then
   dst_ctl {delete} < "$J/delete" 2>>"$J/delete.err" || fail=1

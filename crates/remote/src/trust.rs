@@ -292,7 +292,16 @@ cat >> "$f""#
         u = sh_quote(&r.user),
         h = sh_quote(&r.hostname)
     );
-    let check = format!("{dst_ssh} true");
+    // The check also opens a connection master on src (ControlPath
+    // JOB_DIR/cm) that the job reuses for its short serial steps, so it pays
+    // no handshake of its own for them. Its stdio goes to files: a
+    // persisting master would otherwise hold this command's pipes open.
+    let check = match dst_ssh.strip_prefix("ssh ") {
+        Some(rest) => format!(
+            "ssh -o ControlMaster=auto -o ControlPath={jd}/cm -o ControlPersist=60 {rest} true < /dev/null > /dev/null 2> {jd}/cm.err || {{ cat {jd}/cm.err >&2; exit 1; }}"
+        ),
+        None => format!("{dst_ssh} true"),
+    };
     if let Err(e) = src.sh("testing the src→dst link", &check, None).await {
         let _ = teardown(src, dst, job_dir, job_id).await;
         return Err(terr(format!(
@@ -319,7 +328,9 @@ pub async fn teardown(
     let b = src
         .sh(
             "removing the temporary key",
-            &format!("rm -f {jd}/key {jd}/key.pub {jd}/known_hosts"),
+            &format!(
+                "ssh -O exit -o ControlPath={jd}/cm migrate-dst > /dev/null 2>&1; rm -f {jd}/key {jd}/key.pub {jd}/known_hosts {jd}/cm.err"
+            ),
             None,
         )
         .await;
