@@ -109,7 +109,9 @@ impl Run {
     fn kill_at(&self, step: &str) {
         let mut c = self.migrate();
         c.args(["app", "--yes", "--file"]).arg(&self.file);
-        c.stdout(Stdio::null()).stderr(Stdio::null());
+        let err = self.home.path().join("killed-run.stderr");
+        c.stdout(Stdio::null())
+            .stderr(std::fs::File::create(&err).expect("stderr file"));
         let mut child = c.spawn().expect("spawn migrate");
         let needle = format!("\"step\":\"{step}\",\"event\":\"start\"");
         let t = Instant::now();
@@ -119,7 +121,8 @@ impl Run {
             }
             if let Ok(Some(s)) = child.try_wait() {
                 panic!(
-                    "migrate exited ({s}) before step {step} started:\n{}",
+                    "migrate exited ({s}) before step {step} started:\n{}{}",
+                    std::fs::read_to_string(&err).unwrap_or_default(),
                     std::fs::read_to_string(self.journal()).unwrap_or_default()
                 );
             }
@@ -789,6 +792,239 @@ fn mastodon_moves_from_one_compose_project_to_another() {
     assert!(
         !journal.contains(secret) && !report.contains(secret),
         "a secret leaked"
+    );
+    assert_eq!((keys("src"), keys("dst")), keys_before);
+}
+
+/// Nextcloud with MariaDB as a compose project on src, moved to the same
+/// project on dst: the app's files in its `html` volume, the database with
+/// the app's own MariaDB account (password hash and grants), which the web
+/// front logs in with on dst.
+struct NcMaria {
+    base: String,
+    db: String,
+    project: String,
+    port: u16,
+    run: Run,
+}
+
+impl NcMaria {
+    fn new() -> NcMaria {
+        let pid = std::process::id();
+        let base = format!("/srv/test-app-ncm-{pid}");
+        let db = format!("test_app_ncm_{pid}");
+        let project = format!("mtncm{pid}");
+        let port = 27000 + (pid % 1000) as u16;
+        let ex = support::workspace_root().join("examples/lab-nextcloud");
+        let read = |p: &str| std::fs::read(ex.join(p)).expect("example file");
+        let f = NcMaria {
+            base: base.clone(),
+            db: db.clone(),
+            project: project.clone(),
+            port,
+            run: Run::new(),
+        };
+        let compose = format!("{base}/compose");
+        for (h, addr) in [("src", "127.0.0.2"), ("dst", "127.0.0.3")] {
+            put(
+                h,
+                &compose,
+                &[
+                    (
+                        "docker-compose.yml",
+                        &read("compose-mariadb/docker-compose.yml"),
+                        "644",
+                    ),
+                    ("php", &read("php"), "755"),
+                    (
+                        ".env",
+                        format!("NC_LISTEN={addr}:{port}\n").as_bytes(),
+                        "644",
+                    ),
+                ],
+            );
+        }
+        put(
+            "src",
+            &format!("{base}/app"),
+            &[
+                ("status.py", &read("app/status.py"), "755"),
+                ("occ", &read("app/occ"), "755"),
+            ],
+        );
+        ok(
+            "src",
+            &format!("cd {compose} && docker-compose -p {project} up -d db >/dev/null 2>&1"),
+        );
+        let vol = ok(
+            "src",
+            &format!("docker volume inspect -f '{{{{.Mountpoint}}}}' {project}_html"),
+        )
+        .trim()
+        .to_string();
+        let install = std::fs::read_to_string(ex.join("install-source.sh")).expect("script");
+        let o = Command::new("ssh")
+            .args([
+                "src",
+                &format!(
+                    "DB_ENGINE=mariadb COMPOSE_DIR={compose} COMPOSE_PROJECT={project} APP_SRC={base}/app APP_DIR=/var/www/html bash -s -- {vol} {db} {DOMAIN}"
+                ),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                c.stdin
+                    .take()
+                    .expect("stdin")
+                    .write_all(install.as_bytes())?;
+                c.wait_with_output()
+            })
+            .expect("install");
+        assert!(
+            o.status.success(),
+            "install: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        ok(
+            "src",
+            &format!(
+                "cd {compose} && docker-compose -p {project} up -d >/dev/null 2>&1 && for i in $(seq 1 100); do curl -s -o /dev/null http://127.0.0.2:{port}/ && exit 0; sleep 0.1; done; exit 1"
+            ),
+        );
+        let side = |host: &str, addr: &str| {
+            format!(
+                "host = \"{host}\"\ncompose = \"{compose}\"\nproject = \"{project}\"\nvolume = \"html\"\nhttp = \"{addr}:{port}\"\ndatabases = {{ nextcloud = \"{db}\" }}\n"
+            )
+        };
+        let toml = format!(
+            "app = \"nextcloud\"\ndomain = \"{DOMAIN}\"\nbackup_dir = \"{base}/backup\"\nskip_steps = [\"nextcloud-wait-for-sync-clients\", \"nextcloud-stop-web\"]\n\n[source]\n{}\n[destination]\n{}",
+            side(&url("LAB_SRC_URL", "src"), "127.0.0.2"),
+            side(&url("LAB_DST_URL", "dst"), "127.0.0.3"),
+        );
+        std::fs::write(&f.run.file, toml).expect("write migration file");
+        f
+    }
+
+    fn volume(&self, host: &str) -> String {
+        ok(
+            host,
+            &format!(
+                "docker volume inspect -f '{{{{.Mountpoint}}}}' {}_html",
+                self.project
+            ),
+        )
+        .trim()
+        .to_string()
+    }
+
+    /// Per table: row count and a digest of every row, read with the
+    /// server's own client in the db container.
+    fn rows(&self, host: &str) -> String {
+        let sql = "SET SESSION group_concat_max_len = 10000000; \
+            SELECT 'oc_users', count(*), md5(group_concat(concat_ws(',', uid, displayname, password) ORDER BY uid)) FROM oc_users; \
+            SELECT 'oc_storages', count(*), md5(group_concat(concat_ws(',', numeric_id, id) ORDER BY numeric_id)) FROM oc_storages; \
+            SELECT 'oc_filecache', count(*), md5(group_concat(concat_ws(',', fileid, storage, path, size, mtime, etag) ORDER BY fileid)) FROM oc_filecache; \
+            SELECT 'oc_appconfig', count(*), md5(group_concat(concat_ws(',', appid, configkey, configvalue) ORDER BY appid, configkey)) FROM oc_appconfig;";
+        ok(
+            host,
+            &format!(
+                "cd {}/compose && docker-compose -p {} exec -T db mysql -N -B -D {} -e {}",
+                self.base,
+                self.project,
+                self.db,
+                sq(sql)
+            ),
+        )
+    }
+
+    fn get(&self, addr: &str, path: &str) -> (u16, String) {
+        use std::io::Read;
+        let Ok(mut s) = std::net::TcpStream::connect((addr, self.port)) else {
+            return (0, String::new());
+        };
+        let req = format!("GET {path} HTTP/1.0\r\nHost: {DOMAIN}\r\n\r\n");
+        let mut text = String::new();
+        if s.write_all(req.as_bytes()).is_err() || s.read_to_string(&mut text).is_err() {
+            return (0, String::new());
+        }
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let code = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (code, body.to_string())
+    }
+}
+
+impl Drop for NcMaria {
+    fn drop(&mut self) {
+        let script = format!(
+            "cd {b}/compose 2>/dev/null && docker-compose -p {p} down -v -t 1 >/dev/null 2>&1; rm -rf {b}; true",
+            b = self.base,
+            p = self.project
+        );
+        for h in ["src", "dst"] {
+            let _ = sh(h, &script);
+        }
+    }
+}
+
+#[test]
+fn nextcloud_with_mariadb_moves_between_compose_projects() {
+    if !support::lab_up("docker info >/dev/null 2>&1") {
+        return;
+    }
+    let _one = serial();
+    let f = NcMaria::new();
+    let keys_before = (keys("src"), keys("dst"));
+    let src_vol = f.volume("src");
+    let src_tree = Fixture::tree("src", &src_vol);
+    let src_rows = f.rows("src");
+    assert!(src_rows.contains("oc_users\t3\t"), "{src_rows}");
+    let (code, body) = f.get("127.0.0.2", "/status.php");
+    assert_eq!(code, 200, "the source must answer before the move: {body}");
+
+    f.run.kill_at("database-nextcloud");
+    let o = f.run.app();
+    let report = stdout(&o);
+    assert!(
+        o.status.success(),
+        "{report}{}\n{}",
+        stderr(&o),
+        std::fs::read_to_string(f.run.journal()).unwrap_or_default()
+    );
+    assert_eq!(Fixture::tree("dst", &f.volume("dst")), src_tree);
+    assert_eq!(f.rows("dst"), src_rows);
+    // The web front logs in with the app's own account on dst: the
+    // account, its password hash and its grants moved with the database.
+    let (code, body) = f.get("127.0.0.3", "/status.php");
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["installed"], true);
+    assert_eq!(v["maintenance"], false);
+    assert!(report.contains("VERDICT: PASS"), "{report}");
+    // The backup on the source holds the SQL dump, checksummed.
+    let sums = ok(
+        "src",
+        &format!("cd {}/backup/*/ && sha256sum -c SHA256SUMS", f.base),
+    );
+    assert!(
+        sums.contains("files.tar: OK") && sums.contains(".sql: OK"),
+        "{sums}"
+    );
+    // No password or hash of the app's account reached the journal.
+    let conf = ok("src", &format!("cat {src_vol}/config/config.php"));
+    let pass = config_value(&conf, "dbpassword");
+    assert!(!pass.is_empty(), "{conf}");
+    let journal = std::fs::read_to_string(f.run.journal()).expect("journal");
+    assert!(!journal.contains(&pass), "the password reached the journal");
+    assert!(
+        !journal.contains("PASSWORD"),
+        "a password hash reached the journal"
     );
     assert_eq!((keys("src"), keys("dst")), keys_before);
 }

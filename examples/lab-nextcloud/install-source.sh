@@ -5,16 +5,27 @@
 # the official layout (config/config.php with instanceid, passwordsalt and
 # secret; data/appdata_<instanceid>/ with previews; user files with old
 # mtimes; version.php), and a PostgreSQL database with users, file cache
-# rows and app config. Idempotent for one ROOT: refuses if it exists.
+# rows and app config. Idempotent for one ROOT: refuses if it holds files.
+#
+# In a compose project instead (ROOT is then the project's `html` volume
+# directory): COMPOSE_DIR and COMPOSE_PROJECT name the project, whose `db`
+# service is started here; APP_SRC the directory holding app/'s files;
+# APP_DIR the path the app sees (/var/www/html); DB_ENGINE=mariadb for
+# MariaDB (its own account and password, as Nextcloud logs in) instead of
+# PostgreSQL.
 set -euo pipefail
 root=$1 db=$2 domain=$3
-[[ -e $root ]] && { echo "$root exists" >&2; exit 1; }
+[[ -n "$(ls -A "$root" 2>/dev/null)" ]] && { echo "$root exists" >&2; exit 1; }
 base=$(dirname "$root")
+app_src=${APP_SRC:-$base/app}
+app_dir=${APP_DIR:-$root}
+engine=${DB_ENGINE:-postgresql}
+dbpass=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
 iid=oc$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')
 salt=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
 secret=$(head -c 36 /dev/urandom | base64 | tr -d '/+=')
 mkdir -p "$root"/{config,custom_apps/calendar,themes,data}
-cp "$base/app/status.py" "$base/app/occ" "$root/"
+cp "$app_src/status.py" "$app_src/occ" "$root/"
 cat > "$root/version.php" <<'PHP'
 <?php
 $OC_Version = array(28,0,4,1);
@@ -33,15 +44,16 @@ cat > "$root/config/config.php" <<PHP
   array (
     0 => '$domain',
   ),
-  'datadirectory' => '$root/data',
-  'dbtype' => 'pgsql',
+  'datadirectory' => '$app_dir/data',
+  'dbtype' => '$([[ $engine == mariadb ]] && echo mysql || echo pgsql)',
   'version' => '28.0.4.1',
   'overwrite.cli.url' => 'https://$domain',
   'dbname' => '$db',
-  'dbhost' => 'localhost',
+  'dbhost' => '$([[ $engine == mariadb ]] && echo localhost:/run/mysqld/mysqld.sock || echo localhost)',
   'dbport' => '',
   'dbtableprefix' => 'oc_',
   'dbuser' => 'nc_$db',
+  'dbpassword' => '$([[ $engine == mariadb ]] && echo "$dbpass")',
   'installed' => true,
   'maintenance' => false,
   'data-fingerprint' => '',
@@ -68,6 +80,36 @@ printf '' > "$root/data/.ocdata"
 chown -R www-data:www-data "$root"
 chmod 640 "$root/config/config.php"
 # database
+users="('alice','Alice','3|\$argon2id\$v=19\$m=65536,t=4,p=1\$x'),('bob','Bob','3|\$argon2id\$v=19\$m=65536,t=4,p=1\$y'),('carol','Carol','3|\$argon2id\$v=19\$m=65536,t=4,p=1\$z')"
+# one filecache row per file, as files:scan would make: storage, path, name, size, mtime, etag
+filecache() {
+  ( cd "$root/data" && find . -type f -printf '%P\t%s\t%T@\n' ) | while IFS=$'\t' read -r p s t; do
+    u=${p%%/*}; case $u in alice) st=1;; bob) st=2;; carol) st=3;; *) st=4;; esac
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$st" "$p" "$(basename "$p")" "$s" "${t%.*}" "$(printf '%s' "$p" | md5sum | cut -c1-13)"
+  done
+}
+if [[ $engine == mariadb ]]; then
+  dc() { docker-compose -f "$COMPOSE_DIR/docker-compose.yml" -p "$COMPOSE_PROJECT" "$@"; }
+  # </dev/null: compose reads stdin, which may be this very script (bash -s)
+  dc up -d db </dev/null >/dev/null 2>&1
+  for _ in $(seq 120); do dc exec -T db mysqladmin ping --silent </dev/null >/dev/null 2>&1 && break; sleep 0.5; done
+  my() { dc exec -T db mysql "$@"; }
+  my <<SQL
+CREATE DATABASE \`$db\` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci;
+CREATE USER 'nc_$db'@'%' IDENTIFIED BY '$dbpass';
+GRANT ALL PRIVILEGES ON \`$db\`.* TO 'nc_$db'@'%';
+SQL
+  my "$db" <<SQL
+CREATE TABLE oc_users (uid varchar(64) PRIMARY KEY, displayname varchar(64), password varchar(255));
+CREATE TABLE oc_storages (numeric_id int AUTO_INCREMENT PRIMARY KEY, id varchar(64) UNIQUE);
+CREATE TABLE oc_filecache (fileid bigint AUTO_INCREMENT PRIMARY KEY, storage int, path text, name text, size bigint, mtime bigint, etag varchar(40));
+CREATE TABLE oc_appconfig (appid varchar(32), configkey varchar(64), configvalue text, PRIMARY KEY (appid, configkey));
+INSERT INTO oc_users VALUES $users;
+INSERT INTO oc_storages (id) VALUES ('home::alice'),('home::bob'),('home::carol'),('local::$app_dir/data/');
+INSERT INTO oc_appconfig VALUES ('core','installedat','1700000000'),('core','vendor','nextcloud'),('files','enabled','yes'),('calendar','installed_version','4.6.0');
+SQL
+  filecache | awk -F'\t' '{ printf "INSERT INTO oc_filecache (storage, path, name, size, mtime, etag) VALUES (%s, \x27%s\x27, \x27%s\x27, %s, %s, \x27%s\x27);\n", $1, $2, $3, $4, $5, $6 }' | my "$db"
+else
 cd /
 runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 <<SQL
 DO \$\$BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'nc_$db') THEN CREATE ROLE "nc_$db" LOGIN; END IF; END\$\$;
@@ -79,13 +121,10 @@ CREATE TABLE oc_users (uid varchar(64) PRIMARY KEY, displayname varchar(64), pas
 CREATE TABLE oc_storages (numeric_id serial PRIMARY KEY, id varchar(64) UNIQUE);
 CREATE TABLE oc_filecache (fileid bigserial PRIMARY KEY, storage int, path text, name text, size bigint, mtime bigint, etag varchar(40));
 CREATE TABLE oc_appconfig (appid varchar(32), configkey varchar(64), configvalue text, PRIMARY KEY (appid, configkey));
-INSERT INTO oc_users VALUES ('alice','Alice','3|\$argon2id\$v=19\$m=65536,t=4,p=1\$x'),('bob','Bob','3|\$argon2id\$v=19\$m=65536,t=4,p=1\$y'),('carol','Carol','3|\$argon2id\$v=19\$m=65536,t=4,p=1\$z');
-INSERT INTO oc_storages (id) VALUES ('home::alice'),('home::bob'),('home::carol'),('local::$root/data/');
+INSERT INTO oc_users VALUES $users;
+INSERT INTO oc_storages (id) VALUES ('home::alice'),('home::bob'),('home::carol'),('local::$app_dir/data/');
 INSERT INTO oc_appconfig VALUES ('core','installedat','1700000000'),('core','vendor','nextcloud'),('files','enabled','yes'),('calendar','installed_version','4.6.0');
 SQL
-# one filecache row per file, as files:scan would make
-( cd "$root/data" && find . -type f -printf '%P\t%s\t%T@\n' ) | while IFS=$'\t' read -r p s t; do
-  u=${p%%/*}; case $u in alice) st=1;; bob) st=2;; carol) st=3;; *) st=4;; esac
-  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$st" "$p" "$(basename "$p")" "$s" "${t%.*}" "$(printf '%s' "$p" | md5sum | cut -c1-13)"
-done | runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c "COPY oc_filecache (storage, path, name, size, mtime, etag) FROM STDIN"
+filecache | runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c "COPY oc_filecache (storage, path, name, size, mtime, etag) FROM STDIN"
+fi
 echo "installed Nextcloud 28.0.4 at $root (instanceid $iid, $n user files, database $db)"

@@ -32,10 +32,17 @@ def version():
     return ".".join(p.strip() for p in parts.split(",")), vs
 
 
-def users(dbname):
-    out = subprocess.run(
-        ["runuser", "-u", "postgres", "--", "psql", "-X", "-Atqd", dbname, "-c", "select count(*) from oc_users"],
-        capture_output=True, text=True, cwd="/", timeout=10)
+def users(cfg):
+    dbname = cfg["dbname"]
+    if cfg.get("dbtype") == "mysql":
+        # As Nextcloud does: the app's own account and password, here over
+        # the MariaDB socket shared into this container.
+        env = dict(os.environ, MYSQL_PWD=cfg.get("dbpassword", ""))
+        argv = ["mysql", "-u", cfg["dbuser"], "-N", "-B", "-D", dbname, "-e", "select count(*) from oc_users"]
+    else:
+        env = None
+        argv = ["runuser", "-u", "postgres", "--", "psql", "-X", "-Atqd", dbname, "-c", "select count(*) from oc_users"]
+    out = subprocess.run(argv, capture_output=True, text=True, cwd="/", timeout=10, env=env)
     if out.returncode != 0:
         raise RuntimeError(out.stderr.strip())
     return int(out.stdout.strip())
@@ -57,7 +64,7 @@ class Handler(BaseHTTPRequestHandler):
             if host not in cfg["trusted"]:
                 return self.send(400, {"error": "Access through untrusted domain", "host": host})
             v, vs = version()
-            n = users(cfg["dbname"])
+            n = users(cfg)
         except Exception as e:  # the database or a file is missing
             return self.send(503, {"error": str(e)})
         if self.path.startswith("/status.php"):

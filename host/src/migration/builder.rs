@@ -139,12 +139,12 @@ pub fn build(
     );
     let mut facts = Facts::default();
     let mut notes = Vec::new();
-    let dbs: Vec<&crate::recipe::Database> = recipe
-        .databases
+    let databases = databases(recipe, plugin.as_deref(), &mut notes)?;
+    let dbs: Vec<&crate::recipe::Database> = databases
         .iter()
         .filter(|d| matches!(d.engine, Engine::Postgresql | Engine::Mariadb))
         .collect();
-    for d in &recipe.databases {
+    for d in &databases {
         match d.engine {
             Engine::Sqlite => notes.push(format!(
                 "Database {:?} is SQLite: it is a file inside the copied tree and moves with it.",
@@ -628,6 +628,43 @@ pub fn build(
         checks,
         follow_ups,
     })
+}
+
+/// The recipe's databases, with the engine the plugin read on the source
+/// where it could: an app may run on either (Nextcloud: config.php's
+/// dbtype), and moving a MariaDB database with PostgreSQL's tools cannot
+/// work.
+fn databases(
+    recipe: &Recipe,
+    plugin: Option<&LoadedPlugin>,
+    notes: &mut Vec<String>,
+) -> Result<Vec<crate::recipe::Database>, BuildError> {
+    let mut dbs = recipe.databases.clone();
+    let Some(p) = plugin else {
+        return Ok(dbs);
+    };
+    for item in p.data_layout()? {
+        if item.kind != plugin::DataKind::Database {
+            continue;
+        }
+        let engine = match item.engine {
+            plugin::DbEngine::Postgresql => Engine::Postgresql,
+            plugin::DbEngine::Mariadb => Engine::Mariadb,
+            plugin::DbEngine::Sqlite => Engine::Sqlite,
+            plugin::DbEngine::Redis => Engine::Redis,
+            plugin::DbEngine::None => continue,
+        };
+        if let Some(d) = dbs.iter_mut().find(|d| d.name == item.location)
+            && d.engine != engine
+        {
+            notes.push(format!(
+                "Database {:?} runs on {engine:?} at the source (plugin {} read it), not on the recipe's usual {:?}.",
+                d.name, p.id, d.engine
+            ));
+            d.engine = engine;
+        }
+    }
+    Ok(dbs)
 }
 
 fn dedupe_ids(steps: &mut [PlanStep]) {
