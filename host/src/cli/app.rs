@@ -20,7 +20,7 @@ pub struct DefArgs {
     /// The app's recipe (`migrate recipe list`); not with --file.
     pub app: Option<String>,
     /// A migration file (TOML) instead of the flags below.
-    #[arg(long, conflicts_with_all = ["app", "from", "to", "domain"])]
+    #[arg(long, conflicts_with_all = ["app", "from", "to", "domain", "src_compose", "dst_compose", "volume"])]
     pub file: Option<PathBuf>,
     /// The source server (`ssh://root@old`, `user@host`, an ssh alias, `local`).
     #[arg(long)]
@@ -52,6 +52,23 @@ pub struct DefArgs {
     /// Shell command starting the app on the destination.
     #[arg(long, value_name = "CMD")]
     pub dst_start: Option<String>,
+    /// The source's docker-compose project directory (its app runs there).
+    #[arg(long, value_name = "DIR")]
+    pub src_compose: Option<String>,
+    /// The destination's docker-compose project directory.
+    #[arg(long, value_name = "DIR")]
+    pub dst_compose: Option<String>,
+    /// The compose volume holding the app's files, on both sides (the
+    /// roots default to its directory).
+    #[arg(long, value_name = "NAME")]
+    pub volume: Option<String>,
+    /// ADDRESS:PORT the app answers HTTPS on at the source (checks verify
+    /// the certificate for --domain).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub src_https: Option<String>,
+    /// ADDRESS:PORT the app will answer HTTPS on at the destination.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub dst_https: Option<String>,
     /// The version the destination runs (default: the source's).
     #[arg(long)]
     pub target_version: Option<String>,
@@ -139,8 +156,18 @@ fn definition(d: &DefArgs) -> Result<Migration, String> {
             .ok_or_else(|| format!("{flag} is required (or give a migration file with --file)"))
     };
     let app = need(&d.app, "the app (first argument)")?;
-    let src_root = need(&d.src_root, "--src-root")?;
-    let m = Migration {
+    // With a compose volume the roots follow from it.
+    let src_root = match (&d.src_root, &d.src_compose, &d.volume) {
+        (Some(r), _, _) => r.clone(),
+        (None, Some(_), Some(_)) => String::new(),
+        _ => need(&d.src_root, "--src-root")?,
+    };
+    let dst_root = match (&d.dst_root, &d.dst_compose, &d.volume) {
+        (Some(r), _, _) => r.clone(),
+        (None, Some(_), Some(_)) => String::new(),
+        _ => src_root.clone(),
+    };
+    let mut m = Migration {
         app,
         domain: need(&d.domain, "--domain")?,
         target_version: d.target_version.clone(),
@@ -153,19 +180,27 @@ fn definition(d: &DefArgs) -> Result<Migration, String> {
             start: d.src_start.clone(),
             stop: d.src_stop.clone(),
             databases: d.databases.iter().cloned().collect(),
+            compose: d.src_compose.clone(),
+            volume: d.src_compose.as_ref().and(d.volume.clone()),
+            https: d.src_https.clone(),
             ..Default::default()
         },
         destination: Side {
             host: need(&d.to, "--to")?,
-            root: d.dst_root.clone().unwrap_or(src_root),
+            root: dst_root,
             http: d.dst_http.clone(),
             start: d.dst_start.clone(),
             databases: d.databases.iter().cloned().collect(),
+            compose: d.dst_compose.clone(),
+            volume: d.dst_compose.as_ref().and(d.volume.clone()),
+            https: d.dst_https.clone(),
             ..Default::default()
         },
         dns: None,
         tls_ca: None,
     };
+    m.source.resolve();
+    m.destination.resolve();
     m.validate("command line").map_err(|e| e.to_string())?;
     Ok(m)
 }

@@ -336,6 +336,12 @@ root = "/srv/nc"
             m.source.service_users.get("app").map(String::as_str),
             Some("www-data")
         );
+        // A compose destination's root is its app volume's directory.
+        assert_eq!(
+            m.destination.root,
+            "/var/lib/docker/volumes/nextcloud_html/_data"
+        );
+        assert_eq!(m.destination.https.as_deref(), Some("198.51.100.20:443"));
     }
 
     #[test]
@@ -352,5 +358,15 @@ root = "/srv/nc"
         let bad = GOOD.replace("127.0.0.2:8080", "nowhere");
         let e = parse("m.toml", &bad).unwrap_err().to_string();
         assert!(e.contains("source.http"), "{e}");
+        // A compose volume without its project directory, and no root at all.
+        let bad = GOOD.replace("root = \"/srv/nc\"\nhttp", "volume = \"html\"\nhttp");
+        let e = parse("m.toml", &bad).unwrap_err().to_string();
+        assert!(
+            e.contains("source.volume and source.project need source.compose"),
+            "{e}"
+        );
+        let bad = GOOD.replace("root = \"/srv/nc\"\nhttp", "http");
+        let e = parse("m.toml", &bad).unwrap_err().to_string();
+        assert!(e.contains("source.root is missing"), "{e}");
     }
 }
