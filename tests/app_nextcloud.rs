@@ -78,11 +78,11 @@ impl Fixture {
         let root = format!("{base}/nextcloud");
         let db = name.replace('-', "_");
         // Tests run in parallel and each server's ports are shared: one port per test.
-        let slot = ["ncrefuse", "ncabort", "nctls"]
+        let slot = ["ncrefuse", "ncabort", "nctls", "nchop"]
             .iter()
             .position(|n| name.contains(&format!("-{n}-")))
             .map_or(0, |i| i + 1);
-        let port = 20000 + ((pid % 1000) * 4) as u16 + slot as u16;
+        let port = 20000 + ((pid % 1000) * 5) as u16 + slot as u16;
         let home = tempfile::tempdir().expect("tempdir");
         let ex = support::workspace_root().join("examples/lab-nextcloud");
         // The stand-in app and the php shim, on both servers.
@@ -938,4 +938,70 @@ fn https_checks_verify_the_certificate_for_the_production_name() {
     assert!(text.contains("UnknownIssuer"), "{text}");
     ok("dst", &format!("test ! -e {}", f.root));
     drop(front);
+}
+
+#[test]
+fn an_upgrade_hop_runs_in_the_window_and_waits_for_what_only_a_person_can_do() {
+    if !support::lab_up("true") {
+        return;
+    }
+    let f = Fixture::new("nchop", "target_version = \"28.0.14\"");
+    let src_tree = f.tree("src");
+    let o = f
+        .migrate()
+        .args(["plan", "--file"])
+        .arg(&f.file)
+        .output()
+        .expect("plan");
+    let plan = stdout(&o);
+    assert!(o.status.success(), "{plan}{}", stderr(&o));
+    assert!(
+        plan.contains("Upgrade hops: 28.0.4") && plan.contains(" -> 28.0.14"),
+        "{plan}"
+    );
+
+    // Unattended, the run stops where a person must put the new code in
+    // place: everything before is done, nothing after has started.
+    let o = f.app(&[]);
+    assert_eq!(o.status.code(), Some(3), "{}{}", stdout(&o), stderr(&o));
+    let err = stderr(&o);
+    let deploy = "hop1-nextcloud-28.0.14-deploy";
+    assert!(
+        err.contains("it needs a person") && err.contains(&format!("--done {deploy}")),
+        "{err}"
+    );
+    let journal = std::fs::read_to_string(f.journal()).expect("journal");
+    assert!(
+        journal.contains("\"step\":\"database-nextcloud\",\"event\":\"done\""),
+        "{journal}"
+    );
+    assert!(!journal.contains("occ-upgrade"), "{journal}");
+    assert_eq!(f.config_value("dst", "version"), "28.0.4.1");
+
+    // The person deploys 28.0.14's code on dst, and says so.
+    ok(
+        "dst",
+        &format!(
+            "sed -i -e 's/array(28,0,4,1)/array(28,0,14,1)/' -e \"s/'28.0.4'/'28.0.14'/\" {}/version.php",
+            f.root
+        ),
+    );
+    let o = f.app(&["--done", deploy]);
+    let report = stdout(&o);
+    assert!(o.status.success(), "{report}{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("done by hand (--done)"),
+        "{}",
+        stderr(&o)
+    );
+    // occ upgrade moved the installed version to the code's; the app on dst
+    // reports 28.0.14 and needs no database upgrade; the source is unchanged.
+    assert_eq!(f.config_value("dst", "version"), "28.0.14.1");
+    let (code, status) = f.http("127.0.0.3", "/status.php");
+    assert_eq!(code, 200, "{status}");
+    assert_eq!(status["versionstring"], "28.0.14");
+    assert_eq!(status["needsDbUpgrade"], false);
+    assert_eq!(status["maintenance"], false);
+    assert_eq!(f.tree("src"), src_tree);
+    assert_eq!(f.config_value("src", "version"), "28.0.4.1");
 }

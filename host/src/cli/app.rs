@@ -127,6 +127,9 @@ pub struct Args {
     /// Migrate over a destination that already holds the app (moved aside, not deleted).
     #[arg(long)]
     pub force: bool,
+    /// A step done by hand (its id, as the run that stopped there named it); repeatable.
+    #[arg(long, value_name = "STEP")]
+    pub done: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -351,6 +354,7 @@ pub fn run(args: Args, g: &Global) -> u8 {
         yes: args.yes,
         dry_run: args.dry_run,
         force: args.force,
+        done: args.done.clone(),
     };
     let mut runner = Runner::new(&plan, &sides, &mut journal, opts);
     let res = runner.run();

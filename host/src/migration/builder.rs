@@ -531,8 +531,16 @@ pub fn build(
     let (cut, fin): (Vec<_>, Vec<_>) = post_copy
         .into_iter()
         .partition(|s| s.phase <= Phase::Cutover);
-    steps.extend(cut);
+    // Config first, then the new code, then the app's own commands: the
+    // carried keys must be in place before an upgrade hop runs (occ
+    // upgrade reads config.php), and commands such as "maintenance mode
+    // off" or "precompile assets" belong to the upgraded code.
+    let (carries, commands): (Vec<_>, Vec<_>) = cut
+        .into_iter()
+        .partition(|s| matches!(s.action, Action::Carry { .. }));
+    steps.extend(carries);
     steps.extend(hop_steps);
+    steps.extend(commands);
     steps.push(match &mig.destination.start {
         Some(_) => m(
             "start-destination",

@@ -24,6 +24,8 @@ pub struct RunOptions {
     pub yes: bool,
     pub dry_run: bool,
     pub force: bool,
+    /// Steps a person has done by hand (`--done STEP`).
+    pub done: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +85,7 @@ impl<'a> Runner<'a> {
                 continue;
             }
             self.confirm(step)?;
+            self.manual_gate(step)?;
             eprintln!(
                 "{} [{}] {} ({})",
                 if resuming { "resume" } else { "start " },
@@ -117,6 +120,33 @@ impl<'a> Runner<'a> {
             }
         }
         Ok(())
+    }
+
+    /// A step only a person can do, which later steps rely on (it changes
+    /// something before or in the downtime window: deploy the new code,
+    /// stop a service), stops an unattended run instead of being skipped:
+    /// the run resumes here once it is done and named with `--done`.
+    /// Reminders for afterwards and read-only checks only go to the report.
+    fn manual_gate(&self, step: &PlanStep) -> Result<(), RunError> {
+        let Action::Manual { text } = &step.action else {
+            return Ok(());
+        };
+        let attended = !self.opts.yes && std::io::stdin().is_terminal();
+        if attended
+            || self.opts.done.contains(&step.id)
+            || step.phase > Phase::Cutover
+            || step.risk == Risk::ReadOnly
+        {
+            return Ok(());
+        }
+        eprintln!("  BY HAND: {text}");
+        Err(RunError::Declined {
+            step: step.id.clone(),
+            why: format!(
+                "it needs a person: {text} When that is done, run the same command with `--done {}` to go on from here",
+                step.id
+            ),
+        })
     }
 
     fn ask(&self, question: &str) -> bool {
@@ -522,6 +552,9 @@ impl<'a> Runner<'a> {
                 }
             }
             Action::Manual { text } => {
+                if self.opts.done.contains(&step.id) {
+                    return Ok(("done by hand (--done)".into(), json!({"confirmed": true})));
+                }
                 eprintln!("  BY HAND: {text}");
                 if self.opts.yes || !std::io::stdin().is_terminal() {
                     Ok((
