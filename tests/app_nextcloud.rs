@@ -946,7 +946,6 @@ fn an_upgrade_hop_runs_in_the_window_and_waits_for_what_only_a_person_can_do() {
         return;
     }
     let f = Fixture::new("nchop", "target_version = \"28.0.14\"");
-    let src_tree = f.tree("src");
     let o = f
         .migrate()
         .args(["plan", "--file"])
@@ -960,11 +959,27 @@ fn an_upgrade_hop_runs_in_the_window_and_waits_for_what_only_a_person_can_do() {
         "{plan}"
     );
 
+    // The source was left in maintenance mode by its admin: its checks fail
+    // before anything moves, which the run says up front and the report
+    // does not blame on the migration.
+    ok(
+        "src",
+        &format!(
+            "cd {} && PATH={}/bin:$PATH php occ maintenance:mode --on",
+            f.root, f.base
+        ),
+    );
+    let src_tree = f.tree("src");
+
     // Unattended, the run stops where a person must put the new code in
     // place: everything before is done, nothing after has started.
     let o = f.app(&[]);
     assert_eq!(o.status.code(), Some(3), "{}{}", stdout(&o), stderr(&o));
     let err = stderr(&o);
+    assert!(
+        err.contains("check status-maintenance already FAILS on the source, before anything moved"),
+        "{err}"
+    );
     let deploy = "hop1-nextcloud-28.0.14-deploy";
     assert!(
         err.contains("it needs a person") && err.contains(&format!("--done {deploy}")),
@@ -1004,4 +1019,8 @@ fn an_upgrade_hop_runs_in_the_window_and_waits_for_what_only_a_person_can_do() {
     assert_eq!(status["maintenance"], false);
     assert_eq!(f.tree("src"), src_tree);
     assert_eq!(f.config_value("src", "version"), "28.0.4.1");
+    assert!(
+        report.contains("VERDICT: PASS") && report.contains("| fixed |"),
+        "{report}"
+    );
 }
