@@ -468,7 +468,11 @@ fn nextcloud_moves_to_dst_surviving_kills_in_every_phase_and_a_failed_step() {
         "{sums}"
     );
     // The report: checks before and after, verdict, follow-ups.
-    assert!(report.contains("VERDICT: PASS: 9 of 9 checks"), "{report}");
+    assert!(
+        report.contains("VERDICT: PASS: 10 of 10 checks"),
+        "{report}"
+    );
+    assert!(report.contains("| `address` | pass ("), "{report}");
     assert!(!report.contains("failing-before"), "{report}");
     assert!(report.contains("| `files` | pass ("), "{report}");
     assert!(

@@ -610,7 +610,7 @@ pub fn build(
     steps.sort_by_key(|s| s.phase);
     dedupe_ids(&mut steps);
 
-    let mut checks = recipe_checks(recipe, &mut notes);
+    let mut checks = recipe_checks(recipe, mig, &mut notes);
     if let Some(p) = plugin {
         checks.extend(plugin_checks(
             &p.smoke_checks()?,
@@ -743,7 +743,7 @@ fn from_plugin_step(s: &plugin::Step, origin: &str, hop: Option<usize>) -> PlanS
     }
 }
 
-fn recipe_checks(recipe: &Recipe, notes: &mut Vec<String>) -> Vec<CheckSpec> {
+fn recipe_checks(recipe: &Recipe, mig: &Migration, notes: &mut Vec<String>) -> Vec<CheckSpec> {
     let origin = format!("recipe {}", recipe.app.id);
     let cmd = |argv: &[String], service: &Option<String>| Cmd {
         service: service.clone(),
@@ -795,9 +795,23 @@ fn recipe_checks(recipe: &Recipe, notes: &mut Vec<String>) -> Vec<CheckSpec> {
                     "the same count on both sides".to_string(),
                     CheckKind::Count(cmd(argv, service)),
                 ),
+                // Asked only of the servers this migration names: without
+                // them there is no one to ask but the system's resolver,
+                // whose caches say nothing about the move.
+                Check::Dns { id, name, rtype } if mig.dns.is_some() => {
+                    let fqdn = super::checks::dns_name(name, &mig.domain);
+                    (
+                        id,
+                        format!("{fqdn} {rtype} answers alike on every authoritative server"),
+                        CheckKind::Dns {
+                            name: fqdn,
+                            rtype: rtype.to_uppercase(),
+                        },
+                    )
+                }
                 Check::Dns { id, name, .. } => {
                     notes.push(format!(
-                        "Recipe check {id:?} ({name}) is a DNS check: it is verified by the DNS steps, not the test plan."
+                        "Recipe check {id:?} ({name}) is a DNS check; it runs when the migration has a [dns] section naming the authoritative servers."
                     ));
                     return None;
                 }

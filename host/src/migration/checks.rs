@@ -130,6 +130,7 @@ pub fn run_one(sides: &Sides, side: Side, c: &CheckSpec) -> CheckResult {
                 }
             }
         }
+        CheckKind::Dns { name, rtype } => dns_check(sides, c, name, rtype),
         CheckKind::Command(cmd) | CheckKind::Count(cmd) => {
             let script = match commands::script(sides.mount.as_deref(), sides.def(side), cmd) {
                 Ok(s) => s,
@@ -162,6 +163,94 @@ pub fn run_one(sides: &Sides, side: Side, c: &CheckSpec) -> CheckResult {
             }
         }
     }
+}
+
+/// A recipe's record name relative to the domain (`@` is the domain
+/// itself; a name ending in a dot is absolute).
+pub fn dns_name(name: &str, domain: &str) -> String {
+    let domain = domain.trim_end_matches('.');
+    match name {
+        "@" | "" => format!("{domain}."),
+        n if n.ends_with('.') => n.to_string(),
+        n => format!("{n}.{domain}."),
+    }
+}
+
+/// Ask every authoritative server the migration names (else its update
+/// server); pass when all answer with the same non-empty record set.
+fn dns_check(sides: &Sides, c: &CheckSpec, name: &str, rtype: &str) -> CheckResult {
+    use std::str::FromStr;
+    let Some(d) = &sides.mig.dns else {
+        return result(c, false, None, "the migration names no DNS servers".into());
+    };
+    let Ok(rt) = hickory_proto::rr::RecordType::from_str(rtype) else {
+        return result(
+            c,
+            false,
+            None,
+            format!("{rtype:?} is not a DNS record type"),
+        );
+    };
+    let servers: Vec<&String> = if d.authoritative.is_empty() {
+        d.server.iter().collect()
+    } else {
+        d.authoritative.iter().collect()
+    };
+    let mut seen: Vec<(String, Vec<String>)> = Vec::new();
+    for s in servers {
+        let Ok(addr) = s.parse::<std::net::SocketAddr>() else {
+            return result(c, false, None, format!("{s:?} is not ADDRESS:PORT"));
+        };
+        let answer = sides.rt.block_on(migrate_dns::query::query(
+            addr,
+            name,
+            rt,
+            false,
+            std::time::Duration::from_secs(5),
+        ));
+        match answer {
+            Err(e) => return result(c, false, None, format!("{s}: {e}")),
+            Ok(a) => {
+                let values: Vec<String> = a
+                    .rrsets(name, rt)
+                    .into_iter()
+                    .flat_map(|r| r.values)
+                    .collect();
+                if values.is_empty() {
+                    return result(
+                        c,
+                        false,
+                        None,
+                        format!("{s} has no {name} {rtype} ({:?})", a.rcode),
+                    );
+                }
+                seen.push((s.clone(), values));
+            }
+        }
+    }
+    let Some((_, first)) = seen.first() else {
+        return result(c, false, None, "no DNS server to ask".into());
+    };
+    if let Some((s, v)) = seen.iter().find(|(_, v)| v != first) {
+        return result(
+            c,
+            false,
+            None,
+            format!(
+                "servers disagree: {} says {}, {s} says {}",
+                seen[0].0,
+                first.join(" "),
+                v.join(" ")
+            ),
+        );
+    }
+    let value = first.join(", ");
+    result(
+        c,
+        true,
+        Some(value.clone()),
+        format!("{rtype} {value} ({} servers agree)", seen.len()),
+    )
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

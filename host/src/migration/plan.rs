@@ -199,6 +199,12 @@ pub enum CheckKind {
     Command(Cmd),
     /// A number taken from the app; must be equal before and after.
     Count(Cmd),
+    /// A record the migration's authoritative servers must all answer, and
+    /// agree on (the same for both sides: DNS is not per server).
+    Dns {
+        name: String,
+        rtype: String,
+    },
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
