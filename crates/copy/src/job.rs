@@ -748,7 +748,7 @@ pub fn progress_from(kv: &HashMap<String, String>, info_: &PlanInfo, elapsed: f6
             (files, bytes)
         };
         let n = n.min(files);
-        let archive = cp * 100 * 10240;
+        let archive = cp * script::CHECKPOINT_RECORDS * script::BLOCKING_FACTOR * 512;
         let data = archive.saturating_sub(n * TAR_OVERHEAD_PER_FILE).min(bytes);
         pr.files_done += n;
         pr.bytes_done += data;

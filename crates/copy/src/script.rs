@@ -111,27 +111,36 @@ pub fn extract_command(p: &ScriptParams) -> String {
 
 fn extract_command_z(p: &ScriptParams, compress: bool) -> String {
     // The mkdir rides along: a separate step would cost a round trip.
+    let d = sh_quote(&p.dst_root);
     let tar = format!(
-        "mkdir -p -- {d} && tar -C {d} -xf - --numeric-owner --same-owner --same-permissions {}",
-        xattr_opts(p),
-        d = sh_quote(&p.dst_root)
+        "tar -C {d} -xf - --numeric-owner --same-owner --same-permissions {}",
+        xattr_opts(p)
     );
     if compress {
-        format!("zstd -dcq | {tar}")
+        format!("mkdir -p -- {d} && zstd -dcq | {tar}")
     } else {
-        tar
+        format!("mkdir -p -- {d} && {tar}")
     }
 }
+
+/// tar's record size, in 512-byte blocks: 64 KiB records instead of the
+/// default 10 KiB mean a sixth of the write() calls into the pipe (tar
+/// reading from a pipe reassembles records, so extract needs no option).
+pub const BLOCKING_FACTOR: u64 = 128;
+/// A checkpoint (progress line) every this many records: 1 MiB.
+pub const CHECKPOINT_RECORDS: u64 = 16;
 
 /// The source-side tar for list `name` (without output redirection).
 pub fn create_command(p: &ScriptParams, name: &str, with_progress: bool) -> String {
     let progress = if with_progress {
-        format!("-v --index-file=\"$J/s{name}.idx\" --checkpoint=100 --checkpoint-action=echo=%u")
+        format!(
+            "-v --index-file=\"$J/s{name}.idx\" --checkpoint={CHECKPOINT_RECORDS} --checkpoint-action=echo=%u"
+        )
     } else {
         String::new()
     };
     format!(
-        "tar -C \"$SRC\" --format=posix --pax-option=delete=atime,delete=ctime --numeric-owner --sparse {x} \
+        "tar -C \"$SRC\" -b {BLOCKING_FACTOR} --format=posix --pax-option=delete=atime,delete=ctime --numeric-owner --sparse {x} \
          --null --verbatim-files-from --no-unquote --no-recursion -T \"$J/list.{name}\" -cf - {progress}",
         x = xattr_opts(p)
     )
@@ -148,7 +157,7 @@ pub fn render(p: &ScriptParams) -> String {
     let dst_run = match &p.dst_ssh {
         Some(ssh) => match ssh.strip_prefix("ssh ") {
             Some(rest) => format!(
-                "dst_run() {{ {ssh} \"$1\"; }}\n\
+                "dst_run() {{ ssh $CIPHERS {rest} \"$1\"; }}\n\
                  dst_ctl() {{ ssh -o ControlMaster=auto -o ControlPath=\"$J/cm\" -o ControlPersist=30 {rest} \"$1\"; }}\n\
                  dst_ctl_exit() {{ ssh -O exit -o ControlPath=\"$J/cm\" {rest} 2>/dev/null; true; }}"
             ),
@@ -247,6 +256,15 @@ rm -f s*.rc s*.err s*.walkerr s*.dsterr s*.idx delete.err walk.err sent times
 # Step timings, for finding where a slow copy spends its time.
 mark() {{ echo "$1 $(date +%s.%N)" >> "$J/times"; }}
 mark start
+# Streams prefer AES-GCM where the CPU has AES instructions: about 1.5 times
+# chacha20's rate in the lab (477 against 310 MB/s for one raw ssh pipe),
+# and on 2 cores the ciphers' CPU competes with tar. `^` only moves it to
+# the front of the default list (OpenSSH 8.0+; tested before use), so a
+# server without it still negotiates.
+CIPHERS=
+if grep -qw aes /proc/cpuinfo 2>/dev/null && ssh -G -o Ciphers=^aes128-gcm@openssh.com localhost >/dev/null 2>&1; then
+  CIPHERS='-o Ciphers=^aes128-gcm@openssh.com'
+fi
 {dst_run}
 EXTRACT={extract}
 EXTRACT_Z={extract_z}
@@ -388,7 +406,9 @@ mod tests {
     fn script_copies_lists_and_records_success() {
         let dir = std::env::temp_dir().join(format!("migrate-script-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let p = params(&dir);
+        let mut p = params(&dir);
+        // The compressed pipelines, where zstd is here to run them.
+        p.compress = Command::new("zstd").arg("--version").output().is_ok();
         let job = dir.join("job");
         let src = dir.join("src tree");
         std::fs::create_dir_all(&job).unwrap();
