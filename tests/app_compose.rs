@@ -8,12 +8,11 @@
 
 mod support;
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
-use support::{migrate, stderr, stdout};
+use support::app::{self, keys, ok, put, sq};
+use support::{stderr, stdout};
 
 const DOMAIN: &str = "cloud.example.test";
 
@@ -23,42 +22,6 @@ static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn sh(host: &str, script: &str) -> Output {
-    support::on_server_raw(host, script)
-}
-
-fn ok(host: &str, script: &str) -> String {
-    let o = sh(host, script);
-    assert!(
-        o.status.success(),
-        "on {host}: {script}\n{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn put(host: &str, dir: &str, files: &[(&str, &[u8], &str)]) {
-    for (name, data, mode) in files {
-        let mut c = Command::new("ssh")
-            .args([
-                "-o",
-                "BatchMode=yes",
-                host,
-                &format!("mkdir -p {dir} && cat > {dir}/{name} && chmod {mode} {dir}/{name}"),
-            ])
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("ssh");
-        c.stdin.take().expect("stdin").write_all(data).expect("put");
-        assert!(c.wait().expect("wait").success(), "put {name} on {host}");
-    }
-}
-
-fn sq(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 fn url(var: &str, alias: &str) -> String {
@@ -79,12 +42,7 @@ impl Run {
     }
 
     fn migrate(&self) -> Command {
-        let mut c = migrate(self.home.path());
-        c.env(
-            "XDG_CACHE_HOME",
-            support::target_dir().join("test-app-cache"),
-        );
-        c
+        app::migrate_in(self.home.path())
     }
 
     fn app(&self) -> Output {
@@ -96,44 +54,11 @@ impl Run {
     }
 
     fn journal(&self) -> PathBuf {
-        let dir = self.home.path().join("data/migrate/migrations");
-        std::fs::read_dir(&dir)
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(|e| e.ok())
-            .map(|e| e.path().join("journal.jsonl"))
-            .unwrap_or_else(|| dir.join("none"))
+        app::journal(self.home.path())
     }
 
-    /// Run `migrate app` and kill it (SIGKILL) once `step` has started.
     fn kill_at(&self, step: &str) {
-        let mut c = self.migrate();
-        c.args(["app", "--yes", "--file"]).arg(&self.file);
-        let err = self.home.path().join("killed-run.stderr");
-        c.stdout(Stdio::null())
-            .stderr(std::fs::File::create(&err).expect("stderr file"));
-        let mut child = c.spawn().expect("spawn migrate");
-        let needle = format!("\"step\":\"{step}\",\"event\":\"start\"");
-        let t = Instant::now();
-        loop {
-            if std::fs::read_to_string(self.journal()).is_ok_and(|j| j.contains(&needle)) {
-                break;
-            }
-            if let Ok(Some(s)) = child.try_wait() {
-                panic!(
-                    "migrate exited ({s}) before step {step} started:\n{}{}",
-                    std::fs::read_to_string(&err).unwrap_or_default(),
-                    std::fs::read_to_string(self.journal()).unwrap_or_default()
-                );
-            }
-            assert!(
-                t.elapsed() < Duration::from_secs(600),
-                "step {step} never started"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        child.kill().expect("kill");
-        let _ = child.wait();
+        app::kill_at(self.home.path(), &self.file, step)
     }
 }
 
@@ -184,25 +109,10 @@ impl Fixture {
             &format!("{base}/bin"),
             &[("php", &read("php"), "755")],
         );
-        let install = std::fs::read_to_string(ex.join("install-source.sh")).expect("script");
-        let o = Command::new("ssh")
-            .args(["src", "bash", "-s", "--", &root, &db, DOMAIN])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .and_then(|mut c| {
-                c.stdin
-                    .take()
-                    .expect("stdin")
-                    .write_all(install.as_bytes())?;
-                c.wait_with_output()
-            })
-            .expect("install");
-        assert!(
-            o.status.success(),
-            "install: {}",
-            String::from_utf8_lossy(&o.stderr)
+        app::install(
+            "src",
+            &format!("bash -s -- {root} {db} {DOMAIN}"),
+            &ex.join("install-source.sh"),
         );
         ok("src", &f.start_src());
         // The destination: a compose project that has never run.
@@ -293,22 +203,8 @@ databases = {{ nextcloud = "{db}" }}
     }
 
     fn http(&self, addr: &str, path: &str) -> (u16, serde_json::Value) {
-        use std::io::Read;
-        let Ok(mut s) = std::net::TcpStream::connect((addr, self.port)) else {
-            return (0, serde_json::Value::Null);
-        };
-        let req = format!("GET {path} HTTP/1.0\r\nHost: {DOMAIN}\r\n\r\n");
-        let mut text = String::new();
-        if s.write_all(req.as_bytes()).is_err() || s.read_to_string(&mut text).is_err() {
-            return (0, serde_json::Value::Null);
-        }
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let code = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        (code, serde_json::from_str(body).unwrap_or_default())
+        let (code, body) = app::http_get(addr, self.port, DOMAIN, path);
+        (code, serde_json::from_str(&body).unwrap_or_default())
     }
 }
 
@@ -322,7 +218,7 @@ fn config_value(text: &str, key: &str) -> String {
 
 impl Drop for Fixture {
     fn drop(&mut self) {
-        let _ = sh(
+        let _ = support::on_server_raw(
             "dst",
             &format!(
                 "cd {c} 2>/dev/null && docker-compose -p {p} down -v -t 1 >/dev/null 2>&1; docker volume rm {p}_html >/dev/null 2>&1; rm -rf {b}; true",
@@ -331,7 +227,7 @@ impl Drop for Fixture {
                 b = self.base
             ),
         );
-        let _ = sh(
+        let _ = support::on_server_raw(
             "src",
             &format!(
                 "test -f {b}/app.pid && kill $(cat {b}/app.pid) 2>/dev/null; rm -rf {b}; cd / && runuser -u postgres -- psql -X -q -c 'DROP DATABASE IF EXISTS \"{d}\"' -c 'DROP ROLE IF EXISTS \"nc_{d}\"' >/dev/null 2>&1; true",
@@ -340,13 +236,6 @@ impl Drop for Fixture {
             ),
         );
     }
-}
-
-fn keys(host: &str) -> String {
-    ok(
-        host,
-        "cat /root/.ssh/authorized_keys 2>/dev/null | sha256sum",
-    )
 }
 
 #[test]
@@ -562,29 +451,10 @@ impl Masto {
                 "644",
             )],
         );
-        let install = std::fs::read_to_string(ex.join("install-source.sh")).expect("script");
-        let o = Command::new("ssh")
-            .args([
-                "src",
-                &format!("COMPOSE_PROJECT={project} bash -s -- {root} {db} {MASTO_DOMAIN}"),
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .and_then(|mut c| {
-                c.stdin
-                    .take()
-                    .expect("stdin")
-                    .write_all(install.as_bytes())?;
-                c.wait_with_output()
-            })
-            .expect("install");
-        assert!(
-            o.status.success(),
-            "install: {}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
+        app::install(
+            "src",
+            &format!("COMPOSE_PROJECT={project} bash -s -- {root} {db} {MASTO_DOMAIN}"),
+            &ex.join("install-source.sh"),
         );
         // The image has no Ruby: the stand-in `bundle` sits in the app's bin/.
         put(
@@ -666,22 +536,7 @@ databases = {{ mastodon_production = "{db}" }}
     }
 
     fn get(&self, addr: &str, path: &str) -> (u16, String) {
-        use std::io::Read;
-        let Ok(mut s) = std::net::TcpStream::connect((addr, self.port)) else {
-            return (0, String::new());
-        };
-        let req = format!("GET {path} HTTP/1.0\r\nHost: {MASTO_DOMAIN}\r\n\r\n");
-        let mut text = String::new();
-        if s.write_all(req.as_bytes()).is_err() || s.read_to_string(&mut text).is_err() {
-            return (0, String::new());
-        }
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let code = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        (code, body.to_string())
+        app::http_get(addr, self.port, MASTO_DOMAIN, path)
     }
 }
 
@@ -694,7 +549,7 @@ impl Drop for Masto {
             b = self.base
         );
         for h in ["src", "dst"] {
-            let _ = sh(h, &script);
+            let _ = support::on_server_raw(h, &script);
         }
     }
 }
@@ -862,31 +717,12 @@ impl NcMaria {
         )
         .trim()
         .to_string();
-        let install = std::fs::read_to_string(ex.join("install-source.sh")).expect("script");
-        let o = Command::new("ssh")
-            .args([
-                "src",
-                &format!(
-                    "DB_ENGINE=mariadb COMPOSE_DIR={compose} COMPOSE_PROJECT={project} APP_SRC={base}/app APP_DIR=/var/www/html bash -s -- {vol} {db} {DOMAIN}"
-                ),
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .and_then(|mut c| {
-                c.stdin
-                    .take()
-                    .expect("stdin")
-                    .write_all(install.as_bytes())?;
-                c.wait_with_output()
-            })
-            .expect("install");
-        assert!(
-            o.status.success(),
-            "install: {}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
+        app::install(
+            "src",
+            &format!(
+                "DB_ENGINE=mariadb COMPOSE_DIR={compose} COMPOSE_PROJECT={project} APP_SRC={base}/app APP_DIR=/var/www/html bash -s -- {vol} {db} {DOMAIN}"
+            ),
+            &ex.join("install-source.sh"),
         );
         ok(
             "src",
@@ -941,22 +777,7 @@ impl NcMaria {
     }
 
     fn get(&self, addr: &str, path: &str) -> (u16, String) {
-        use std::io::Read;
-        let Ok(mut s) = std::net::TcpStream::connect((addr, self.port)) else {
-            return (0, String::new());
-        };
-        let req = format!("GET {path} HTTP/1.0\r\nHost: {DOMAIN}\r\n\r\n");
-        let mut text = String::new();
-        if s.write_all(req.as_bytes()).is_err() || s.read_to_string(&mut text).is_err() {
-            return (0, String::new());
-        }
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let code = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        (code, body.to_string())
+        app::http_get(addr, self.port, DOMAIN, path)
     }
 }
 
@@ -968,7 +789,7 @@ impl Drop for NcMaria {
             p = self.project
         );
         for h in ["src", "dst"] {
-            let _ = sh(h, &script);
+            let _ = support::on_server_raw(h, &script);
         }
     }
 }

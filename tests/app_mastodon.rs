@@ -9,39 +9,12 @@ mod support;
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
-use support::{migrate, stderr, stdout};
+use support::app::{self, ok};
+use support::{stderr, stdout};
 
 const DOMAIN: &str = "social.example.test";
-
-fn ssh(host: &str, script: &str) -> Output {
-    let mut c = Command::new("ssh")
-        .args(["-o", "BatchMode=yes", host, "bash", "-s"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn ssh");
-    c.stdin
-        .take()
-        .expect("stdin")
-        .write_all(script.as_bytes())
-        .expect("write script");
-    c.wait_with_output().expect("ssh")
-}
-
-fn ok(host: &str, script: &str) -> String {
-    let o = ssh(host, script);
-    assert!(
-        o.status.success(),
-        "on {host}: {script}\n{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 struct Fixture {
     base: String,
@@ -83,25 +56,10 @@ impl Fixture {
                 .expect("tar");
             assert!(c.wait().expect("wait").success());
         }
-        let install = std::fs::read_to_string(ex.join("install-source.sh")).expect("script");
-        let o = Command::new("ssh")
-            .args(["src", "bash", "-s", "--", &root, &db, DOMAIN])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .and_then(|mut c| {
-                c.stdin
-                    .take()
-                    .expect("stdin")
-                    .write_all(install.as_bytes())?;
-                c.wait_with_output()
-            })
-            .expect("install");
-        assert!(
-            o.status.success(),
-            "install: {}",
-            String::from_utf8_lossy(&o.stderr)
+        app::install(
+            "src",
+            &format!("bash -s -- {root} {db} {DOMAIN}"),
+            &ex.join("install-source.sh"),
         );
         // The same system user on dst, with the same numeric ids (a
         // from-source install runs as `mastodon`; files keep their uid).
@@ -154,22 +112,11 @@ impl Fixture {
     }
 
     fn migrate(&self) -> Command {
-        let mut c = migrate(self.home.path());
-        c.env(
-            "XDG_CACHE_HOME",
-            support::target_dir().join("test-app-cache"),
-        );
-        c
+        app::migrate_in(self.home.path())
     }
 
     fn journal(&self) -> PathBuf {
-        let dir = self.home.path().join("data/migrate/migrations");
-        std::fs::read_dir(&dir)
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(|e| e.ok())
-            .map(|e| e.path().join("journal.jsonl"))
-            .unwrap_or_else(|| dir.join("none"))
+        app::journal(self.home.path())
     }
 
     fn tree(&self, host: &str) -> String {
@@ -193,22 +140,7 @@ impl Fixture {
     }
 
     fn get(&self, addr: &str, path: &str) -> (u16, String) {
-        use std::io::Read;
-        let Ok(mut s) = std::net::TcpStream::connect((addr, self.port)) else {
-            return (0, String::new());
-        };
-        let req = format!("GET {path} HTTP/1.0\r\nHost: {DOMAIN}\r\n\r\n");
-        let mut text = String::new();
-        if s.write_all(req.as_bytes()).is_err() || s.read_to_string(&mut text).is_err() {
-            return (0, String::new());
-        }
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let code = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        (code, body.to_string())
+        app::http_get(addr, self.port, DOMAIN, path)
     }
 }
 
@@ -220,7 +152,7 @@ impl Drop for Fixture {
             d = self.db
         );
         for h in ["src", "dst"] {
-            let _ = ssh(h, &script);
+            let _ = support::on_server_raw(h, &script);
         }
     }
 }
@@ -250,29 +182,7 @@ fn mastodon_moves_with_its_secrets_media_and_database() {
     );
 
     // Killed during the live copy, then rerun to the end.
-    let mut child = f
-        .migrate()
-        .args(["app", "--yes", "--file"])
-        .arg(&f.file)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let t = Instant::now();
-    while !std::fs::read_to_string(f.journal())
-        .is_ok_and(|j| j.contains("\"step\":\"pre-sync\",\"event\":\"start\""))
-    {
-        assert!(
-            t.elapsed() < Duration::from_secs(300),
-            "pre-sync never started"
-        );
-        if let Ok(Some(s)) = child.try_wait() {
-            panic!("migrate exited ({s}) before the pre-sync");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().expect("kill");
-    let _ = child.wait();
+    app::kill_at(f.home.path(), &f.file, "pre-sync");
     let o = f
         .migrate()
         .args(["app", "--yes", "--file"])

@@ -13,45 +13,11 @@ mod support;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
-use support::{migrate, stderr, stdout};
+use support::app::{self, keys, ok};
+use support::{stderr, stdout};
 
 const DOMAIN: &str = "cloud.example.test";
-
-fn ssh(host: &str, script: &str) -> Output {
-    ssh_in(host, script, None)
-}
-
-fn ssh_in(host: &str, script: &str, input: Option<&[u8]>) -> Output {
-    let mut c = Command::new("ssh")
-        .args(["-o", "BatchMode=yes", host, "bash", "-s"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn ssh");
-    {
-        let mut i = c.stdin.take().expect("stdin");
-        if let Some(data) = input {
-            // script first reads the payload length, see callers
-            i.write_all(data).expect("write payload");
-        }
-        i.write_all(script.as_bytes()).expect("write script");
-    }
-    c.wait_with_output().expect("ssh")
-}
-
-fn ok(host: &str, script: &str) -> String {
-    let o = ssh(host, script);
-    assert!(
-        o.status.success(),
-        "on {host}: {script}\n{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 /// One Nextcloud installation on src, its migration file, and cleanup of
 /// everything it made (processes by their recorded PID, directories,
@@ -105,25 +71,10 @@ impl Fixture {
                 .expect("tar");
             assert!(c.wait().expect("wait").success());
         }
-        let install = std::fs::read_to_string(ex.join("install-source.sh")).expect("script");
-        let o = Command::new("ssh")
-            .args(["src", "bash", "-s", "--", &root, &db, DOMAIN])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .and_then(|mut c| {
-                c.stdin
-                    .take()
-                    .expect("stdin")
-                    .write_all(install.as_bytes())?;
-                c.wait_with_output()
-            })
-            .expect("install");
-        assert!(
-            o.status.success(),
-            "install: {}",
-            String::from_utf8_lossy(&o.stderr)
+        app::install(
+            "src",
+            &format!("bash -s -- {root} {db} {DOMAIN}"),
+            &ex.join("install-source.sh"),
         );
         let f = Fixture {
             name: name.clone(),
@@ -184,13 +135,7 @@ nextcloud = "{db}"
     }
 
     fn migrate(&self) -> Command {
-        let mut c = migrate(self.home.path());
-        // Compiled plugins are shared between runs of this test.
-        c.env(
-            "XDG_CACHE_HOME",
-            support::target_dir().join("test-app-cache"),
-        );
-        c
+        app::migrate_in(self.home.path())
     }
 
     fn app(&self, extra: &[&str]) -> Output {
@@ -204,58 +149,18 @@ nextcloud = "{db}"
     }
 
     fn journal(&self) -> PathBuf {
-        let dir = self.home.path().join("data/migrate/migrations");
-        std::fs::read_dir(&dir)
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(|e| e.ok())
-            .map(|e| e.path().join("journal.jsonl"))
-            .unwrap_or_else(|| dir.join("none"))
+        app::journal(self.home.path())
     }
 
     /// Run `migrate app` and kill it (SIGKILL) once `step` has started.
     fn kill_at(&self, step: &str) {
-        let mut c = self.migrate();
-        c.arg("app").arg("--file").arg(&self.file).arg("--yes");
-        c.stdout(Stdio::null()).stderr(Stdio::null());
-        let mut child = c.spawn().expect("spawn migrate");
-        let needle = format!("\"step\":\"{step}\",\"event\":\"start\"");
-        let t = Instant::now();
-        loop {
-            if std::fs::read_to_string(self.journal()).is_ok_and(|j| j.contains(&needle)) {
-                break;
-            }
-            if let Ok(Some(s)) = child.try_wait() {
-                panic!("migrate exited ({s}) before step {step} started");
-            }
-            assert!(
-                t.elapsed() < Duration::from_secs(600),
-                "step {step} never started"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        child.kill().expect("kill");
-        let _ = child.wait();
+        app::kill_at(self.home.path(), &self.file, step)
     }
 
     /// GET with the production Host header; status 0 when nothing answers.
     fn http(&self, addr: &str, path: &str) -> (u16, serde_json::Value) {
-        use std::io::Read;
-        let Ok(mut s) = std::net::TcpStream::connect((addr, self.port)) else {
-            return (0, serde_json::Value::Null);
-        };
-        let req = format!("GET {path} HTTP/1.0\r\nHost: {DOMAIN}\r\n\r\n");
-        let mut text = String::new();
-        if s.write_all(req.as_bytes()).is_err() || s.read_to_string(&mut text).is_err() {
-            return (0, serde_json::Value::Null);
-        }
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let code = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        (code, serde_json::from_str(body).unwrap_or_default())
+        let (code, body) = app::http_get(addr, self.port, DOMAIN, path);
+        (code, serde_json::from_str(&body).unwrap_or_default())
     }
 
     /// Every file under the root: path, size, mtime, mode, owner, sha256.
@@ -299,7 +204,7 @@ impl Drop for Fixture {
             d = self.db
         );
         for h in ["src", "dst"] {
-            let _ = ssh(h, &script);
+            let _ = support::on_server_raw(h, &script);
         }
         let _ = &self.name;
     }
@@ -315,13 +220,6 @@ fn dns_section(knot: &dns_support::KnotLab, key: &std::path::Path) -> String {
         p = knot.primary(),
         s = knot.secondary(),
         k = key.display()
-    )
-}
-
-fn keys(host: &str) -> String {
-    ok(
-        host,
-        "cat /root/.ssh/authorized_keys 2>/dev/null | sha256sum",
     )
 }
 
@@ -835,7 +733,7 @@ struct TlsFront(String);
 
 impl Drop for TlsFront {
     fn drop(&mut self) {
-        let _ = ssh(
+        let _ = support::on_server_raw(
             "src",
             &format!(
                 "test -f {0} && kill $(cat {0}) 2>/dev/null; rm -f {0}",
@@ -858,25 +756,13 @@ fn https_checks_verify_the_certificate_for_the_production_name() {
     for n in [DOMAIN, "wrong.example.test"] {
         for ext in ["pem", "key"] {
             let data = std::fs::read(certs.path().join(format!("{n}.{ext}"))).expect("cert");
-            let o = ssh_in("src", &format!("cat > {}/{n}.{ext}", f.base), None);
-            let _ = o;
-            let mut c = Command::new("ssh")
-                .args(["src", &format!("cat > {}/{n}.{ext}", f.base)])
-                .stdin(Stdio::piped())
-                .spawn()
-                .expect("ssh");
-            c.stdin
-                .take()
-                .expect("stdin")
-                .write_all(&data)
-                .expect("put");
-            assert!(c.wait().expect("wait").success());
+            app::put("src", &f.base, &[(&format!("{n}.{ext}"), &data, "600")]);
         }
     }
     let pidfile = format!("{}/tls.pid", f.base);
     let front = TlsFront(pidfile.clone());
     let serve = |name: &str| {
-        let _ = ssh(
+        let _ = support::on_server_raw(
             "src",
             &format!("test -f {pidfile} && kill $(cat {pidfile}) 2>/dev/null; sleep 0.2; true"),
         );

@@ -12,7 +12,8 @@
 # service is started here; APP_SRC the directory holding app/'s files;
 # APP_DIR the path the app sees (/var/www/html); DB_ENGINE=mariadb for
 # MariaDB (its own account and password, as Nextcloud logs in) instead of
-# PostgreSQL.
+# PostgreSQL. STACK names a deployed Co-op Cloud (swarm) stack instead of a
+# compose project; DB_PASSWORD the account's password (from its secret).
 set -euo pipefail
 root=$1 db=$2 domain=$3
 [[ -n "$(ls -A "$root" 2>/dev/null)" ]] && { echo "$root exists" >&2; exit 1; }
@@ -20,7 +21,10 @@ base=$(dirname "$root")
 app_src=${APP_SRC:-$base/app}
 app_dir=${APP_DIR:-$root}
 engine=${DB_ENGINE:-postgresql}
-dbpass=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+# DB_PASSWORD: the account's password comes from a swarm secret the app
+# reads itself (Co-op Cloud), so config.php keeps none.
+dbpass=${DB_PASSWORD:-$(head -c 18 /dev/urandom | base64 | tr -d '/+=')}
+conf_dbpass=$([[ -n ${DB_PASSWORD:-} ]] || echo "$dbpass")
 iid=oc$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')
 salt=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
 secret=$(head -c 36 /dev/urandom | base64 | tr -d '/+=')
@@ -53,7 +57,7 @@ cat > "$root/config/config.php" <<PHP
   'dbport' => '',
   'dbtableprefix' => 'oc_',
   'dbuser' => 'nc_$db',
-  'dbpassword' => '$([[ $engine == mariadb ]] && echo "$dbpass")',
+  'dbpassword' => '$([[ $engine == mariadb ]] && echo "$conf_dbpass")',
   'installed' => true,
   'maintenance' => false,
   'data-fingerprint' => '',
@@ -89,14 +93,21 @@ filecache() {
   done
 }
 if [[ $engine == mariadb ]]; then
-  dc() { docker-compose -f "$COMPOSE_DIR/docker-compose.yml" -p "$COMPOSE_PROJECT" "$@"; }
-  # </dev/null: compose reads stdin, which may be this very script (bash -s)
-  dc up -d db </dev/null >/dev/null 2>&1
-  for _ in $(seq 120); do dc exec -T db mysqladmin ping --silent </dev/null >/dev/null 2>&1 && break; sleep 0.5; done
-  my() { dc exec -T db mysql "$@"; }
+  if [[ -n ${STACK:-} ]]; then
+    # A Co-op Cloud stack (already deployed): its db service's container.
+    dbc() { docker ps -q --filter "label=com.docker.swarm.service.name=${STACK}_db" | head -n 1; }
+    for _ in $(seq 240); do [[ -n $(dbc) ]] && docker exec "$(dbc)" mysqladmin ping --silent </dev/null >/dev/null 2>&1 && break; sleep 0.5; done
+    my() { docker exec -i "$(dbc)" mysql "$@"; }
+  else
+    dc() { docker-compose -f "$COMPOSE_DIR/docker-compose.yml" -p "$COMPOSE_PROJECT" "$@"; }
+    # </dev/null: compose reads stdin, which may be this very script (bash -s)
+    dc up -d db </dev/null >/dev/null 2>&1
+    for _ in $(seq 120); do dc exec -T db mysqladmin ping --silent </dev/null >/dev/null 2>&1 && break; sleep 0.5; done
+    my() { dc exec -T db mysql "$@"; }
+  fi
   my <<SQL
-CREATE DATABASE \`$db\` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci;
-CREATE USER 'nc_$db'@'%' IDENTIFIED BY '$dbpass';
+CREATE DATABASE IF NOT EXISTS \`$db\` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci;
+CREATE USER IF NOT EXISTS 'nc_$db'@'%' IDENTIFIED BY '$dbpass';
 GRANT ALL PRIVILEGES ON \`$db\`.* TO 'nc_$db'@'%';
 SQL
   my "$db" <<SQL

@@ -3,6 +3,8 @@
 //! `CARGO_BIN_EXE_migrate` is the freshly built binary.
 #![allow(dead_code)]
 
+pub mod app;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 

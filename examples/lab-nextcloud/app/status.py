@@ -37,7 +37,12 @@ def users(cfg):
     if cfg.get("dbtype") == "mysql":
         # As Nextcloud does: the app's own account and password, here over
         # the MariaDB socket shared into this container.
-        env = dict(os.environ, MYSQL_PWD=cfg.get("dbpassword", ""))
+        password = cfg.get("dbpassword", "")
+        if not password and os.path.exists("/run/secrets/db_password"):
+            # Co-op Cloud hands the password in as a swarm secret.
+            with open("/run/secrets/db_password") as f:
+                password = f.read().strip()
+        env = dict(os.environ, MYSQL_PWD=password)
         argv = ["mysql", "-u", cfg["dbuser"], "-N", "-B", "-D", dbname, "-e", "select count(*) from oc_users"]
     else:
         env = None

@@ -6,7 +6,7 @@
 use migrate_remote::sh_quote;
 
 use super::definition::Migration;
-use super::layout::{Compose, DbEngine, DbShell};
+use super::layout::{DbEngine, DbShell, Project};
 use super::plan::{
     Action, CheckKind, CheckSpec, Cmd, Facts, Phase, Plan, PlanStep, Risk, Where, human_bytes,
 };
@@ -65,7 +65,7 @@ pub fn compose_defaults(mig: &mut Migration, recipe: &Recipe) {
         .filter_map(|d| d.service.as_deref())
         .collect();
     for side in [&mut mig.source, &mut mig.destination] {
-        let Some(c) = Compose::of(side) else {
+        let Some(c) = Project::of(side) else {
             continue;
         };
         let app: Vec<String> = recipe
@@ -96,7 +96,7 @@ pub fn settings(
         ("source-app-dir", &mig.source),
         ("destination-app-dir", &mig.destination),
     ] {
-        let dir = match (Compose::of(side), mount) {
+        let dir = match (Project::of(side), mount) {
             (Some(_), Some(m)) => m.to_string(),
             _ => side.root.clone(),
         };
@@ -108,7 +108,9 @@ pub fn settings(
         ("source-layout", &mig.source),
         ("destination-layout", &mig.destination),
     ] {
-        let layout = if side.compose.is_some() {
+        let layout = if side.stack.is_some() {
+            "stack"
+        } else if side.compose.is_some() {
             "compose"
         } else {
             "directory"
@@ -397,22 +399,72 @@ pub fn build(
             Action::DestinationFree,
         ),
     ];
-    if let (Some(c), Some(v)) = (Compose::of(&mig.destination), &mig.destination.volume) {
+    if let (Some(c), Some(v)) = (Project::of(&mig.destination), &mig.destination.volume) {
         steps.push(m(
             "destination-volume",
             Phase::Prepare,
             Where::Destination,
             Risk::Reversible,
             format!(
-                "Create the compose volume {} on the destination (labelled for project {:?}) to receive the app's files",
+                "Create the volume {} on the destination (labelled for {}) to receive the app's files",
                 c.volume_name(v),
-                c.project
+                c.describe()
             ),
             Action::CreateVolume {
                 compose_dir: c.dir.clone(),
                 project: c.project.clone(),
                 volume: v.clone(),
+                stack: c.stack,
             },
+        ));
+    }
+    if let Some(p) = Project::of(&mig.destination).filter(|p| p.stack) {
+        if let Some(from) = Project::of(&mig.source).filter(|p| p.stack) {
+            steps.push(m(
+                "destination-secrets",
+                Phase::Prepare,
+                Where::Both,
+                Risk::Reversible,
+                format!(
+                    "Carry the swarm secrets of stack {:?} to the destination swarm under the same names (read inside the source's containers; values never shown), before the stack is deployed there",
+                    from.project
+                ),
+                Action::StackSecrets {
+                    from: from.project.clone(),
+                    to: p.project.clone(),
+                },
+            ));
+        }
+        steps.push(match &mig.destination.deploy {
+            Some(cmd) => m(
+                "deploy-destination",
+                Phase::Prepare,
+                Where::Destination,
+                Risk::Reversible,
+                format!("Deploy stack {:?} on the destination (`{cmd}`)", p.project),
+                Action::Deploy,
+            ),
+            None => m(
+                "deploy-destination",
+                Phase::Prepare,
+                Where::Destination,
+                Risk::Reversible,
+                format!("Deploy stack {:?} on the destination", p.project),
+                Action::Manual {
+                    text: format!(
+                        "Deploy the app on the destination now that its secrets are there: move its abra .env to the new server's directory (~/.abra/servers/<new server>/{}.env) and run `abra app deploy {}`.",
+                        mig.domain, mig.domain
+                    ),
+                },
+            ),
+        });
+        steps.push(m(
+            "stop-destination",
+            Phase::Prepare,
+            Where::Destination,
+            Risk::Reversible,
+            "Scale the freshly deployed app's services to zero on the destination while its data comes in (the database keeps running)".into(),
+            Action::StopDestination,
         ));
     }
     steps.extend([
@@ -902,7 +954,7 @@ fn detect_version(
             }
             ProbeKind::ImageTag(service) | ProbeKind::DockerLabel((service, _)) => {
                 let def = sides.def(probe.side);
-                match Compose::of(def) {
+                match Project::of(def) {
                     None => Err(format!(
                         "service {service:?} is not a container in a plain-directory install"
                     )),
@@ -960,7 +1012,7 @@ fn detect_version(
 }
 
 pub fn preflight_tools(sides: &Sides, dbs: &[&crate::recipe::Database]) -> Result<(), BuildError> {
-    let compose = |side| Compose::of(sides.def(side)).is_some();
+    let compose = |side| Project::of(sides.def(side)).is_some();
     let mut src = vec![
         ("tar", "tar"),
         ("sha256sum", "coreutils"),
@@ -989,14 +1041,28 @@ pub fn preflight_tools(sides: &Sides, dbs: &[&crate::recipe::Database]) -> Resul
             .iter()
             .map(|(t, _)| format!("command -v {t} >/dev/null 2>&1 || echo {t}; "))
             .collect();
-        if compose(side) {
-            script.push_str(
+        match Project::of(sides.def(side)) {
+            Some(p) if p.stack => script.push_str(
+                "[ \"$(docker info -f '{{.Swarm.LocalNodeState}}' 2>/dev/null)\" = active ] || echo swarm; ",
+            ),
+            Some(_) => script.push_str(
                 "docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1 || echo docker-compose; ",
-            );
+            ),
+            None => {}
         }
         let out = sides
             .sh(side, "looking for tools", &script)
             .map_err(remote)?;
+        if out.split_whitespace().next() == Some("swarm") {
+            return Err(refused(
+                "missing-tool",
+                format!(
+                    "the {} ({}) is not a docker swarm manager, which a stack needs; run `docker swarm init` there (abra's `server add` does) and plan again",
+                    super::sides::side_word(side),
+                    sides.host(side).name()
+                ),
+            ));
+        }
         if let Some(missing) = out.split_whitespace().next() {
             let pkg = tools
                 .iter()
@@ -1090,26 +1156,78 @@ pub fn database_exists(
 
 /// A compose project's containers on a side (any state), if it has any.
 pub fn compose_containers(sides: &Sides, side: Side) -> Result<Option<String>, BuildError> {
-    let Some(c) = Compose::of(sides.def(side)) else {
+    let Some(c) = Project::of(sides.def(side)) else {
         return Ok(None);
     };
     let out = sides
         .sh(
             side,
-            "looking for the compose project",
-            &format!(
-                "docker ps -aq --filter label=com.docker.compose.project={} | wc -l",
-                sh_quote(&c.project)
-            ),
+            "looking for the app's containers",
+            &format!("docker ps -aq {} | wc -l", c.filter()),
         )
         .map_err(remote)?;
     let n: u64 = out.trim().parse().unwrap_or(0);
-    Ok((n > 0).then(|| {
-        format!(
-            "compose project {:?} in {} has {n} container(s)",
-            c.project, c.dir
-        )
-    }))
+    Ok((n > 0).then(|| format!("{} has {n} container(s)", c.describe())))
+}
+
+/// A stack destination is deployed fresh (by abra) before the data comes
+/// in, so its files are the image's and its database is empty: it holds
+/// the app once that database has tables.
+pub fn stack_destination_holds(
+    sides: &Sides,
+    mig: &Migration,
+    dbs: &[&crate::recipe::Database],
+) -> Result<Option<String>, BuildError> {
+    if compose_containers(sides, Side::Destination)?.is_none() {
+        return Ok(None);
+    }
+    for d in dbs {
+        let Some(engine) = DbEngine::parse(match d.engine {
+            Engine::Postgresql => "postgresql",
+            _ => "mariadb",
+        }) else {
+            continue;
+        };
+        let name = db_name(mig, Side::Destination, &d.name);
+        let sh = DbShell::for_engine(engine, &mig.destination, d.service.as_deref());
+        let sql = match engine {
+            DbEngine::Postgresql => format!(
+                "select case when exists (select 1 from pg_database where datname = '{n}') then 1 else 0 end",
+                n = name.replace('\'', "''")
+            ),
+            DbEngine::Mariadb => format!(
+                "select count(*) from information_schema.tables where table_schema = '{n}'",
+                n = name.replace('\'', "''")
+            ),
+        };
+        let out = sides
+            .sh(
+                Side::Destination,
+                "looking at the destination's database",
+                &sh.sql(None, &sql),
+            )
+            .map_err(remote)?;
+        let mut tables: u64 = out.trim().parse().unwrap_or(0);
+        if engine == DbEngine::Postgresql && tables > 0 {
+            let out = sides
+                .sh(
+                    Side::Destination,
+                    "looking at the destination's database",
+                    &sh.sql(
+                        Some(&name),
+                        "select count(*) from information_schema.tables where table_schema not in ('pg_catalog','information_schema')",
+                    ),
+                )
+                .map_err(remote)?;
+            tables = out.trim().parse().unwrap_or(0);
+        }
+        if tables > 0 {
+            return Ok(Some(format!(
+                "database {name} in the destination's stack has {tables} tables"
+            )));
+        }
+    }
+    Ok(None)
 }
 
 fn destination_holds_app(
@@ -1117,6 +1235,9 @@ fn destination_holds_app(
     mig: &Migration,
     dbs: &[&crate::recipe::Database],
 ) -> Result<Option<String>, BuildError> {
+    if Project::of(&mig.destination).is_some_and(|p| p.stack) {
+        return stack_destination_holds(sides, mig, dbs);
+    }
     let root = &mig.destination.root;
     let out = sides
         .sh(
@@ -1131,7 +1252,7 @@ fn destination_holds_app(
     if !out.trim().is_empty() {
         return Ok(Some(format!("{root} is not empty")));
     }
-    if Compose::of(&mig.destination).is_some() {
+    if Project::of(&mig.destination).is_some() {
         // Its databases live in its containers: none, no databases.
         return compose_containers(sides, Side::Destination);
     }

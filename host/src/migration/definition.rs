@@ -80,6 +80,13 @@ pub struct Side {
     /// container, and stop/start default to `compose stop`/`up -d`.
     #[serde(default)]
     pub compose: Option<String>,
+    /// A Co-op Cloud app here instead: the docker swarm stack abra deployed
+    /// (its name is the domain with dots as underscores). Commands run in
+    /// the stack's service containers, the database in its `db` service,
+    /// stop/start scale the app's services to zero and back, and its swarm
+    /// secrets are carried to a destination stack before it is deployed.
+    #[serde(default)]
+    pub stack: Option<String>,
     /// The compose project name (default: compose's own rule, the
     /// directory's basename in lower case letters and digits).
     #[serde(default)]
@@ -103,6 +110,11 @@ pub struct Side {
     /// Shell command starting the app on this server (plain installs).
     #[serde(default)]
     pub start: Option<String>,
+    /// Shell command deploying the app on this server (a stack destination:
+    /// e.g. `docker stack deploy -c compose.yml NAME`); without it the plan
+    /// asks a person to deploy (with abra) and waits for `--done`.
+    #[serde(default)]
+    pub deploy: Option<String>,
     /// Shell command stopping the app on this server.
     #[serde(default)]
     pub stop: Option<String>,
@@ -197,9 +209,29 @@ impl Migration {
                     "{name}.compose {c:?} must be the absolute directory of the compose file"
                 )));
             }
-            if s.compose.is_none() && (s.volume.is_some() || s.project.is_some()) {
+            if s.compose.is_some() && s.stack.is_some() {
                 return Err(invalid(format!(
-                    "{name}.volume and {name}.project need {name}.compose (the compose project's directory)"
+                    "{name} names both a compose project and a stack: the app lives in one of them"
+                )));
+            }
+            if let Some(st) = &s.stack
+                && (st.is_empty()
+                    || !st
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            {
+                return Err(invalid(format!(
+                    "{name}.stack {st:?} is not a stack name (letters, digits, '_' and '-', e.g. cloud_example_net)"
+                )));
+            }
+            if s.compose.is_none() && s.project.is_some() {
+                return Err(invalid(format!(
+                    "{name}.project needs {name}.compose (the compose project's directory)"
+                )));
+            }
+            if s.compose.is_none() && s.stack.is_none() && s.volume.is_some() {
+                return Err(invalid(format!(
+                    "{name}.volume and {name}.project need {name}.compose (the compose project's directory) or {name}.stack"
                 )));
             }
             if s.root.is_empty() {
@@ -295,7 +327,7 @@ impl Side {
     /// directory when none is named.
     pub fn resolve(&mut self) {
         if self.root.is_empty()
-            && let (Some(c), Some(v)) = (super::layout::Compose::of(self), &self.volume)
+            && let (Some(c), Some(v)) = (super::layout::Project::of(self), &self.volume)
         {
             self.root = super::layout::volume_root(&c, v);
         }

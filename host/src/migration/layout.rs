@@ -21,23 +21,42 @@ pub const DOCKER_ROOT: &str = "/var/lib/docker";
 const COMPOSE_CLI: &str =
     "$(docker compose version >/dev/null 2>&1 && echo 'docker compose' || echo docker-compose)";
 
-/// A side's compose project, when it has one.
+/// A side's container project, when it has one: a docker-compose project,
+/// or a Co-op Cloud app, which is a docker swarm stack (abra deploys it;
+/// services are `<stack>_<service>`, volumes `<stack>_<volume>`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Compose {
-    /// The directory holding the compose file.
+pub struct Project {
+    /// The directory holding the compose file (empty for a stack).
     pub dir: String,
-    /// The project name (`-p`): volumes are `<project>_<volume>`.
+    /// The compose project name (`-p`) or the stack name.
     pub project: String,
+    pub stack: bool,
 }
 
-impl Compose {
-    pub fn of(side: &SideDef) -> Option<Compose> {
+impl Project {
+    pub fn of(side: &SideDef) -> Option<Project> {
+        if let Some(stack) = &side.stack {
+            return Some(Project {
+                dir: String::new(),
+                project: stack.clone(),
+                stack: true,
+            });
+        }
         let dir = side.compose.as_ref()?;
         let project = side.project.clone().unwrap_or_else(|| default_project(dir));
-        Some(Compose {
+        Some(Project {
             dir: dir.clone(),
             project,
+            stack: false,
         })
+    }
+
+    pub fn describe(&self) -> String {
+        if self.stack {
+            format!("stack {:?}", self.project)
+        } else {
+            format!("compose project {:?} in {}", self.project, self.dir)
+        }
     }
 
     /// `cd DIR && <compose> -p PROJECT ` followed by a compose subcommand.
@@ -49,10 +68,51 @@ impl Compose {
         )
     }
 
-    /// Run `argv` (already shell words) in `service`'s container: `exec`
-    /// in the running one, else a one-off `run --rm --no-deps` of the same
-    /// service (the destination's app is not up while the post-copy fixes
-    /// run, and `exec` needs a running container).
+    /// `--filter` arguments selecting the project's containers.
+    pub fn filter(&self) -> String {
+        if self.stack {
+            format!(
+                "--filter label=com.docker.stack.namespace={}",
+                sh_quote(&self.project)
+            )
+        } else {
+            format!(
+                "--filter label=com.docker.compose.project={}",
+                sh_quote(&self.project)
+            )
+        }
+    }
+
+    /// `--filter` arguments selecting one service's containers.
+    fn service_filter(&self, service: &str) -> String {
+        if self.stack {
+            format!(
+                "--filter label=com.docker.swarm.service.name={}",
+                sh_quote(&self.swarm_service(service))
+            )
+        } else {
+            format!(
+                "{} --filter label=com.docker.compose.service={}",
+                self.filter(),
+                sh_quote(service)
+            )
+        }
+    }
+
+    /// A stack service's swarm name.
+    pub fn swarm_service(&self, service: &str) -> String {
+        format!("{}_{service}", self.project)
+    }
+
+    /// Run `argv` (already shell words) in `service`'s container.
+    /// Compose: `exec` in the running one, else a one-off `run --rm
+    /// --no-deps` of the same service (the destination's app is not up
+    /// while the post-copy fixes run, and `exec` needs a running container).
+    /// Stack: swarm has no one-off run, and a copy of the task outside the
+    /// stack would miss its networks and secrets, so a service at zero
+    /// replicas is scaled to one first; before the cutover that is the
+    /// destination, which nobody reaches yet (DNS still names the source)
+    /// and whose app still carries the source's maintenance mode.
     pub fn exec(
         &self,
         service: &str,
@@ -71,10 +131,18 @@ impl Compose {
         for (k, v) in env {
             opts.push_str(&format!(" -e {}", sh_quote(&format!("{k}={v}"))));
         }
+        let find = format!("docker ps -q {} | head -n 1", self.service_filter(service));
+        if self.stack {
+            let s = sh_quote(&self.swarm_service(service));
+            return format!(
+                "c=$({find}); if [ -z \"$c\" ]; then docker service scale -d {s}=1 >/dev/null || exit 1; for i in $(seq 1 240); do c=$({find}); [ -n \"$c\" ] && break; sleep 0.5; done; fi; [ -n \"$c\" ] || {{ echo 'service {svc} of stack {p} has no running container' >&2; exit 1; }}; docker exec -i{opts} \"$c\" {argv}",
+                svc = service,
+                p = self.project
+            );
+        }
         let svc = sh_quote(service);
         format!(
-            "if [ -n \"$(docker ps -q --filter label=com.docker.compose.project={p} --filter label=com.docker.compose.service={svc})\" ]; then {exec}; else {run}; fi",
-            p = sh_quote(&self.project),
+            "if [ -n \"$({find})\" ]; then {exec}; else {run}; fi",
             exec = self.cli(&format!("exec -T{opts} {svc} {argv}")),
             run = self.cli(&format!("run --rm --no-deps -T{opts} {svc} {argv}")),
         )
@@ -84,40 +152,86 @@ impl Compose {
     /// line; nothing when it has none).
     pub fn inspect_service(&self, service: &str, format: &str) -> String {
         format!(
-            "c=$(docker ps -q --filter label=com.docker.compose.project={p} --filter label=com.docker.compose.service={s} | head -n 1); [ -z \"$c\" ] || docker inspect -f {f} \"$c\"",
-            p = sh_quote(&self.project),
-            s = sh_quote(service),
+            "c=$(docker ps -q {} | head -n 1); [ -z \"$c\" ] || docker inspect -f {f} \"$c\"",
+            self.service_filter(service),
             f = sh_quote(format)
         )
     }
 
-    /// The docker volume holding compose volume `volume`.
+    /// The docker volume holding the project's volume `volume`.
     pub fn volume_name(&self, volume: &str) -> String {
         format!("{}_{volume}", self.project)
     }
 
-    /// Stop the given services, leaving the others (the databases) up.
+    /// Stop the given services, leaving the others (the databases) up. A
+    /// stack's services are scaled to zero, their replica count kept in a
+    /// service label (the docker crate's `migrate.replicas-before`) for
+    /// `up`; a service already at zero keeps the count it had. Not
+    /// detached: scale returns once the tasks are gone, so nothing of the
+    /// app still writes when the final pass starts.
     pub fn stop(&self, services: &[String]) -> String {
+        if self.stack {
+            let names: Vec<String> = services
+                .iter()
+                .map(|s| sh_quote(&self.swarm_service(s)))
+                .collect();
+            return format!(
+                "for s in {}; do n=$(docker service inspect -f '{{{{.Spec.Mode.Replicated.Replicas}}}}' \"$s\") || exit 1; if [ \"$n\" != 0 ]; then docker service update -d --label-add {REPLICAS_LABEL}=\"$n\" \"$s\" >/dev/null || exit 1; fi; docker service scale \"$s\"=0 >/dev/null 2>&1 || exit 1; done",
+                names.join(" ")
+            );
+        }
         let names: Vec<String> = services.iter().map(|s| sh_quote(s)).collect();
         self.cli(&format!("stop {}", names.join(" ")))
     }
 
+    /// Start the given services (all when none are named).
     pub fn up(&self, services: &[String]) -> String {
+        if self.stack {
+            let list = if services.is_empty() {
+                format!(
+                    "$(docker service ls -q --filter label=com.docker.stack.namespace={})",
+                    sh_quote(&self.project)
+                )
+            } else {
+                services
+                    .iter()
+                    .map(|s| sh_quote(&self.swarm_service(s)))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            return format!(
+                "for s in {list}; do n=$(docker service inspect -f '{{{{index .Spec.Labels \"{REPLICAS_LABEL}\"}}}}' \"$s\") || exit 1; case \"$n\" in ''|'<no value>') continue;; esac; docker service scale \"$s\"=\"$n\" >/dev/null 2>&1 && docker service update -d --label-rm {REPLICAS_LABEL} \"$s\" >/dev/null || exit 1; done"
+            );
+        }
         let names: Vec<String> = services.iter().map(|s| sh_quote(s)).collect();
         self.cli(format!("up -d {}", names.join(" ")).trim_end())
     }
 
-    /// Create the project's named volume with compose's labels, so a later
-    /// `up` adopts it instead of warning that it was made outside compose.
+    /// Create the project's named volume with its labels, so a later
+    /// `up`/deploy adopts it instead of warning that it was made outside.
     pub fn create_volume(&self, volume: &str) -> String {
+        let labels = if self.stack {
+            format!(
+                "--label com.docker.stack.namespace={}",
+                sh_quote(&self.project)
+            )
+        } else {
+            format!(
+                "--label com.docker.compose.project={} --label com.docker.compose.volume={}",
+                sh_quote(&self.project),
+                sh_quote(volume)
+            )
+        };
         format!(
-            "docker volume inspect {n} >/dev/null 2>&1 || docker volume create --label com.docker.compose.project={p} --label com.docker.compose.volume={v} {n} >/dev/null",
+            "docker volume inspect {n} >/dev/null 2>&1 || docker volume create {labels} {n} >/dev/null",
             n = sh_quote(&self.volume_name(volume)),
-            p = sh_quote(&self.project),
-            v = sh_quote(volume)
         )
     }
 }
+
+/// The service label holding a stack service's replica count while
+/// migrate has it scaled to zero (the same label `migrate docker` uses).
+pub const REPLICAS_LABEL: &str = migrate_docker::lifecycle::REPLICAS_LABEL;
 
 /// compose v1's rule for a project name from a directory: its basename,
 /// lowercased, keeping only letters and digits.
@@ -165,7 +279,7 @@ impl DbEngine {
 #[derive(Debug, Clone)]
 pub struct DbShell {
     engine: DbEngine,
-    compose: Option<(Compose, String)>,
+    compose: Option<(Project, String)>,
 }
 
 impl DbShell {
@@ -176,7 +290,7 @@ impl DbShell {
     pub fn for_engine(engine: DbEngine, side: &SideDef, db_service: Option<&str>) -> DbShell {
         DbShell {
             engine,
-            compose: Compose::of(side).map(|c| {
+            compose: Project::of(side).map(|c| {
                 let svc = service_name(side, db_service.unwrap_or("db")).to_string();
                 (c, svc)
             }),
@@ -314,7 +428,7 @@ impl DbShell {
 
 /// The volume mountpoint a side's root defaults to when it names a compose
 /// volume and no root.
-pub fn volume_root(c: &Compose, volume: &str) -> String {
+pub fn volume_root(c: &Project, volume: &str) -> String {
     format!("{DOCKER_ROOT}/volumes/{}/_data", c.volume_name(volume))
 }
 
@@ -339,7 +453,7 @@ mod tests {
 
     #[test]
     fn projects_follow_composes_naming() {
-        let c = Compose::of(&side()).unwrap();
+        let c = Project::of(&side()).unwrap();
         assert_eq!(c.project, "nextcloud");
         assert_eq!(c.volume_name("html"), "nextcloud_html");
         assert_eq!(
@@ -348,13 +462,13 @@ mod tests {
         );
         let mut s = side();
         s.project = Some("nc".into());
-        assert_eq!(Compose::of(&s).unwrap().project, "nc");
-        assert!(Compose::of(&SideDef::default()).is_none());
+        assert_eq!(Project::of(&s).unwrap().project, "nc");
+        assert!(Project::of(&SideDef::default()).is_none());
     }
 
     #[test]
     fn commands_run_in_the_service_container() {
-        let c = Compose::of(&side()).unwrap();
+        let c = Project::of(&side()).unwrap();
         let s = c.exec(
             "app",
             Some("www-data"),

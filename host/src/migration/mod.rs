@@ -16,4 +16,5 @@ pub mod plan;
 pub mod planning;
 pub mod report;
 pub mod run;
+pub mod secrets;
 pub mod sides;

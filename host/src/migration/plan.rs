@@ -127,7 +127,20 @@ pub enum Action {
         compose_dir: String,
         project: String,
         volume: String,
+        /// A swarm stack's volume (else a compose project's).
+        #[serde(default)]
+        stack: bool,
     },
+    /// The source stack's swarm secrets created in the destination swarm
+    /// under the same names (values read inside the source's containers).
+    StackSecrets {
+        from: String,
+        to: String,
+    },
+    /// The destination's deploy command.
+    Deploy,
+    /// The destination's stop command (its app services, not its database).
+    StopDestination,
     Exec(Cmd),
     Carry {
         file: String,

@@ -15,8 +15,9 @@ use super::checks::{self, CheckResult};
 use super::commands;
 use super::dbmove::DbMove;
 use super::journal::{Event, Journal};
-use super::layout::{Compose, DbEngine, DbShell};
+use super::layout::{DbEngine, DbShell, Project};
 use super::plan::{Action, Phase, Plan, PlanStep, Risk, Where, human_bytes};
+use super::secrets;
 use super::sides::Sides;
 use crate::plugin::Side;
 
@@ -248,6 +249,20 @@ impl<'a> Runner<'a> {
                 ),
             )],
             Action::StopApp => vec![("source", m.source.stop.clone().unwrap_or_default())],
+            Action::StopDestination => vec![(
+                "destination",
+                m.destination.stop.clone().unwrap_or_default(),
+            )],
+            Action::Deploy => vec![(
+                "destination",
+                m.destination.deploy.clone().unwrap_or_default(),
+            )],
+            Action::StackSecrets { from, to } => vec![(
+                "both",
+                format!(
+                    "for each secret stack {from} mounts: docker exec <container> cat /run/secrets/<target> (source) | docker secret create <name> - (destination, stack {to})"
+                ),
+            )],
             Action::StartApp => vec![(
                 "destination",
                 m.destination.start.clone().unwrap_or_default(),
@@ -293,11 +308,13 @@ impl<'a> Runner<'a> {
                 compose_dir,
                 project,
                 volume,
+                stack,
             } => vec![(
                 "destination",
-                Compose {
+                Project {
                     dir: compose_dir.clone(),
                     project: project.clone(),
+                    stack: *stack,
                 }
                 .create_volume(volume),
             )],
@@ -357,29 +374,7 @@ impl<'a> Runner<'a> {
         let m = &self.plan.migration;
         match &step.action {
             Action::Preflight => {
-                let dbs: Vec<crate::recipe::Database> = self
-                    .plan
-                    .steps
-                    .iter()
-                    .filter_map(|s| match &s.action {
-                        Action::Database {
-                            engine,
-                            source_name,
-                            service,
-                            ..
-                        } => Some(crate::recipe::Database {
-                            engine: if engine == "postgresql" {
-                                crate::recipe::Engine::Postgresql
-                            } else {
-                                crate::recipe::Engine::Mariadb
-                            },
-                            name: source_name.clone(),
-                            service: service.clone(),
-                            user: None,
-                        }),
-                        _ => None,
-                    })
-                    .collect();
+                let dbs = self.plan_databases(Side::Source);
                 let refs: Vec<&crate::recipe::Database> = dbs.iter().collect();
                 builder::preflight_tools(sides, &refs).map_err(|e| e.to_string())?;
                 Ok(("both servers answer and have the tools".into(), json!({})))
@@ -427,6 +422,24 @@ impl<'a> Runner<'a> {
                     .map_err(|e| e.to_string())?;
                 Ok(("the source app is stopped".into(), json!({})))
             }
+            Action::StopDestination => {
+                let cmd = m.destination.stop.clone().unwrap_or_default();
+                sides
+                    .sh(Side::Destination, "stopping the fresh app", &cmd)
+                    .map_err(|e| e.to_string())?;
+                Ok((
+                    "the destination's app services are stopped".into(),
+                    json!({}),
+                ))
+            }
+            Action::Deploy => {
+                let cmd = m.destination.deploy.clone().unwrap_or_default();
+                sides
+                    .sh(Side::Destination, "deploying the app", &cmd)
+                    .map_err(|e| e.to_string())?;
+                Ok(("deployed on the destination".into(), json!({})))
+            }
+            Action::StackSecrets { from, to } => secrets::carry(sides, from, to),
             Action::StartApp => {
                 let cmd = m.destination.start.clone().unwrap_or_default();
                 sides
@@ -456,10 +469,12 @@ impl<'a> Runner<'a> {
                 compose_dir,
                 project,
                 volume,
+                stack,
             } => {
-                let c = Compose {
+                let c = Project {
                     dir: compose_dir.clone(),
                     project: project.clone(),
+                    stack: *stack,
                 };
                 sides
                     .sh(
@@ -686,6 +701,37 @@ impl<'a> Runner<'a> {
         ))
     }
 
+    /// The plan's databases as recipe entries, named as on `side`.
+    fn plan_databases(&self, side: Side) -> Vec<crate::recipe::Database> {
+        self.plan
+            .steps
+            .iter()
+            .filter_map(|s| match &s.action {
+                Action::Database {
+                    engine,
+                    source_name,
+                    destination_name,
+                    service,
+                    ..
+                } => Some(crate::recipe::Database {
+                    engine: if engine == "postgresql" {
+                        crate::recipe::Engine::Postgresql
+                    } else {
+                        crate::recipe::Engine::Mariadb
+                    },
+                    name: if side == Side::Source {
+                        source_name.clone()
+                    } else {
+                        destination_name.clone()
+                    },
+                    service: service.clone(),
+                    user: None,
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn destination_free(&mut self) -> StepResult {
         let sides = self.sides;
         let m = &self.plan.migration;
@@ -702,7 +748,25 @@ impl<'a> Runner<'a> {
             )
             .map_err(|e| e.to_string())?;
         let mut moved = Vec::new();
-        if !out.trim().is_empty() && Compose::of(&m.destination).is_some() {
+        if Project::of(&m.destination).is_some_and(|p| p.stack) {
+            // Deployed fresh before the data comes in: judged by its database.
+            return match builder::stack_destination_holds(
+                sides,
+                m,
+                &self
+                    .plan_databases(Side::Destination)
+                    .iter()
+                    .collect::<Vec<_>>(),
+            )
+            .map_err(|e| e.to_string())?
+            {
+                Some(what) => Err(format!(
+                    "the destination already holds the app ({what}); nothing was changed. Remove that data by hand or deploy a fresh app there"
+                )),
+                None => Ok(("the destination holds no app data".into(), json!({}))),
+            };
+        }
+        if !out.trim().is_empty() && Project::of(&m.destination).is_some() {
             return Err(format!(
                 "the destination's app volume {root} is not empty; nothing was changed. A docker volume is not moved aside: empty or remove it by hand"
             ));
@@ -727,7 +791,7 @@ impl<'a> Runner<'a> {
                 .map_err(|e| format!("could not move {root} aside to {aside}: {e}"))?;
             moved.push(aside);
         }
-        if Compose::of(&m.destination).is_some() {
+        if Project::of(&m.destination).is_some() {
             // A compose project's databases live in its containers: the
             // project must not exist yet, and is not moved aside (its
             // volumes are docker's, not a directory to rename).
@@ -746,7 +810,7 @@ impl<'a> Runner<'a> {
                 service,
                 ..
             } = &s.action
-                && Compose::of(&m.destination).is_none()
+                && Project::of(&m.destination).is_none()
                 && builder::database_exists(
                     sides,
                     Side::Destination,

@@ -185,7 +185,10 @@ pub fn post_copy(app: &str) -> Vec<Step> {
     // Upstream's image compiles its assets when it is built (Dockerfile:
     // `bundle exec rails assets:precompile` in the build stage), so only a
     // from-source destination needs this; the host says which it is.
-    if migrate_plugin_sdk::host::setting("destination-layout").as_deref() == Some("compose") {
+    if matches!(
+        migrate_plugin_sdk::host::setting("destination-layout").as_deref(),
+        Some("compose" | "stack")
+    ) {
         return steps;
     }
     steps.push(step(

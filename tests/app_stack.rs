@@ -1,0 +1,307 @@
+//! `migrate app` between Co-op Cloud apps in the two-server lab: Nextcloud
+//! (MariaDB) as a docker swarm stack on src, the way abra deploys it (an
+//! external, versioned `db_password` secret the app and the database read,
+//! volumes `<stack>_<volume>`), moved to the same stack on dst, which
+//! migrate deploys once the secret is carried over. Each server's dockerd
+//! becomes a swarm manager for the test (and leaves the swarm after, if it
+//! was not one before).
+
+mod support;
+
+use std::process::Output;
+
+use support::app::{self, keys, ok, put};
+use support::{stderr, stdout};
+
+const DOMAIN: &str = "cloud.example.test";
+
+/// Leaves the swarms this test joined, and removes everything it made.
+struct Stack {
+    name: String,
+    base: String,
+    db: String,
+    port: u16,
+    joined: Vec<&'static str>,
+    home: tempfile::TempDir,
+    file: std::path::PathBuf,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let s = &self.name;
+        for h in ["src", "dst"] {
+            let _ = support::on_server_raw(
+                h,
+                &format!(
+                    "docker stack rm {s} >/dev/null 2>&1; for i in $(seq 60); do [ -z \"$(docker ps -aq -f label=com.docker.stack.namespace={s})\" ] && break; sleep 0.5; done; \
+                     docker secret rm {s}_db_password_v1 >/dev/null 2>&1; docker volume rm {s}_db {s}_html {s}_mysqlrun >/dev/null 2>&1; rm -rf {b}; true",
+                    b = self.base
+                ),
+            );
+        }
+        for h in &self.joined {
+            let _ = support::on_server_raw(h, "docker swarm leave --force >/dev/null 2>&1; true");
+        }
+    }
+}
+
+impl Stack {
+    fn new() -> Stack {
+        let pid = std::process::id();
+        let home = tempfile::tempdir().expect("tempdir");
+        let mut st = Stack {
+            name: format!("mtstk{pid}"),
+            base: format!("/srv/test-app-stack-{pid}"),
+            db: format!("ncs{pid}"),
+            port: 28000 + (pid % 1000) as u16,
+            joined: vec![],
+            file: home.path().join("migration.toml"),
+            home,
+        };
+        for (h, addr) in [("src", "127.0.0.2"), ("dst", "127.0.0.3")] {
+            let state = ok(h, "docker info -f '{{.Swarm.LocalNodeState}}'");
+            if state.trim() != "active" {
+                ok(
+                    h,
+                    &format!(
+                        "docker swarm init --advertise-addr {addr} --listen-addr {addr}:2377 >/dev/null"
+                    ),
+                );
+                st.joined.push(h);
+            }
+        }
+        let ex = support::workspace_root().join("examples/lab-nextcloud");
+        let read = |p: &str| std::fs::read(ex.join(p)).expect("example file");
+        let dir = format!("{}/stack", st.base);
+        for h in ["src", "dst"] {
+            put(
+                h,
+                &dir,
+                &[
+                    ("compose.yml", &read("stack/compose.yml"), "644"),
+                    ("php", &read("php"), "755"),
+                ],
+            );
+        }
+        put(
+            "src",
+            &format!("{}/app", st.base),
+            &[
+                ("status.py", &read("app/status.py"), "755"),
+                ("occ", &read("app/occ"), "755"),
+            ],
+        );
+        // The source: abra's secret, the deployed stack, then the app's
+        // files and database in it.
+        let password = format!("pw-{pid}-secret");
+        ok(
+            "src",
+            &format!(
+                "printf %s {password} | docker secret create {s}_db_password_v1 - >/dev/null && {deploy}",
+                s = st.name,
+                deploy = st.deploy("127.0.0.2")
+            ),
+        );
+        let vol = ok(
+            "src",
+            &format!(
+                "for i in $(seq 120); do docker volume inspect {s}_html >/dev/null 2>&1 && break; sleep 0.5; done; docker volume inspect -f '{{{{.Mountpoint}}}}' {s}_html",
+                s = st.name
+            ),
+        )
+        .trim()
+        .to_string();
+        app::install(
+            "src",
+            &format!(
+                "STACK={s} DB_ENGINE=mariadb DB_PASSWORD={password} APP_SRC={b}/app APP_DIR=/var/www/html bash -s -- {vol} {db} {DOMAIN}",
+                s = st.name,
+                b = st.base,
+                db = st.db
+            ),
+            &ex.join("install-source.sh"),
+        );
+        ok(
+            "src",
+            &format!(
+                "for i in $(seq 1 240); do curl -s -o /dev/null -H 'Host: {DOMAIN}' http://127.0.0.2:{p}/status.php && exit 0; sleep 0.5; done; exit 1",
+                p = st.port
+            ),
+        );
+        let side = |host: &str, addr: &str, extra: &str| {
+            format!(
+                "host = \"{host}\"\nstack = \"{s}\"\nvolume = \"html\"\nhttp = \"{addr}:{p}\"\ndatabases = {{ nextcloud = \"{db}\" }}\n{extra}",
+                s = st.name,
+                p = st.port,
+                db = st.db
+            )
+        };
+        let toml = format!(
+            "app = \"nextcloud\"\ndomain = \"{DOMAIN}\"\nbackup_dir = \"{b}/backup\"\nskip_steps = [\"nextcloud-wait-for-sync-clients\", \"nextcloud-stop-web\"]\n\n[source]\n{}\n[destination]\n{}",
+            side(
+                &std::env::var("LAB_SRC_URL").unwrap_or_else(|_| "src".into()),
+                "127.0.0.2",
+                ""
+            ),
+            side(
+                &std::env::var("LAB_DST_URL").unwrap_or_else(|_| "dst".into()),
+                "127.0.0.3",
+                &format!("deploy = {:?}\n", st.deploy("127.0.0.3"))
+            ),
+            b = st.base,
+        );
+        std::fs::write(&st.file, toml).expect("write migration file");
+        st
+    }
+
+    /// What abra would run: the stack file with the app's settings.
+    fn deploy(&self, addr: &str) -> String {
+        format!(
+            "cd {b}/stack && STACK_NAME={s} STACK_DIR={b}/stack NC_DB={db} NC_DB_USER=nc_{db} NC_LISTEN={addr}:{p} docker stack deploy -c compose.yml {s} >/dev/null",
+            b = self.base,
+            s = self.name,
+            db = self.db,
+            p = self.port
+        )
+    }
+
+    fn migrate(&self) -> std::process::Command {
+        app::migrate_in(self.home.path())
+    }
+
+    fn app(&self) -> Output {
+        self.migrate()
+            .args(["app", "--yes", "--file"])
+            .arg(&self.file)
+            .output()
+            .expect("run migrate")
+    }
+
+    fn volume(&self, host: &str) -> String {
+        ok(
+            host,
+            &format!(
+                "docker volume inspect -f '{{{{.Mountpoint}}}}' {}_html",
+                self.name
+            ),
+        )
+        .trim()
+        .to_string()
+    }
+
+    fn tree(&self, host: &str) -> String {
+        ok(
+            host,
+            &format!(
+                "cd {} && find . -printf '%P %y %s %T@ %m %U:%G\\n' | grep -v '^config/config.php ' | sort && find . -type f ! -path ./config/config.php -print0 | sort -z | xargs -0 sha256sum",
+                self.volume(host)
+            ),
+        )
+    }
+
+    /// Row counts and digests, read in the stack's db container.
+    fn rows(&self, host: &str) -> String {
+        let sql = "SET SESSION group_concat_max_len = 10000000; \
+            SELECT 'oc_users', count(*), md5(group_concat(concat_ws(',', uid, displayname, password) ORDER BY uid)) FROM oc_users; \
+            SELECT 'oc_filecache', count(*), md5(group_concat(concat_ws(',', fileid, storage, path, size, mtime, etag) ORDER BY fileid)) FROM oc_filecache;";
+        ok(
+            host,
+            &format!(
+                "docker exec $(docker ps -q -f label=com.docker.swarm.service.name={}_db | head -n 1) mysql -N -B -D {} -e {}",
+                self.name,
+                self.db,
+                app::sq(sql)
+            ),
+        )
+    }
+
+    fn replicas(&self, host: &str) -> String {
+        ok(
+            host,
+            &format!(
+                "docker service ls --filter label=com.docker.stack.namespace={} --format '{{{{.Name}}}} {{{{.Replicas}}}}' | sort | tr '\\n' ' '",
+                self.name
+            ),
+        )
+        .replace(&format!("{}_", self.name), "")
+    }
+}
+
+#[test]
+fn nextcloud_moves_between_co_op_cloud_stacks_with_its_secret() {
+    if !support::lab_up("docker info >/dev/null 2>&1") {
+        return;
+    }
+    let st = Stack::new();
+    let keys_before = (keys("src"), keys("dst"));
+    let src_tree = st.tree("src");
+    let src_rows = st.rows("src");
+    assert!(src_rows.contains("oc_users\t3\t"), "{src_rows}");
+    assert_eq!(
+        app::http_get("127.0.0.2", st.port, DOMAIN, "/status.php").0,
+        200
+    );
+
+    let o = st
+        .migrate()
+        .args(["plan", "--file"])
+        .arg(&st.file)
+        .output()
+        .expect("plan");
+    let plan = stdout(&o);
+    assert!(o.status.success(), "{plan}{}", stderr(&o));
+    assert!(
+        plan.contains("Carry the swarm secrets of stack") && plan.contains("Deploy stack"),
+        "{plan}"
+    );
+
+    // Killed while loading the database, then run again to the end.
+    app::kill_at(st.home.path(), &st.file, "database-nextcloud");
+    let o = st.app();
+    let report = stdout(&o);
+    assert!(
+        o.status.success(),
+        "{report}{}\n{}",
+        stderr(&o),
+        std::fs::read_to_string(app::journal(st.home.path())).unwrap_or_default()
+    );
+
+    // The secret arrived under its versioned name; files and rows are
+    // identical; the app on dst logs in to its database with that secret.
+    ok(
+        "dst",
+        &format!(
+            "docker secret inspect {}_db_password_v1 >/dev/null",
+            st.name
+        ),
+    );
+    assert_eq!(st.tree("dst"), src_tree);
+    assert_eq!(st.rows("dst"), src_rows);
+    let (code, body) = app::http_get("127.0.0.3", st.port, DOMAIN, "/status.php");
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["maintenance"], false);
+    // The source's app services are at zero replicas, its database runs;
+    // the destination runs everything.
+    assert_eq!(
+        st.replicas("src").trim(),
+        "app 0/0 cache 0/0 cron 0/0 db 1/1",
+        "src"
+    );
+    assert_eq!(
+        st.replicas("dst").trim(),
+        "app 1/1 cache 1/1 cron 1/1 db 1/1",
+        "dst"
+    );
+    assert!(report.contains("VERDICT: PASS"), "{report}");
+    let journal = std::fs::read_to_string(app::journal(st.home.path())).expect("journal");
+    assert!(
+        !journal.contains(&format!("pw-{}-secret", std::process::id())),
+        "the secret's value reached the journal"
+    );
+    assert!(
+        !report.contains(&format!("pw-{}-secret", std::process::id())),
+        "the secret's value reached the report"
+    );
+    assert_eq!((keys("src"), keys("dst")), keys_before);
+}
