@@ -32,6 +32,15 @@ struct Fixture {
     file: PathBuf,
 }
 
+/// The migrations that copy run one at a time: the first test checks that
+/// no temporary key is left on either server, which a copy in flight in
+/// another test would break.
+static COPYING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_copy_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    COPYING.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn url(var: &str, alias: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| alias.to_string())
 }
@@ -234,6 +243,7 @@ fn nextcloud_moves_to_dst_surviving_kills_in_every_phase_and_a_failed_step() {
     let key = tempfile::NamedTempFile::new().expect("key file");
     std::fs::write(key.path(), dns_support::TSIG_LINE).expect("key");
     let dns = dns_section(&knot, key.path());
+    let _one = one_copy_at_a_time();
     let f = Fixture::new("nc", &dns);
     let keys_before = (keys("src"), keys("dst"));
     let src_tree = f.tree("src");
@@ -616,6 +626,7 @@ fn abort_in_the_downtime_window_brings_the_source_back() {
     let knot = dns_support::KnotLab::start(ZONE);
     let key = tempfile::NamedTempFile::new().expect("key file");
     std::fs::write(key.path(), dns_support::TSIG_LINE).expect("key");
+    let _one = one_copy_at_a_time();
     let f = Fixture::new("ncabort", &dns_section(&knot, key.path()));
     f.kill_at("final-sync");
     for srv in [knot.primary(), knot.secondary()] {
@@ -835,6 +846,7 @@ fn an_upgrade_hop_runs_in_the_window_and_waits_for_what_only_a_person_can_do() {
     if !support::lab_up("true") {
         return;
     }
+    let _one = one_copy_at_a_time();
     let f = Fixture::new("nchop", "target_version = \"28.0.14\"");
     let o = f
         .migrate()
