@@ -304,7 +304,7 @@ ok_stream() {{
 
 fail=0
 if ! dst_ctl {mkdir} 2>"$J/delete.err"; then fail=1; fi
-# Link probe: 4 MiB through one channel. Below 20 MB/s the network, not the
+# Link probe: 4 MiB through one channel. Below 15 MB/s the network, not the
 # disks, sets the pace, and zstd -1 pays: it passes incompressible data
 # through at over 500 MB/s and shrinks the tar headers, which are 7 % of a
 # media tree's stream (2-200 KiB files, measured in the lab).
@@ -325,7 +325,7 @@ probe() {{
     e=$(( (d - c) - (b - a) ))
     [ "$e" -gt 0 ] || e=1
     r=$(( 4194304 * 1000000000 / e ))
-    [ "$r" -lt 20000000 ] && Z=1
+    [ "$r" -lt 15000000 ] && Z=1
     echo "$r $Z" > "$J/link"
   fi
 }}
