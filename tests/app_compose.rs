@@ -6,6 +6,8 @@
 //! Everything is checked with the servers' own tools: the volume's files,
 //! psql inside the container, the web front through the production name.
 
+#[path = "dns_support/mod.rs"]
+mod dns_support;
 mod support;
 
 use std::path::PathBuf;
@@ -411,7 +413,8 @@ const MASTO_DOMAIN: &str = "social.example.test";
 const MASTO_IMAGE: &str = "ghcr.io/mastodon/mastodon:v4.3.2";
 
 impl Masto {
-    fn new() -> Masto {
+    /// `extra`: more of the migration file (a [dns] section).
+    fn new(extra: &str) -> Masto {
         let pid = std::process::id();
         let base = format!("/srv/test-app-mastoc-{pid}");
         let root = format!("{base}/live");
@@ -490,7 +493,7 @@ http = "127.0.0.3:{port}"
 # Both lab servers share one network namespace: web listens on dst's address.
 start = {start_dst:?}
 databases = {{ mastodon_production = "{db}" }}
-"#,
+{extra}"#,
             src = url("LAB_SRC_URL", "src"),
             dst = url("LAB_DST_URL", "dst"),
             start_src = f.up("127.0.0.2"),
@@ -560,7 +563,19 @@ fn mastodon_moves_from_one_compose_project_to_another() {
         return;
     }
     let _one = serial();
-    let f = Masto::new();
+    // The instance's name, served by a Knot primary and secondary started
+    // for this test, points at src with a 20 s TTL.
+    let knot = dns_support::KnotLab::start(
+        "$ORIGIN example.test.\n$TTL 3600\n@ 3600 IN SOA ns1.example.test. hostmaster.example.test. 2024010101 7200 3600 1209600 5\n@ 3600 IN NS ns1.example.test.\n@ 3600 IN NS ns2.example.test.\nns1 3600 IN A 127.0.0.1\nns2 3600 IN A 127.0.0.2\nsocial 20 IN A 127.0.0.2\n",
+    );
+    let key = tempfile::NamedTempFile::new().expect("key file");
+    std::fs::write(key.path(), dns_support::TSIG_LINE).expect("key");
+    let f = Masto::new(&format!(
+        "\n[dns]\nprovider = \"rfc2136\"\nserver = \"{p}\"\nauthoritative = [\"{p}\", \"{s}\"]\nzone = \"example.test\"\nto = [\"127.0.0.3\"]\ntsig_key_file = \"{k}\"\nlowered_ttl = 2\n",
+        p = knot.primary(),
+        s = knot.secondary(),
+        k = key.path().display()
+    ));
     let keys_before = (keys("src"), keys("dst"));
     let src_tree = f.tree("src");
     let src_rows = f.rows("src");
@@ -592,8 +607,11 @@ fn mastodon_moves_from_one_compose_project_to_another() {
         "{dry}"
     );
 
-    // Killed right after the source stopped, then rerun to the end.
-    f.run.kill_at("final-sync");
+    // Killed in each phase (preparing, syncing, in the window, finishing),
+    // then run to the end.
+    for step in ["backup", "pre-sync", "final-sync", "tootctl-cache-clear"] {
+        f.run.kill_at(step);
+    }
     let o = f.run.app();
     let report = stdout(&o);
     assert!(
@@ -639,6 +657,13 @@ fn mastodon_moves_from_one_compose_project_to_another() {
         "{report}"
     );
     assert!(report.contains("VERDICT: PASS"), "{report}");
+    // DNS points at dst on every authoritative server, its TTL restored.
+    for srv in [knot.primary(), knot.secondary()] {
+        assert_eq!(
+            knot.rrset(&srv, "social.example.test", "A"),
+            (20, vec!["127.0.0.3".to_string()])
+        );
+    }
     let secret = env_src
         .lines()
         .find_map(|l| l.strip_prefix("SECRET_KEY_BASE="))

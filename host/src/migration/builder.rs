@@ -1017,6 +1017,7 @@ pub fn preflight_tools(sides: &Sides, dbs: &[&crate::recipe::Database]) -> Resul
         ("tar", "tar"),
         ("sha256sum", "coreutils"),
         ("perl", "perl-base"),
+        ("flock", "util-linux"),
     ];
     let mut dst = vec![("tar", "tar")];
     for (side, tools) in [(Side::Source, &mut src), (Side::Destination, &mut dst)] {

@@ -1067,10 +1067,13 @@ pub fn backup_path(plan: &Plan) -> String {
     format!("{}/{}", plan.migration.backup_dir(), plan.id)
 }
 
+/// The backup, safe to rerun: a run killed mid-backup leaves its script
+/// running on the source, so a rerun waits for that one's lock, and each
+/// writes its own partial files before renaming them into place.
 fn backup_script(plan: &Plan) -> String {
     let b = backup_path(plan);
     let mut s = format!(
-        "set -e; umask 077; mkdir -p {b}; tar -C {r} -cf {b}/files.tar.partial . && mv {b}/files.tar.partial {b}/files.tar; ",
+        "set -e; umask 077; mkdir -p {b}; exec 9>>{b}/.lock; flock -w 3600 9; tar -C {r} -cf {b}/files.tar.partial.$$ . && mv {b}/files.tar.partial.$$ {b}/files.tar; ",
         b = sh_quote(&b),
         r = sh_quote(&plan.migration.source.root)
     );
@@ -1087,13 +1090,13 @@ fn backup_script(plan: &Plan) -> String {
                 DbShell::for_engine(kind, &plan.migration.source, service.as_deref())
                     .backup(source_name);
             s.push_str(&format!(
-                "{dump} > {b}/db-{f}.{suffix}.partial && mv {b}/db-{f}.{suffix}.partial {b}/db-{f}.{suffix}; ",
+                "{dump} > {b}/db-{f}.{suffix}.partial.$$ && mv {b}/db-{f}.{suffix}.partial.$$ {b}/db-{f}.{suffix}; ",
                 b = sh_quote(&b),
                 f = source_name.replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "_")
             ));
         }
     }
-    s.push_str(&format!("cd {} && if ls db-* >/dev/null 2>&1; then sha256sum files.tar db-*; else sha256sum files.tar; fi > SHA256SUMS; cat SHA256SUMS", sh_quote(&b)));
+    s.push_str(&format!("cd {} && rm -f -- *.partial.*; if ls db-* >/dev/null 2>&1; then sha256sum files.tar db-*; else sha256sum files.tar; fi > SHA256SUMS; cat SHA256SUMS", sh_quote(&b)));
     s
 }
 
