@@ -294,7 +294,9 @@ fn datadirectory_step() -> Option<Step> {
             "nextcloud-datadirectory",
             Phase::Cutover,
             Risk::Reversible,
-            &format!("Point datadirectory at {new} (the app's directory is {to} on the destination)"),
+            &format!(
+                "Point datadirectory at {new} (the app's directory is {to} on the destination)"
+            ),
             exec(occ(
                 Side::Destination,
                 &["config:system:set", "datadirectory", "--value", &new],
