@@ -255,6 +255,41 @@ fn nextcloud_moves_between_co_op_cloud_stacks_with_its_secret() {
         "{plan}"
     );
 
+    // Killed in the window, then aborted: the source's app services come
+    // back at their replica counts and it answers again, out of
+    // maintenance mode; the destination keeps what it got.
+    app::kill_at(st.home.path(), &st.file, "final-sync");
+    let o = st
+        .migrate()
+        .args(["abort", "--file"])
+        .arg(&st.file)
+        .output()
+        .expect("abort");
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(
+        st.replicas("src").trim(),
+        "app 1/1 cache 1/1 cron 1/1 db 1/1",
+        "src after abort"
+    );
+    ok(
+        "src",
+        &format!(
+            "for i in $(seq 1 240); do curl -s -o /dev/null -H 'Host: {DOMAIN}' http://127.0.0.2:{p}/status.php && exit 0; sleep 0.5; done; exit 1",
+            p = st.port
+        ),
+    );
+    let (code, body) = app::http_get("127.0.0.2", st.port, DOMAIN, "/status.php");
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).expect("json")["maintenance"],
+        false
+    );
+    assert_eq!(st.tree("src"), src_tree, "the abort changed the source");
+    // Starting over: the aborted journal moved away, the same migration.
+    let dir = app::journal(st.home.path());
+    let dir = dir.parent().expect("journal dir");
+    std::fs::rename(dir, st.home.path().join("aborted-migration")).expect("move journal");
+
     // Killed while loading the database, then run again to the end.
     app::kill_at(st.home.path(), &st.file, "database-nextcloud");
     let o = st.app();

@@ -166,9 +166,11 @@ impl Project {
     /// Stop the given services, leaving the others (the databases) up. A
     /// stack's services are scaled to zero, their replica count kept in a
     /// service label (the docker crate's `migrate.replicas-before`) for
-    /// `up`; a service already at zero keeps the count it had. Not
-    /// detached: scale returns once the tasks are gone, so nothing of the
-    /// app still writes when the final pass starts.
+    /// `up`; a service already at zero keeps the count it had. It returns
+    /// once the service's containers are gone, so nothing of the app still
+    /// writes when the final pass starts (polled: an attached `scale` fails
+    /// when a task of the service had crashed before, as a fresh deploy's
+    /// may).
     pub fn stop(&self, services: &[String]) -> String {
         if self.stack {
             let names: Vec<String> = services
@@ -176,7 +178,7 @@ impl Project {
                 .map(|s| sh_quote(&self.swarm_service(s)))
                 .collect();
             return format!(
-                "for s in {}; do n=$(docker service inspect -f '{{{{.Spec.Mode.Replicated.Replicas}}}}' \"$s\") || exit 1; if [ \"$n\" != 0 ]; then docker service update -d --label-add {REPLICAS_LABEL}=\"$n\" \"$s\" >/dev/null || exit 1; fi; docker service scale \"$s\"=0 >/dev/null 2>&1 || exit 1; done",
+                "for s in {}; do n=$(docker service inspect -f '{{{{.Spec.Mode.Replicated.Replicas}}}}' \"$s\") || exit 1; if [ \"$n\" != 0 ]; then docker service update -d --label-add {REPLICAS_LABEL}=\"$n\" \"$s\" >/dev/null || exit 1; fi; docker service scale -d \"$s\"=0 >/dev/null || exit 1; for i in $(seq 1 240); do [ -z \"$(docker ps -q --filter label=com.docker.swarm.service.name=\"$s\")\" ] && break; sleep 0.5; done; done",
                 names.join(" ")
             );
         }
@@ -200,7 +202,7 @@ impl Project {
                     .join(" ")
             };
             return format!(
-                "for s in {list}; do n=$(docker service inspect -f '{{{{index .Spec.Labels \"{REPLICAS_LABEL}\"}}}}' \"$s\") || exit 1; case \"$n\" in ''|'<no value>') continue;; esac; docker service scale \"$s\"=\"$n\" >/dev/null 2>&1 && docker service update -d --label-rm {REPLICAS_LABEL} \"$s\" >/dev/null || exit 1; done"
+                "for s in {list}; do n=$(docker service inspect -f '{{{{index .Spec.Labels \"{REPLICAS_LABEL}\"}}}}' \"$s\") || exit 1; case \"$n\" in ''|'<no value>') continue;; esac; docker service scale -d \"$s\"=\"$n\" >/dev/null && docker service update -d --label-rm {REPLICAS_LABEL} \"$s\" >/dev/null || exit 1; done"
             );
         }
         let names: Vec<String> = services.iter().map(|s| sh_quote(s)).collect();
