@@ -269,8 +269,8 @@ fn nextcloud_moves_from_a_plain_directory_into_a_compose_project() {
     assert!(o.status.success(), "{plan}{}", stderr(&o));
     assert!(
         plan.contains(&format!(
-            "Create the compose volume {}_html on the destination",
-            f.project
+            "Create the volume {p}_html on the destination (labelled for compose project \"{p}\"",
+            p = f.project
         )),
         "{plan}"
     );
