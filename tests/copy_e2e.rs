@@ -358,6 +358,55 @@ fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// Files a job's streams have sent so far.
+fn progress(jd: &str) -> usize {
+    let n = on(
+        "src",
+        &format!("cat '{jd}'/s0.idx '{jd}'/s1.idx 2>/dev/null | wc -l"),
+    );
+    String::from_utf8_lossy(&n)
+        .trim()
+        .parse::<usize>()
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_dropped_stream_connection_is_retried_and_the_copy_finishes() {
+    if !support::lab_up("true") {
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let root = unique("linkdrop");
+    reset(&root);
+    make_bulk_tree(&root, 40, 256);
+    let (s, d) = (format!("src:{root}"), format!("dst:{root}"));
+    let child = copy_cmd(home.path(), &[&s, &d, "--streams", "2", "--bwlimit", "1m"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the registry", 30, || {
+        home.path().join("state/migrate/copy-jobs.json").exists()
+    });
+    let (_, jd) = job(home.path());
+    // One cut of every src→dst stream connection, once files flow.
+    wait_until("some progress", 60, || progress(&jd) >= 8);
+    on(
+        "src",
+        &format!("for p in $(pgrep -f -- '-i {jd}/key'); do kill $p; done"),
+    );
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("dropped and were started again"),
+        "{}",
+        stderr(&out)
+    );
+    assert_same_tree(&root, &root);
+    assert_eq!(authorized_markers(home.path()), 0);
+    reset(&root);
+}
+
 #[test]
 fn killed_link_resumes_without_recopying_finished_files() {
     if !support::lab_up("true") {
@@ -377,21 +426,14 @@ fn killed_link_resumes_without_recopying_finished_files() {
         home.path().join("state/migrate/copy-jobs.json").exists()
     });
     let (_, jd) = job(home.path());
-    // Let a few files arrive, then cut every src→dst ssh connection of this job.
-    wait_until("some progress", 60, || {
-        let n = on(
-            "src",
-            &format!("cat '{jd}'/s0.idx '{jd}'/s1.idx 2>/dev/null | wc -l"),
-        );
-        String::from_utf8_lossy(&n)
-            .trim()
-            .parse::<usize>()
-            .unwrap_or(0)
-            >= 8
-    });
+    // Let a few files arrive, then keep cutting every src→dst ssh
+    // connection of this job for 12 s: longer than a stream's retries.
+    wait_until("some progress", 60, || progress(&jd) >= 8);
     on(
         "src",
-        &format!("for p in $(pgrep -f -- '-i {jd}/key'); do kill $p; done"),
+        &format!(
+            "for i in $(seq 1 60); do for p in $(pgrep -f -- '-i {jd}/key'); do kill $p; done; sleep 0.2; done"
+        ),
     );
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));

@@ -615,6 +615,14 @@ pub async fn run(
                 }
                 let (st, kv) = follow(&src, &jd, &info_, on_progress, started).await?;
                 sent = kv.get("sent").cloned();
+                if let Some(r) = kv.get("retries") {
+                    let (n, last) = r.split_once(' ').unwrap_or((r.as_str(), ""));
+                    warnings.push(format!(
+                        "{n} stream connection(s) to {} dropped and were started again (last: {}); their files were sent again",
+                        dst.name(),
+                        last.trim()
+                    ));
+                }
                 ph.done("streaming");
                 if matches!(mode, Mode::Direct { .. }) {
                     // The job removes its key itself; this covers a job that

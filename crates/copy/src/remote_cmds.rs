@@ -90,6 +90,7 @@ if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then echo "alive $p"; fi
 [ -f finished ] && echo "finished $(cat finished)"
 [ -f keys ] && echo "keysleft 1"
 [ -f sent ] && echo "sent $(cat sent)"
+[ -s retries ] && echo "retries $(wc -l < retries) $(tail -n 1 retries | tr '\n' ' ')"
 for f in s*.err; do
   [ -e "$f" ] || continue
   i=${{f#s}}; i=${{i%.err}}

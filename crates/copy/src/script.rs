@@ -51,7 +51,7 @@ const WALK: &str = r#"
 F='MANIFEST_FMT'
 C='%y %s\n'
 walk_prepare() (
-  rm -rf "$J"/walk.* "$J"/man.* "$J"/cnt.* "$J"/hl.* "$J/dirs.top" "$J"/claim.*
+  rm -rf "$J"/walk.* "$J"/man.* "$J"/cnt.* "$J"/hl.* "$J/dirs.top" "$J"/claim.* "$J"/owned.*
   cd "$SRC" || exit 1
   local d=1 n
   while [ $d -lt 8 ]; do
@@ -72,17 +72,36 @@ walk_prepare() (
 # then subtree chunks. Chunks are claimed (mkdir is atomic) rather than
 # dealt, so a stream that drew slow subtrees leaves the rest to the others
 # and all end within about one chunk of each other.
+#
+# A chunk's names are in the pipe before its files have arrived, so a stream
+# whose connection drops cannot tell which of its chunks got through: its
+# retry (see `retrying`) sends every chunk it had claimed again. find dying
+# of SIGPIPE means the stream is gone: it stops claiming, leaving the rest
+# to the live streams.
+walk_chunk() {
+  find -files0-from "$J/walk.g.$1" -fprintf "$J/man.c$1" "$F" -fprintf "$J/cnt.c$1" "$C" \
+    \( -type f -links +1 -fprint0 "$J/hl.c$1" -o -print0 \)
+}
 walk_names() {
-  local s k c n=0 rc=0
+  local s k c n=0 rc=0 r
   s=$(printf %03d "$1")
   cd "$SRC" || return 1
   [ -s "$J/walk.t.$s" ] && cat "$J/walk.t.$s"
+  if [ -f "$J/owned.$s" ]; then
+    for c in $(cat "$J/owned.$s"); do
+      walk_chunk "$c"; r=$?
+      [ $r -ge 128 ] && return $r
+      [ $r = 0 ] || rc=1
+    done
+  fi
   while [ $n -lt $K ]; do
     k=$(( ($1 * K / N + n) % K )); n=$((n + 1))
     c=$(printf %03d "$k")
     [ -s "$J/walk.g.$c" ] && mkdir "$J/claim.$c" 2>/dev/null || continue
-    find -files0-from "$J/walk.g.$c" -fprintf "$J/man.c$c" "$F" -fprintf "$J/cnt.c$c" "$C" \
-      \( -type f -links +1 -fprint0 "$J/hl.c$c" -o -print0 \) || rc=1
+    echo "$c" >> "$J/owned.$s"
+    walk_chunk "$c"; r=$?
+    [ $r -ge 128 ] && return $r
+    [ $r = 0 ] || rc=1
   done
   return $rc
 }
@@ -91,7 +110,7 @@ walk_finish() {
   { cat "$J/list.links"; { cat "$J/dirs.top"; sed -z 's|/[^/]*$||' "$J/list.links"; } | sort -zu; } > "$J/list.dirs"
   cat "$J"/man.* > "$J/manifest.pending"
   cat "$J"/cnt.* | awk '$1 != "d" {n++} $1 == "f" {b += $2} END {printf "%d %d\n", n, b}' > "$J/sent"
-  rm -rf "$J"/walk.* "$J"/man.* "$J"/cnt.* "$J"/hl.* "$J/dirs.top" "$J"/claim.*
+  rm -rf "$J"/walk.* "$J"/man.* "$J"/cnt.* "$J"/hl.* "$J/dirs.top" "$J"/claim.* "$J"/owned.*
 }
 "#;
 
@@ -252,7 +271,7 @@ cd "$J" || exit 1
 echo $$ > pid
 date +%s > started
 echo running > state
-rm -f s*.rc s*.err s*.walkerr s*.dsterr s*.idx delete.err walk.err sent times
+rm -f s*.rc s*.err s*.walkerr s*.dsterr s*.idx delete.err walk.err sent times retries
 # Step timings, for finding where a slow copy spends its time.
 mark() {{ echo "$1 $(date +%s.%N)" >> "$J/times"; }}
 mark start
@@ -275,16 +294,32 @@ benign() {{
   ! grep -vE '^tar: [0-9]+$|No such file or directory|file changed as we read it|File removed before we read it|socket ignored' "$1" >/dev/null
 }}
 
+# A stream whose ssh connection dropped (ssh exits 255) starts again, up to
+# twice, after a pause: one lost connection should not fail a long copy
+# whose other streams are fine. Extraction overwrites, so sending a file
+# again is harmless. Each retry is noted in $J/retries for the report.
+retrying() {{
+  [ "${{st[-1]}}" = 255 ] && [ "$a" -lt 3 ] || return 1
+  echo "stream $i: the connection to the destination dropped; retry $a: $(tail -n 1 "$J/s$i.dsterr" 2>/dev/null)" >> "$J/retries"
+  sleep "$a"
+}}
+
 stream() {{
-  local i=$1 run=${{2:-dst_run}} st
+  local i=$1 run=${{2:-dst_run}} st a
+  for a in 1 2 3; do
   {list_pipeline}
+  retrying || break
+  done
   echo "${{st[*]}}" > "$J/s$i.rc"
 }}
 
 # A walked stream records the walk's status first.
 wstream() {{
-  local i=$1 run=dst_run st
+  local i=$1 run=dst_run st a
+  for a in 1 2 3; do
   {walk_pipeline}
+  retrying || break
+  done
   echo "${{st[*]}}" > "$J/s$i.rc"
 }}
 
