@@ -1008,7 +1008,7 @@ fn docker_root_relocated_to_a_bigger_disk_with_a_bind_mount() {
     assert!(stderr(&o).contains("is not empty"), "{}", stderr(&o));
 
     let o = mig(&["docker", "root-relocate", "dst", &format!("{dir}/docker")]);
-    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("/etc/fstab"), "{}", stdout(&o));
     assert!(on("dst", "findmnt -n -o SOURCE /var/lib/docker").contains(&format!("{dir}/docker")));
     // Same volumes and images, served from the new disk; new data lands there.
