@@ -370,13 +370,11 @@ fn progress(jd: &str) -> usize {
         .unwrap_or(0)
 }
 
-#[test]
-fn a_dropped_stream_connection_is_retried_and_the_copy_finishes() {
-    if !support::lab_up("true") {
-        return;
-    }
+/// A 40-file tree being copied slowly (2 streams at 1 MB/s each), once its
+/// job directory is known: (operator home, tree, migrate process, job dir).
+fn slow_copy_started(name: &str) -> (tempfile::TempDir, String, std::process::Child, String) {
     let home = tempfile::tempdir().unwrap();
-    let root = unique("linkdrop");
+    let root = unique(name);
     reset(&root);
     make_bulk_tree(&root, 40, 256);
     let (s, d) = (format!("src:{root}"), format!("dst:{root}"));
@@ -389,6 +387,15 @@ fn a_dropped_stream_connection_is_retried_and_the_copy_finishes() {
         home.path().join("state/migrate/copy-jobs.json").exists()
     });
     let (_, jd) = job(home.path());
+    (home, root, child, jd)
+}
+
+#[test]
+fn a_dropped_stream_connection_is_retried_and_the_copy_finishes() {
+    if !support::lab_up("true") {
+        return;
+    }
+    let (home, root, child, jd) = slow_copy_started("linkdrop");
     // One cut of every src→dst stream connection, once files flow.
     wait_until("some progress", 60, || progress(&jd) >= 8);
     on(
@@ -412,20 +419,8 @@ fn killed_link_resumes_without_recopying_finished_files() {
     if !support::lab_up("true") {
         return;
     }
-    let home = tempfile::tempdir().unwrap();
-    let root = unique("linkkill");
-    reset(&root);
-    make_bulk_tree(&root, 40, 256);
+    let (home, root, child, jd) = slow_copy_started("linkkill");
     let (s, d) = (format!("src:{root}"), format!("dst:{root}"));
-    let child = copy_cmd(home.path(), &[&s, &d, "--streams", "2", "--bwlimit", "1m"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_until("the registry", 30, || {
-        home.path().join("state/migrate/copy-jobs.json").exists()
-    });
-    let (_, jd) = job(home.path());
     // Let a few files arrive, then keep cutting every src→dst ssh
     // connection of this job for 12 s: longer than a stream's retries.
     wait_until("some progress", 60, || progress(&jd) >= 8);
