@@ -281,7 +281,10 @@ umask 077
 J={jd}
 SRC={src}
 N={n}
-K=$(( N * 8 > 999 ? 999 : N * 8 ))
+# Subtree chunks per stream: the streams end within about one chunk's time
+# of each other, and the last one alone cannot fill a link it shared (over
+# 100 Mbit/s with 8 chunks a stream, the last 4 s ran at half the rate).
+K=$(( N * 32 > 999 ? 999 : N * 32 ))
 cd "$J" || exit 1
 echo $$ > pid
 date +%s > started
@@ -354,7 +357,7 @@ ok_stream() {{
 
 fail=0
 if ! dst_ctl {mkdir} 2>"$J/delete.err"; then fail=1; fi
-# Link probe: 4 MiB through one channel. Below 15 MB/s the network, not the
+# Link probe: 2 MiB through one channel. Below 15 MB/s the network, not the
 # disks, sets the pace, and zstd -1 pays: it passes incompressible data
 # through at over 500 MB/s and shrinks the tar headers, which are 7 % of a
 # media tree's stream (2-200 KiB files, measured in the lab).
@@ -362,19 +365,21 @@ if ! dst_ctl {mkdir} 2>"$J/delete.err"; then fail=1; fi
 Z=0
 PP=
 probe() {{
-  # The first 4 MiB warm the connection up (TCP slow start); the second are
-  # timed, less the time of an empty command (session setup).
+  # The first 2 MiB warm the connection up (TCP slow start); the second are
+  # timed, less the time of an empty command (session setup). Every byte of
+  # it delays the copy on the slow links it is for (4+4 MiB cost 0.7 s at
+  # 100 Mbit/s), and 2 MiB is already one full ssh channel window.
   local a b c d e r
   a=$(date +%s%N)
   dst_ctl 'cat > /dev/null' < /dev/null 2>/dev/null
   b=$(date +%s%N)
-  head -c 4194304 /dev/zero | dst_ctl 'cat > /dev/null' 2>/dev/null || return 0
+  head -c 2097152 /dev/zero | dst_ctl 'cat > /dev/null' 2>/dev/null || return 0
   c=$(date +%s%N)
-  if head -c 4194304 /dev/zero | dst_ctl 'cat > /dev/null' 2>/dev/null; then
+  if head -c 2097152 /dev/zero | dst_ctl 'cat > /dev/null' 2>/dev/null; then
     d=$(date +%s%N)
     e=$(( (d - c) - (b - a) ))
     [ "$e" -gt 0 ] || e=1
-    r=$(( 4194304 * 1000000000 / e ))
+    r=$(( 2097152 * 1000000000 / e ))
     [ "$r" -lt 15000000 ] && Z=1
     echo "$r $Z" > "$J/link"
   fi
