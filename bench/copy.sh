@@ -67,7 +67,8 @@ for r in $(seq "$RUNS"); do
 done
 clean_dst
 
-# Shaped links between src and dst (lab/shape.sh: HTB rate + NFQUEUE delay;
+# Shaped links between src and dst (lab/shape.sh: HTB rate on an ifb fed from
+# lo's ingress, NFQUEUE delay;
 # one-way delay = RTT/2). Initial copy only, migrate vs one tar stream.
 if [[ ${SHAPED:-0} == 1 ]]; then
   trap 'bash "$HERE/lab/shape.sh" off >/dev/null 2>&1 || true; rm -rf "$STATE"' EXIT
