@@ -68,8 +68,8 @@ done
 clean_dst
 
 # Shaped links between src and dst (lab/shape.sh: HTB rate on an ifb fed from
-# lo's ingress, NFQUEUE delay;
-# one-way delay = RTT/2). Initial copy only, migrate vs one tar stream.
+# lo's ingress, NFQUEUE delay; one-way delay = RTT/2). Initial copy only,
+# migrate vs one tar stream.
 if [[ ${SHAPED:-0} == 1 ]]; then
   trap 'bash "$HERE/lab/shape.sh" off >/dev/null 2>&1 || true; rm -rf "$STATE"' EXIT
   for link in "100mbit 10ms" "1gbit 25ms"; do
