@@ -150,10 +150,16 @@ fn extract_command_z(p: &ScriptParams, compress: bool) -> String {
         "tar -C {d} -xf - --numeric-owner --same-owner --same-permissions {}",
         xattr_opts(p)
     );
+    // tar stops reading at the end-of-archive blocks, which can be most of a
+    // record before the end of what the source's tar wrote (its last record
+    // is padded with zeros). A writer still copying that padding then gets a
+    // broken pipe: the relay, which copies the stream in pieces as ssh hands
+    // them over, failed a copy that way now and then. Reading the rest after
+    // a good extract leaves every writer a reader to the end.
     if compress {
-        format!("mkdir -p -- {d} && zstd -dcq | {tar}")
+        format!("mkdir -p -- {d} && zstd -dcq | {tar} && cat > /dev/null")
     } else {
-        format!("mkdir -p -- {d} && {tar}")
+        format!("mkdir -p -- {d} && {tar} && cat > /dev/null")
     }
 }
 
@@ -509,6 +515,47 @@ mod tests {
             std::fs::read_to_string(job.join("state")).unwrap().trim(),
             "failed"
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The destination's command reads a stream to its end even though tar
+    /// stops at the end-of-archive blocks: a writer that hands the padded
+    /// last record over in pieces, after the extracting tar has ended, must
+    /// not get a broken pipe.
+    #[test]
+    fn extract_reads_the_padding_after_the_end_of_the_archive() {
+        use std::io::Write;
+        use std::process::Stdio;
+        let dir = std::env::temp_dir().join(format!("migrate-drain-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let p = params(&dir);
+        std::fs::create_dir_all(dir.join("src tree")).unwrap();
+        std::fs::write(dir.join("src tree/f"), b"payload").unwrap();
+        let archive = Command::new("tar")
+            .arg("-C")
+            .arg(dir.join("src tree"))
+            .args(["-b", &BLOCKING_FACTOR.to_string(), "-cf", "-", "f"])
+            .output()
+            .unwrap()
+            .stdout;
+        assert_eq!(archive.len() as u64, BLOCKING_FACTOR * 512);
+        let mut x = Command::new("sh")
+            .args(["-c", &extract_command(&p)])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut w = x.stdin.take().unwrap();
+        // One of tar's 10 KiB read records, holding the file and the
+        // end-of-archive blocks; then time for tar to finish; then the rest.
+        w.write_all(&archive[..10240]).unwrap();
+        w.flush().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let rest = w.write_all(&archive[10240..]);
+        drop(w);
+        let st = x.wait().unwrap();
+        assert!(rest.is_ok(), "writing the padding: {rest:?}");
+        assert!(st.success());
+        assert_eq!(std::fs::read(dir.join("dst tree/f")).unwrap(), b"payload");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
