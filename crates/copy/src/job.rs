@@ -687,6 +687,7 @@ fn job_files(p: &Plan, info_: &PlanInfo, walk: bool) -> Result<Vec<(String, Vec<
             files.push((format!("list.{i}"), nul_join(l)));
         }
         files.push(("list.dirs".into(), nul_join(&p.dirs)));
+        files.push(("list.mkdirs".into(), nul_join(&p.mkdirs)));
     }
     files.push(("delete".into(), nul_join(&p.delete)));
     let pj = serde_json::to_vec(info_).map_err(|e| CopyError::State {
@@ -896,6 +897,14 @@ async fn relay(
         Some(&nul_join(&p.delete)),
     )
     .await?;
+    if !p.mkdirs.is_empty() {
+        dst.sh(
+            "making the new directories",
+            &script::premake_command(&opts.dst.path),
+            Some(&nul_join(&p.mkdirs)),
+        )
+        .await?;
+    }
 
     let extract = script::extract_command(&params);
     let counters: Vec<Arc<AtomicU64>> = (0..p.streams.len())

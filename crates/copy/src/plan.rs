@@ -21,6 +21,9 @@ pub struct Plan {
     /// Directories whose owner, mode and mtime are (re)applied after the
     /// files, because writing into a directory changes its mtime.
     pub dirs: Vec<Vec<u8>>,
+    /// The directories of `dirs` that the destination lacks: made before
+    /// the streams start (see `script::premake`).
+    pub mkdirs: Vec<Vec<u8>>,
     /// Paths to remove on the destination before sending: gone from the
     /// source (final pass only), or replaced by another type of object.
     pub delete: Vec<Vec<u8>>,
@@ -206,6 +209,11 @@ pub fn plan_reduced(
 
     p.files = send.len() as u64;
     p.bytes = send.iter().filter(|e| e.kind == b'f').map(|e| e.size).sum();
+    p.mkdirs = dirs
+        .iter()
+        .filter(|d| **d != b"." && !base_map.get(**d).is_some_and(|b| b.kind == b'd'))
+        .map(|d| d.to_vec())
+        .collect();
     p.dirs = dirs.into_iter().map(<[u8]>::to_vec).collect();
     p.delete = delete.into_iter().map(<[u8]>::to_vec).collect();
     let (lists, bytes) = split(&send, streams.max(1));
@@ -307,6 +315,7 @@ mod tests {
         let p = plan(&src, None, false, false, 4);
         assert_eq!(all_sent(&p), ["a/x", "y"]);
         assert_eq!(paths(&p.dirs), [".", "a"]);
+        assert_eq!(paths(&p.mkdirs), ["a"], "the destination root exists");
         assert_eq!(p.bytes, 30);
         assert!(p.delete.is_empty());
     }
@@ -337,6 +346,17 @@ mod tests {
             "children of a removed dir are not listed"
         );
         assert_eq!(paths(&p.dirs), [".", "a"]);
+        assert!(p.mkdirs.is_empty(), "`a` is on the destination already");
+        let mut moved = src.clone();
+        moved.push(d("gone", 1, 9));
+        moved.push(f("gone/in", 1, 1, 10));
+        let p = plan(&moved, Some(&base), true, true, 2);
+        assert_eq!(
+            paths(&p.mkdirs),
+            ["gone"],
+            "a file there becomes a directory"
+        );
+        assert_eq!(paths(&p.delete), ["gone", "olddir"]);
         let same = plan(&src, Some(&src), true, true, 2);
         assert!(same.is_empty());
     }
