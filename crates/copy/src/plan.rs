@@ -211,7 +211,7 @@ pub fn plan_reduced(
     p.bytes = send.iter().filter(|e| e.kind == b'f').map(|e| e.size).sum();
     p.mkdirs = dirs
         .iter()
-        .filter(|d| **d != b"." && !base_map.get(**d).is_some_and(|b| b.kind == b'd'))
+        .filter(|d| **d != b"." && base_map.get(**d).is_none_or(|b| b.kind != b'd'))
         .map(|d| d.to_vec())
         .collect();
     p.dirs = dirs.into_iter().map(<[u8]>::to_vec).collect();
