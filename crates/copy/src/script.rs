@@ -493,6 +493,15 @@ mod tests {
         }
     }
 
+    /// Runs a job's script to its end (its own failures go to the state file).
+    fn run_job(job: &std::path::Path) {
+        let st = Command::new("bash")
+            .arg(job.join("run.sh"))
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+
     /// The script really copies, locally, with dst_run = sh -c.
     #[test]
     fn script_copies_lists_and_records_success() {
@@ -512,11 +521,7 @@ mod tests {
         std::fs::write(job.join("list.dirs"), b".\0a\0").unwrap();
         std::fs::write(job.join("manifest.pending"), b"").unwrap();
         std::fs::write(job.join("run.sh"), render(&p)).unwrap();
-        let st = Command::new("bash")
-            .arg(job.join("run.sh"))
-            .status()
-            .unwrap();
-        assert!(st.success());
+        run_job(&job);
         assert_eq!(
             std::fs::read_to_string(job.join("state")).unwrap().trim(),
             "done"
@@ -532,11 +537,7 @@ mod tests {
         std::fs::remove_file(&dst_file).unwrap();
         std::fs::create_dir_all(dir.join("dst tree/b c")).unwrap();
         std::fs::write(dir.join("dst tree/b c/blocker"), b"x").unwrap();
-        let st = Command::new("bash")
-            .arg(job.join("run.sh"))
-            .status()
-            .unwrap();
-        assert!(st.success());
+        run_job(&job);
         assert_eq!(
             std::fs::read_to_string(job.join("state")).unwrap().trim(),
             "failed"
@@ -577,11 +578,7 @@ mod tests {
         for round in 0..3 {
             let _ = std::fs::remove_dir_all(dir.join("dst tree"));
             std::fs::write(job.join("manifest.pending"), b"").unwrap();
-            let st = Command::new("bash")
-                .arg(job.join("run.sh"))
-                .status()
-                .unwrap();
-            assert!(st.success());
+            run_job(&job);
             let errs: String = (0..8)
                 .map(|i| {
                     std::fs::read_to_string(job.join(format!("s{i}.dsterr"))).unwrap_or_default()
@@ -679,11 +676,7 @@ mod tests {
             src.display()
         ));
         std::fs::write(job.join("run.sh"), render(&p)).unwrap();
-        let st = Command::new("bash")
-            .arg(job.join("run.sh"))
-            .status()
-            .unwrap();
-        assert!(st.success());
+        run_job(&job);
         let state = std::fs::read_to_string(job.join("state")).unwrap();
         let errs: String = ["walk.err", "s0.err", "s0.walkerr", "s0.dsterr", "sdirs.err"]
             .iter()
