@@ -70,19 +70,25 @@ drop() { sh -c "$DROP"; }
 t() { local a b; drop; a=$(date +%s.%N); "$@" >&2; b=$(date +%s.%N); echo "$b - $a" | bc; }
 # LOG=file keeps migrate's phase timings (RUST_LOG=info) of every run.
 mig() { RUST_LOG=${RUST_LOG:-migrate_copy=info} /usr/bin/time -a -o "$STATE/rss" -f "${STEP:-mig} %M" "$MIGRATE" copy "src:$DS" "dst:$DS" --streams "$STREAMS" "$@" 2>>"${LOG:-/dev/stderr}" && ssh dst sync; }
-tarpipe() { ssh src "tar -C $DS -cf - . | ssh dst 'mkdir -p $DS && tar -C $DS -xf - && sync'"; }
-rsyncs2s() { ssh src "rsync -a --mkpath $DS/ dst:$DS/ && ssh dst sync"; }
+# tar and rsync write beside migrate's copy, so that each tool's step runs
+# right after the others' (this machine's disk drifts by 2-3x within an
+# hour: steps minutes apart are not comparable).
+TAR_DS=$BASE/tar-n$FILES/media
+RSYNC_DS=$BASE/rsync-n$FILES/media
+tarpipe() { ssh src "tar -C $DS -cf - . | ssh dst 'mkdir -p $TAR_DS && tar -C $TAR_DS -xf - && sync'"; }
+rsyncs2s() { ssh src "rsync -a --mkpath $DS/ dst:$RSYNC_DS/ && ssh dst sync"; }
 
 declare -A T CEIL
 for r in $(seq "$RUNS"); do
-  STEP=full; clean_dst; T[mig_full]+=" $(t mig)"
+  clean_dst
+  STEP=full; T[mig_full]+=" $(t mig)"
+  T[tar_full]+=" $(t tarpipe)"; ssh dst "rm -rf ${TAR_DS%/media}"
+  T[rsync_full]+=" $(t rsyncs2s)"
   STEP=nochange; T[mig_nochange]+=" $(t mig --final)"
-  STEP=1pct; mutate;    T[mig_1pct]+=" $(t mig --final)"
-  STEP=verify; T[mig_verify]+=" $(t mig --final --verify)"
-  clean_dst; T[tar_full]+=" $(t tarpipe)"
-  clean_dst; T[rsync_full]+=" $(t rsyncs2s)"
   T[rsync_nochange]+=" $(t rsyncs2s)"
-  mutate;    T[rsync_1pct]+=" $(t rsyncs2s)"
+  STEP=1pct; mutate; T[mig_1pct]+=" $(t mig --final)"
+  T[rsync_1pct]+=" $(t rsyncs2s)"
+  STEP=verify; T[mig_verify]+=" $(t mig --final --verify)"
 done
 clean_dst
 
@@ -102,7 +108,7 @@ if [[ ${SHAPED:-0} == 1 ]]; then
       CEIL[${k}_$n]=$(echo "scale=1; 200 * 1.048576 / ($(date +%s.%N) - $s)" | bc)
     done
     STEP=$k; clean_dst; T[mig_$k]+=" $(t mig)"
-    clean_dst; T[tar_$k]+=" $(t tarpipe)"
+    T[tar_$k]+=" $(t tarpipe)"
     bash "$HERE/lab/shape.sh" off >&2
     SHAPED_KEYS+=" $k"
   done
