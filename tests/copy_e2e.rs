@@ -505,9 +505,12 @@ fn killed_job_keys_are_removed_by_cleanup_and_the_rerun_finishes() {
     reset(&root);
     make_bulk_tree(&root, 8, 256);
     let (s, d) = (format!("src:{root}"), format!("dst:{root}"));
+    // Slow enough (2 files of 256 KiB a stream at 50 KiB/s: about 10 s) that
+    // the job is still running when the test kills it, however long a busy
+    // machine takes to show its pid (at 200 KiB/s it had once finished).
     let out = run(&mut copy_cmd(
         home.path(),
-        &[&s, &d, "--detach", "--bwlimit", "200k"],
+        &[&s, &d, "--detach", "--bwlimit", "50k"],
     ));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
