@@ -67,25 +67,22 @@ walk_prepare() (
     \( -type f -links +1 -fprint0 "$J/hl.top2" -o -print0 \) \) >> "$J/walk.t" || exit 1
   split -t '\0' -n r/$N -d -a 3 "$J/walk.t" "$J/walk.t." || exit 1
 )
-# Deals the subtrees into $K chunks, once the link probe has said how many
-# (see `chunks`).
+# Deals the subtrees into $K chunks, once the link probe has spoken. A stream
+# reads each of its chunks in one sweep of the disk in inode order, and a
+# chunk holds subtrees from all over the disk (the files of one subtree are
+# spread over the whole inode range when the app wrote them over years), so
+# every extra chunk is one more sweep. On a fast link the disks set the
+# pace: 4 chunks a stream (100k-file media tree in the lab, 4 streams, runs
+# in the same minutes: 128 chunks 108.7 and 104.0 s against 4 chunks' 67.8
+# and 85.7 s; 8 and 16 chunks within the noise of 4). On a slow link the
+# tail sets it: the last stream alone cannot fill a link it shared, so small
+# chunks (32 a stream) keep all streams busy to the end (over 100 Mbit/s
+# with 8 chunks a stream, the last 4 s ran at half the rate).
 walk_deal() {
-  split -t '\0' -n r/$K -d -a 3 "$J/walk.g" "$J/walk.g."
-}
-# How many chunks: a stream reads each of its chunks in one sweep of the
-# disk in inode order, and a chunk holds subtrees from all over the disk
-# (files of one subtree are spread over the whole inode range when the app
-# wrote them over years), so every extra chunk is one more sweep. On a fast
-# link the disks set the pace: 4 chunks a stream (100k-file media tree in the
-# lab, 4 streams, same minutes: 16 chunks 57.9-105.4 s, 128 chunks 104.0-
-# 108.7 s against 4 chunks' 67.8-85.7 s; one tar stream 145 s). On a slow
-# link the tail sets it: the last stream alone cannot fill a link it shared,
-# so small chunks (32 a stream) keep all streams busy to the end (over
-# 100 Mbit/s with 8 chunks a stream, the last 4 s ran at half the rate).
-chunks() {
   local per=4
   [ "$Z" = 1 ] && per=32
   K=$(( N * per > 999 ? 999 : N * per ))
+  split -t '\0' -n r/$K -d -a 3 "$J/walk.g" "$J/walk.g."
 }
 # The names stream $1 sends, on stdout: its share of the shallow names,
 # then subtree chunks. Chunks are claimed (mkdir is atomic) rather than
@@ -300,7 +297,6 @@ pub fn render(p: &ScriptParams) -> String {
   # streams write into the same directories.
   [ $fail = 0 ] && { premake "$J/dirs.top" || fail=1; }
   probe_wait
-  chunks
   [ $fail = 0 ] && { walk_deal 2>>"$J/walk.err" || fail=1; }
   if [ $fail = 0 ]; then
     for ((i = 0; i < N; i++)); do wstream "$i" & done
@@ -326,8 +322,6 @@ umask 077
 J={jd}
 SRC={src}
 N={n}
-# Subtree chunks in walk mode (see `chunks`).
-K=$N
 cd "$J" || exit 1
 echo $$ > pid
 date +%s > started
@@ -410,7 +404,7 @@ if ! dst_ctl {mkdir} 2>"$J/delete.err"; then fail=1; fi
 # 24 MB/s (one channel's window), where compressing is neither faster nor
 # slower (13.5 s against 13.2 s).
 # It runs while the job prepares; probe_wait collects its verdict. Z=1 also
-# means "a slow link" to `chunks`, as when compression was asked for.
+# means "a slow link" to `walk_deal`, as when compression was asked for.
 Z={z0}
 PP=
 probe() {{
