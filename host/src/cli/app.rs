@@ -266,16 +266,17 @@ pub fn plan(args: PlanArgs, g: &Global) -> u8 {
         Ok(m) => m,
         Err(e) => return fail(g, exit::BAD_INPUT, "definition", &e),
     };
-    let (plan, _sides) = match make_plan(&mig, g, args.force) {
+    let (plan, sides) = match make_plan(&mig, g, args.force) {
         Ok(p) => p,
         Err(code) => return code,
     };
+    let described = crate::migration::steps::describe_plan(&plan, &sides, None);
     if g.json {
-        println!("{}", report::plan_json(&plan));
+        println!("{}", report::plan_json(&plan, &described));
     } else {
         match args.format {
-            Format::Text => print!("{}", report::plan_text(&plan)),
-            Format::Markdown => print!("{}", report::plan_markdown(&plan)),
+            Format::Text => print!("{}", report::plan_text(&plan, &described)),
+            Format::Markdown => print!("{}", report::plan_markdown(&plan, &described)),
         }
     }
     exit::OK
@@ -347,6 +348,13 @@ pub fn run(args: Args, g: &Global) -> u8 {
         if let Err(e) = journal::save_plan(&plan) {
             return fail(g, exit::FAILURE, "journal", &e.to_string());
         }
+    } else if g.json {
+        // What a run would send, step by step (steps already finished are
+        // left out, as the run skips them).
+        let mut described = crate::migration::steps::describe_plan(&plan, &sides, Some(&journal));
+        described.retain(|(st, _)| !journal.is_done(&st.id));
+        println!("{}", report::commands_json(&plan, &described));
+        return exit::OK;
     } else {
         println!("Dry run of migration {id}: nothing is changed.\n");
     }

@@ -160,7 +160,10 @@ pub fn build(
         }
     }
 
-    preflight_tools(sides, &dbs)?;
+    super::steps::preflight::check(sides, &dbs).map_err(|e| match e {
+        super::steps::preflight::PreflightError::Missing(m) => refused("missing-tool", m),
+        super::steps::preflight::PreflightError::Remote(e) => remote(e),
+    })?;
     let src_root = &mig.source.root;
     let dst_root = &mig.destination.root;
 
@@ -1011,77 +1014,6 @@ fn detect_version(
     ))
 }
 
-pub fn preflight_tools(sides: &Sides, dbs: &[&crate::recipe::Database]) -> Result<(), BuildError> {
-    let compose = |side| Project::of(sides.def(side)).is_some();
-    let mut src = vec![
-        ("tar", "tar"),
-        ("sha256sum", "coreutils"),
-        ("perl", "perl-base"),
-        ("flock", "util-linux"),
-    ];
-    let mut dst = vec![("tar", "tar")];
-    for (side, tools) in [(Side::Source, &mut src), (Side::Destination, &mut dst)] {
-        if compose(side) {
-            // The database clients are the containers' own.
-            tools.push(("docker", "docker.io"));
-            continue;
-        }
-        for d in dbs {
-            match (d.engine, side) {
-                (Engine::Postgresql, Side::Source) => tools.push(("pg_dump", "postgresql-client")),
-                (Engine::Postgresql, Side::Destination) => {
-                    tools.push(("psql", "postgresql-client"))
-                }
-                (_, Side::Source) => tools.push(("mysqldump", "mariadb-client")),
-                (_, Side::Destination) => tools.push(("mysql", "mariadb-client")),
-            }
-        }
-    }
-    for (side, tools) in [(Side::Source, src), (Side::Destination, dst)] {
-        let mut script: String = tools
-            .iter()
-            .map(|(t, _)| format!("command -v {t} >/dev/null 2>&1 || echo {t}; "))
-            .collect();
-        match Project::of(sides.def(side)) {
-            Some(p) if p.stack => script.push_str(
-                "[ \"$(docker info -f '{{.Swarm.LocalNodeState}}' 2>/dev/null)\" = active ] || echo swarm; ",
-            ),
-            Some(_) => script.push_str(
-                "docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1 || echo docker-compose; ",
-            ),
-            None => {}
-        }
-        let out = sides
-            .sh(side, "looking for tools", &script)
-            .map_err(remote)?;
-        if out.split_whitespace().next() == Some("swarm") {
-            return Err(refused(
-                "missing-tool",
-                format!(
-                    "the {} ({}) is not a docker swarm manager, which a stack needs; run `docker swarm init` there (abra's `server add` does) and plan again",
-                    super::sides::side_word(side),
-                    sides.host(side).name()
-                ),
-            ));
-        }
-        if let Some(missing) = out.split_whitespace().next() {
-            let pkg = tools
-                .iter()
-                .find(|(t, _)| *t == missing)
-                .map_or("docker-compose", |(_, p)| *p);
-            return Err(refused(
-                "missing-tool",
-                format!(
-                    "the {} ({}) has no `{missing}`; install it (apt-get install {pkg}) and plan again",
-                    super::sides::side_word(side),
-                    sides.host(side).name()
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
 fn psql_script(
     sides: &Sides,
     side: Side,
@@ -1123,156 +1055,27 @@ fn database_bytes(
     Ok(out.trim().parse().unwrap_or(0))
 }
 
-pub fn database_exists(
-    sides: &Sides,
-    side: Side,
-    engine: &str,
-    service: Option<&str>,
-    name: &str,
-) -> Result<bool, BuildError> {
-    let engine = if engine == "postgresql" {
-        Engine::Postgresql
-    } else {
-        Engine::Mariadb
-    };
-    let sql = match engine {
-        Engine::Postgresql => format!(
-            "select 1 from pg_database where datname='{}'",
-            name.replace('\'', "''")
-        ),
-        _ => format!(
-            "select 1 from information_schema.schemata where schema_name='{}'",
-            name.replace('\'', "''")
-        ),
-    };
-    let out = sides
-        .sh(
-            side,
-            "looking for a database",
-            &psql_script(sides, side, engine, service, &sql),
-        )
-        .map_err(remote)?;
-    Ok(out.trim() == "1")
-}
-
-/// A compose project's containers on a side (any state), if it has any.
-pub fn compose_containers(sides: &Sides, side: Side) -> Result<Option<String>, BuildError> {
-    let Some(c) = Project::of(sides.def(side)) else {
-        return Ok(None);
-    };
-    let out = sides
-        .sh(
-            side,
-            "looking for the app's containers",
-            &format!("docker ps -aq {} | wc -l", c.filter()),
-        )
-        .map_err(remote)?;
-    let n: u64 = out.trim().parse().unwrap_or(0);
-    Ok((n > 0).then(|| format!("{} has {n} container(s)", c.describe())))
-}
-
-/// A stack destination is deployed fresh (by abra) before the data comes
-/// in, so its files are the image's and its database is empty: it holds
-/// the app once that database has tables.
-pub fn stack_destination_holds(
-    sides: &Sides,
-    mig: &Migration,
-    dbs: &[&crate::recipe::Database],
-) -> Result<Option<String>, BuildError> {
-    if compose_containers(sides, Side::Destination)?.is_none() {
-        return Ok(None);
-    }
-    for d in dbs {
-        let Some(engine) = DbEngine::parse(match d.engine {
-            Engine::Postgresql => "postgresql",
-            _ => "mariadb",
-        }) else {
-            continue;
-        };
-        let name = db_name(mig, Side::Destination, &d.name);
-        let sh = DbShell::for_engine(engine, &mig.destination, d.service.as_deref());
-        let sql = match engine {
-            DbEngine::Postgresql => format!(
-                "select case when exists (select 1 from pg_database where datname = '{n}') then 1 else 0 end",
-                n = name.replace('\'', "''")
-            ),
-            DbEngine::Mariadb => format!(
-                "select count(*) from information_schema.tables where table_schema = '{n}'",
-                n = name.replace('\'', "''")
-            ),
-        };
-        let out = sides
-            .sh(
-                Side::Destination,
-                "looking at the destination's database",
-                &sh.sql(None, &sql),
-            )
-            .map_err(remote)?;
-        let mut tables: u64 = out.trim().parse().unwrap_or(0);
-        if engine == DbEngine::Postgresql && tables > 0 {
-            let out = sides
-                .sh(
-                    Side::Destination,
-                    "looking at the destination's database",
-                    &sh.sql(
-                        Some(&name),
-                        "select count(*) from information_schema.tables where table_schema not in ('pg_catalog','information_schema')",
-                    ),
-                )
-                .map_err(remote)?;
-            tables = out.trim().parse().unwrap_or(0);
-        }
-        if tables > 0 {
-            return Ok(Some(format!(
-                "database {name} in the destination's stack has {tables} tables"
-            )));
-        }
-    }
-    Ok(None)
-}
-
+/// What the destination already holds of the app, looked at over ssh with
+/// the destination-free step's own scripts.
 fn destination_holds_app(
     sides: &Sides,
     mig: &Migration,
     dbs: &[&crate::recipe::Database],
 ) -> Result<Option<String>, BuildError> {
-    if Project::of(&mig.destination).is_some_and(|p| p.stack) {
-        return stack_destination_holds(sides, mig, dbs);
+    let mut unreachable = None;
+    let held = super::steps::destination_free::holds(mig, dbs, &mut |p| {
+        sides
+            .sh(Side::Destination, "looking at the destination", &p.script)
+            .map_err(|e| {
+                if e.is_unreachable() {
+                    unreachable = Some(e.to_string());
+                }
+                e.to_string()
+            })
+    });
+    match (held, unreachable) {
+        (_, Some(u)) => Err(BuildError::Unreachable(u)),
+        (Ok(h), None) => Ok(h),
+        (Err(e), None) => Err(BuildError::Remote(e)),
     }
-    let root = &mig.destination.root;
-    let out = sides
-        .sh(
-            Side::Destination,
-            "looking at the destination",
-            &format!(
-                "if [ -d {r} ]; then ls -A {r} | head -n 1; fi",
-                r = sh_quote(root)
-            ),
-        )
-        .map_err(remote)?;
-    if !out.trim().is_empty() {
-        return Ok(Some(format!("{root} is not empty")));
-    }
-    if Project::of(&mig.destination).is_some() {
-        // Its databases live in its containers: none, no databases.
-        return compose_containers(sides, Side::Destination);
-    }
-    for d in dbs {
-        let name = db_name(mig, Side::Destination, &d.name);
-        let engine = if d.engine == Engine::Postgresql {
-            "postgresql"
-        } else {
-            "mariadb"
-        };
-        if database_exists(
-            sides,
-            Side::Destination,
-            engine,
-            d.service.as_deref(),
-            &name,
-        )? {
-            return Ok(Some(format!("database {name} exists")));
-        }
-    }
-    Ok(None)
 }

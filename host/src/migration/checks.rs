@@ -23,8 +23,54 @@ pub struct CheckResult {
     pub detail: String,
 }
 
-pub fn run_all(sides: &Sides, side: Side, checks: &[CheckSpec]) -> Vec<CheckResult> {
-    checks.iter().map(|c| run_one(sides, side, c)).collect()
+/// Runs a command check's script on a side: (exit status, stdout, stderr).
+pub type RunCheck<'a> = dyn FnMut(&CheckSpec, &str) -> Result<(i32, String, String), String> + 'a;
+
+pub fn run_all(
+    sides: &Sides,
+    side: Side,
+    checks: &[CheckSpec],
+    run: &mut RunCheck,
+) -> Vec<CheckResult> {
+    checks
+        .iter()
+        .map(|c| run_one(sides, side, c, run))
+        .collect()
+}
+
+/// The script a command check runs on a side (None for checks made from
+/// this machine: HTTP, TCP, DNS).
+pub fn script(sides: &Sides, side: Side, c: &CheckSpec) -> Option<Result<String, String>> {
+    match &c.kind {
+        CheckKind::Command(cmd) | CheckKind::Count(cmd) => Some(
+            commands::script(sides.mount.as_deref(), sides.def(side), cmd)
+                .map_err(|e| e.to_string()),
+        ),
+        _ => None,
+    }
+}
+
+/// What a check made from this machine does, in words.
+pub fn describe(sides: &Sides, side: Side, c: &CheckSpec) -> String {
+    let def = sides.def(side);
+    let addr = def
+        .https
+        .as_deref()
+        .map(|a| format!("https://{a}"))
+        .or_else(|| def.http.as_deref().map(|a| format!("http://{a}")))
+        .unwrap_or_else(|| "(no address)".into());
+    match &c.kind {
+        CheckKind::Http { path, status, .. } => format!(
+            "GET {path} from {addr} with Host: {}, expecting {status}",
+            sides.mig.domain
+        ),
+        CheckKind::Tcp { port, .. } => format!("connect to port {port} at {addr}'s address"),
+        CheckKind::Dns { name, rtype } => format!(
+            "ask every authoritative server for {} {rtype}",
+            dns_name(name, &sides.mig.domain)
+        ),
+        CheckKind::Command(_) | CheckKind::Count(_) => String::new(),
+    }
 }
 
 fn result(c: &CheckSpec, pass: bool, value: Option<String>, detail: String) -> CheckResult {
@@ -37,7 +83,7 @@ fn result(c: &CheckSpec, pass: bool, value: Option<String>, detail: String) -> C
     }
 }
 
-pub fn run_one(sides: &Sides, side: Side, c: &CheckSpec) -> CheckResult {
+pub fn run_one(sides: &Sides, side: Side, c: &CheckSpec, run: &mut RunCheck) -> CheckResult {
     let _span =
         tracing::info_span!("check", id = %c.id, side = super::sides::side_word(side)).entered();
     match &c.kind {
@@ -136,7 +182,7 @@ pub fn run_one(sides: &Sides, side: Side, c: &CheckSpec) -> CheckResult {
                 Ok(s) => s,
                 Err(e) => return result(c, false, None, e.to_string()),
             };
-            match sides.sh_status(side, "a check", &script) {
+            match run(c, &script) {
                 Err(e) => result(c, false, None, e.to_string()),
                 Ok((status, out, err)) => {
                     let out = out.trim().to_string();

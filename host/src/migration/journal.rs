@@ -173,12 +173,19 @@ impl Journal {
             .find(|e| e.step == step && e.event == Event::Start)
     }
 
-    pub fn done_data(&self, step: &str) -> Option<&Value> {
+    fn done_data(&self, step: &str) -> Option<&Value> {
         self.entries
             .iter()
             .rev()
             .find(|e| e.step == step && e.event == Event::Done)
             .map(|e| &e.data)
+    }
+
+    /// What the step's last finished run recorded, as its kind's outcome
+    /// type (steps/outcome.rs); None when it has not finished or recorded
+    /// something else.
+    pub fn outcome<T: serde::de::DeserializeOwned>(&self, step: &str) -> Option<T> {
+        serde_json::from_value(self.done_data(step)?.clone()).ok()
     }
 
     pub fn aborted(&self) -> bool {

@@ -256,6 +256,37 @@ impl Plan {
     pub fn step(&self, id: &str) -> Option<&PlanStep> {
         self.steps.iter().find(|s| s.id == id)
     }
+    /// The databases the plan moves, as recipe entries named as on `side`.
+    pub fn databases(&self, side: crate::plugin::Side) -> Vec<crate::recipe::Database> {
+        use crate::recipe::{Database, Engine};
+        self.steps
+            .iter()
+            .filter_map(|s| match &s.action {
+                Action::Database {
+                    engine,
+                    source_name,
+                    destination_name,
+                    service,
+                    ..
+                } => Some(Database {
+                    engine: if engine == "postgresql" {
+                        Engine::Postgresql
+                    } else {
+                        Engine::Mariadb
+                    },
+                    name: if side == crate::plugin::Side::Source {
+                        source_name.clone()
+                    } else {
+                        destination_name.clone()
+                    },
+                    service: service.clone(),
+                    user: None,
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The first cutover step: from here the source is stopped.
     pub fn downtime_starts(&self) -> Option<&PlanStep> {
         self.steps.iter().find(|s| s.phase == Phase::Cutover)

@@ -9,6 +9,7 @@ use super::checks::{self, CheckResult};
 use super::journal::{Journal, StepState, state_of};
 use super::plan::{Action, Phase, Plan, human_bytes};
 use super::run::{measured_downtime, predict};
+use super::steps::{Described, Planned, outcome};
 
 fn facts_lines(plan: &Plan) -> Vec<String> {
     let f = &plan.facts;
@@ -49,7 +50,50 @@ fn facts_lines(plan: &Plan) -> Vec<String> {
     v
 }
 
-pub fn plan_text(plan: &Plan) -> String {
+/// A step's commands, indented under it.
+fn command_lines(planned: &[Planned], indent: &str) -> String {
+    let mut s = String::new();
+    for p in planned {
+        s.push_str(&format!(
+            "{indent}{}{}$ {}\n",
+            p.on.name(),
+            if p.conditional { " (when needed)" } else { "" },
+            p.script
+        ));
+        if let Some(i) = &p.stdin {
+            s.push_str(&format!("{indent}    < {i}\n"));
+        }
+    }
+    s
+}
+
+/// The steps with the commands each will run (what --dry-run prints).
+pub fn commands_text(described: &Described) -> String {
+    let mut s = String::new();
+    for (st, planned) in described {
+        s.push_str(&format!(
+            "[{}] {} ({})\n",
+            st.phase.name(),
+            st.title,
+            st.on.name()
+        ));
+        s.push_str(&command_lines(planned, "    "));
+    }
+    s
+}
+
+/// The steps with their commands as JSON (`--dry-run --json`).
+pub fn commands_json(plan: &Plan, described: &Described) -> Value {
+    let steps: Vec<Value> = described
+        .iter()
+        .map(|(st, planned)| {
+            json!({"id": st.id, "phase": st.phase, "on": st.on, "title": st.title, "risk": st.risk, "commands": planned})
+        })
+        .collect();
+    json!({"migration": plan.id, "dry_run": true, "steps": steps})
+}
+
+pub fn plan_text(plan: &Plan, described: &Described) -> String {
     let mut s = String::new();
     for l in facts_lines(plan) {
         s.push_str(&l);
@@ -70,6 +114,9 @@ pub fn plan_text(plan: &Plan) -> String {
                 format!(" <{}>", st.origin)
             }
         ));
+        if let Some((_, planned)) = described.get(i) {
+            s.push_str(&command_lines(planned, "      "));
+        }
     }
     for (id, title) in &plan.skipped {
         s.push_str(&format!(
@@ -98,7 +145,7 @@ fn risk(r: super::plan::Risk) -> &'static str {
 }
 
 /// The runbook to hand a client.
-pub fn plan_markdown(plan: &Plan) -> String {
+pub fn plan_markdown(plan: &Plan, described: &Described) -> String {
     let m = &plan.migration;
     let mut s = format!("# Moving {} ({})\n\n", m.domain, plan.app_name);
     for l in facts_lines(plan) {
@@ -122,6 +169,16 @@ pub fn plan_markdown(plan: &Plan) -> String {
             s.push_str(&format!(": by hand: {text}"));
         }
         s.push('\n');
+        let planned = described
+            .iter()
+            .find(|(d, _)| d.id == st.id)
+            .map(|(_, p)| p.as_slice())
+            .unwrap_or(&[]);
+        if planned.iter().any(|p| p.on != super::steps::On::ByHand) {
+            s.push_str("\n   ```sh\n");
+            s.push_str(&command_lines(planned, "   "));
+            s.push_str("   ```\n\n");
+        }
     }
     if !plan.skipped.is_empty() {
         s.push_str("\nLeft out on request:\n\n");
@@ -160,8 +217,16 @@ fn phase_heading(p: Phase) -> &'static str {
     }
 }
 
-pub fn plan_json(plan: &Plan) -> Value {
-    serde_json::to_value(plan).unwrap_or(Value::Null)
+pub fn plan_json(plan: &Plan, described: &Described) -> Value {
+    let mut v = serde_json::to_value(plan).unwrap_or(Value::Null);
+    if let Some(steps) = v.get_mut("steps").and_then(Value::as_array_mut) {
+        for (step, (_, planned)) in steps.iter_mut().zip(described) {
+            if let Value::Object(m) = step {
+                m.insert("commands".into(), json!(planned));
+            }
+        }
+    }
+    v
 }
 
 /// Step states for `migrate app-status`.
@@ -238,8 +303,8 @@ pub fn status_text(plan: &Plan, journal: &Journal) -> String {
 
 fn results(journal: &Journal, step: &str) -> Vec<CheckResult> {
     journal
-        .done_data(step)
-        .and_then(|d| serde_json::from_value(d["results"].clone()).ok())
+        .outcome::<outcome::Checks>(step)
+        .map(|c| c.results)
         .unwrap_or_default()
 }
 
@@ -259,8 +324,8 @@ pub fn report_json(plan: &Plan, journal: &Journal) -> Value {
         .iter()
         .filter(|s| {
             journal
-                .done_data(&s.id)
-                .is_some_and(|d| d["confirmed"] == json!(false))
+                .outcome::<outcome::Manual>(&s.id)
+                .is_some_and(|m| !m.confirmed)
         })
         .map(|s| json!({"step": s.id, "title": s.title}))
         .collect();
@@ -271,15 +336,15 @@ pub fn report_json(plan: &Plan, journal: &Journal) -> Value {
         "state": overall(plan, journal),
         "versions": {"source": plan.facts.detected_version, "destination": plan.facts.target_version, "hops": plan.facts.hops},
         "moved": moved,
-        "backup": journal.done_data("backup"),
+        "backup": journal.outcome::<outcome::Backup>("backup"),
         "checks": cmp,
         "verdict": {"pass": pass, "line": verdict},
         "downtime_seconds": {"measured": measured_downtime(plan, journal), "predicted": predict(plan, journal)},
         "dns": {
             "managed": plan.migration.dns.is_some(),
-            "ttls_changed": journal.done_data("dns-lower").map(|d| d["ttls"].clone()),
+            "ttls_changed": journal.outcome::<outcome::DnsLowered>("dns-lower").map(|d| d.ttls),
             "cutover": journal.last("dns-cutover").map(|e| e.detail.clone()),
-            "ttls_restored": journal.done_data("dns-restore").map(|d| d["restored"].clone()),
+            "ttls_restored": journal.outcome::<outcome::DnsRestored>("dns-restore").map(|d| d.restored),
         },
         "skipped": plan.skipped,
         "manual_steps_not_confirmed": by_hand,
@@ -308,11 +373,8 @@ pub fn report_markdown(plan: &Plan, journal: &Journal) -> String {
         secs(&r["downtime_seconds"]["measured"]),
         secs(&r["downtime_seconds"]["predicted"])
     ));
-    if let Some(b) = journal.done_data("backup") {
-        s.push_str(&format!(
-            "- Backup on the source: {}\n",
-            b["dir"].as_str().unwrap_or("?")
-        ));
+    if let Some(b) = journal.outcome::<outcome::Backup>("backup") {
+        s.push_str(&format!("- Backup on the source: {}\n", b.dir));
     }
     if plan.migration.dns.is_none() {
         s.push_str("- DNS: not managed by this migration; no TTL was changed\n");

@@ -23,6 +23,16 @@ pub struct Sides {
     /// The path the recipe and plugin use for the app (e.g. /var/www/html),
     /// mapped onto each side's root.
     pub mount: Option<String>,
+    /// Every command a run sends, with its step: the audit trail beside
+    /// the journal (scripts only; stdin, where values and secrets travel,
+    /// is never written).
+    audit: std::sync::Mutex<Audit>,
+}
+
+#[derive(Default)]
+struct Audit {
+    file: Option<std::fs::File>,
+    step: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +73,51 @@ impl Sides {
             dst,
             mig: mig.clone(),
             mount,
+            audit: Default::default(),
         })
+    }
+
+    /// Append every command sent from now on to `path` (JSON lines).
+    pub fn record_to(&self, path: &std::path::Path) {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path);
+        match file {
+            Ok(f) => {
+                if let Ok(mut a) = self.audit.lock() {
+                    a.file = Some(f);
+                }
+            }
+            Err(e) => tracing::warn!("cannot keep the command log {}: {e}", path.display()),
+        }
+    }
+
+    /// The step the commands sent from now on belong to.
+    pub fn set_step(&self, step: &str) {
+        if let Ok(mut a) = self.audit.lock() {
+            a.step = step.to_string();
+        }
+    }
+
+    /// Note a command in the audit trail (done for every command sent
+    /// through these sessions; a step that hands a command to a crate's
+    /// pipe notes it here itself).
+    pub fn record(&self, s: Side, what: &str, script: &str) {
+        let Ok(mut a) = self.audit.lock() else {
+            return;
+        };
+        let step = a.step.clone();
+        if let Some(f) = a.file.as_mut() {
+            let line = serde_json::json!({
+                "at_ms": super::journal::now_ms() as u64,
+                "step": step,
+                "on": side_word(s),
+                "what": what,
+                "script": script,
+            });
+            let _ = writeln!(f, "{line}");
+        }
     }
 
     pub fn host(&self, s: Side) -> &Host {
@@ -84,9 +138,21 @@ impl Sides {
 
     /// Run a script; non-zero exit is an error carrying stderr.
     pub fn sh(&self, s: Side, what: &str, script: &str) -> Result<String, SideError> {
+        self.sh_in(s, what, script, None)
+    }
+
+    /// Run a script reading `stdin`; non-zero exit is an error carrying stderr.
+    pub fn sh_in(
+        &self,
+        s: Side,
+        what: &str,
+        script: &str,
+        stdin: Option<&[u8]>,
+    ) -> Result<String, SideError> {
         let _span = tracing::info_span!("remote", side = side_word(s), what).entered();
+        self.record(s, what, script);
         let host = self.host(s);
-        let out = self.rt.block_on(host.sh(what, script, None))?;
+        let out = self.rt.block_on(host.sh(what, script, stdin))?;
         Ok(String::from_utf8_lossy(&out).into_owned())
     }
 
@@ -98,6 +164,7 @@ impl Sides {
         script: &str,
     ) -> Result<(i32, String, String), SideError> {
         let _span = tracing::info_span!("remote", side = side_word(s), what).entered();
+        self.record(s, what, script);
         let out = self.rt.block_on(self.host(s).sh_raw(what, script, None))?;
         Ok((
             out.status.code().unwrap_or(-1),

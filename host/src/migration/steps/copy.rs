@@ -1,0 +1,164 @@
+//! The app's tree, server to server, by the copy crate: live pre-syncs
+//! while the app runs, then the final pass (deleting on the destination
+//! what the source deleted) verified identical.
+
+use std::time::Instant;
+
+use migrate_remote::Location;
+
+use super::super::plan::human_bytes;
+use super::{Cx, Exec, Outcome, Planned, StepKind, outcome};
+
+pub struct Copy {
+    pub final_pass: bool,
+}
+
+/// The copy this step asks of the copy crate.
+fn options(cx: &Cx, final_pass: bool) -> Result<migrate_copy::CopyOptions, String> {
+    let m = &cx.plan.migration;
+    let loc = |host: &str, path: &str| -> Result<Location, String> {
+        Ok(Location {
+            host: migrate_remote::HostSpec::parse(host).map_err(|e| e.to_string())?,
+            path: path.to_string(),
+        })
+    };
+    Ok(migrate_copy::CopyOptions {
+        src: loc(&m.source.host, &m.source.root)?,
+        dst: loc(&m.destination.host, &m.destination.root)?,
+        final_pass,
+        verify: final_pass,
+        streams: 2,
+        compress: false,
+        relay: false,
+        detach: false,
+        bwlimit: None,
+        // The destination-free step proved the directory empty (or moved
+        // the old one aside) before the first pass, so it holds only what
+        // this migration copied. Without force, migrate-copy refuses to
+        // resume into it after a pass that died without recording its
+        // result (seen in the lab under load).
+        force: true,
+    })
+}
+
+impl StepKind for Copy {
+    fn describe(&self, cx: &Cx) -> Vec<Planned> {
+        let m = &cx.plan.migration;
+        vec![Planned::operator(
+            "copy",
+            format!(
+                "migrate copy {}:{} {}:{} --streams 2{}",
+                m.source.host,
+                m.source.root,
+                m.destination.host,
+                m.destination.root,
+                if self.final_pass {
+                    " --final --verify"
+                } else {
+                    ""
+                }
+            ),
+        )]
+    }
+
+    fn execute(&self, x: &mut Exec) -> Result<Outcome, String> {
+        x.planned("copy")?;
+        let opts = options(&x.cx, self.final_pass)?;
+        let mut last = Instant::now();
+        let mut on_progress = |p: &migrate_copy::Progress| {
+            if last.elapsed().as_secs() >= 5 {
+                last = Instant::now();
+                eprintln!(
+                    "        {} of {} files, {} of {}",
+                    p.files_done,
+                    p.files_total,
+                    human_bytes(p.bytes_done),
+                    human_bytes(p.bytes_total)
+                );
+            }
+        };
+        // A copy left running by a killed run finishes on the server; wait for it.
+        let mut tries = 0;
+        let mut auth_retries = 0;
+        let mut link_retries = 0;
+        let outcome = loop {
+            match x
+                .cx
+                .sides
+                .rt
+                .block_on(migrate_copy::run(&opts, &mut on_progress))
+            {
+                Err(migrate_copy::CopyError::AlreadyRunning { .. }) if tries < 120 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                }
+                // A dropped server-to-server link: the copy resumes from
+                // what fully arrived, so an unattended run tries again a
+                // few times.
+                Err(migrate_copy::CopyError::Interrupted { detail }) if link_retries < 3 => {
+                    link_retries += 1;
+                    eprintln!(
+                        "        the copy was interrupted ({}); resuming ({link_retries}/3)",
+                        detail.lines().next().unwrap_or("")
+                    );
+                    std::thread::sleep(std::time::Duration::from_secs(2));
+                }
+                // Back-to-back passes of one copy job: the previous pass's
+                // temporary key removal can race the next pass's key (seen
+                // in the lab as the destination refusing the source's
+                // login). The pass is safe to repeat.
+                Err(migrate_copy::CopyError::Remote(
+                    migrate_remote::RemoteError::AuthRefused { .. },
+                )) if auth_retries < 3 => {
+                    auth_retries += 1;
+                    tracing::warn!(
+                        "the destination refused the source's temporary key; retrying the pass"
+                    );
+                    std::thread::sleep(std::time::Duration::from_secs(2));
+                }
+                other => break other,
+            }
+        };
+        match outcome.map_err(|e| e.to_string())? {
+            migrate_copy::Outcome::Detached { job_id, .. } => Err(format!(
+                "the copy {job_id} detached unexpectedly; rerun to resume it"
+            )),
+            migrate_copy::Outcome::Finished(s) => {
+                if let Some(v) = &s.verdict
+                    && !v.identical()
+                {
+                    return Err(format!(
+                        "the trees differ after the copy: {}",
+                        v.differences
+                            .iter()
+                            .take(5)
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ));
+                }
+                Ok(Outcome::new(
+                    format!(
+                        "{} files, {} sent in {:.1} s{}",
+                        s.files_sent,
+                        human_bytes(s.bytes_sent),
+                        s.seconds,
+                        match &s.verdict {
+                            Some(v) => format!(
+                                "; verified identical ({} entries, {} hashed)",
+                                v.files, v.hashed
+                            ),
+                            None => String::new(),
+                        }
+                    ),
+                    &outcome::Copied {
+                        files_sent: s.files_sent,
+                        bytes_sent: s.bytes_sent,
+                        copy_seconds: s.seconds,
+                        verified: s.verdict.as_ref().map(|v| v.files),
+                    },
+                ))
+            }
+        }
+    }
+}

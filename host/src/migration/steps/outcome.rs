@@ -1,0 +1,105 @@
+//! What a finished step leaves in the journal, typed per step kind. The
+//! journal stores each as a JSON object under `data`; readers (the
+//! downtime prediction, the report, the destination's test plan) read them
+//! back through [`Journal::outcome`](super::super::journal::Journal::outcome)
+//! into the same types, never by looking up keys by hand.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::super::checks::CheckResult;
+
+/// A finished step: the line the operator reads and the typed record.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub detail: String,
+    pub data: Value,
+}
+
+impl Outcome {
+    pub fn new(detail: impl Into<String>, data: &impl Serialize) -> Outcome {
+        Outcome {
+            detail: detail.into(),
+            data: serde_json::to_value(data).unwrap_or(Value::Null),
+        }
+    }
+    pub fn plain(detail: impl Into<String>) -> Outcome {
+        Outcome::new(detail, &Nothing {})
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Nothing {}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Backup {
+    pub dir: String,
+    pub sha256sums: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Checks {
+    pub results: Vec<CheckResult>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Copied {
+    pub files_sent: u64,
+    pub bytes_sent: u64,
+    pub copy_seconds: f64,
+    /// Entries compared after the final pass.
+    pub verified: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Database {
+    pub dump_bytes: u64,
+    pub dump_seconds: f64,
+    pub tables: usize,
+    pub rows: u64,
+    pub route: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MovedAside {
+    pub moved_aside: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Volume {
+    pub volume: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Secrets {
+    pub created: Vec<String>,
+    pub present: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Carried {
+    pub carried: bool,
+    /// The value, unless it is a secret.
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Manual {
+    /// A person said it is done (else it was only shown, unattended).
+    pub confirmed: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DnsLowered {
+    pub ttls: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DnsCutover {
+    pub changes: Value,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DnsRestored {
+    pub restored: Vec<String>,
+}
