@@ -295,6 +295,11 @@ fn nextcloud_moves_to_dst_surviving_kills_in_every_phase_and_a_failed_step() {
     );
     ok("dst", &format!("test ! -e {}", f.root));
     assert_eq!(f.http("127.0.0.2", "/status.php").1["maintenance"], false);
+    // The same dry run as data: each step's commands, compared at the end
+    // with what the run sent.
+    let o = f.app(&["--dry-run", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dry: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("dry run JSON");
 
     // Killed in each phase, then a step failing mid-run (no php on dst).
     f.kill_at("backup");
@@ -413,6 +418,9 @@ fn nextcloud_moves_to_dst_surviving_kills_in_every_phase_and_a_failed_step() {
     );
     // No temporary keys left.
     assert_eq!((keys("src"), keys("dst")), keys_before);
+    // What ran is what the dry run showed, step by step.
+    let n = support::app::assert_ran_what_the_dry_run_showed(&dry, &f.journal());
+    assert!(n > 20, "only {n} commands were logged");
     // Rerun: nothing left to do; abort is refused past the point of no return.
     let o = f.app(&[]);
     assert!(o.status.success());

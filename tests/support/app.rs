@@ -146,3 +146,68 @@ pub fn keys(host: &str) -> String {
         "cat /root/.ssh/authorized_keys 2>/dev/null | sha256sum",
     )
 }
+
+/// What a run sent to the servers (the `commands.jsonl` beside `journal`)
+/// against what `migrate app --dry-run --json` showed before it: every
+/// command sent is one the dry run showed for that step, on that server,
+/// byte for byte; and every finished step sent each command it showed
+/// unconditionally. Returns how many commands were compared.
+pub fn assert_ran_what_the_dry_run_showed(dry: &serde_json::Value, journal: &Path) -> usize {
+    let shown = |step: &str| -> Vec<(String, String, bool)> {
+        dry["steps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["id"] == step)
+            .flat_map(|s| s["commands"].as_array().cloned().unwrap_or_default())
+            .map(|c| {
+                (
+                    c["on"].as_str().unwrap_or("").to_string(),
+                    c["script"].as_str().unwrap_or("").to_string(),
+                    c["conditional"].as_bool().unwrap_or(false),
+                )
+            })
+            .collect()
+    };
+    let dir = journal.parent().expect("journal dir");
+    let log = std::fs::read_to_string(dir.join("commands.jsonl")).expect("commands.jsonl");
+    let sent: Vec<(String, String, String)> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("a JSON line"))
+        .map(|v| {
+            (
+                v["step"].as_str().unwrap_or("").to_string(),
+                v["on"].as_str().unwrap_or("").to_string(),
+                v["script"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert!(!sent.is_empty(), "the run logged no command");
+    for (step, on, script) in &sent {
+        assert!(
+            shown(step).iter().any(|(o, s, _)| o == on && s == script),
+            "step {step:?} sent a command the dry run did not show, on the {on}:\n{script}\nshown:\n{:#?}",
+            shown(step)
+        );
+    }
+    let entries = std::fs::read_to_string(journal).expect("journal");
+    let finished: Vec<String> = entries
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "done")
+        .filter_map(|e| e["step"].as_str().map(str::to_string))
+        .collect();
+    for step in &finished {
+        for (on, script, conditional) in shown(step) {
+            if conditional || !(on == "source" || on == "destination") {
+                continue;
+            }
+            assert!(
+                sent.iter()
+                    .any(|(st, o, s)| st == step && *o == on && *s == script),
+                "finished step {step:?} never sent the command the dry run showed on the {on}:\n{script}"
+            );
+        }
+    }
+    sent.len()
+}

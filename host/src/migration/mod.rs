@@ -3,6 +3,8 @@
 //! step, resumable, with before/after test plans and a final report.
 
 pub mod abort;
+pub mod assemble;
+pub mod bridge;
 pub mod builder;
 pub mod checks;
 pub mod commands;
@@ -14,6 +16,7 @@ pub mod journal;
 pub mod layout;
 pub mod plan;
 pub mod planning;
+pub mod probe;
 pub mod report;
 pub mod run;
 pub mod secrets;
