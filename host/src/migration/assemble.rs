@@ -5,7 +5,7 @@
 
 use super::builder::db_name;
 use super::definition::Migration;
-use super::layout::Project;
+use super::layout::Layout;
 use super::plan::{
     Action, CheckKind, CheckSpec, Cmd, Facts, Phase, Plan, PlanStep, Risk, Where, human_bytes,
 };
@@ -112,7 +112,8 @@ pub fn assemble(
             Action::DestinationFree,
         ),
     ];
-    if let (Some(c), Some(v)) = (Project::of(&mig.destination), &mig.destination.volume) {
+    let (src_layout, dst_layout) = (Layout::of(&mig.source), Layout::of(&mig.destination));
+    if let (Some(c), Some(v)) = (dst_layout.project(), &mig.destination.volume) {
         steps.push(m(
             "destination-volume",
             Phase::Prepare,
@@ -131,8 +132,8 @@ pub fn assemble(
             },
         ));
     }
-    if let Some(p) = Project::of(&mig.destination).filter(|p| p.stack) {
-        if let Some(from) = Project::of(&mig.source).filter(|p| p.stack) {
+    if let Layout::Stack(p) = &dst_layout {
+        if let Layout::Stack(from) = &src_layout {
             steps.push(m(
                 "destination-secrets",
                 Phase::Prepare,

@@ -3,7 +3,7 @@
 //! refused before anything changes.
 
 use super::definition::Migration;
-use super::layout::Project;
+use super::layout::{Layout, Project};
 use super::plan::Plan;
 use super::sides::Sides;
 use super::{assemble, bridge, probe};
@@ -61,7 +61,8 @@ pub fn compose_defaults(mig: &mut Migration, recipe: &Recipe) {
         .filter_map(|d| d.service.as_deref())
         .collect();
     for side in [&mut mig.source, &mut mig.destination] {
-        let Some(c) = Project::of(side) else {
+        let layout = Layout::of(side);
+        let Some(c) = layout.project() else {
             continue;
         };
         let app: Vec<String> = recipe

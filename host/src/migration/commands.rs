@@ -8,7 +8,7 @@
 use migrate_remote::sh_quote;
 
 use super::definition::Side as SideDef;
-use super::layout::{Project, service_name};
+use super::layout::{Layout, service_name};
 use super::plan::Cmd;
 
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +45,7 @@ pub fn script(mount: Option<&str>, side: &SideDef, cmd: &Cmd) -> Result<String, 
             "the command sets {k} from a secret reference, which this version cannot pass safely; run it by hand"
         )));
     }
-    if let (Some(c), Some(svc)) = (Project::of(side), &cmd.service) {
+    if let (Some(c), Some(svc)) = (Layout::of(side).project(), &cmd.service) {
         let argv: Vec<String> = cmd
             .argv
             .iter()

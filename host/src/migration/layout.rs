@@ -21,6 +21,68 @@ pub const DOCKER_ROOT: &str = "/var/lib/docker";
 const COMPOSE_CLI: &str =
     "$(docker compose version >/dev/null 2>&1 && echo 'docker compose' || echo docker-compose)";
 
+/// How one side runs the app, worked out once from its definition: every
+/// step asks the layout, never the definition's fields, whether the app is
+/// a plain directory, a compose project or a stack.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Layout {
+    /// Files in a directory on the server; commands run there as the
+    /// app's users; databases are the server's own.
+    Directory,
+    /// A docker-compose project: commands and databases in its services'
+    /// containers, the files in a named volume.
+    Compose(Project),
+    /// A Co-op Cloud app (a docker swarm stack deployed by abra): as
+    /// compose, plus swarm secrets, and stop/start by scaling.
+    Stack(Project),
+}
+
+impl Layout {
+    pub fn of(side: &SideDef) -> Layout {
+        match Project::of(side) {
+            None => Layout::Directory,
+            Some(p) if p.stack => Layout::Stack(p),
+            Some(p) => Layout::Compose(p),
+        }
+    }
+
+    /// The container project, for the compose and stack layouts.
+    pub fn project(&self) -> Option<&Project> {
+        match self {
+            Layout::Directory => None,
+            Layout::Compose(p) | Layout::Stack(p) => Some(p),
+        }
+    }
+
+    pub fn is_stack(&self) -> bool {
+        matches!(self, Layout::Stack(_))
+    }
+
+    /// The layout's name in plans and in the plugin's context.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Layout::Directory => "directory",
+            Layout::Compose(_) => "compose",
+            Layout::Stack(_) => "stack",
+        }
+    }
+
+    /// A shell check printing the missing piece of the layout's own
+    /// tooling (`docker-compose`, or `swarm` when the server is no swarm
+    /// manager), nothing when all is there.
+    pub fn tool_check(&self) -> &'static str {
+        match self {
+            Layout::Directory => "",
+            Layout::Compose(_) => {
+                "docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1 || echo docker-compose; "
+            }
+            Layout::Stack(_) => {
+                "[ \"$(docker info -f '{{.Swarm.LocalNodeState}}' 2>/dev/null)\" = active ] || echo swarm; "
+            }
+        }
+    }
+}
+
 /// A side's container project, when it has one: a docker-compose project,
 /// or a Co-op Cloud app, which is a docker swarm stack (abra deploys it;
 /// services are `<stack>_<service>`, volumes `<stack>_<volume>`).

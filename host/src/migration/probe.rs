@@ -9,7 +9,7 @@ use migrate_remote::sh_quote;
 use super::assemble::Probed;
 use super::builder::{BuildError, BuildOptions, db_name, refused, remote};
 use super::definition::Migration;
-use super::layout::{DbEngine, DbShell, Project};
+use super::layout::{DbEngine, DbShell};
 use super::plan::{Facts, human_bytes};
 use super::sides::{Sides, json_field};
 use crate::plugin::{LoadedPlugin, ProbeKind, Side};
@@ -163,7 +163,7 @@ pub fn detect_version(
             }
             ProbeKind::ImageTag(service) | ProbeKind::DockerLabel((service, _)) => {
                 let def = sides.def(probe.side);
-                match Project::of(def) {
+                match sides.layout(probe.side).project() {
                     None => Err(format!(
                         "service {service:?} is not a container in a plain-directory install"
                     )),

@@ -13,6 +13,7 @@ use std::time::Duration;
 use migrate_remote::{Host, HostSpec, RemoteError, sh_quote};
 
 use super::definition::{Migration, Side as SideDef};
+use super::layout::Layout;
 use crate::plugin::Side;
 
 pub struct Sides {
@@ -27,6 +28,8 @@ pub struct Sides {
     /// the journal (scripts only; stdin, where values and secrets travel,
     /// is never written).
     audit: std::sync::Mutex<Audit>,
+    /// Each side's layout, resolved once.
+    layouts: [Layout; 2],
 }
 
 #[derive(Default)]
@@ -74,6 +77,7 @@ impl Sides {
             mig: mig.clone(),
             mount,
             audit: Default::default(),
+            layouts: [Layout::of(&mig.source), Layout::of(&mig.destination)],
         })
     }
 
@@ -124,6 +128,13 @@ impl Sides {
         match s {
             Side::Source => &self.src,
             Side::Destination => &self.dst,
+        }
+    }
+
+    pub fn layout(&self, s: Side) -> &Layout {
+        match s {
+            Side::Source => &self.layouts[0],
+            Side::Destination => &self.layouts[1],
         }
     }
 

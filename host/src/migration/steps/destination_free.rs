@@ -7,7 +7,7 @@
 use migrate_remote::sh_quote;
 
 use super::super::definition::Migration;
-use super::super::layout::{DbEngine, DbShell, Project};
+use super::super::layout::{DbEngine, DbShell, Layout};
 use super::{Cx, Exec, Outcome, Planned, StepKind, outcome};
 use crate::plugin::Side;
 use crate::recipe::{Database, Engine};
@@ -56,8 +56,8 @@ fn looks(mig: &Migration, dbs: &[&Database]) -> Vec<(Planned, Look)> {
         ),
         Look::Files,
     )];
-    let project = Project::of(d);
-    if let Some(c) = &project {
+    let layout = Layout::of(d);
+    if let Some(c) = layout.project() {
         v.push((
             Planned::on(
                 "containers",
@@ -71,8 +71,8 @@ fn looks(mig: &Migration, dbs: &[&Database]) -> Vec<(Planned, Look)> {
         let name = db_name(mig, db);
         let engine = db_engine(db.engine);
         let sh = DbShell::for_engine(engine, d, db.service.as_deref());
-        match &project {
-            Some(c) if c.stack => {
+        match &layout {
+            Layout::Stack(_) => {
                 let sql = match engine {
                     DbEngine::Postgresql => format!(
                         "select case when exists (select 1 from pg_database where datname = '{}') then 1 else 0 end",
@@ -110,8 +110,8 @@ fn looks(mig: &Migration, dbs: &[&Database]) -> Vec<(Planned, Look)> {
                     ));
                 }
             }
-            Some(_) => {}
-            None => {
+            Layout::Compose(_) => {}
+            Layout::Directory => {
                 let sql = match engine {
                     DbEngine::Postgresql => {
                         format!("select 1 from pg_database where datname='{}'", lit(&name))
@@ -142,8 +142,8 @@ pub fn holds(
     dbs: &[&Database],
     run: &mut dyn FnMut(&Planned) -> Result<String, String>,
 ) -> Result<Option<String>, String> {
-    let project = Project::of(&mig.destination);
-    let stack = project.as_ref().is_some_and(|p| p.stack);
+    let layout = Layout::of(&mig.destination);
+    let stack = layout.is_stack();
     let mut pg_exists = false;
     for (p, look) in looks(mig, dbs) {
         match look {
@@ -163,7 +163,7 @@ pub fn holds(
                     return Ok((containers > 0).then(|| {
                         format!(
                             "{} has {containers} container(s)",
-                            project.as_ref().map(|c| c.describe()).unwrap_or_default()
+                            layout.project().map(|c| c.describe()).unwrap_or_default()
                         )
                     }));
                 }
@@ -217,8 +217,7 @@ impl StepKind for DestinationFree {
         let dbs = cx.plan.databases(Side::Destination);
         let refs: Vec<&Database> = dbs.iter().collect();
         let mut v: Vec<Planned> = looks(m, &refs).into_iter().map(|(p, _)| p).collect();
-        let project = Project::of(&m.destination);
-        if project.is_none() {
+        if Layout::of(&m.destination) == Layout::Directory {
             let root = &m.destination.root;
             let aside = format!("{root}{}", aside_suffix(cx));
             v.push(
@@ -262,14 +261,14 @@ impl StepKind for DestinationFree {
         let m = &x.cx.plan.migration;
         let dbs = x.cx.plan.databases(Side::Destination);
         let refs: Vec<&Database> = dbs.iter().collect();
-        let project = Project::of(&m.destination);
+        let layout = x.cx.sides.layout(crate::plugin::Side::Destination);
         let root = &m.destination.root;
-        if project.is_some() {
+        if layout.project().is_some() {
             let held = holds(m, &refs, &mut |p| {
                 x.run(&p.key, "looking at the destination")
             })?;
             return match held {
-                Some(what) if project.as_ref().is_some_and(|p| p.stack) => Err(format!(
+                Some(what) if layout.is_stack() => Err(format!(
                     "the destination already holds the app ({what}); nothing was changed. Remove that data by hand or deploy a fresh app there"
                 )),
                 Some(what) if what.ends_with("is not empty") => Err(format!(

@@ -2,7 +2,6 @@
 //! the same check before it is built, and the run again at its start (a
 //! resumed run may come days later): both use the scripts made here.
 
-use super::super::layout::Project;
 use super::super::sides::{SideError, Sides, side_word};
 use super::{Cx, Exec, Outcome, Planned, StepKind};
 use crate::plugin::Side;
@@ -18,7 +17,6 @@ pub struct Needs {
 }
 
 pub fn needs(sides: &Sides, dbs: &[&Database]) -> Vec<Needs> {
-    let compose = |side| Project::of(sides.def(side)).is_some();
     let mut src = vec![
         ("tar", "tar"),
         ("sha256sum", "coreutils"),
@@ -27,7 +25,7 @@ pub fn needs(sides: &Sides, dbs: &[&Database]) -> Vec<Needs> {
     ];
     let mut dst = vec![("tar", "tar")];
     for (side, tools) in [(Side::Source, &mut src), (Side::Destination, &mut dst)] {
-        if compose(side) {
+        if sides.layout(side).project().is_some() {
             // The database clients are the containers' own.
             tools.push(("docker", "docker.io"));
             continue;
@@ -50,15 +48,7 @@ pub fn needs(sides: &Sides, dbs: &[&Database]) -> Vec<Needs> {
                 .iter()
                 .map(|(t, _)| format!("command -v {t} >/dev/null 2>&1 || echo {t}; "))
                 .collect();
-            match Project::of(sides.def(side)) {
-                Some(p) if p.stack => script.push_str(
-                    "[ \"$(docker info -f '{{.Swarm.LocalNodeState}}' 2>/dev/null)\" = active ] || echo swarm; ",
-                ),
-                Some(_) => script.push_str(
-                    "docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1 || echo docker-compose; ",
-                ),
-                None => {}
-            }
+            script.push_str(sides.layout(side).tool_check());
             Needs {
                 side,
                 tools,
