@@ -2,9 +2,8 @@
 //! secondary on 127.0.0.2 that follows by NOTIFY/IXFR), RFC 2136 UPDATE
 //! signed with TSIG. Each test has its own servers, zone and data dir.
 
-#[path = "dns_support/mod.rs"]
-mod dns_support;
-mod support;
+use crate::support::dns as dns_support;
+use crate::support;
 
 use std::process::{Command, Output, Stdio};
 

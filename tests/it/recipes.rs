@@ -1,7 +1,7 @@
 //! Recipes: the built-ins are valid, and a malformed recipe file is refused
 //! with its file, line and column.
 
-mod support;
+use crate::support;
 
 use support::*;
 

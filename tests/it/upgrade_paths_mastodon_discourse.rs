@@ -3,7 +3,7 @@
 //! loaded by the host, so these cases exercise parse, the SDK's Co-op Cloud
 //! handling and the upgrade rules exactly as users reach them.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 

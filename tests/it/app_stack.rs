@@ -6,7 +6,7 @@
 //! becomes a swarm manager for the test (and leaves the swarm after, if it
 //! was not one before).
 
-mod support;
+use crate::support;
 
 use std::process::Output;
 

@@ -5,7 +5,7 @@
 //! /api/v1/instance from those files and that database) moved from src to
 //! dst, killed during the sync and rerun.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::path::PathBuf;

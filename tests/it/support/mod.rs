@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod dns;
+pub mod mail;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

@@ -6,7 +6,7 @@
 //! Without the lab these tests skip with a message; under CI=true a missing
 //! lab is a failure.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

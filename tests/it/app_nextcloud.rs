@@ -6,9 +6,8 @@
 //! rerun, a step failing mid-run and resumed; refusals before anything
 //! changes. Everything the tool touches is real: files, databases, configs.
 
-#[path = "dns_support/mod.rs"]
-mod dns_support;
-mod support;
+use crate::support::dns as dns_support;
+use crate::support;
 
 use std::io::Write;
 use std::path::PathBuf;

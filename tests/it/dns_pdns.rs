@@ -3,9 +3,8 @@
 //! through `PATCH /api/v1/servers/localhost/zones/{zone}`; verification
 //! asks pdns's DNS port directly.
 
-#[path = "dns_support/mod.rs"]
-mod dns_support;
-mod support;
+use crate::support::dns as dns_support;
+use crate::support;
 
 use dns_support::Pdns;
 use serde_json::{Value, json};

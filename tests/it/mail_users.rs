@@ -12,7 +12,7 @@
 //!   invalid email, 404 `Domain <d> does not exist`, 409 for a duplicate;
 //! - `PATCH /api/v1/user/<email>` with `raw_password`/`quota_bytes` → 200.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -6,9 +6,8 @@
 //! Everything is checked with the servers' own tools: the volume's files,
 //! psql inside the container, the web front through the production name.
 
-#[path = "dns_support/mod.rs"]
-mod dns_support;
-mod support;
+use crate::support::dns as dns_support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

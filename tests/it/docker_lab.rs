@@ -10,7 +10,7 @@
 //! Without the lab these tests skip with a message; under CI=true a missing
 //! lab is a failure.
 
-mod support;
+use crate::support;
 
 use std::process::Output;
 use std::sync::Mutex;

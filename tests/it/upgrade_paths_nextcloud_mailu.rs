@@ -4,7 +4,7 @@
 //! Each case states the hop targets or the refusal kind the facts demand
 //! (facts/apps.md §2 Nextcloud, §4 Mailu, §5 Co-op Cloud recipe versions).
 
-mod support;
+use crate::support;
 
 use std::process::Output;
 

@@ -1,7 +1,7 @@
 //! `migrate mail` input handling and the cutover runbook: no servers
 //! needed, so these run everywhere.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -4,9 +4,8 @@
 //! arrived is checked over IMAP by an independent client (Python imaplib):
 //! every message byte-identical, with its flags and internal date.
 
-#[path = "mail_harness.rs"]
-mod harness;
-mod support;
+use crate::support::mail as harness;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

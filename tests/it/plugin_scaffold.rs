@@ -1,7 +1,7 @@
 //! `migrate plugin new` makes a crate that builds to a component, passes its
 //! own tests, loads into the host and answers through `upgrade-path`.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 use std::time::Duration;

@@ -19,9 +19,8 @@
 //!   `[{"ttl": ["Ensure this value is greater than or equal to 3600."]}, {}]`
 //!   (go-acme/lego#1361, acmesh-official/acme.sh#2925); 401 `{"detail": "Invalid token."}`.
 
-#[path = "dns_support/mod.rs"]
-mod dns_support;
-mod support;
+use crate::support::dns as dns_support;
+use crate::support;
 
 use std::sync::{Arc, Mutex};
 

@@ -2,7 +2,7 @@
 //! host goes on: an endless loop, a memory bomb, random bytes, a core module,
 //! and a component of another world. Real components, real wasmtime.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
