@@ -1,6 +1,12 @@
 //! The end-to-end tests of `migrate`, one test binary: one module per
 //! subject, the helpers they share in `support`. The binary under test is
 //! `CARGO_BIN_EXE_migrate`, built fresh by cargo.
+//!
+//! libtest runs the tests of all modules side by side. Those that use the
+//! two-server lab take turns at it (`support::lab::enter`): a module's tests
+//! together, never beside another module's. The others start their own
+//! servers (Knot, PowerDNS, Dovecot, fake HTTP APIs) on free loopback ports
+//! and run beside anything.
 
 mod support;
 

@@ -1,6 +1,21 @@
 //! The two-server lab (lab/README.md): src on 127.0.0.2 and dst on
-//! 127.0.0.3, each with its own sshd, dockerd, PostgreSQL and disk: a
-//! test's use of them, commands and files on them, ports on them.
+//! 127.0.0.3, each with its own sshd, dockerd, PostgreSQL and disk. Whose
+//! turn it is to use them, commands and files on them, ports on them.
+//!
+//! # Turns
+//!
+//! All tests are one binary, so libtest runs tests of different modules at
+//! the same time. The lab cannot take that: a migration test checks that no
+//! temporary key is left in root's authorized_keys while a copy test adds
+//! one, the docker-root tests stop both servers' dockerd under the compose
+//! and stack tests, a swarm joined by one test is left by another. So the
+//! tests of one module use the lab together (as they always have, with the
+//! module's own locks for what its tests must not do at once), and the
+//! tests of different modules take turns: [`enter`] waits until no test of
+//! another module holds the lab. A module's tests run at most as many at
+//! once as libtest runs tests by default (one a core), whatever
+//! `--test-threads` says, so a larger thread count only lets tests that do
+//! not use the lab run beside the lab's.
 //!
 //! A test that needs the lab fails when the lab is not up: it never passes
 //! without having run.
@@ -8,6 +23,7 @@
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use std::sync::{Condvar, Mutex};
 
 use super::fixtures::free_port;
 
@@ -29,17 +45,55 @@ impl Need {
     }
 }
 
-/// A test's use of the lab.
+/// Who holds the lab: one module's tests, how many of them.
+struct Holders {
+    module: Option<&'static str>,
+    count: usize,
+}
+
+static HOLDERS: Mutex<Holders> = Mutex::new(Holders {
+    module: None,
+    count: 0,
+});
+static CHANGED: Condvar = Condvar::new();
+
+/// This test's turn at the lab; the next module's tests may start once the
+/// last turn of this module is dropped (also when the test panics).
 #[must_use = "the turn lasts while the value lives: `let _lab = lab::enter(...)`"]
 pub struct Turn {
     module: &'static str,
 }
 
-/// The lab for the calling test: `module` is its `module_path!()`.
+/// Wait for the lab: `module` is the calling test's `module_path!()`.
 /// Panics, failing the test, when either server does not answer `need`.
 pub fn enter(module: &'static str, need: Need) -> Turn {
     require(need);
-    Turn { module }
+    let at_once = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut h = HOLDERS.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        let free = match h.module {
+            None => true,
+            Some(m) => m == module && h.count < at_once,
+        };
+        if free {
+            h.module = Some(module);
+            h.count += 1;
+            return Turn { module };
+        }
+        h = CHANGED.wait(h).unwrap_or_else(|p| p.into_inner());
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let mut h = HOLDERS.lock().unwrap_or_else(|p| p.into_inner());
+        debug_assert_eq!(h.module, Some(self.module));
+        h.count -= 1;
+        if h.count == 0 {
+            h.module = None;
+        }
+        CHANGED.notify_all();
+    }
 }
 
 /// Panics unless both servers answer `need` over ssh.
