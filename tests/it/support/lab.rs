@@ -45,55 +45,81 @@ impl Need {
     }
 }
 
-/// Who holds the lab: one module's tests, how many of them.
+/// Turns at something tests share: one module's tests hold it together,
+/// up to a number at once; another module's wait until the last is done.
+pub struct Turns {
+    holders: Mutex<Holders>,
+    changed: Condvar,
+}
+
 struct Holders {
     module: Option<&'static str>,
     count: usize,
 }
 
-static HOLDERS: Mutex<Holders> = Mutex::new(Holders {
-    module: None,
-    count: 0,
-});
-static CHANGED: Condvar = Condvar::new();
+/// The lab's turns.
+static LAB: Turns = Turns::new();
 
-/// This test's turn at the lab; the next module's tests may start once the
-/// last turn of this module is dropped (also when the test panics).
+/// A test's turn; the next module's tests may start once the last turn of
+/// this module is dropped (also when the test panics).
 #[must_use = "the turn lasts while the value lives: `let _lab = lab::enter(...)`"]
 pub struct Turn {
+    turns: &'static Turns,
     module: &'static str,
+}
+
+impl Turns {
+    pub const fn new() -> Turns {
+        Turns {
+            holders: Mutex::new(Holders {
+                module: None,
+                count: 0,
+            }),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// Wait until no other module holds a turn and fewer than `at_once` of
+    /// this module's tests do.
+    pub fn take(&'static self, module: &'static str, at_once: usize) -> Turn {
+        let mut h = self.holders.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            let free = match h.module {
+                None => true,
+                Some(m) => m == module && h.count < at_once,
+            };
+            if free {
+                h.module = Some(module);
+                h.count += 1;
+                return Turn {
+                    turns: self,
+                    module,
+                };
+            }
+            h = self.changed.wait(h).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let mut h = self.turns.holders.lock().unwrap_or_else(|p| p.into_inner());
+        debug_assert_eq!(h.module, Some(self.module));
+        h.count -= 1;
+        if h.count == 0 {
+            h.module = None;
+        }
+        self.turns.changed.notify_all();
+    }
 }
 
 /// Wait for the lab: `module` is the calling test's `module_path!()`.
 /// Panics, failing the test, when either server does not answer `need`.
 pub fn enter(module: &'static str, need: Need) -> Turn {
     require(need);
+    // libtest's default: one test a core.
     let at_once = std::thread::available_parallelism().map_or(1, usize::from);
-    let mut h = HOLDERS.lock().unwrap_or_else(|p| p.into_inner());
-    loop {
-        let free = match h.module {
-            None => true,
-            Some(m) => m == module && h.count < at_once,
-        };
-        if free {
-            h.module = Some(module);
-            h.count += 1;
-            return Turn { module };
-        }
-        h = CHANGED.wait(h).unwrap_or_else(|p| p.into_inner());
-    }
-}
-
-impl Drop for Turn {
-    fn drop(&mut self) {
-        let mut h = HOLDERS.lock().unwrap_or_else(|p| p.into_inner());
-        debug_assert_eq!(h.module, Some(self.module));
-        h.count -= 1;
-        if h.count == 0 {
-            h.module = None;
-        }
-        CHANGED.notify_all();
-    }
+    LAB.take(module, at_once)
 }
 
 /// Panics unless both servers answer `need` over ssh.
@@ -280,4 +306,41 @@ pub fn keys(host: &str) -> String {
         host,
         "cat /root/.ssh/authorized_keys 2>/dev/null | sha256sum",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Turns;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    #[test]
+    fn modules_take_turns_and_share_their_own_up_to_the_limit() {
+        static T: Turns = Turns::new();
+        let a1 = T.take("a", 2);
+        let a2 = T.take("a", 2);
+        let (tx, rx) = mpsc::channel();
+        let waiter = |module: &'static str, tx: mpsc::Sender<&'static str>| {
+            std::thread::spawn(move || {
+                let turn = T.take(module, 2);
+                tx.send(module).expect("send");
+                drop(turn);
+            })
+        };
+        let a3 = waiter("a", tx.clone());
+        let b = waiter("b", tx);
+        let wait = Duration::from_millis(300);
+        assert!(rx.recv_timeout(wait).is_err(), "a third of a's, or b, ran");
+        drop(a1);
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(5)),
+            Ok("a"),
+            "a's third takes the place a's first left"
+        );
+        a3.join().expect("a3");
+        assert!(rx.recv_timeout(wait).is_err(), "b ran beside a");
+        drop(a2);
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok("b"));
+        b.join().expect("b");
+    }
 }
