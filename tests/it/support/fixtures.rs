@@ -57,20 +57,30 @@ pub fn build_wasm(manifest: &Path) -> PathBuf {
 /// probed free but not yet bound by its server must not go to another test.
 static HANDED_OUT: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
 
+/// Where ports are picked: below Linux's ephemeral range (32768-60999),
+/// so no outgoing connection holds the port a server is about to bind.
+const PORTS: std::ops::Range<u16> = 20000..32000;
+
 /// A port free for TCP and UDP on every given loopback address (the lab's
 /// servers share this machine's network: 127.0.0.2 and 127.0.0.3 too), and
 /// never handed out before in this run.
 pub fn free_port(addrs: &[&str]) -> u16 {
     let mut given = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
     let given = given.get_or_insert_with(HashSet::new);
-    for _ in 0..200 {
-        let probe = TcpListener::bind("127.0.0.1:0").expect("bind probe");
-        let port = probe.local_addr().expect("addr").port();
-        drop(probe);
+    let span = PORTS.end - PORTS.start;
+    // Each process starts elsewhere in the range (other test runs share
+    // this machine), then walks on from the ports it handed out.
+    let start = (std::process::id() as u64 * 7919 + given.len() as u64 * 13) % span as u64;
+    for i in 0..span {
+        let port = PORTS.start + ((start as u16).wrapping_add(i)) % span;
+        if given.contains(&port) {
+            continue;
+        }
         let free = addrs
             .iter()
             .all(|a| TcpListener::bind((*a, port)).is_ok() && UdpSocket::bind((*a, port)).is_ok());
-        if free && given.insert(port) {
+        if free {
+            given.insert(port);
             return port;
         }
     }
