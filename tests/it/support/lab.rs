@@ -116,10 +116,13 @@ impl Drop for Turn {
 /// Wait for the lab: `module` is the calling test's `module_path!()`.
 /// Panics, failing the test, when either server does not answer `need`.
 pub fn enter(module: &'static str, need: Need) -> Turn {
-    require(need);
     // libtest's default: one test a core.
     let at_once = std::thread::available_parallelism().map_or(1, usize::from);
-    LAB.take(module, at_once)
+    let turn = LAB.take(module, at_once);
+    // Probed in turn: many tests probing at once would be refused by sshd
+    // (MaxStartups) and fail for nothing.
+    require(need);
+    turn
 }
 
 /// Panics unless both servers answer `need` over ssh.
