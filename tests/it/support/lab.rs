@@ -14,8 +14,7 @@
 //! tests of different modules take turns: [`enter`] waits until no test of
 //! another module holds the lab. A module's tests run at most as many at
 //! once as libtest runs tests by default (one a core), whatever
-//! `--test-threads` says, so a larger thread count only lets tests that do
-//! not use the lab run beside the lab's.
+//! `--test-threads` says: more threads only serve tests without the lab.
 //!
 //! A test that needs the lab fails when the lab is not up: it never passes
 //! without having run.
