@@ -1,5 +1,5 @@
 #!/bin/bash
-# CI for `migrate app` (tests/app_*.rs, examples/lab-nextcloud): the
+# CI for `migrate app` (tests/it/app_*.rs, examples/lab-nextcloud): the
 # two-server lab must be up (its own script installs and starts it), and the
 # servers need the tools the stand-in app and the migration use. Idempotent;
 # fast when done. Run as root with CI=true from .ci/run.

@@ -2,7 +2,7 @@
 # Operator-side tools the copy tests and bench/copy.sh need (the servers'
 # tools come with the lab image, see lab/build-rootfs.sh). Idempotent, quick
 # when done. The two-server lab itself is brought up by the lab's own CI step
-# (lab/up.sh); tests/copy_e2e.rs fails under CI=true if it is not running.
+# (lab/up.sh); tests/it/copy_e2e.rs fails if it is not running.
 set -euo pipefail
 need=()
 for pair in ssh:openssh-client ssh-keygen:openssh-client tar:tar find:findutils \

@@ -3,7 +3,7 @@
 #   bash .ci/setup-dns.sh          install packages, start the shared lab servers
 #   bash .ci/setup-dns.sh stop     stop the lab servers this script started (by PID file)
 #
-# The tests in tests/dns_*.rs start their own knotd / pdns_server instances in
+# The tests in tests/it/dns_*.rs start their own knotd / pdns_server instances in
 # temp dirs (one zone per test, free loopback ports), so they only need the
 # binaries. The shared lab below is for trying `migrate dns` by hand:
 #   Knot primary   127.0.0.1:5353  (zone example.test, TSIG key migrate-key.)

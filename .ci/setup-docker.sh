@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The docker tests (tests/docker_lab.rs) run against the two-server lab's own
+# The docker tests (tests/it/docker_lab.rs) run against the two-server lab's own
 # dockerd on src and dst (lab/up.sh starts them; .ci/setup-lab.sh brings the
 # lab up). This script only checks that both engines answer and preloads the
 # database image the tests use, made with `docker import` from each server's

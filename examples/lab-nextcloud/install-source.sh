@@ -1,7 +1,7 @@
 #!/bin/bash
 # Make a realistic Nextcloud 28.0.4 installation on THIS server (run it on
 # the lab's src: `ssh src bash -s -- ROOT DB DOMAIN < install-source.sh`,
-# with app/ and php copied to ROOT/../ first, see ../../tests/app_nextcloud.rs):
+# with app/ and php copied to ROOT/../ first, see ../../tests/it/app_nextcloud.rs):
 # the official layout (config/config.php with instanceid, passwordsalt and
 # secret; data/appdata_<instanceid>/ with previews; user files with old
 # mtimes; version.php), and a PostgreSQL database with users, file cache

@@ -1,18 +1,18 @@
 //! `migrate mail` input handling and the cutover runbook: no servers
 //! needed, so these run everywhere.
 
-mod support;
+use crate::support::cli;
 
 use std::time::Duration;
 
 fn run(args: &[&str], home: &std::path::Path) -> (i32, String, String) {
-    let mut c = support::migrate(home);
+    let mut c = cli::migrate(home);
     c.args(args);
-    let o = support::run_with_guard(&mut c, Duration::from_secs(60));
+    let o = cli::run_with_guard(&mut c, Duration::from_secs(60));
     (
         o.status.code().unwrap_or(-1),
-        support::stdout(&o),
-        support::stderr(&o),
+        cli::stdout(&o),
+        cli::stderr(&o),
     )
 }
 

@@ -3,13 +3,10 @@
 //! through `PATCH /api/v1/servers/localhost/zones/{zone}`; verification
 //! asks pdns's DNS port directly.
 
-#[path = "dns_support/mod.rs"]
-mod dns_support;
-mod support;
-
-use dns_support::Pdns;
+use crate::support::cli::{migrate, run, stderr, stdout};
+use crate::support::dns::Pdns;
+use crate::support::fixtures::all_files_text;
 use serde_json::{Value, json};
-use support::{migrate, run, stderr, stdout};
 
 fn create_zone(p: &Pdns) {
     let zone = json!({
@@ -120,7 +117,7 @@ fn powerdns_lower_cutover_restore_verified_on_its_dns_port() {
         Some((7200, vec!["198.51.100.20".into()]))
     );
     assert_eq!(api_rrset(&p, "example.test.", "MX").unwrap().0, 7200);
-    let stored = dns_support::all_files_text(&home.path().join("data"));
+    let stored = all_files_text(&home.path().join("data"));
     assert!(
         !stored.contains(&p.api_key),
         "the API key must not be stored"

@@ -1,12 +1,11 @@
 //! `migrate plugin new` makes a crate that builds to a component, passes its
 //! own tests, loads into the host and answers through `upgrade-path`.
 
-mod support;
-
 use std::process::Command;
 use std::time::Duration;
 
-use support::*;
+use crate::support::cli::*;
+use crate::support::fixtures::*;
 
 #[test]
 fn scaffolded_plugin_builds_loads_and_passes_its_tests() {

@@ -2,13 +2,12 @@
 //! host goes on: an endless loop, a memory bomb, random bytes, a core module,
 //! and a component of another world. Real components, real wasmtime.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use support::*;
+use crate::support::cli::{migrate, run_with_guard, stderr, stdout};
+use crate::support::fixtures::{build_wasm, workspace_root};
 
 /// The hostile fixtures, built once per test binary and copied into a plugin
 /// directory together with two non-components.

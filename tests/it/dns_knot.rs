@@ -2,15 +2,12 @@
 //! secondary on 127.0.0.2 that follows by NOTIFY/IXFR), RFC 2136 UPDATE
 //! signed with TSIG. Each test has its own servers, zone and data dir.
 
-#[path = "dns_support/mod.rs"]
-mod dns_support;
-mod support;
-
 use std::process::{Command, Output, Stdio};
 
-use dns_support::{KnotLab, TSIG_LINE, WRONG_TSIG_LINE, zone_text};
+use crate::support::cli::{migrate, run, stderr, stdout};
+use crate::support::dns::{KnotLab, TSIG_LINE, TSIG_SECRET, WRONG_TSIG_LINE, zone_text};
+use crate::support::fixtures::free_port;
 use serde_json::Value;
-use support::{migrate, run, stderr, stdout};
 
 struct T {
     home: tempfile::TempDir,
@@ -121,7 +118,7 @@ fn plan_reads_ttls_from_every_authoritative_server_and_stores_the_plan() {
     let text = std::fs::read_to_string(&saved).expect("plan stored");
     assert!(text.contains("\"lowered_ttl\": 300"));
     assert!(
-        !text.contains(dns_support::TSIG_SECRET),
+        !text.contains(TSIG_SECRET),
         "the TSIG secret must not be stored"
     );
     // Human output names the timing facts.
@@ -211,7 +208,7 @@ fn lower_verify_then_restore_from_the_stored_plan_in_a_new_process() {
         &keyfile,
         format!(
             "key \"migrate-key.\" {{\n\talgorithm hmac-sha256;\n\tsecret \"{}\";\n}};\n",
-            dns_support::TSIG_SECRET
+            TSIG_SECRET
         ),
     )
     .unwrap();
@@ -370,7 +367,7 @@ fn bad_input_unknown_zone_unreachable_server_and_cname() {
     );
 
     // Unreachable nameserver: nothing listens there.
-    let dead = format!("127.0.0.1:{}", dns_support::free_port(&["127.0.0.1"]));
+    let dead = format!("127.0.0.1:{}", free_port(&["127.0.0.1"]));
     let mut c = migrate(t.home.path());
     c.args([
         "dns",

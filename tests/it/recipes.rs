@@ -1,9 +1,7 @@
 //! Recipes: the built-ins are valid, and a malformed recipe file is refused
 //! with its file, line and column.
 
-mod support;
-
-use support::*;
+use crate::support::cli::*;
 
 #[test]
 fn builtin_recipes_list_and_show() {

@@ -6,12 +6,12 @@
 //! becomes a swarm manager for the test (and leaves the swarm after, if it
 //! was not one before).
 
-mod support;
-
 use std::process::Output;
 
-use support::app::{self, keys, ok, put};
-use support::{stderr, stdout};
+use crate::support::cli::{Operator, stderr, stdout};
+use crate::support::fixtures::workspace_root;
+use crate::support::http;
+use crate::support::lab::{self, Need, keys, ok, put};
 
 const DOMAIN: &str = "cloud.example.test";
 
@@ -22,15 +22,14 @@ struct Stack {
     db: String,
     port: u16,
     joined: Vec<&'static str>,
-    home: tempfile::TempDir,
-    file: std::path::PathBuf,
+    op: Operator,
 }
 
 impl Drop for Stack {
     fn drop(&mut self) {
         let s = &self.name;
         for h in ["src", "dst"] {
-            let _ = support::on_server_raw(
+            let _ = lab::sh(
                 h,
                 &format!(
                     "docker stack rm {s} >/dev/null 2>&1; for i in $(seq 60); do [ -z \"$(docker ps -aq -f label=com.docker.stack.namespace={s})\" ] && break; sleep 0.5; done; \
@@ -40,7 +39,7 @@ impl Drop for Stack {
             );
         }
         for h in &self.joined {
-            let _ = support::on_server_raw(h, "docker swarm leave --force >/dev/null 2>&1; true");
+            let _ = lab::sh(h, "docker swarm leave --force >/dev/null 2>&1; true");
         }
     }
 }
@@ -48,15 +47,13 @@ impl Drop for Stack {
 impl Stack {
     fn new() -> Stack {
         let pid = std::process::id();
-        let home = tempfile::tempdir().expect("tempdir");
         let mut st = Stack {
             name: format!("mtstk{pid}"),
             base: format!("/srv/test-app-stack-{pid}"),
             db: format!("ncs{pid}"),
-            port: 28000 + (pid % 1000) as u16,
+            port: lab::port(),
             joined: vec![],
-            file: home.path().join("migration.toml"),
-            home,
+            op: Operator::new(),
         };
         for (h, addr) in [("src", "127.0.0.2"), ("dst", "127.0.0.3")] {
             let state = ok(h, "docker info -f '{{.Swarm.LocalNodeState}}'");
@@ -70,7 +67,7 @@ impl Stack {
                 st.joined.push(h);
             }
         }
-        let ex = support::workspace_root().join("examples/lab-nextcloud");
+        let ex = workspace_root().join("examples/lab-nextcloud");
         let read = |p: &str| std::fs::read(ex.join(p)).expect("example file");
         let dir = format!("{}/stack", st.base);
         for h in ["src", "dst"] {
@@ -111,7 +108,7 @@ impl Stack {
         )
         .trim()
         .to_string();
-        app::install(
+        lab::install(
             "src",
             &format!(
                 "STACK={s} DB_ENGINE=mariadb DB_PASSWORD={password} APP_SRC={b}/app APP_DIR=/var/www/html bash -s -- {vol} {db} {DOMAIN}",
@@ -138,19 +135,15 @@ impl Stack {
         };
         let toml = format!(
             "app = \"nextcloud\"\ndomain = \"{DOMAIN}\"\nbackup_dir = \"{b}/backup\"\nskip_steps = [\"nextcloud-wait-for-sync-clients\", \"nextcloud-stop-web\"]\n\n[source]\n{}\n[destination]\n{}",
+            side(&lab::src_url(), "127.0.0.2", ""),
             side(
-                &std::env::var("LAB_SRC_URL").unwrap_or_else(|_| "src".into()),
-                "127.0.0.2",
-                ""
-            ),
-            side(
-                &std::env::var("LAB_DST_URL").unwrap_or_else(|_| "dst".into()),
+                &lab::dst_url(),
                 "127.0.0.3",
                 &format!("deploy = {:?}\n", st.deploy("127.0.0.3"))
             ),
             b = st.base,
         );
-        std::fs::write(&st.file, toml).expect("write migration file");
+        std::fs::write(&st.op.file, toml).expect("write migration file");
         st
     }
 
@@ -166,15 +159,11 @@ impl Stack {
     }
 
     fn migrate(&self) -> std::process::Command {
-        app::migrate_in(self.home.path())
+        self.op.migrate()
     }
 
     fn app(&self) -> Output {
-        self.migrate()
-            .args(["app", "--yes", "--file"])
-            .arg(&self.file)
-            .output()
-            .expect("run migrate")
+        self.op.app(&[])
     }
 
     fn volume(&self, host: &str) -> String {
@@ -210,7 +199,7 @@ impl Stack {
                 "docker exec $(docker ps -q -f label=com.docker.swarm.service.name={}_db | head -n 1) mysql -N -B -D {} -e {}",
                 self.name,
                 self.db,
-                app::sq(sql)
+                lab::sq(sql)
             ),
         )
     }
@@ -229,23 +218,21 @@ impl Stack {
 
 #[test]
 fn nextcloud_moves_between_co_op_cloud_stacks_with_its_secret() {
-    if !support::lab_up("docker info >/dev/null 2>&1") {
-        return;
-    }
+    let _lab = lab::enter(module_path!(), Need::Docker);
     let st = Stack::new();
     let keys_before = (keys("src"), keys("dst"));
     let src_tree = st.tree("src");
     let src_rows = st.rows("src");
     assert!(src_rows.contains("oc_users\t3\t"), "{src_rows}");
     assert_eq!(
-        app::http_get("127.0.0.2", st.port, DOMAIN, "/status.php").0,
+        http::get("127.0.0.2", st.port, DOMAIN, "/status.php").0,
         200
     );
 
     let o = st
         .migrate()
         .args(["plan", "--file"])
-        .arg(&st.file)
+        .arg(&st.op.file)
         .output()
         .expect("plan");
     let plan = stdout(&o);
@@ -258,11 +245,11 @@ fn nextcloud_moves_between_co_op_cloud_stacks_with_its_secret() {
     // Killed in the window, then aborted: the source's app services come
     // back at their replica counts and it answers again, out of
     // maintenance mode; the destination keeps what it got.
-    app::kill_at(st.home.path(), &st.file, "final-sync");
+    st.op.kill_at("final-sync");
     let o = st
         .migrate()
         .args(["abort", "--file"])
-        .arg(&st.file)
+        .arg(&st.op.file)
         .output()
         .expect("abort");
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
@@ -278,7 +265,7 @@ fn nextcloud_moves_between_co_op_cloud_stacks_with_its_secret() {
             p = st.port
         ),
     );
-    let (code, body) = app::http_get("127.0.0.2", st.port, DOMAIN, "/status.php");
+    let (code, body) = http::get("127.0.0.2", st.port, DOMAIN, "/status.php");
     assert_eq!(code, 200, "{body}");
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&body).expect("json")["maintenance"],
@@ -286,19 +273,19 @@ fn nextcloud_moves_between_co_op_cloud_stacks_with_its_secret() {
     );
     assert_eq!(st.tree("src"), src_tree, "the abort changed the source");
     // Starting over: the aborted journal moved away, the same migration.
-    let dir = app::journal(st.home.path());
+    let dir = st.op.journal();
     let dir = dir.parent().expect("journal dir");
-    std::fs::rename(dir, st.home.path().join("aborted-migration")).expect("move journal");
+    std::fs::rename(dir, st.op.home.path().join("aborted-migration")).expect("move journal");
 
     // Killed while loading the database, then run again to the end.
-    app::kill_at(st.home.path(), &st.file, "database-nextcloud");
+    st.op.kill_at("database-nextcloud");
     let o = st.app();
     let report = stdout(&o);
     assert!(
         o.status.success(),
         "{report}{}\n{}",
         stderr(&o),
-        std::fs::read_to_string(app::journal(st.home.path())).unwrap_or_default()
+        st.op.journal_text()
     );
 
     // The secret arrived under its versioned name; files and rows are
@@ -312,7 +299,7 @@ fn nextcloud_moves_between_co_op_cloud_stacks_with_its_secret() {
     );
     assert_eq!(st.tree("dst"), src_tree);
     assert_eq!(st.rows("dst"), src_rows);
-    let (code, body) = app::http_get("127.0.0.3", st.port, DOMAIN, "/status.php");
+    let (code, body) = http::get("127.0.0.3", st.port, DOMAIN, "/status.php");
     assert_eq!(code, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(v["maintenance"], false);
@@ -329,7 +316,7 @@ fn nextcloud_moves_between_co_op_cloud_stacks_with_its_secret() {
         "dst"
     );
     assert!(report.contains("VERDICT: PASS"), "{report}");
-    let journal = std::fs::read_to_string(app::journal(st.home.path())).expect("journal");
+    let journal = std::fs::read_to_string(st.op.journal()).expect("journal");
     assert!(
         !journal.contains(&format!("pw-{}-secret", std::process::id())),
         "the secret's value reached the journal"

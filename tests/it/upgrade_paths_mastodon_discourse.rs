@@ -3,7 +3,7 @@
 //! loaded by the host, so these cases exercise parse, the SDK's Co-op Cloud
 //! handling and the upgrade rules exactly as users reach them.
 
-mod support;
+use crate::support::cli::{migrate, run_json};
 
 use serde_json::Value;
 
@@ -81,22 +81,12 @@ impl Cli {
     }
 
     fn path(&self, app: &str, from: &str, to: &str, extra: &[&str]) -> Answer {
-        let mut cmd = support::migrate(self.home.path());
+        let mut cmd = migrate(self.home.path());
         cmd.args(["upgrade-path", app, from, to])
             .args(extra)
             .arg("--json");
-        let out = support::run(&mut cmd);
-        let stdout = support::stdout(&out);
-        let json: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
-            panic!(
-                "{app} {from} -> {to}: stdout is not one JSON object ({e}):\n{stdout}\nstderr:\n{}",
-                support::stderr(&out)
-            )
-        });
-        Answer {
-            code: out.status.code().unwrap_or(-1),
-            json,
-        }
+        let (code, json, _) = run_json(&mut cmd);
+        Answer { code, json }
     }
 
     /// Assert a path with exactly these hop targets (exit 0).
@@ -600,13 +590,10 @@ fn discourse_refusals_and_bad_input() {
 fn declared_examples_pass_through_the_host() {
     let cli = Cli::new();
     for app in ["mastodon", "hometown", "discourse"] {
-        let mut cmd = support::migrate(cli.home.path());
+        let mut cmd = migrate(cli.home.path());
         cmd.args(["plugin", "test", app, "--json"]);
-        let out = support::run(&mut cmd);
-        let stdout = support::stdout(&out);
-        let v: Value = serde_json::from_str(stdout.trim())
-            .unwrap_or_else(|e| panic!("{app}: {e}\n{stdout}\n{}", support::stderr(&out)));
-        assert_eq!(out.status.code(), Some(0), "{app}: {v}");
+        let (code, v, _) = run_json(&mut cmd);
+        assert_eq!(code, 0, "{app}: {v}");
         assert_eq!(v["failed"], 0, "{app}: {v}");
         assert!(v["passed"].as_u64().unwrap_or(0) >= 6, "{app}: {v}");
     }

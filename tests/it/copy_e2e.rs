@@ -3,10 +3,7 @@
 //! The tests compare the trees themselves (find + sha256sum + getfattr on
 //! each server), never through the tool's own verification.
 //!
-//! Without the lab these tests skip with a message; under CI=true a missing
-//! lab is a failure.
-
-mod support;
+//! Without the lab these tests fail.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -14,18 +11,8 @@ use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use support::{migrate, run, stderr, stdout};
-
-/// Run a shell script on a lab server; panics on failure.
-fn on(host: &str, script: &str) -> Vec<u8> {
-    let out = support::on_server_raw(host, script);
-    assert!(
-        out.status.success(),
-        "on {host}: {script}\nstderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
+use crate::support::cli::{migrate, run, stderr, stdout};
+use crate::support::lab::{self, Need, ok_bytes as on};
 
 /// A fresh directory name on the servers for this test.
 fn unique(name: &str) -> String {
@@ -214,9 +201,7 @@ fn job_json(home: &Path) -> serde_json::Value {
 
 #[test]
 fn hostile_tree_arrives_identical_then_final_pass_mirrors_changes() {
-    if !support::lab_up("true") {
-        return;
-    }
+    let _lab = lab::enter(module_path!(), Need::Ssh);
     let home = tempfile::tempdir().unwrap();
     let root = unique("hostile");
     reset(&root);
@@ -305,9 +290,7 @@ rm dangling && mkdir dangling && printf x > dangling/inside
 
 #[test]
 fn relay_mode_copies_through_the_operator() {
-    if !support::lab_up("true") {
-        return;
-    }
+    let _lab = lab::enter(module_path!(), Need::Ssh);
     let home = tempfile::tempdir().unwrap();
     let root = unique("relay");
     reset(&root);
@@ -392,9 +375,7 @@ fn slow_copy_started(name: &str) -> (tempfile::TempDir, String, std::process::Ch
 
 #[test]
 fn a_dropped_stream_connection_is_retried_and_the_copy_finishes() {
-    if !support::lab_up("true") {
-        return;
-    }
+    let _lab = lab::enter(module_path!(), Need::Ssh);
     let (home, root, child, jd) = slow_copy_started("linkdrop");
     // One cut of every src→dst stream connection, once files flow.
     wait_until("some progress", 60, || progress(&jd) >= 8);
@@ -416,9 +397,7 @@ fn a_dropped_stream_connection_is_retried_and_the_copy_finishes() {
 
 #[test]
 fn killed_link_resumes_without_recopying_finished_files() {
-    if !support::lab_up("true") {
-        return;
-    }
+    let _lab = lab::enter(module_path!(), Need::Ssh);
     let (home, root, child, jd) = slow_copy_started("linkkill");
     let (s, d) = (format!("src:{root}"), format!("dst:{root}"));
     // Let a few files arrive, then keep cutting every src→dst ssh
@@ -460,9 +439,7 @@ fn killed_link_resumes_without_recopying_finished_files() {
 
 #[test]
 fn operator_death_does_not_stop_the_copy_and_status_shows_it() {
-    if !support::lab_up("true") {
-        return;
-    }
+    let _lab = lab::enter(module_path!(), Need::Ssh);
     let home = tempfile::tempdir().unwrap();
     let root = unique("opkill");
     reset(&root);
@@ -497,9 +474,7 @@ fn operator_death_does_not_stop_the_copy_and_status_shows_it() {
 
 #[test]
 fn killed_job_keys_are_removed_by_cleanup_and_the_rerun_finishes() {
-    if !support::lab_up("true") {
-        return;
-    }
+    let _lab = lab::enter(module_path!(), Need::Ssh);
     let home = tempfile::tempdir().unwrap();
     let root = unique("cleanup");
     reset(&root);
@@ -555,9 +530,7 @@ fn killed_job_keys_are_removed_by_cleanup_and_the_rerun_finishes() {
 
 #[test]
 fn full_destination_disk_is_refused_and_the_rerun_succeeds_after_freeing_space() {
-    if !support::lab_up("true") {
-        return;
-    }
+    let _lab = lab::enter(module_path!(), Need::Ssh);
     let home = tempfile::tempdir().unwrap();
     let root = unique("diskfull");
     let mnt = format!("/mnt/e2e-small-{}", std::process::id());
@@ -614,9 +587,7 @@ fn full_destination_disk_is_refused_and_the_rerun_succeeds_after_freeing_space()
 
 #[test]
 fn bad_inputs_get_clear_errors_and_touch_nothing() {
-    if !support::lab_up("true") {
-        return;
-    }
+    let _lab = lab::enter(module_path!(), Need::Ssh);
     let home = tempfile::tempdir().unwrap();
     let root = unique("bad");
     reset(&root);

@@ -7,27 +7,15 @@
 //!
 //! All tests share one lock: the docker-root move stops both daemons.
 //! Everything created is named mt-* (and /srv/test-docker-*) and removed.
-//! Without the lab these tests skip with a message; under CI=true a missing
-//! lab is a failure.
-
-mod support;
+//! Without the lab these tests fail.
 
 use std::process::Output;
 use std::sync::Mutex;
 
-use support::{migrate, run, stderr, stdout};
+use crate::support::cli::{migrate, run, stderr, stdout};
+use crate::support::lab::{self, Cleanup, Need, ok as on, sq};
 
 static LOCK: Mutex<()> = Mutex::new(());
-
-fn on(host: &str, script: &str) -> String {
-    let out = support::on_server_raw(host, script);
-    assert!(
-        out.status.success(),
-        "on {host}: {script}\nstderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Runs a closure when dropped, so a failed assertion still cleans up.
 struct OnDrop<F: Fn()>(F);
@@ -35,24 +23,6 @@ struct OnDrop<F: Fn()>(F);
 impl<F: Fn()> Drop for OnDrop<F> {
     fn drop(&mut self) {
         (self.0)();
-    }
-}
-
-/// Runs a cleanup script on src when dropped (also after a failed assertion).
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = support::on_server_raw("src", &self.0);
-    }
-}
-
-/// Same, on dst.
-struct CleanupDst(String);
-
-impl Drop for CleanupDst {
-    fn drop(&mut self) {
-        let _ = support::on_server_raw("dst", &self.0);
     }
 }
 
@@ -64,21 +34,19 @@ impl Unrelocate {
     fn undo(&self) {
         let dir = &self.0;
         let bound = || {
-            String::from_utf8_lossy(
-                &support::on_server_raw("dst", "findmnt -n -o SOURCE /var/lib/docker").stdout,
-            )
-            .contains(dir.as_str())
+            String::from_utf8_lossy(&lab::sh("dst", "findmnt -n -o SOURCE /var/lib/docker").stdout)
+                .contains(dir.as_str())
         };
         if bound() {
             let _ = run(migrate(tmp_home().path()).args(["docker", "daemon", "stop", "dst"]));
             for _ in 0..3 {
                 if bound() {
-                    let _ = support::on_server_raw("dst", "umount /var/lib/docker");
+                    let _ = lab::sh("dst", "umount /var/lib/docker");
                 }
             }
             let _ = run(migrate(tmp_home().path()).args(["docker", "daemon", "start", "dst"]));
         }
-        let _ = support::on_server_raw("dst", &format!("rm -rf {dir} {dir}-full"));
+        let _ = lab::sh("dst", &format!("rm -rf {dir} {dir}-full"));
     }
 }
 
@@ -141,10 +109,6 @@ fn ensure_db_image(host: &str) {
     );
 }
 
-fn sq(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
-}
-
 /// Start a database container with compose-style labels and wait until healthy.
 fn db_container(host: &str, name: &str, engine: &str, project: &str) {
     ensure_db_image(host);
@@ -173,7 +137,7 @@ fn db_container(host: &str, name: &str, engine: &str, project: &str) {
 fn rm_containers(host: &str, names: &[&str]) {
     let list: Vec<String> = names.iter().map(|n| n.to_string()).collect();
     let vols: Vec<String> = names.iter().map(|n| format!("{n}-data")).collect();
-    let _ = support::on_server_raw(
+    let _ = lab::sh(
         host,
         &format!(
             "docker rm -f {} >/dev/null 2>&1; docker volume rm {} >/dev/null 2>&1; true",
@@ -199,18 +163,16 @@ fn maria(host: &str, c: &str, sql: &str) -> String {
 
 #[test]
 fn volume_with_odd_names_and_foreign_uids_moves_identically() {
+    let _lab = lab::enter(module_path!(), Need::Docker);
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    if !support::lab_up("docker version >/dev/null") {
-        return;
-    }
     let v = uniq("vol");
     let v2 = uniq("vol2");
     let cleanup = || {
-        let _ = support::on_server_raw(
+        let _ = lab::sh(
             "src",
             &format!("docker volume rm -f {v} >/dev/null 2>&1; true"),
         );
-        let _ = support::on_server_raw(
+        let _ = lab::sh(
             "dst",
             &format!(
                 "docker volume rm -f {v} {v2} >/dev/null 2>&1; rm -f /var/backups/migrate/volume-{v}-*.tar; true"
@@ -317,10 +279,8 @@ truncate -s 50M sparse.img; printf x | dd of=sparse.img bs=1 seek=1000 conv=notr
 
 #[test]
 fn compose_app_database_piped_into_fresh_container_with_equal_row_counts() {
+    let _lab = lab::enter(module_path!(), Need::Docker);
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    if !support::lab_up("docker version >/dev/null") {
-        return;
-    }
     let project = uniq("app");
     let sdb = format!("{project}-db");
     let web = format!("{project}-web");
@@ -559,26 +519,24 @@ fn compose_app_database_piped_into_fresh_container_with_equal_row_counts() {
         stderr(&o)
     );
 
-    let _ = support::on_server_raw(
+    let _ = lab::sh(
         "src",
         &format!("rm -rf /srv/test-docker-{}", std::process::id()),
     );
-    let _ = support::on_server_raw("dst", "rm -f /var/backups/migrate/db-half-*.sql.gz");
+    let _ = lab::sh("dst", "rm -f /var/backups/migrate/db-half-*.sql.gz");
     cleanup();
 }
 
 #[test]
 fn mariadb_dump_piped_into_container_and_a_broken_dump_is_marked() {
+    let _lab = lab::enter(module_path!(), Need::Docker);
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    if !support::lab_up("docker version >/dev/null") {
-        return;
-    }
     let s = uniq("mysrc");
     let d = uniq("mydst");
     let cleanup = || {
         rm_containers("src", &[&s]);
         rm_containers("dst", &[&d]);
-        let _ = support::on_server_raw(
+        let _ = lab::sh(
             "src",
             &format!("rm -rf /srv/test-docker-my-{}", std::process::id()),
         );
@@ -661,10 +619,8 @@ fn mariadb_dump_piped_into_container_and_a_broken_dump_is_marked() {
 
 #[test]
 fn swarm_service_scaled_to_zero_and_back_keeps_its_replica_count() {
+    let _lab = lab::enter(module_path!(), Need::Docker);
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    if !support::lab_up("docker version >/dev/null") {
-        return;
-    }
     let svc = uniq("svc");
     // Swarm works in the lab with host networking (checked by hand: the
     // ingress network is created but unused).
@@ -677,14 +633,17 @@ fn swarm_service_scaled_to_zero_and_back_keeps_its_replica_count() {
     }
     // Leave the swarm and remove the service even when an assertion fails:
     // a left-over swarm would be copied by the docker-root move test.
-    let _guard = Cleanup(format!(
-        "docker service rm {svc} >/dev/null 2>&1; {}",
-        if was_swarm {
-            "true"
-        } else {
-            "docker swarm leave --force >/dev/null 2>&1; true"
-        }
-    ));
+    let _guard = Cleanup::on(
+        "src",
+        format!(
+            "docker service rm {svc} >/dev/null 2>&1; {}",
+            if was_swarm {
+                "true"
+            } else {
+                "docker swarm leave --force >/dev/null 2>&1; true"
+            }
+        ),
+    );
     on(
         "src",
         &format!(
@@ -764,14 +723,12 @@ fn swarm_service_scaled_to_zero_and_back_keeps_its_replica_count() {
 
 #[test]
 fn permission_errors_in_container_logs_are_reported() {
+    let _lab = lab::enter(module_path!(), Need::Docker);
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    if !support::lab_up("docker version >/dev/null") {
-        return;
-    }
     let c = uniq("perm");
     let v = uniq("permvol");
     let cleanup = || {
-        let _ = support::on_server_raw(
+        let _ = lab::sh(
             "dst",
             &format!(
                 "docker rm -f {c} >/dev/null 2>&1; docker volume rm {v} >/dev/null 2>&1; true"
@@ -830,10 +787,8 @@ fn permission_errors_in_container_logs_are_reported() {
 
 #[test]
 fn a_user_without_rights_on_the_docker_socket_gets_a_clear_error() {
+    let _lab = lab::enter(module_path!(), Need::Docker);
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    if !support::lab_up("docker version >/dev/null") {
-        return;
-    }
     // `deploy` (uid 1000) is not in the docker group on the lab servers.
     let o = mig(&["docker", "ls", "deploy@src"]);
     assert_eq!(o.status.code(), Some(3));
@@ -887,22 +842,24 @@ fn sha_of_volume_file(host: &str, vol: &str, file: &str) -> String {
 
 #[test]
 fn docker_root_move_leaves_dst_serving_the_same_volumes_and_images() {
+    let _lab = lab::enter(module_path!(), Need::Docker);
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    if !support::lab_up("docker version >/dev/null") {
-        return;
-    }
     let v = uniq("rootvol");
     let img = format!("mt-rootimg:{}", std::process::id());
-    let _c1 = Cleanup(format!(
-        "docker volume rm -f {v} >/dev/null 2>&1; docker rmi {img} >/dev/null 2>&1; true"
-    ));
-    let _c2 = CleanupDst(format!(
-        "docker volume rm -f {v} >/dev/null 2>&1; docker rmi {img} >/dev/null 2>&1; rm -f /var/backups/migrate/docker-root-*.tar; true"
-    ));
+    let _c1 = Cleanup::on(
+        "src",
+        format!("docker volume rm -f {v} >/dev/null 2>&1; docker rmi {img} >/dev/null 2>&1; true"),
+    );
+    let _c2 = Cleanup::on(
+        "dst",
+        format!(
+            "docker volume rm -f {v} >/dev/null 2>&1; docker rmi {img} >/dev/null 2>&1; rm -f /var/backups/migrate/docker-root-*.tar; true"
+        ),
+    );
     // Keep the copied root small: the database image is this suite's own
     // and is imported again when needed.
     for h in ["src", "dst"] {
-        let _ = support::on_server_raw(h, "docker rmi mt-lab/db:1 >/dev/null 2>&1; true");
+        let _ = lab::sh(h, "docker rmi mt-lab/db:1 >/dev/null 2>&1; true");
     }
     on(
         "src",
@@ -982,18 +939,17 @@ fn docker_root_move_leaves_dst_serving_the_same_volumes_and_images() {
 
 #[test]
 fn docker_root_relocated_to_a_bigger_disk_with_a_bind_mount() {
+    let _lab = lab::enter(module_path!(), Need::Docker);
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    if !support::lab_up("docker version >/dev/null") {
-        return;
-    }
     let v = uniq("relocvol");
     let v2 = uniq("relocnew");
     let dir = format!("/srv/test-docker-root-{}", std::process::id());
     let guard = Unrelocate(dir.clone());
     guard.undo();
-    let _cv = CleanupDst(format!(
-        "docker volume rm -f {v} {v2} >/dev/null 2>&1; true"
-    ));
+    let _cv = Cleanup::on(
+        "dst",
+        format!("docker volume rm -f {v} {v2} >/dev/null 2>&1; true"),
+    );
     on(
         "dst",
         &format!(
@@ -1029,19 +985,23 @@ fn docker_root_relocated_to_a_bigger_disk_with_a_bind_mount() {
 
 #[test]
 fn host_postgres_dump_piped_into_a_container() {
+    let _lab = lab::enter(module_path!(), Need::Docker);
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    if !support::lab_up("docker version >/dev/null") {
-        return;
-    }
     let db = format!("mt_hostdb_{}", std::process::id());
     let ddb = uniq("hostpg");
-    let _c1 = Cleanup(format!(
-        "runuser -u postgres -- psql -X -q -c 'DROP DATABASE IF EXISTS {db}' >/dev/null 2>&1; true"
-    ));
+    let _c1 = Cleanup::on(
+        "src",
+        format!(
+            "runuser -u postgres -- psql -X -q -c 'DROP DATABASE IF EXISTS {db}' >/dev/null 2>&1; true"
+        ),
+    );
     rm_containers("dst", &[&ddb]);
-    let _c2 = CleanupDst(format!(
-        "docker rm -f {ddb} >/dev/null 2>&1; docker volume rm {ddb}-data >/dev/null 2>&1; true"
-    ));
+    let _c2 = Cleanup::on(
+        "dst",
+        format!(
+            "docker rm -f {ddb} >/dev/null 2>&1; docker volume rm {ddb}-data >/dev/null 2>&1; true"
+        ),
+    );
     // The source database runs on src's host PostgreSQL 15 (peer auth as postgres).
     on(
         "src",

@@ -1,39 +1,20 @@
-//! Real DNS servers for the dns_* tests: Knot (primary + secondary that
-//! follows by NOTIFY/IXFR, optionally a stale third server), PowerDNS with
-//! the sqlite3 backend and its HTTP API, each in its own temp dir on
-//! loopback ports, stopped by PID when the test ends. Plus a tiny HTTP
-//! server for the Gandi/deSEC contract fakes.
-#![allow(dead_code)]
+//! Real DNS servers for the dns and app tests: Knot (primary + secondary
+//! that follows by NOTIFY/IXFR, optionally a stale third server), PowerDNS
+//! with the sqlite3 backend and its HTTP API, each in its own temp dir on
+//! loopback ports, stopped by PID when the test ends.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use super::fixtures::free_port;
 
 /// Test-only TSIG secret (hmac-sha256), generated for this suite.
 pub const TSIG_SECRET: &str = "f5vfslF9IWHSNxQEKQ+FqzYPteGcgIL9aBE1zVt/bNE=";
 pub const TSIG_LINE: &str = "hmac-sha256:migrate-key.:f5vfslF9IWHSNxQEKQ+FqzYPteGcgIL9aBE1zVt/bNE=";
 pub const WRONG_TSIG_LINE: &str =
     "hmac-sha256:migrate-key.:AAAAslF9IWHSNxQEKQ+FqzYPteGcgIL9aBE1zVt/bNE=";
-
-/// A port free for UDP and TCP on every given loopback address.
-pub fn free_port(addrs: &[&str]) -> u16 {
-    for _ in 0..200 {
-        let probe = TcpListener::bind("127.0.0.1:0").expect("bind probe");
-        let port = probe.local_addr().expect("addr").port();
-        drop(probe);
-        let ok = addrs
-            .iter()
-            .all(|a| TcpListener::bind((*a, port)).is_ok() && UdpSocket::bind((*a, port)).is_ok());
-        if ok {
-            return port;
-        }
-    }
-    panic!("no free port");
-}
 
 struct Proc {
     child: Child,
@@ -315,7 +296,7 @@ impl Pdns {
     }
 
     pub fn api(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
-        http_request(
+        super::http::request(
             &format!("127.0.0.1:{}", self.api_port),
             method,
             path,
@@ -327,247 +308,4 @@ impl Pdns {
     pub fn dns(&self) -> String {
         format!("127.0.0.1:{}", self.dns_port)
     }
-}
-
-/// A minimal blocking HTTP/1.1 client (Connection: close) for test setup.
-pub fn http_request(
-    addr: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<&str>,
-) -> (u16, String) {
-    let Ok(mut s) = TcpStream::connect(addr) else {
-        return (0, String::new());
-    };
-    let body = body.unwrap_or("");
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\nContent-Type: application/json\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    if s.write_all(req.as_bytes()).is_err() {
-        return (0, String::new());
-    }
-    let mut resp = String::new();
-    let _ = s.read_to_string(&mut resp);
-    let status = resp
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = resp
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    // Chunked bodies from pdns: strip the chunk framing crudely.
-    let body = if resp
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(&body)
-    } else {
-        body
-    };
-    (status, body)
-}
-
-fn dechunk(b: &str) -> String {
-    let mut out = String::new();
-    let mut rest = b;
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 || after.len() < n {
-            break;
-        }
-        out.push_str(&after[..n]);
-        rest = after[n..].trim_start_matches("\r\n");
-    }
-    out
-}
-
-/// One request as the fake HTTP servers see it.
-#[derive(Debug, Clone)]
-pub struct Req {
-    pub method: String,
-    pub path: String,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-}
-
-impl Req {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-pub struct Resp {
-    pub status: u16,
-    pub body: String,
-    pub headers: Vec<(String, String)>,
-}
-
-impl Resp {
-    pub fn json(status: u16, body: serde_json::Value) -> Self {
-        Resp {
-            status,
-            body: body.to_string(),
-            headers: vec![],
-        }
-    }
-    pub fn empty(status: u16) -> Self {
-        Resp {
-            status,
-            body: String::new(),
-            headers: vec![],
-        }
-    }
-}
-
-/// A threaded HTTP/1.1 server on 127.0.0.1 for API contract fakes.
-pub struct FakeHttp {
-    pub addr: SocketAddr,
-    pub log: Arc<Mutex<Vec<Req>>>,
-    stop: Arc<AtomicBool>,
-}
-
-impl FakeHttp {
-    pub fn start<F>(handler: F) -> Self
-    where
-        F: Fn(&Req) -> Resp + Send + Sync + 'static,
-    {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (log2, stop2) = (log.clone(), stop.clone());
-        let handler = Arc::new(handler);
-        std::thread::spawn(move || {
-            while !stop2.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((s, _)) => {
-                        let _ = s.set_nonblocking(false);
-                        let (h, l) = (handler.clone(), log2.clone());
-                        std::thread::spawn(move || serve(s, &*h, &l));
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
-        });
-        FakeHttp { addr, log, stop }
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    pub fn requests(&self) -> Vec<Req> {
-        self.log.lock().expect("log").clone()
-    }
-}
-
-impl Drop for FakeHttp {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-fn serve(s: TcpStream, handler: &(dyn Fn(&Req) -> Resp + Send + Sync), log: &Mutex<Vec<Req>>) {
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut reader = BufReader::new(s.try_clone().expect("clone"));
-    let mut out = s;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut parts = line.split_whitespace();
-        let method = parts.next().unwrap_or_default().to_string();
-        let path = parts.next().unwrap_or_default().to_string();
-        let mut headers = Vec::new();
-        let mut len = 0usize;
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                if k.eq_ignore_ascii_case("content-length") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-                headers.push((k.trim().to_string(), v.trim().to_string()));
-            }
-        }
-        let mut body = vec![0u8; len];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let close = headers
-            .iter()
-            .any(|(k, v)| k.eq_ignore_ascii_case("connection") && v.eq_ignore_ascii_case("close"));
-        let req = Req {
-            method,
-            path,
-            headers,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        };
-        log.lock().expect("log").push(req.clone());
-        let resp = handler(&req);
-        let reason = match resp.status {
-            200 => "OK",
-            201 => "Created",
-            204 => "No Content",
-            400 => "Bad Request",
-            401 => "Unauthorized",
-            404 => "Not Found",
-            _ => "Status",
-        };
-        let mut head = format!(
-            "HTTP/1.1 {} {reason}\r\nContent-Length: {}\r\n",
-            resp.status,
-            resp.body.len()
-        );
-        if !resp.body.is_empty() {
-            head.push_str("Content-Type: application/json\r\n");
-        }
-        for (k, v) in &resp.headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        head.push_str("\r\n");
-        if out.write_all(head.as_bytes()).is_err()
-            || out.write_all(resp.body.as_bytes()).is_err()
-            || close
-        {
-            return;
-        }
-    }
-}
-
-/// Everything under the test's XDG data dir, as text (to prove no secret was stored).
-pub fn all_files_text(dir: &Path) -> String {
-    let mut s = String::new();
-    let mut stack = vec![PathBuf::from(dir)];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if let Ok(t) = std::fs::read_to_string(&p) {
-                s.push_str(&t);
-            }
-        }
-    }
-    s
 }

@@ -5,14 +5,13 @@
 //! /api/v1/instance from those files and that database) moved from src to
 //! dst, killed during the sync and rerun.
 
-mod support;
-
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use support::app::{self, ok};
-use support::{stderr, stdout};
+use crate::support::cli::{Operator, stderr, stdout};
+use crate::support::fixtures::workspace_root;
+use crate::support::http;
+use crate::support::lab::{self, Need, ok};
 
 const DOMAIN: &str = "social.example.test";
 
@@ -21,8 +20,7 @@ struct Fixture {
     root: String,
     db: String,
     port: u16,
-    home: tempfile::TempDir,
-    file: PathBuf,
+    op: Operator,
 }
 
 impl Fixture {
@@ -31,32 +29,16 @@ impl Fixture {
         let base = format!("/srv/test-app-masto-{pid}");
         let root = format!("{base}/live");
         let db = format!("test_app_masto_{pid}");
-        let port = 24000 + (pid % 1000) as u16;
-        let home = tempfile::tempdir().expect("tempdir");
-        let ex = support::workspace_root().join("examples/lab-mastodon");
-        let tar = Command::new("tar")
-            .arg("-C")
-            .arg(&ex)
-            .args(["-cf", "-", "app", "bundle"])
-            .output()
-            .expect("tar");
-        for h in ["src", "dst"] {
-            let mut c = Command::new("ssh")
-                .args([
-                    h,
-                    &format!("mkdir -p {base}/bin && tar -C {base} -xf - && mv -f {base}/bundle {base}/bin/bundle"),
-                ])
-                .stdin(Stdio::piped())
-                .spawn()
-                .expect("ssh");
-            c.stdin
-                .take()
-                .expect("stdin")
-                .write_all(&tar.stdout)
-                .expect("tar");
-            assert!(c.wait().expect("wait").success());
-        }
-        app::install(
+        let port = lab::port();
+        let ex = workspace_root().join("examples/lab-mastodon");
+        lab::put_tree(
+            &["src", "dst"],
+            &ex,
+            &["app", "bundle"],
+            &base,
+            &format!("mkdir -p {base}/bin && mv -f {base}/bundle {base}/bin/bundle"),
+        );
+        lab::install(
             "src",
             &format!("bash -s -- {root} {db} {DOMAIN}"),
             &ex.join("install-source.sh"),
@@ -77,8 +59,7 @@ impl Fixture {
             root: root.clone(),
             db: db.clone(),
             port,
-            file: home.path().join("migration.toml"),
-            home,
+            op: Operator::new(),
         };
         ok("src", &f.start_cmd("127.0.0.2"));
         let side = |host: &str, addr: &str, extra: &str| {
@@ -90,17 +71,13 @@ impl Fixture {
         let toml = format!(
             "app = \"mastodon\"\ndomain = \"{DOMAIN}\"\nbackup_dir = \"{base}/backup\"\n# The lab has no Redis (queues start empty) and no nginx page to edit; the\n# stop command below stops web, streaming and sidekiq.\nskip_steps = [\"maintenance-page\", \"stop-app\", \"redis-save\"]\n\n[source]\n{}\n[destination]\n{}",
             side(
-                &std::env::var("LAB_SRC_URL").unwrap_or_else(|_| "src".into()),
+                &lab::src_url(),
                 "127.0.0.2",
                 &format!("stop = \"kill $(cat {base}/app.pid) && rm -f {base}/app.pid\"\n"),
             ),
-            side(
-                &std::env::var("LAB_DST_URL").unwrap_or_else(|_| "dst".into()),
-                "127.0.0.3",
-                ""
-            ),
+            side(&lab::dst_url(), "127.0.0.3", ""),
         );
-        std::fs::write(&f.file, toml).expect("write migration file");
+        std::fs::write(&f.op.file, toml).expect("write migration file");
         f
     }
 
@@ -112,11 +89,11 @@ impl Fixture {
     }
 
     fn migrate(&self) -> Command {
-        app::migrate_in(self.home.path())
+        self.op.migrate()
     }
 
     fn journal(&self) -> PathBuf {
-        app::journal(self.home.path())
+        self.op.journal()
     }
 
     fn tree(&self, host: &str) -> String {
@@ -140,7 +117,7 @@ impl Fixture {
     }
 
     fn get(&self, addr: &str, path: &str) -> (u16, String) {
-        app::http_get(addr, self.port, DOMAIN, path)
+        http::get(addr, self.port, DOMAIN, path)
     }
 }
 
@@ -152,16 +129,14 @@ impl Drop for Fixture {
             d = self.db
         );
         for h in ["src", "dst"] {
-            let _ = support::on_server_raw(h, &script);
+            let _ = lab::sh(h, &script);
         }
     }
 }
 
 #[test]
 fn mastodon_moves_with_its_secrets_media_and_database() {
-    if !support::lab_up("true") {
-        return;
-    }
+    let _lab = lab::enter(module_path!(), Need::Ssh);
     let f = Fixture::new();
     let src_tree = f.tree("src");
     let src_rows = f.rows("src");
@@ -170,7 +145,7 @@ fn mastodon_moves_with_its_secrets_media_and_database() {
     let o = f
         .migrate()
         .args(["plan", "--file"])
-        .arg(&f.file)
+        .arg(&f.op.file)
         .output()
         .expect("plan");
     let plan = stdout(&o);
@@ -182,11 +157,11 @@ fn mastodon_moves_with_its_secrets_media_and_database() {
     );
 
     // Killed during the live copy, then rerun to the end.
-    app::kill_at(f.home.path(), &f.file, "pre-sync");
+    f.op.kill_at("pre-sync");
     let o = f
         .migrate()
         .args(["app", "--yes", "--file"])
-        .arg(&f.file)
+        .arg(&f.op.file)
         .output()
         .expect("app");
     let report = stdout(&o);

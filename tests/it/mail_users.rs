@@ -12,11 +12,11 @@
 //!   invalid email, 404 `Domain <d> does not exist`, 409 for a duplicate;
 //! - `PATCH /api/v1/user/<email>` with `raw_password`/`quota_bytes` → 200.
 
-mod support;
+use crate::support::cli;
+
+use crate::support::http::{FakeHttp, Req, Resp};
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -34,66 +34,29 @@ struct State {
 }
 
 struct Fake {
-    port: u16,
+    http: FakeHttp,
     state: Arc<Mutex<State>>,
 }
 
-fn respond(stream: &mut std::net::TcpStream, status: u16, body: Value) {
-    let text = body.to_string();
-    let reason = match status {
-        200 => "OK",
-        400 => "BAD REQUEST",
-        401 => "UNAUTHORIZED",
-        403 => "FORBIDDEN",
-        404 => "NOT FOUND",
-        409 => "CONFLICT",
-        _ => "ERROR",
-    };
-    let _ = write!(
-        stream,
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-        text.len()
-    );
+/// Mailu closes the connection after each answer.
+fn respond(status: u16, body: Value) -> Resp {
+    let mut r = Resp::json(status, body);
+    r.headers.push(("Connection".into(), "close".into()));
+    r
 }
 
-fn handle(stream: std::net::TcpStream, state: &Mutex<State>) {
-    let mut stream = stream;
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-    let mut line = String::new();
-    if reader.read_line(&mut line).is_err() {
-        return;
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or("").to_string();
-    let path = parts.next().unwrap_or("").to_string();
-    let mut headers = HashMap::new();
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-        }
-    }
-    let len: usize = headers
-        .get("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0u8; len];
-    let _ = reader.read_exact(&mut body);
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-
-    let Some(auth) = headers.get("authorization") else {
+/// Mailu's answer to one request, from the state the fake keeps.
+fn handle(req: &Req, state: &Mutex<State>) -> Resp {
+    let (method, path) = (req.method.clone(), req.path.clone());
+    let body: Value = serde_json::from_str(&req.body).unwrap_or(Value::Null);
+    let Some(auth) = req.header("authorization") else {
         return respond(
-            &mut stream,
             401,
             json!({"message": "A valid Authorization header is mandatory"}),
         );
     };
     if auth.strip_prefix("Bearer ").unwrap_or(auth) != TOKEN {
-        return respond(&mut stream, 403, json!({"message": "Invalid API token"}));
+        return respond(403, json!({"message": "Invalid API token"}));
     }
     let mut st = state.lock().expect("state");
     st.log.push((method.clone(), path.clone(), body.clone()));
@@ -106,14 +69,12 @@ fn handle(stream: std::net::TcpStream, state: &Mutex<State>) {
             let email = body["email"].as_str().unwrap_or("").to_string();
             let Some(pw) = body["raw_password"].as_str() else {
                 return respond(
-                    &mut stream,
                     400,
                     json!({"errors": {"raw_password": "'raw_password' is a required property"}, "message": "Input payload validation failed"}),
                 );
             };
             if !valid(&email) {
                 return respond(
-                    &mut stream,
                     400,
                     json!({"code": 400, "message": format!("Provided email address {email} is not a valid email address")}),
                 );
@@ -124,22 +85,16 @@ fn handle(stream: std::net::TcpStream, state: &Mutex<State>) {
                 .unwrap_or_default();
             if domain != "example.test" {
                 return respond(
-                    &mut stream,
                     404,
                     json!({"code": 404, "message": format!("Domain {domain} does not exist")}),
                 );
             }
             if st.users.contains_key(&email) {
-                return respond(
-                    &mut stream,
-                    409,
-                    json!({"code": 409, "message": "Duplicate user"}),
-                );
+                return respond(409, json!({"code": 409, "message": "Duplicate user"}));
             }
             let quota = body["quota_bytes"].as_u64();
             st.users.insert(email.clone(), (pw.to_string(), quota));
             respond(
-                &mut stream,
                 200,
                 json!({"code": 200, "message": format!("User {email} has been created")}),
             )
@@ -148,14 +103,12 @@ fn handle(stream: std::net::TcpStream, state: &Mutex<State>) {
             let email = rest[1..].replace("%40", "@");
             if !valid(&email) {
                 return respond(
-                    &mut stream,
                     400,
                     json!({"code": 400, "message": format!("Provided email address {email} is not a valid email address")}),
                 );
             }
             let Some(u) = st.users.get_mut(&email) else {
                 return respond(
-                    &mut stream,
                     404,
                     json!({"code": 404, "message": format!("User {email} cannot be found")}),
                 );
@@ -164,7 +117,6 @@ fn handle(stream: std::net::TcpStream, state: &Mutex<State>) {
                 "GET" => {
                     let q = u.1;
                     respond(
-                        &mut stream,
                         200,
                         json!({"email": email, "password": "$bcrypt-sha256$v=2,t=2b,r=12$x$y", "quota_bytes": q, "enabled": true}),
                     )
@@ -177,52 +129,44 @@ fn handle(stream: std::net::TcpStream, state: &Mutex<State>) {
                         u.1 = Some(q);
                     }
                     respond(
-                        &mut stream,
                         200,
                         json!({"code": 200, "message": format!("User {email} has been updated")}),
                     )
                 }
                 _ => respond(
-                    &mut stream,
                     405,
                     json!({"message": "The method is not allowed for the requested URL."}),
                 ),
             }
         }
-        _ => respond(&mut stream, 404, json!({"message": "Not Found"})),
+        _ => respond(404, json!({"message": "Not Found"})),
     }
 }
 
 impl Fake {
     fn start() -> Fake {
-        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = l.local_addr().expect("addr").port();
         let state = Arc::new(Mutex::new(State::default()));
         let st = state.clone();
-        std::thread::spawn(move || {
-            for s in l.incoming().flatten() {
-                handle(s, &st);
-            }
-        });
-        Fake { port, state }
+        let http = FakeHttp::start(move |req| handle(req, &st));
+        Fake { http, state }
     }
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/api/v1", self.port)
+        format!("{}/api/v1", self.http.url())
     }
 }
 
 fn users_cmd(home: &Path, users: &Path) -> Command {
-    let mut c = support::migrate(home);
+    let mut c = cli::migrate(home);
     c.args(["mail", "users", "--users"]).arg(users);
     c
 }
 
 fn run(c: &mut Command) -> (i32, String, String) {
-    let o = support::run_with_guard(c, Duration::from_secs(120));
+    let o = cli::run_with_guard(c, Duration::from_secs(120));
     (
         o.status.code().unwrap_or(-1),
-        support::stdout(&o),
-        support::stderr(&o),
+        cli::stdout(&o),
+        cli::stderr(&o),
     )
 }
 

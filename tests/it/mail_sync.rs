@@ -4,32 +4,30 @@
 //! arrived is checked over IMAP by an independent client (Python imaplib):
 //! every message byte-identical, with its flags and internal date.
 
-#[path = "mail_harness.rs"]
-mod harness;
-mod support;
+use crate::support::cli;
+use crate::support::mail::{Dovecot, Opts, imap_tool, user};
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use harness::{Dovecot, Opts, imap_tool, user};
 use serde_json::{Value, json};
 
 const LIMIT: Duration = Duration::from_secs(600);
 
 fn sync_cmd(home: &Path, src: &str, dst: &str, users: &Path) -> Command {
-    let mut c = support::migrate(home);
+    let mut c = cli::migrate(home);
     c.args(["mail", "sync", "--from", src, "--to", dst, "--users"])
         .arg(users);
     c
 }
 
 fn run(c: &mut Command) -> (i32, String, String) {
-    let o = support::run_with_guard(c, LIMIT);
+    let o = cli::run_with_guard(c, LIMIT);
     (
         o.status.code().unwrap_or(-1),
-        support::stdout(&o),
-        support::stderr(&o),
+        cli::stdout(&o),
+        cli::stderr(&o),
     )
 }
 

@@ -6,16 +6,14 @@
 //! rerun, a step failing mid-run and resumed; refusals before anything
 //! changes. Everything the tool touches is real: files, databases, configs.
 
-#[path = "dns_support/mod.rs"]
-mod dns_support;
-mod support;
-
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use support::app::{self, keys, ok};
-use support::{stderr, stdout};
+use crate::support::cli::{Operator, stderr, stdout};
+use crate::support::dns;
+use crate::support::fixtures::{Ca, workspace_root};
+use crate::support::http;
+use crate::support::lab::{self, Need, keys, ok};
 
 const DOMAIN: &str = "cloud.example.test";
 
@@ -28,8 +26,7 @@ struct Fixture {
     root: String,
     db: String,
     port: u16,
-    home: tempfile::TempDir,
-    file: PathBuf,
+    op: Operator,
 }
 
 /// The migrations that copy run one at a time: the first test checks that
@@ -41,10 +38,6 @@ fn one_copy_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     COPYING.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn url(var: &str, alias: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| alias.to_string())
-}
-
 impl Fixture {
     fn new(name: &str, extra: &str) -> Fixture {
         let pid = std::process::id();
@@ -53,34 +46,17 @@ impl Fixture {
         let root = format!("{base}/nextcloud");
         let db = name.replace('-', "_");
         // Tests run in parallel and each server's ports are shared: one port per test.
-        let slot = ["ncrefuse", "ncabort", "nctls", "nchop"]
-            .iter()
-            .position(|n| name.contains(&format!("-{n}-")))
-            .map_or(0, |i| i + 1);
-        let port = 20000 + ((pid % 1000) * 5) as u16 + slot as u16;
-        let home = tempfile::tempdir().expect("tempdir");
-        let ex = support::workspace_root().join("examples/lab-nextcloud");
+        let port = lab::port();
+        let ex = workspace_root().join("examples/lab-nextcloud");
         // The stand-in app and the php shim, on both servers.
-        let tar = Command::new("tar")
-            .arg("-C")
-            .arg(&ex)
-            .args(["-cf", "-", "app", "php"])
-            .output()
-            .expect("tar");
-        for h in ["src", "dst"] {
-            let mut c = Command::new("ssh")
-                .args([h, &format!("mkdir -p {base} && tar -C {base} -xf - && mkdir -p {base}/bin && mv -f {base}/php {base}/bin/php")])
-                .stdin(Stdio::piped())
-                .spawn()
-                .expect("ssh");
-            c.stdin
-                .take()
-                .expect("stdin")
-                .write_all(&tar.stdout)
-                .expect("tar");
-            assert!(c.wait().expect("wait").success());
-        }
-        app::install(
+        lab::put_tree(
+            &["src", "dst"],
+            &ex,
+            &["app", "php"],
+            &base,
+            &format!("mkdir -p {base}/bin && mv -f {base}/php {base}/bin/php"),
+        );
+        lab::install(
             "src",
             &format!("bash -s -- {root} {db} {DOMAIN}"),
             &ex.join("install-source.sh"),
@@ -91,8 +67,7 @@ impl Fixture {
             root: root.clone(),
             db,
             port,
-            file: home.path().join("migration.toml"),
-            home,
+            op: Operator::new(),
         };
         ok("src", &f.start_cmd("127.0.0.2"));
         let toml = format!(
@@ -123,15 +98,15 @@ start = {start_dst:?}
 [destination.databases]
 nextcloud = "{db}"
 {table}"#,
-            src = url("LAB_SRC_URL", "src"),
-            dst = url("LAB_DST_URL", "dst"),
+            src = lab::src_url(),
+            dst = lab::dst_url(),
             db = f.db,
             start_src = f.start_cmd("127.0.0.2"),
             start_dst = f.start_cmd("127.0.0.3"),
             top = if extra.starts_with('[') { "" } else { extra },
             table = if extra.starts_with('[') { extra } else { "" },
         );
-        std::fs::write(&f.file, toml).expect("write migration file");
+        std::fs::write(&f.op.file, toml).expect("write migration file");
         f
     }
 
@@ -144,31 +119,25 @@ nextcloud = "{db}"
     }
 
     fn migrate(&self) -> Command {
-        app::migrate_in(self.home.path())
+        self.op.migrate()
     }
 
     fn app(&self, extra: &[&str]) -> Output {
-        let mut c = self.migrate();
-        c.arg("app")
-            .arg("--file")
-            .arg(&self.file)
-            .arg("--yes")
-            .args(extra);
-        c.output().expect("run migrate")
+        self.op.app(extra)
     }
 
     fn journal(&self) -> PathBuf {
-        app::journal(self.home.path())
+        self.op.journal()
     }
 
     /// Run `migrate app` and kill it (SIGKILL) once `step` has started.
     fn kill_at(&self, step: &str) {
-        app::kill_at(self.home.path(), &self.file, step)
+        self.op.kill_at(step)
     }
 
     /// GET with the production Host header; status 0 when nothing answers.
     fn http(&self, addr: &str, path: &str) -> (u16, serde_json::Value) {
-        let (code, body) = app::http_get(addr, self.port, DOMAIN, path);
+        let (code, body) = http::get(addr, self.port, DOMAIN, path);
         (code, serde_json::from_str(&body).unwrap_or_default())
     }
 
@@ -213,7 +182,7 @@ impl Drop for Fixture {
             d = self.db
         );
         for h in ["src", "dst"] {
-            let _ = support::on_server_raw(h, &script);
+            let _ = lab::sh(h, &script);
         }
         let _ = &self.name;
     }
@@ -223,7 +192,7 @@ impl Drop for Fixture {
 /// the app's name points at src with a 20 s TTL.
 const ZONE: &str = "$ORIGIN example.test.\n$TTL 3600\n@ 3600 IN SOA ns1.example.test. hostmaster.example.test. 2024010101 7200 3600 1209600 5\n@ 3600 IN NS ns1.example.test.\n@ 3600 IN NS ns2.example.test.\nns1 3600 IN A 127.0.0.1\nns2 3600 IN A 127.0.0.2\ncloud 20 IN A 127.0.0.2\n";
 
-fn dns_section(knot: &dns_support::KnotLab, key: &std::path::Path) -> String {
+fn dns_section(knot: &dns::KnotLab, key: &std::path::Path) -> String {
     format!(
         "[dns]\nprovider = \"rfc2136\"\nserver = \"{p}\"\nauthoritative = [\"{p}\", \"{s}\"]\nzone = \"example.test\"\nto = [\"127.0.0.3\"]\ntsig_key_file = \"{k}\"\nlowered_ttl = 2\n",
         p = knot.primary(),
@@ -234,14 +203,12 @@ fn dns_section(knot: &dns_support::KnotLab, key: &std::path::Path) -> String {
 
 #[test]
 fn nextcloud_moves_to_dst_surviving_kills_in_every_phase_and_a_failed_step() {
-    if !support::lab_up("true") {
-        return;
-    }
+    let _lab = lab::enter(module_path!(), Need::Ssh);
     // The zone, served by a Knot primary and secondary started for this test:
     // the app's name points at src with a 20 s TTL.
-    let knot = dns_support::KnotLab::start(ZONE);
+    let knot = dns::KnotLab::start(ZONE);
     let key = tempfile::NamedTempFile::new().expect("key file");
-    std::fs::write(key.path(), dns_support::TSIG_LINE).expect("key");
+    std::fs::write(key.path(), dns::TSIG_LINE).expect("key");
     let dns = dns_section(&knot, key.path());
     let _one = one_copy_at_a_time();
     let f = Fixture::new("nc", &dns);
@@ -255,7 +222,7 @@ fn nextcloud_moves_to_dst_surviving_kills_in_every_phase_and_a_failed_step() {
     let o = f
         .migrate()
         .args(["plan", "--file"])
-        .arg(&f.file)
+        .arg(&f.op.file)
         .output()
         .expect("plan");
     let plan = stdout(&o);
@@ -272,7 +239,7 @@ fn nextcloud_moves_to_dst_surviving_kills_in_every_phase_and_a_failed_step() {
     let o = f
         .migrate()
         .args(["plan", "--format", "markdown", "--file"])
-        .arg(&f.file)
+        .arg(&f.op.file)
         .output()
         .expect("plan");
     let md = stdout(&o);
@@ -328,7 +295,7 @@ fn nextcloud_moves_to_dst_surviving_kills_in_every_phase_and_a_failed_step() {
     let st = f
         .migrate()
         .args(["app-status", "--file"])
-        .arg(&f.file)
+        .arg(&f.op.file)
         .output()
         .expect("status");
     assert!(
@@ -419,7 +386,7 @@ fn nextcloud_moves_to_dst_surviving_kills_in_every_phase_and_a_failed_step() {
     // No temporary keys left.
     assert_eq!((keys("src"), keys("dst")), keys_before);
     // What ran is what the dry run showed, step by step.
-    let n = support::app::assert_ran_what_the_dry_run_showed(&dry, &f.journal());
+    let n = crate::support::cli::assert_ran_what_the_dry_run_showed(&dry, &f.journal());
     assert!(n > 20, "only {n} commands were logged");
     // Rerun: nothing left to do; abort is refused past the point of no return.
     let o = f.app(&[]);
@@ -428,14 +395,14 @@ fn nextcloud_moves_to_dst_surviving_kills_in_every_phase_and_a_failed_step() {
     let o = f
         .migrate()
         .args(["abort", "--file"])
-        .arg(&f.file)
+        .arg(&f.op.file)
         .output()
         .expect("abort");
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     let st = f
         .migrate()
         .args(["app-status", "--json", "--file"])
-        .arg(&f.file)
+        .arg(&f.op.file)
         .output()
         .expect("status");
     let v: serde_json::Value = serde_json::from_slice(&st.stdout).expect("json");
@@ -444,9 +411,7 @@ fn nextcloud_moves_to_dst_surviving_kills_in_every_phase_and_a_failed_step() {
 
 #[test]
 fn refusals_come_before_anything_changes() {
-    if !support::lab_up("true") {
-        return;
-    }
+    let _lab = lab::enter(module_path!(), Need::Ssh);
     let f = Fixture::new("ncrefuse", "target_version = \"27.1.11\"");
     let o = f.app(&[]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
@@ -526,8 +491,8 @@ fn refusals_come_before_anything_changes() {
     );
 
     // A file with an error: file, line, column, what was expected.
-    let bad = f.home.path().join("bad.toml");
-    let text = std::fs::read_to_string(&f.file)
+    let bad = f.op.home.path().join("bad.toml");
+    let text = std::fs::read_to_string(&f.op.file)
         .expect("file")
         .replace("target_version = \"27.1.11\"", "target_version = 27");
     std::fs::write(&bad, text).expect("write");
@@ -545,7 +510,7 @@ fn refusals_come_before_anything_changes() {
     );
 
     // An unknown recipe.
-    let text = std::fs::read_to_string(&f.file)
+    let text = std::fs::read_to_string(&f.op.file)
         .expect("file")
         .replace("app = \"nextcloud\"", "app = \"nextclod\"");
     std::fs::write(&bad, text).expect("write");
@@ -563,7 +528,7 @@ fn refusals_come_before_anything_changes() {
     );
 
     // Not enough space where the app would go (an 8 MiB tmpfs).
-    let text = std::fs::read_to_string(&f.file)
+    let text = std::fs::read_to_string(&f.op.file)
         .expect("file")
         .replace("target_version = \"27.1.11\"", "")
         .replacen(
@@ -593,7 +558,7 @@ fn refusals_come_before_anything_changes() {
             r = f.root
         ),
     );
-    let text = std::fs::read_to_string(&f.file)
+    let text = std::fs::read_to_string(&f.op.file)
         .expect("file")
         .replace("target_version = \"27.1.11\"", "");
     std::fs::write(&bad, text).expect("write");
@@ -626,14 +591,12 @@ fn refusals_come_before_anything_changes() {
 
 #[test]
 fn abort_in_the_downtime_window_brings_the_source_back() {
-    if !support::lab_up("true") {
-        return;
-    }
+    let _lab = lab::enter(module_path!(), Need::Ssh);
     // DNS is part of this migration: its TTLs are lowered before the window
     // and must be back after the abort, still pointing at src.
-    let knot = dns_support::KnotLab::start(ZONE);
+    let knot = dns::KnotLab::start(ZONE);
     let key = tempfile::NamedTempFile::new().expect("key file");
-    std::fs::write(key.path(), dns_support::TSIG_LINE).expect("key");
+    std::fs::write(key.path(), dns::TSIG_LINE).expect("key");
     let _one = one_copy_at_a_time();
     let f = Fixture::new("ncabort", &dns_section(&knot, key.path()));
     f.kill_at("final-sync");
@@ -650,7 +613,7 @@ fn abort_in_the_downtime_window_brings_the_source_back() {
     let o = f
         .migrate()
         .args(["abort", "--file"])
-        .arg(&f.file)
+        .arg(&f.op.file)
         .output()
         .expect("abort");
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
@@ -684,104 +647,31 @@ fn abort_in_the_downtime_window_brings_the_source_back() {
     );
 }
 
-/// A CA, and certificates it signed for `names`, made with openssl.
-fn make_certs(dir: &std::path::Path, names: &[&str]) {
-    let run = |args: &[&str]| {
-        let o = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl");
-        assert!(o.status.success(), "openssl {args:?}: {}", stderr(&o));
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=lab CA",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-    ]);
-    for n in names {
-        std::fs::write(
-            dir.join(format!("{n}.ext")),
-            format!("subjectAltName=DNS:{n}\n"),
-        )
-        .expect("ext");
-        run(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            &format!("/CN={n}"),
-            "-keyout",
-            &format!("{n}.key"),
-            "-out",
-            &format!("{n}.csr"),
-        ]);
-        run(&[
-            "x509",
-            "-req",
-            "-in",
-            &format!("{n}.csr"),
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            &format!("{n}.ext"),
-            "-out",
-            &format!("{n}.pem"),
-        ]);
-    }
-}
-
-/// Kills the TLS front the test started on src, by its recorded PID.
-struct TlsFront(String);
-
-impl Drop for TlsFront {
-    fn drop(&mut self) {
-        let _ = support::on_server_raw(
-            "src",
-            &format!(
-                "test -f {0} && kill $(cat {0}) 2>/dev/null; rm -f {0}",
-                self.0
-            ),
-        );
-    }
-}
-
 #[test]
 fn https_checks_verify_the_certificate_for_the_production_name() {
-    if !support::lab_up("true") {
-        return;
-    }
+    let _lab = lab::enter(module_path!(), Need::Ssh);
     let certs = tempfile::tempdir().expect("tempdir");
-    make_certs(certs.path(), &[DOMAIN, "wrong.example.test"]);
-    let ca = certs.path().join("ca.pem");
+    let ca = Ca::new(certs.path(), "lab CA");
+    for n in [DOMAIN, "wrong.example.test"] {
+        ca.leaf(n, &format!("DNS:{n}"));
+    }
+    let ca = ca.pem();
     let f = Fixture::new("nctls", &format!("tls_ca = {:?}", ca.display().to_string()));
-    let tls_port = 26000 + (std::process::id() % 1000) as u16;
+    let tls_port = lab::port();
     for n in [DOMAIN, "wrong.example.test"] {
         for ext in ["pem", "key"] {
             let data = std::fs::read(certs.path().join(format!("{n}.{ext}"))).expect("cert");
-            app::put("src", &f.base, &[(&format!("{n}.{ext}"), &data, "600")]);
+            lab::put("src", &f.base, &[(&format!("{n}.{ext}"), &data, "600")]);
         }
     }
     let pidfile = format!("{}/tls.pid", f.base);
-    let front = TlsFront(pidfile.clone());
+    // Stops the TLS front the test starts on src, by its recorded PID.
+    let front = lab::Cleanup::on(
+        "src",
+        format!("test -f {pidfile} && kill $(cat {pidfile}) 2>/dev/null; rm -f {pidfile}"),
+    );
     let serve = |name: &str| {
-        let _ = support::on_server_raw(
+        let _ = lab::sh(
             "src",
             &format!("test -f {pidfile} && kill $(cat {pidfile}) 2>/dev/null; sleep 0.2; true"),
         );
@@ -800,12 +690,12 @@ fn https_checks_verify_the_certificate_for_the_production_name() {
         "src",
         &format!("kill $(cat {b}/app.pid) && rm -f {b}/app.pid", b = f.base),
     );
-    let toml = std::fs::read_to_string(&f.file).expect("file").replacen(
+    let toml = std::fs::read_to_string(&f.op.file).expect("file").replacen(
         &format!("http = \"127.0.0.2:{}\"", f.port),
         &format!("https = \"127.0.0.2:{tls_port}\""),
         1,
     );
-    std::fs::write(&f.file, &toml).expect("write");
+    std::fs::write(&f.op.file, &toml).expect("write");
     let plan = |file: &std::path::Path| {
         f.migrate()
             .args(["plan", "--file"])
@@ -814,7 +704,7 @@ fn https_checks_verify_the_certificate_for_the_production_name() {
             .expect("plan")
     };
     // The version is read over TLS, SNI and certificate for the domain.
-    let o = plan(&f.file);
+    let o = plan(&f.op.file);
     let text = stdout(&o);
     assert!(o.status.success(), "{text}{}", stderr(&o));
     assert!(
@@ -827,7 +717,7 @@ fn https_checks_verify_the_certificate_for_the_production_name() {
     // A certificate for another name: the HTTPS probe fails naming the
     // certificate problem (version.php still answers).
     serve("wrong.example.test");
-    let o = plan(&f.file);
+    let o = plan(&f.op.file);
     let text = stdout(&o);
     assert!(o.status.success(), "{text}{}", stderr(&o));
     assert!(text.contains("(probe version-php read"), "{text}");
@@ -839,7 +729,7 @@ fn https_checks_verify_the_certificate_for_the_production_name() {
     );
     // The right name but a CA nobody named: the built-in roots refuse it.
     serve(DOMAIN);
-    let no_ca = f.file.with_file_name("no-ca.toml");
+    let no_ca = f.op.file.with_file_name("no-ca.toml");
     std::fs::write(&no_ca, toml.replacen("tls_ca = ", "# tls_ca = ", 1)).expect("write");
     let o = plan(&no_ca);
     let text = stdout(&o);
@@ -851,15 +741,13 @@ fn https_checks_verify_the_certificate_for_the_production_name() {
 
 #[test]
 fn an_upgrade_hop_runs_in_the_window_and_waits_for_what_only_a_person_can_do() {
-    if !support::lab_up("true") {
-        return;
-    }
+    let _lab = lab::enter(module_path!(), Need::Ssh);
     let _one = one_copy_at_a_time();
     let f = Fixture::new("nchop", "target_version = \"28.0.14\"");
     let o = f
         .migrate()
         .args(["plan", "--file"])
-        .arg(&f.file)
+        .arg(&f.op.file)
         .output()
         .expect("plan");
     let plan = stdout(&o);

@@ -4,7 +4,7 @@
 //! Each case states the hop targets or the refusal kind the facts demand
 //! (facts/apps.md §2 Nextcloud, §4 Mailu, §5 Co-op Cloud recipe versions).
 
-mod support;
+use crate::support::cli;
 
 use std::process::Output;
 
@@ -24,22 +24,11 @@ thread_local! {
 }
 
 fn upgrade_path(app: &str, from: &str, to: &str, extra: &[&str]) -> Run {
-    let mut cmd = HOME.with(|home| support::migrate(home.path()));
+    let mut cmd = HOME.with(|home| cli::migrate(home.path()));
     cmd.args(["upgrade-path", app, from, to, "--json"])
         .args(extra);
-    let raw = support::run(&mut cmd);
-    let text = support::stdout(&raw);
-    let json = serde_json::from_str(text.trim()).unwrap_or_else(|e| {
-        panic!(
-            "{app} {from} -> {to}: stdout is not one JSON object ({e}):\n{text}\nstderr:\n{}",
-            support::stderr(&raw)
-        )
-    });
-    Run {
-        code: raw.status.code().unwrap_or(-1),
-        json,
-        raw,
-    }
+    let (code, json, raw) = cli::run_json(&mut cmd);
+    Run { code, json, raw }
 }
 
 fn hop_targets(r: &Run) -> Vec<String> {
@@ -607,7 +596,7 @@ fn mailu_route_through_2_0_is_flagged_as_unverified() {
 #[test]
 fn unknown_app_is_bad_input() {
     let r = upgrade_path("nextclod", "28.0.4", "29.0.1", &[]);
-    assert_eq!(r.code, 2, "{}", support::stderr(&r.raw));
+    assert_eq!(r.code, 2, "{}", cli::stderr(&r.raw));
     assert_eq!(r.json["refusal"]["kind"], "unknown-app");
     assert!(
         r.json["refusal"]["suggestions"]
@@ -620,12 +609,12 @@ fn unknown_app_is_bad_input() {
 fn declared_examples_pass_through_the_host() {
     for app in [NC, MAILU] {
         let home = tempfile::tempdir().expect("tempdir");
-        let out = support::run(support::migrate(home.path()).args(["plugin", "test", app]));
+        let out = cli::run(cli::migrate(home.path()).args(["plugin", "test", app]));
         assert!(
             out.status.success(),
             "migrate plugin test {app}:\n{}\n{}",
-            support::stdout(&out),
-            support::stderr(&out)
+            cli::stdout(&out),
+            cli::stderr(&out)
         );
     }
 }

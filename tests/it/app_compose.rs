@@ -6,15 +6,11 @@
 //! Everything is checked with the servers' own tools: the volume's files,
 //! psql inside the container, the web front through the production name.
 
-#[path = "dns_support/mod.rs"]
-mod dns_support;
-mod support;
-
-use std::path::PathBuf;
-use std::process::{Command, Output};
-
-use support::app::{self, keys, ok, put, sq};
-use support::{stderr, stdout};
+use crate::support::cli::{Operator, stderr, stdout};
+use crate::support::dns;
+use crate::support::fixtures::workspace_root;
+use crate::support::http;
+use crate::support::lab::{self, Need, keys, ok, put, sq};
 
 const DOMAIN: &str = "cloud.example.test";
 
@@ -26,44 +22,6 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn url(var: &str, alias: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| alias.to_string())
-}
-
-/// One migration's operator side: its home (journal, plugin cache) and file.
-struct Run {
-    home: tempfile::TempDir,
-    file: PathBuf,
-}
-
-impl Run {
-    fn new() -> Run {
-        let home = tempfile::tempdir().expect("tempdir");
-        let file = home.path().join("migration.toml");
-        Run { home, file }
-    }
-
-    fn migrate(&self) -> Command {
-        app::migrate_in(self.home.path())
-    }
-
-    fn app(&self) -> Output {
-        self.migrate()
-            .args(["app", "--yes", "--file"])
-            .arg(&self.file)
-            .output()
-            .expect("run migrate")
-    }
-
-    fn journal(&self) -> PathBuf {
-        app::journal(self.home.path())
-    }
-
-    fn kill_at(&self, step: &str) {
-        app::kill_at(self.home.path(), &self.file, step)
-    }
-}
-
 /// Nextcloud installed plainly on src, an empty compose project directory
 /// on dst, the migration file between them; everything removed on drop.
 struct Fixture {
@@ -73,7 +31,7 @@ struct Fixture {
     project: String,
     compose_dir: String,
     port: u16,
-    run: Run,
+    run: Operator,
 }
 
 impl Fixture {
@@ -85,8 +43,8 @@ impl Fixture {
         let db = name.replace('-', "_");
         let project = format!("mtncc{pid}");
         let compose_dir = format!("{base}/compose");
-        let port = 23000 + (pid % 1000) as u16;
-        let ex = support::workspace_root().join("examples/lab-nextcloud");
+        let port = lab::port();
+        let ex = workspace_root().join("examples/lab-nextcloud");
         let read = |p: &str| std::fs::read(ex.join(p)).expect("example file");
         let f = Fixture {
             base: base.clone(),
@@ -95,7 +53,7 @@ impl Fixture {
             project: project.clone(),
             compose_dir: compose_dir.clone(),
             port,
-            run: Run::new(),
+            run: Operator::new(),
         };
         // The source: the stand-in app next to a plain install.
         put(
@@ -111,7 +69,7 @@ impl Fixture {
             &format!("{base}/bin"),
             &[("php", &read("php"), "755")],
         );
-        app::install(
+        lab::install(
             "src",
             &format!("bash -s -- {root} {db} {DOMAIN}"),
             &ex.join("install-source.sh"),
@@ -160,8 +118,8 @@ volume = "html"
 http = "127.0.0.3:{port}"
 databases = {{ nextcloud = "{db}" }}
 "#,
-            src = url("LAB_SRC_URL", "src"),
-            dst = url("LAB_DST_URL", "dst"),
+            src = lab::src_url(),
+            dst = lab::dst_url(),
             start = f.start_src(),
         );
         std::fs::write(&f.run.file, toml).expect("write migration file");
@@ -205,7 +163,7 @@ databases = {{ nextcloud = "{db}" }}
     }
 
     fn http(&self, addr: &str, path: &str) -> (u16, serde_json::Value) {
-        let (code, body) = app::http_get(addr, self.port, DOMAIN, path);
+        let (code, body) = http::get(addr, self.port, DOMAIN, path);
         (code, serde_json::from_str(&body).unwrap_or_default())
     }
 }
@@ -220,7 +178,7 @@ fn config_value(text: &str, key: &str) -> String {
 
 impl Drop for Fixture {
     fn drop(&mut self) {
-        let _ = support::on_server_raw(
+        let _ = lab::sh(
             "dst",
             &format!(
                 "cd {c} 2>/dev/null && docker-compose -p {p} down -v -t 1 >/dev/null 2>&1; docker volume rm {p}_html >/dev/null 2>&1; rm -rf {b}; true",
@@ -229,7 +187,7 @@ impl Drop for Fixture {
                 b = self.base
             ),
         );
-        let _ = support::on_server_raw(
+        let _ = lab::sh(
             "src",
             &format!(
                 "test -f {b}/app.pid && kill $(cat {b}/app.pid) 2>/dev/null; rm -rf {b}; cd / && runuser -u postgres -- psql -X -q -c 'DROP DATABASE IF EXISTS \"{d}\"' -c 'DROP ROLE IF EXISTS \"nc_{d}\"' >/dev/null 2>&1; true",
@@ -242,9 +200,7 @@ impl Drop for Fixture {
 
 #[test]
 fn nextcloud_moves_from_a_plain_directory_into_a_compose_project() {
-    if !support::lab_up("docker info >/dev/null 2>&1") {
-        return;
-    }
+    let _lab = lab::enter(module_path!(), Need::Docker);
     let _one = serial();
     let f = Fixture::new();
     let keys_before = (keys("src"), keys("dst"));
@@ -306,7 +262,7 @@ fn nextcloud_moves_from_a_plain_directory_into_a_compose_project() {
 
     // Killed while loading the database into the container, then rerun.
     f.run.kill_at("database-nextcloud");
-    let o = f.run.app();
+    let o = f.run.app(&[]);
     let report = stdout(&o);
     assert!(
         o.status.success(),
@@ -406,7 +362,7 @@ struct Masto {
     db: String,
     project: String,
     port: u16,
-    run: Run,
+    run: Operator,
 }
 
 const MASTO_DOMAIN: &str = "social.example.test";
@@ -420,8 +376,8 @@ impl Masto {
         let root = format!("{base}/live");
         let db = format!("test_app_mastoc_{pid}");
         let project = format!("mtmc{pid}");
-        let port = 25000 + (pid % 1000) as u16;
-        let ex = support::workspace_root().join("examples/lab-mastodon");
+        let port = lab::port();
+        let ex = workspace_root().join("examples/lab-mastodon");
         let read = |p: &str| std::fs::read(ex.join(p)).expect("example file");
         let f = Masto {
             base: base.clone(),
@@ -429,7 +385,7 @@ impl Masto {
             db: db.clone(),
             project: project.clone(),
             port,
-            run: Run::new(),
+            run: Operator::new(),
         };
         // The image web, streaming and sidekiq run, on both servers.
         for h in ["src", "dst"] {
@@ -454,7 +410,7 @@ impl Masto {
                 "644",
             )],
         );
-        app::install(
+        lab::install(
             "src",
             &format!("COMPOSE_PROJECT={project} bash -s -- {root} {db} {MASTO_DOMAIN}"),
             &ex.join("install-source.sh"),
@@ -494,8 +450,8 @@ http = "127.0.0.3:{port}"
 start = {start_dst:?}
 databases = {{ mastodon_production = "{db}" }}
 {extra}"#,
-            src = url("LAB_SRC_URL", "src"),
-            dst = url("LAB_DST_URL", "dst"),
+            src = lab::src_url(),
+            dst = lab::dst_url(),
             start_src = f.up("127.0.0.2"),
             start_dst = f.up("127.0.0.3"),
         );
@@ -539,7 +495,7 @@ databases = {{ mastodon_production = "{db}" }}
     }
 
     fn get(&self, addr: &str, path: &str) -> (u16, String) {
-        app::http_get(addr, self.port, MASTO_DOMAIN, path)
+        http::get(addr, self.port, MASTO_DOMAIN, path)
     }
 }
 
@@ -552,24 +508,22 @@ impl Drop for Masto {
             b = self.base
         );
         for h in ["src", "dst"] {
-            let _ = support::on_server_raw(h, &script);
+            let _ = lab::sh(h, &script);
         }
     }
 }
 
 #[test]
 fn mastodon_moves_from_one_compose_project_to_another() {
-    if !support::lab_up("docker info >/dev/null 2>&1") {
-        return;
-    }
+    let _lab = lab::enter(module_path!(), Need::Docker);
     let _one = serial();
     // The instance's name, served by a Knot primary and secondary started
     // for this test, points at src with a 20 s TTL.
-    let knot = dns_support::KnotLab::start(
+    let knot = dns::KnotLab::start(
         "$ORIGIN example.test.\n$TTL 3600\n@ 3600 IN SOA ns1.example.test. hostmaster.example.test. 2024010101 7200 3600 1209600 5\n@ 3600 IN NS ns1.example.test.\n@ 3600 IN NS ns2.example.test.\nns1 3600 IN A 127.0.0.1\nns2 3600 IN A 127.0.0.2\nsocial 20 IN A 127.0.0.2\n",
     );
     let key = tempfile::NamedTempFile::new().expect("key file");
-    std::fs::write(key.path(), dns_support::TSIG_LINE).expect("key");
+    std::fs::write(key.path(), dns::TSIG_LINE).expect("key");
     let f = Masto::new(&format!(
         "\n[dns]\nprovider = \"rfc2136\"\nserver = \"{p}\"\nauthoritative = [\"{p}\", \"{s}\"]\nzone = \"example.test\"\nto = [\"127.0.0.3\"]\ntsig_key_file = \"{k}\"\nlowered_ttl = 2\n",
         p = knot.primary(),
@@ -612,7 +566,7 @@ fn mastodon_moves_from_one_compose_project_to_another() {
     for step in ["backup", "pre-sync", "final-sync", "tootctl-cache-clear"] {
         f.run.kill_at(step);
     }
-    let o = f.run.app();
+    let o = f.run.app(&[]);
     let report = stdout(&o);
     assert!(
         o.status.success(),
@@ -685,7 +639,7 @@ struct NcMaria {
     db: String,
     project: String,
     port: u16,
-    run: Run,
+    run: Operator,
 }
 
 impl NcMaria {
@@ -694,15 +648,15 @@ impl NcMaria {
         let base = format!("/srv/test-app-ncm-{pid}");
         let db = format!("test_app_ncm_{pid}");
         let project = format!("mtncm{pid}");
-        let port = 27000 + (pid % 1000) as u16;
-        let ex = support::workspace_root().join("examples/lab-nextcloud");
+        let port = lab::port();
+        let ex = workspace_root().join("examples/lab-nextcloud");
         let read = |p: &str| std::fs::read(ex.join(p)).expect("example file");
         let f = NcMaria {
             base: base.clone(),
             db: db.clone(),
             project: project.clone(),
             port,
-            run: Run::new(),
+            run: Operator::new(),
         };
         let compose = format!("{base}/compose");
         for (h, addr) in [("src", "127.0.0.2"), ("dst", "127.0.0.3")] {
@@ -742,7 +696,7 @@ impl NcMaria {
         )
         .trim()
         .to_string();
-        app::install(
+        lab::install(
             "src",
             &format!(
                 "DB_ENGINE=mariadb COMPOSE_DIR={compose} COMPOSE_PROJECT={project} APP_SRC={base}/app APP_DIR=/var/www/html bash -s -- {vol} {db} {DOMAIN}"
@@ -762,8 +716,8 @@ impl NcMaria {
         };
         let toml = format!(
             "app = \"nextcloud\"\ndomain = \"{DOMAIN}\"\nbackup_dir = \"{base}/backup\"\nskip_steps = [\"nextcloud-wait-for-sync-clients\", \"nextcloud-stop-web\"]\n\n[source]\n{}\n[destination]\n{}",
-            side(&url("LAB_SRC_URL", "src"), "127.0.0.2"),
-            side(&url("LAB_DST_URL", "dst"), "127.0.0.3"),
+            side(&lab::src_url(), "127.0.0.2"),
+            side(&lab::dst_url(), "127.0.0.3"),
         );
         std::fs::write(&f.run.file, toml).expect("write migration file");
         f
@@ -802,7 +756,7 @@ impl NcMaria {
     }
 
     fn get(&self, addr: &str, path: &str) -> (u16, String) {
-        app::http_get(addr, self.port, DOMAIN, path)
+        http::get(addr, self.port, DOMAIN, path)
     }
 }
 
@@ -814,16 +768,14 @@ impl Drop for NcMaria {
             p = self.project
         );
         for h in ["src", "dst"] {
-            let _ = support::on_server_raw(h, &script);
+            let _ = lab::sh(h, &script);
         }
     }
 }
 
 #[test]
 fn nextcloud_with_mariadb_moves_between_compose_projects() {
-    if !support::lab_up("docker info >/dev/null 2>&1") {
-        return;
-    }
+    let _lab = lab::enter(module_path!(), Need::Docker);
     let _one = serial();
     let f = NcMaria::new();
     let keys_before = (keys("src"), keys("dst"));
@@ -835,7 +787,7 @@ fn nextcloud_with_mariadb_moves_between_compose_projects() {
     assert_eq!(code, 200, "the source must answer before the move: {body}");
 
     f.run.kill_at("database-nextcloud");
-    let o = f.run.app();
+    let o = f.run.app(&[]);
     let report = stdout(&o);
     assert!(
         o.status.success(),

@@ -19,15 +19,12 @@
 //!   `[{"ttl": ["Ensure this value is greater than or equal to 3600."]}, {}]`
 //!   (go-acme/lego#1361, acmesh-official/acme.sh#2925); 401 `{"detail": "Invalid token."}`.
 
-#[path = "dns_support/mod.rs"]
-mod dns_support;
-mod support;
-
 use std::sync::{Arc, Mutex};
 
-use dns_support::{FakeHttp, Req, Resp};
+use crate::support::cli::{migrate, run, stderr, stdout};
+use crate::support::fixtures::all_files_text;
+use crate::support::http::{self, FakeHttp, Req, Resp};
 use serde_json::{Value, json};
-use support::{migrate, run, stderr, stdout};
 
 const GANDI_TOKEN: &str = "gandi-pat-0123456789abcdef";
 const DESEC_TOKEN: &str = "desec-token-0123456789abcdef";
@@ -255,7 +252,7 @@ fn gandi_lower_and_restore_through_the_livedns_api() {
     assert_eq!(get(&z, "cloud", "A").0, 86400);
     assert_eq!(get(&z, "@", "MX").0, 10800);
     assert!(
-        !dns_support::all_files_text(&home.path().join("data")).contains(GANDI_TOKEN),
+        !all_files_text(&home.path().join("data")).contains(GANDI_TOKEN),
         "token not stored"
     );
 }
@@ -449,8 +446,7 @@ fn desec_refusal_of_the_bulk_leaves_the_zone_unchanged() {
                 .filter(|(k, _)| k.eq_ignore_ascii_case("authorization"))
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect();
-            let (status, body) =
-                dns_support::http_request(addr, &r.method, &r.path, &headers, Some(&r.body));
+            let (status, body) = http::request(addr, &r.method, &r.path, &headers, Some(&r.body));
             Resp {
                 status,
                 body,

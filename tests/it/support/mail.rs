@@ -2,14 +2,15 @@
 //! on loopback ports with passwd-file users and Maildir storage (config
 //! from facts/dns-mail.md B3), plus an independent IMAP client (Python's
 //! imaplib) to seed and to check what arrived: the proof never comes from
-//! the tool under test. Included with `#[path]` by tests/mail_*.rs.
-#![allow(dead_code)]
+//! the tool under test.
 
 use std::io::Read;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use super::fixtures::{Ca, free_port, sh};
 
 pub struct User {
     pub name: String,
@@ -75,22 +76,6 @@ const SPECIAL: &str = r"  mailbox Drafts {
     auto = subscribe
   }";
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
-fn sh(cmd: &mut Command) {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 pub fn dovecot_available() -> bool {
     Command::new("dovecot")
         .arg("--version")
@@ -138,8 +123,8 @@ impl Dovecot {
         sh(Command::new("chown")
             .args(["vmail:vmail"])
             .arg(d.join("mail")));
-        let port = free_port();
-        let tls_port = opts.tls.then(free_port);
+        let port = free_port(&["127.0.0.1"]);
+        let tls_port = opts.tls.then(|| free_port(&["127.0.0.1"]));
         let tls = opts.tls.then(|| make_certs(d));
         let mut conf = format!(
             r#"# standalone config: does NOT include /etc/dovecot/conf.d
@@ -219,7 +204,7 @@ protocol imap {{
         );
         if opts.tls {
             conf.push_str(&format!(
-                "ssl = yes\nssl_cert = <{d}/tls/cert.pem\nssl_key = <{d}/tls/key.pem\nssl_dh = </usr/share/dovecot/dh.pem\nssl_min_protocol = TLSv1.2\n",
+                "ssl = yes\nssl_cert = <{d}/tls/localhost.pem\nssl_key = <{d}/tls/localhost.key\nssl_dh = </usr/share/dovecot/dh.pem\nssl_min_protocol = TLSv1.2\n",
                 d = d.display()
             ));
         } else {
@@ -319,75 +304,12 @@ protocol imap {{
 }
 
 fn make_certs(d: &Path) -> Tls {
-    let t = d.join("tls");
-    std::fs::create_dir_all(&t).expect("tls dir");
-    let run = |args: &[&str]| sh(Command::new("openssl").args(args).current_dir(&t));
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=migrate test CA",
-        "-keyout",
-        "ca-key.pem",
-        "-out",
-        "ca.pem",
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=localhost",
-        "-keyout",
-        "key.pem",
-        "-out",
-        "server.csr",
-    ]);
-    // rustls refuses a CA:TRUE certificate as the server's (B4.10): CA + leaf.
-    std::fs::write(
-        t.join("ext.cnf"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .expect("ext");
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca-key.pem",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-        "-out",
-        "cert.pem",
-    ]);
-    sh(Command::new("chmod").arg("644").arg(t.join("key.pem")));
-    let out = Command::new("openssl")
-        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
-        .arg(t.join("cert.pem"))
-        .output()
-        .expect("openssl");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let fingerprint = text
-        .trim()
-        .rsplit('=')
-        .next()
-        .expect("fingerprint")
-        .to_string();
+    let ca = Ca::new(&d.join("tls"), "migrate test CA");
+    let leaf = ca.leaf("localhost", "DNS:localhost,IP:127.0.0.1");
+    sh(Command::new("chmod").arg("644").arg(&leaf.key));
     Tls {
-        ca_pem: t.join("ca.pem"),
-        fingerprint,
+        ca_pem: ca.pem(),
+        fingerprint: leaf.fingerprint(),
     }
 }
 

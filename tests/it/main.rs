@@ -1,0 +1,29 @@
+//! The end-to-end tests of `migrate`, one test binary: one module per
+//! subject, the helpers they share in `support`. The binary under test is
+//! `CARGO_BIN_EXE_migrate`, built fresh by cargo.
+//!
+//! libtest runs the tests of all modules side by side. Those that use the
+//! two-server lab take turns at it (`support::lab::enter`): a module's tests
+//! together, never beside another module's. The others start their own
+//! servers (Knot, PowerDNS, Dovecot, fake HTTP APIs) on free loopback ports
+//! and run beside anything.
+
+mod support;
+
+mod app_compose;
+mod app_mastodon;
+mod app_nextcloud;
+mod app_stack;
+mod copy_e2e;
+mod dns_knot;
+mod dns_pdns;
+mod dns_providers_http;
+mod docker_lab;
+mod mail_cli;
+mod mail_sync;
+mod mail_users;
+mod plugin_sandbox;
+mod plugin_scaffold;
+mod recipes;
+mod upgrade_paths_mastodon_discourse;
+mod upgrade_paths_nextcloud_mailu;

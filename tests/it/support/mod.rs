@@ -1,0 +1,18 @@
+//! Helpers shared by the end-to-end tests, one job a file:
+//!
+//! - `cli`: the `migrate` binary under test, with a home of its own; the
+//!   operator's side of one `migrate app` run.
+//! - `lab`: the two-server lab: whose turn it is (tests of different
+//!   modules never use it at once), commands and files on its servers.
+//! - `http`: a minimal HTTP client and a fake server for API contracts.
+//! - `fixtures`: workspace paths, wasm builds, free ports, certificates.
+//! - `dns`: Knot and PowerDNS servers started by a test.
+//! - `mail`: Dovecot servers started by a test, an independent IMAP client.
+#![allow(dead_code)]
+
+pub mod cli;
+pub mod dns;
+pub mod fixtures;
+pub mod http;
+pub mod lab;
+pub mod mail;
