@@ -431,7 +431,9 @@ fn nextcloud_moves_to_dst_surviving_kills_in_every_phase_and_a_failed_step() {
         .output()
         .expect("status");
     let v: serde_json::Value = serde_json::from_slice(&st.stdout).expect("json");
-    assert_eq!(v["state"], "finished");
+    assert_eq!(v["command"], "app-status", "{v}");
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["result"]["state"], "finished");
 }
 
 #[test]

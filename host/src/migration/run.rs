@@ -220,7 +220,7 @@ impl<'a> Runner<'a> {
     }
 
     /// What a step would run, for --dry-run (secrets are never in these).
-    fn commands(&self, step: &PlanStep) -> Vec<(&'static str, String)> {
+    pub fn commands(&self, step: &PlanStep) -> Vec<(&'static str, String)> {
         let m = &self.plan.migration;
         let mount = self.sides.mount.as_deref();
         let src = (&m.source.host, &m.source.root);
