@@ -293,6 +293,25 @@ fn nextcloud_moves_to_dst_surviving_kills_in_every_phase_and_a_failed_step() {
         "{}",
         stdout(&o)
     );
+    // With --json, the same commands in one JSON document.
+    let o = f.app(&["--dry-run", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON document");
+    assert_eq!(v["command"], "app", "{v}");
+    assert_eq!(v["result"]["dry_run"], true, "{v}");
+    let commands: Vec<&str> = v["result"]["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .flat_map(|s| s["commands"].as_array().into_iter().flatten())
+        .filter_map(|c| c["command"].as_str())
+        .collect();
+    assert!(
+        commands
+            .iter()
+            .any(|c| c.contains("php occ maintenance:mode --on")),
+        "{v}"
+    );
     ok("dst", &format!("test ! -e {}", f.root));
     assert_eq!(f.http("127.0.0.2", "/status.php").1["maintenance"], false);
 

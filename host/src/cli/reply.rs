@@ -170,20 +170,24 @@ struct Envelope<'a> {
     error: Option<&'a Problem>,
 }
 
-/// The envelope of a finished command, as a JSON value.
-pub fn envelope(command: &str, outcome: &Result<Value, Failure>) -> Value {
+fn envelope_of<'a>(command: &'a str, outcome: &'a Result<Value, Failure>) -> Envelope<'a> {
     let (exit_code, result, error) = match outcome {
         Ok(v) => (exit::OK, Some(v), None),
         Err(f) => (f.exit_code, f.result.as_ref(), Some(&**f)),
     };
-    to_json(&Envelope {
+    Envelope {
         format_version: FORMAT_VERSION,
         command,
         ok: exit_code == exit::OK,
         exit_code,
         result,
         error,
-    })
+    }
+}
+
+/// The envelope of a finished command, as a JSON value.
+pub fn envelope(command: &str, outcome: &Result<Value, Failure>) -> Value {
+    to_json(&envelope_of(command, outcome))
 }
 
 /// Tell how a command ended and return its exit code: the envelope on
@@ -195,7 +199,9 @@ pub fn finish(command: &str, outcome: Result<Value, Failure>, json: bool) -> u8 
         Err(f) => f.exit_code,
     };
     if json {
-        let v = envelope(command, &outcome);
+        // Serialised from the struct, so the envelope's own fields come
+        // first, in the documented order.
+        let v = envelope_of(command, &outcome);
         let stdout = std::io::stdout();
         let text = if stdout.is_terminal() {
             serde_json::to_string_pretty(&v)
