@@ -154,11 +154,11 @@ fn usage_error(e: &clap::Error, argv: &[OsString]) -> u8 {
         .next()
         .unwrap_or_default()
         .to_string();
-    reply::finish(
-        &typed_command(argv),
-        Err(Failure::new(exit::BAD_INPUT, "usage", message).told()),
-        json,
-    )
+    if json {
+        let failure = Failure::new(exit::BAD_INPUT, "usage", message);
+        reply::print_envelope(&typed_command(argv), &Err(failure));
+    }
+    exit::BAD_INPUT
 }
 
 /// The subcommand path in a command line clap refused: the words that

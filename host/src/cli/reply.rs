@@ -23,8 +23,9 @@
 //!   new exit codes (an unknown one means failure).
 //!
 //! Progress and logs go to stderr, never to stdout, so the document is
-//! always parseable. Without `--json`, a failure is told on stderr as
-//! `error: MESSAGE`, its causes and its hint.
+//! always parseable. A failure is also told on stderr as `error: MESSAGE`,
+//! its causes and its hint (without `--json`, unless the command already
+//! said it in its own words).
 
 use std::io::{IsTerminal, Write};
 
@@ -190,33 +191,39 @@ pub fn envelope(command: &str, outcome: &Result<Value, Failure>) -> Value {
     to_json(&envelope_of(command, outcome))
 }
 
-/// Tell how a command ended and return its exit code: the envelope on
-/// stdout with `--json` (indented on a terminal, one line otherwise), else
-/// the failure on stderr unless the command told it already.
+/// Tell how a command ended and return its exit code. With `--json`: the
+/// envelope on stdout and, on failure, the error on stderr too, for the
+/// person watching. Without: the failure on stderr, unless the command
+/// told it already in its own words.
 pub fn finish(command: &str, outcome: Result<Value, Failure>, json: bool) -> u8 {
-    let code = match &outcome {
-        Ok(_) => exit::OK,
-        Err(f) => f.exit_code,
-    };
     if json {
-        // Serialised from the struct, so the envelope's own fields come
-        // first, in the documented order.
-        let v = envelope_of(command, &outcome);
-        let stdout = std::io::stdout();
-        let text = if stdout.is_terminal() {
-            serde_json::to_string_pretty(&v)
-        } else {
-            serde_json::to_string(&v)
-        }
-        .unwrap_or_default();
-        // A reader that went away (`| head`) is not this command's failure.
-        let _ = writeln!(stdout.lock(), "{text}");
-    } else if let Err(f) = &outcome
-        && !f.told
-    {
-        tell(f);
+        print_envelope(command, &outcome);
     }
-    code
+    match &outcome {
+        Ok(_) => exit::OK,
+        Err(f) => {
+            if json || !f.told {
+                tell(f);
+            }
+            f.exit_code
+        }
+    }
+}
+
+/// The envelope on stdout: indented on a terminal, one line otherwise.
+pub fn print_envelope(command: &str, outcome: &Result<Value, Failure>) {
+    // Serialised from the struct, so the envelope's own fields come first,
+    // in the documented order.
+    let v = envelope_of(command, outcome);
+    let stdout = std::io::stdout();
+    let text = if stdout.is_terminal() {
+        serde_json::to_string_pretty(&v)
+    } else {
+        serde_json::to_string(&v)
+    }
+    .unwrap_or_default();
+    // A reader that went away (`| head`) is not this command's failure.
+    let _ = writeln!(stdout.lock(), "{text}");
 }
 
 /// A failure for a person, on stderr.
