@@ -10,5 +10,6 @@ pub mod migration;
 pub mod paths;
 pub mod plugin;
 pub mod recipe;
+pub mod runtime;
 pub mod text;
 pub mod toml_file;

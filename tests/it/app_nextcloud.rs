@@ -260,13 +260,29 @@ fn nextcloud_moves_to_dst_surviving_kills_in_every_phase_and_a_failed_step() {
         "{}",
         stdout(&o)
     );
-    ok("dst", &format!("test ! -e {}", f.root));
-    assert_eq!(f.http("127.0.0.2", "/status.php").1["maintenance"], false);
-    // The same dry run as data: each step's commands, compared at the end
-    // with what the run sent.
+    // With --json, the same commands in one JSON document.
     let o = f.app(&["--dry-run", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let dry: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("dry run JSON");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON document");
+    assert_eq!(v["command"], "app", "{v}");
+    assert_eq!(v["result"]["dry_run"], true, "{v}");
+    let commands: Vec<&str> = v["result"]["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .flat_map(|s| s["commands"].as_array().into_iter().flatten())
+        .filter_map(|c| c["script"].as_str())
+        .collect();
+    assert!(
+        commands
+            .iter()
+            .any(|c| c.contains("php occ maintenance:mode --on")),
+        "{v}"
+    );
+    ok("dst", &format!("test ! -e {}", f.root));
+    assert_eq!(f.http("127.0.0.2", "/status.php").1["maintenance"], false);
+    // Compared at the end with what the run sent.
+    let dry = v["result"].clone();
 
     // Killed in each phase, then a step failing mid-run (no php on dst).
     f.kill_at("backup");
@@ -406,7 +422,9 @@ fn nextcloud_moves_to_dst_surviving_kills_in_every_phase_and_a_failed_step() {
         .output()
         .expect("status");
     let v: serde_json::Value = serde_json::from_slice(&st.stdout).expect("json");
-    assert_eq!(v["state"], "finished");
+    assert_eq!(v["command"], "app-status", "{v}");
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["result"]["state"], "finished");
 }
 
 #[test]

@@ -196,7 +196,9 @@ fn src_key_files(home: &Path) -> String {
 
 fn job_json(home: &Path) -> serde_json::Value {
     let out = run(migrate(home).args(["--json", "status"]));
-    serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    v["result"]["jobs"].clone()
 }
 
 #[test]
@@ -251,6 +253,12 @@ rm dangling && mkdir dangling && printf x > dangling/inside
     ));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&v["ok"], &v["exit_code"]),
+        (&true.into(), &0.into()),
+        "{v}"
+    );
+    let v = &v["result"];
     assert_eq!(v["verified"]["identical"], true, "{v}");
     assert!(
         v["files_sent"].as_u64().unwrap() < 10,
@@ -425,6 +433,8 @@ fn killed_link_resumes_without_recopying_finished_files() {
     let out = run(&mut copy_cmd(home.path(), &[&s, &d, "--verify", "--json"]));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["command"], "copy", "{v}");
+    let v = &v["result"];
     assert_eq!(v["verified"]["identical"], true, "{v}");
     let resent = v["files_sent"].as_u64().unwrap();
     assert!(resent < 40, "the rerun resent all {resent} files");

@@ -51,7 +51,10 @@ impl T {
             stdout(&o),
             stderr(&o)
         );
-        serde_json::from_str(stdout(&o).trim()).expect("json output")
+        let v: Value = serde_json::from_str(stdout(&o).trim()).expect("json output");
+        assert_eq!(v["command"], format!("dns {}", args[0]), "{v}");
+        assert_eq!(v["ok"], true, "{v}");
+        v["result"].clone()
     }
 }
 
@@ -658,8 +661,10 @@ fn mail_check_finds_wrong_spf_and_missing_dmarc() {
     let o = run(&mut c);
     assert_eq!(o.status.code(), Some(6), "{}\n{}", stdout(&o), stderr(&o));
     let v: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(v["exit_code"], 6, "{v}");
     let get = |name: &str| {
-        v["findings"]
+        v["result"]["findings"]
             .as_array()
             .unwrap()
             .iter()

@@ -317,7 +317,12 @@ fn compose_app_database_piped_into_fresh_container_with_equal_row_counts() {
     // The inventory shows the project, its volume and the version label.
     let o = mig(&["docker", "ls", "src", "--json"]);
     assert_eq!(o.status.code(), Some(0));
-    let inv: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(
+        (&v["command"], &v["ok"]),
+        (&"docker ls".into(), &true.into())
+    );
+    let inv = &v["result"];
     assert!(
         inv["compose_projects"][&project]
             .as_array()
@@ -663,7 +668,8 @@ fn swarm_service_scaled_to_zero_and_back_keeps_its_replica_count() {
             == n
     };
     let o = mig(&["docker", "ls", "src", "--json"]);
-    let inv: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let inv = &v["result"];
     let s = inv["services"]
         .as_array()
         .unwrap()

@@ -75,7 +75,9 @@ fn cutover_runbook_lists_the_steps_in_order() {
     );
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
-    let steps = v["steps"].as_array().expect("steps");
+    assert_eq!(v["command"], "mail cutover", "{v}");
+    assert_eq!(v["ok"], true, "{v}");
+    let steps = v["result"]["steps"].as_array().expect("steps");
     assert_eq!(steps[0]["phase"], "check");
     assert_eq!(steps[0]["action"]["kind"], "mail-dns-check");
     assert_eq!(steps.last().expect("last")["phase"], "finish");

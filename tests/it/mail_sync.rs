@@ -31,8 +31,13 @@ fn run(c: &mut Command) -> (i32, String, String) {
     )
 }
 
+/// The result of a successful `mail sync --json`, out of its envelope.
 fn json_of(out: &str) -> Value {
-    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+    let v: Value =
+        serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
+    assert_eq!(v["command"], "mail sync", "{out}");
+    assert_eq!(v["ok"], true, "{out}");
+    v["result"].clone()
 }
 
 fn assert_identical(

@@ -101,7 +101,12 @@ fn the_host_goes_on_listing_good_plugins_beside_broken_ones() {
         "broken plugins make the exit code 4"
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    let plugins = v["plugins"].as_array().expect("plugins");
+    assert_eq!(
+        (&v["ok"], &v["exit_code"]),
+        (&false.into(), &4.into()),
+        "{v}"
+    );
+    let plugins = v["result"]["plugins"].as_array().expect("plugins");
     let by_id = |id: &str| plugins.iter().find(|p| p["id"] == id).cloned();
     let nextcloud = by_id("nextcloud").expect("built-in nextcloud listed");
     assert_eq!(nextcloud["ok"], true);

@@ -70,7 +70,7 @@ fn scaffolded_plugin_builds_loads_and_passes_its_tests() {
         .arg(&plugins));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(v["hops"][0]["to"], "2.0.0");
+    assert_eq!(v["result"]["hops"][0]["to"], "2.0.0");
     let out = run(migrate(home.path())
         .args(["upgrade-path", "demo-app", "2.0.0", "1.0.0", "--plugin-dir"])
         .arg(&plugins));

@@ -9,7 +9,8 @@ fn builtin_recipes_list_and_show() {
     let out = run(migrate(home.path()).args(["recipe", "list", "--json"]));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    let ids: Vec<&str> = v["recipes"]
+    assert_eq!(v["command"], "recipe list", "{v}");
+    let ids: Vec<&str> = v["result"]["recipes"]
         .as_array()
         .expect("recipes")
         .iter()

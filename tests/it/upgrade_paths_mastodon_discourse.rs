@@ -7,6 +7,20 @@ use crate::support::cli::{migrate, run_json};
 
 use serde_json::Value;
 
+/// What the envelope says happened: a path (ok, exit 0), a refusal
+/// (exit 3) or bad input (exit 2).
+fn outcome_of(json: &Value) -> &'static str {
+    if json["command"] != "upgrade-path" {
+        return "?";
+    }
+    match (json["ok"].as_bool(), json["exit_code"].as_u64()) {
+        (Some(true), Some(0)) => "path",
+        (Some(false), Some(3)) => "refused",
+        (Some(false), Some(2)) => "bad-input",
+        _ => "?",
+    }
+}
+
 /// What one `migrate upgrade-path ... --json` call returned.
 struct Answer {
     code: i32,
@@ -15,11 +29,11 @@ struct Answer {
 
 impl Answer {
     fn outcome(&self) -> &str {
-        self.json["outcome"].as_str().unwrap_or("")
+        outcome_of(&self.json)
     }
 
     fn hop_targets(&self) -> Vec<String> {
-        self.json["hops"]
+        self.json["result"]["hops"]
             .as_array()
             .map(|hops| {
                 hops.iter()
@@ -30,15 +44,15 @@ impl Answer {
     }
 
     fn kind(&self) -> &str {
-        self.json["refusal"]["kind"].as_str().unwrap_or("")
+        self.json["error"]["kind"].as_str().unwrap_or("")
     }
 
     fn message(&self) -> &str {
-        self.json["refusal"]["message"].as_str().unwrap_or("")
+        self.json["error"]["message"].as_str().unwrap_or("")
     }
 
     fn step_ids(&self, hop: usize) -> Vec<String> {
-        self.json["hops"][hop]["steps"]
+        self.json["result"]["hops"][hop]["steps"]
             .as_array()
             .map(|s| {
                 s.iter()
@@ -50,7 +64,7 @@ impl Answer {
 
     /// The whole step with this id in hop `hop`, as JSON text.
     fn step(&self, hop: usize, id: &str) -> String {
-        self.json["hops"][hop]["steps"]
+        self.json["result"]["hops"][hop]["steps"]
             .as_array()
             .and_then(|s| s.iter().find(|s| s["id"] == id))
             .map(Value::to_string)
@@ -58,11 +72,11 @@ impl Answer {
     }
 
     fn caveats(&self) -> String {
-        self.json["caveats"].to_string()
+        self.json["result"]["caveats"].to_string()
     }
 
     fn precondition(&self, what: &str) -> Value {
-        self.json["preconditions"]
+        self.json["result"]["preconditions"]
             .as_array()
             .and_then(|p| p.iter().find(|p| p["what"] == what).cloned())
             .unwrap_or(Value::Null)
@@ -142,8 +156,8 @@ fn mastodon_paths() {
         "{}",
         a.caveats()
     );
-    assert_eq!(a.json["from"]["canonical"], "4.2.10");
-    assert_eq!(a.json["to"]["series"], "4.5");
+    assert_eq!(a.json["result"]["from"]["canonical"], "4.2.10");
+    assert_eq!(a.json["result"]["to"]["series"], "4.5");
 
     // Zero-downtime from 4.2 on: two-phase migrations.
     let a = cli.hops(
@@ -153,7 +167,7 @@ fn mastodon_paths() {
         &["--zero-downtime"],
         &["4.4.8"],
     );
-    let pre = a.json["hops"][0]["steps"]
+    let pre = a.json["result"]["hops"][0]["steps"]
         .as_array()
         .and_then(|s| s.iter().find(|s| s["id"] == "hop1-migrate-pre").cloned())
         .expect("pre-deployment migration step");
@@ -177,7 +191,7 @@ fn mastodon_paths() {
     assert!(a.caveats().contains("were not captured"), "{}", a.caveats());
     // Prereleases and fork metadata.
     let a = cli.hops("mastodon", "4.3.0-beta.2", "4.3.0", &[], &["4.3.0"]);
-    assert_eq!(a.json["from"]["prerelease"], true);
+    assert_eq!(a.json["result"]["from"]["prerelease"], true);
     let a = cli.hops("mastodon", "v4.3.0-beta2+my-fork", "4.4.8", &[], &["4.4.8"]);
     assert!(a.caveats().contains("my-fork"), "{}", a.caveats());
     // Co-op Cloud recipe versions: the recipe part is split off.
@@ -254,13 +268,13 @@ fn mastodon_bad_input() {
     cli.bad("mastodon", "4.3.0-nightly", "4.4.0", "malformed-version");
     let a = cli.bad("mastodon", "4.2.10", "4.9.0", "unknown-version");
     assert!(
-        !a.json["refusal"]["suggestions"]
+        !a.json["error"]["suggestions"]
             .as_array()
             .is_none_or(Vec::is_empty)
     );
     let a = cli.bad("mastodon", "4.2.99", "4.3.0", "unknown-version");
     assert!(
-        a.json["refusal"]["suggestions"]
+        a.json["error"]["suggestions"]
             .to_string()
             .contains("4.2.27"),
         "{}",
@@ -304,7 +318,7 @@ fn hometown_paths() {
         &[],
         &["4.2.17+hometown-1.1.2", "4.5.11+hometown-1.2.1"],
     );
-    assert_eq!(a.json["hops"][1]["from"], "4.2.17+hometown-1.1.2");
+    assert_eq!(a.json["result"]["hops"][1]["from"], "4.2.17+hometown-1.1.2");
     // Old-style tags: Hometown number first.
     let a = cli.hops(
         "hometown",
@@ -313,7 +327,10 @@ fn hometown_paths() {
         &[],
         &["3.5.5+hometown-1.0.8", "4.0.6+hometown-1.1.1"],
     );
-    assert_eq!(a.json["from"]["canonical"], "3.2.0+hometown-1.0.5");
+    assert_eq!(
+        a.json["result"]["from"]["canonical"],
+        "3.2.0+hometown-1.0.5"
+    );
     // 1.0.x releases are tagged Hometown number first.
     assert!(
         a.step(0, "hop1-deploy")
@@ -321,7 +338,7 @@ fn hometown_paths() {
         "{}",
         a.json
     );
-    assert_eq!(a.json["from"]["series"], "3.2");
+    assert_eq!(a.json["result"]["from"]["series"], "3.2");
     // Mastodon-first without the word "hometown-", as old release notes wrote.
     cli.hops(
         "hometown",
@@ -401,7 +418,7 @@ fn hometown_refusals_and_bad_input() {
         "no-path",
     );
     assert!(
-        a.json["refusal"]["suggestions"]
+        a.json["error"]["suggestions"]
             .to_string()
             .contains("4.5.11+hometown-1.2.1"),
         "{}",
@@ -456,7 +473,7 @@ fn discourse_paths() {
         &[],
         &["2026.3.0-latest"],
     );
-    assert_eq!(a.json["from"]["prerelease"], true);
+    assert_eq!(a.json["result"]["from"]["prerelease"], true);
     assert!(a.caveats().contains("development build"), "{}", a.caveats());
     assert!(a.step_ids(0).contains(&"hop1-rebuild".to_string()));
     let a = cli.hops(
@@ -570,15 +587,13 @@ fn discourse_refusals_and_bad_input() {
     cli.bad("discourse", "3.1.0-latest", "3.2.0", "malformed-version");
     let a = cli.bad("discourse", "3.5.4", "2027.1.0", "unknown-version");
     assert!(
-        !a.json["refusal"]["suggestions"]
+        !a.json["error"]["suggestions"]
             .as_array()
             .is_none_or(Vec::is_empty)
     );
     let a = cli.bad("discourse", "3.5.9", "2026.2.0", "unknown-version");
     assert!(
-        a.json["refusal"]["suggestions"]
-            .to_string()
-            .contains("3.5.4"),
+        a.json["error"]["suggestions"].to_string().contains("3.5.4"),
         "{}",
         a.json
     );
@@ -594,7 +609,11 @@ fn declared_examples_pass_through_the_host() {
         cmd.args(["plugin", "test", app, "--json"]);
         let (code, v, _) = run_json(&mut cmd);
         assert_eq!(code, 0, "{app}: {v}");
-        assert_eq!(v["failed"], 0, "{app}: {v}");
-        assert!(v["passed"].as_u64().unwrap_or(0) >= 6, "{app}: {v}");
+        assert_eq!(v["ok"], true, "{app}: {v}");
+        assert_eq!(v["result"]["failed"], 0, "{app}: {v}");
+        assert!(
+            v["result"]["passed"].as_u64().unwrap_or(0) >= 6,
+            "{app}: {v}"
+        );
     }
 }

@@ -10,6 +10,20 @@ use std::process::Output;
 
 use serde_json::Value;
 
+/// What the envelope says happened: a path (ok, exit 0), a refusal
+/// (exit 3) or bad input (exit 2).
+fn outcome_of(json: &Value) -> &'static str {
+    if json["command"] != "upgrade-path" {
+        return "?";
+    }
+    match (json["ok"].as_bool(), json["exit_code"].as_u64()) {
+        (Some(true), Some(0)) => "path",
+        (Some(false), Some(3)) => "refused",
+        (Some(false), Some(2)) => "bad-input",
+        _ => "?",
+    }
+}
+
 struct Run {
     code: i32,
     json: Value,
@@ -32,7 +46,7 @@ fn upgrade_path(app: &str, from: &str, to: &str, extra: &[&str]) -> Run {
 }
 
 fn hop_targets(r: &Run) -> Vec<String> {
-    r.json["hops"]
+    r.json["result"]["hops"]
         .as_array()
         .map(|hs| {
             hs.iter()
@@ -433,15 +447,15 @@ fn every_case_through_the_binary() {
     for c in CASES {
         let r = upgrade_path(c.app, c.from, c.to, c.extra);
         let label = format!("{} {} -> {} {:?} ({})", c.app, c.from, c.to, c.extra, c.why);
-        let outcome = r.json["outcome"].as_str().unwrap_or("?");
-        let kind = r.json["refusal"]["kind"].as_str().unwrap_or("?");
+        let outcome = outcome_of(&r.json);
+        let kind = r.json["error"]["kind"].as_str().unwrap_or("?");
         let problem = match &c.want {
             Hops(want) => {
                 let got = hop_targets(&r);
                 (r.code != 0 || outcome != "path" || got != *want).then(|| {
                     format!(
                         "wanted hops {want:?}, got exit {} {outcome} {got:?} {kind} {}",
-                        r.code, r.json["refusal"]["message"]
+                        r.code, r.json["error"]["message"]
                     )
                 })
             }
@@ -465,7 +479,7 @@ fn every_case_through_the_binary() {
         }
         // Every refusal says why in a sentence.
         if !matches!(c.want, Hops(_))
-            && r.json["refusal"]["message"]
+            && r.json["error"]["message"]
                 .as_str()
                 .is_none_or(|m| m.len() < 20)
         {
@@ -495,7 +509,7 @@ fn exec_argv(step: &Value) -> Option<Vec<String>> {
 fn nextcloud_hops_run_occ_upgrade_then_add_missing_indices() {
     let r = upgrade_path(NC, "26.0.13", "28.0.4", &[]);
     assert_eq!(r.code, 0, "{}", r.json);
-    let hops = r.json["hops"].as_array().expect("hops");
+    let hops = r.json["result"]["hops"].as_array().expect("hops");
     assert_eq!(hops.len(), 2);
     for hop in hops {
         let argvs: Vec<Vec<String>> = hop["steps"]
@@ -518,21 +532,25 @@ fn nextcloud_hops_run_occ_upgrade_then_add_missing_indices() {
         assert!(!hop["notes"].as_array().expect("notes").is_empty());
     }
     // The chain 26 -> 27 -> 28 uses inferred accepted-from lists (27.0), and says so.
-    let caveats = r.json["caveats"].to_string();
+    let caveats = r.json["result"]["caveats"].to_string();
     assert!(caveats.contains("inferred"), "{caveats}");
 }
 
 #[test]
 fn nextcloud_php_precondition_is_reported_met_or_unknown() {
     let unknown = upgrade_path(NC, "29.0.16", "30.0.5", &[]);
-    let pre = &unknown.json["preconditions"][0];
+    let pre = &unknown.json["result"]["preconditions"][0];
     assert_eq!(pre["what"], "php-version");
     assert!(pre["met"].is_null(), "{pre}");
     let met = upgrade_path(NC, "29.0.16", "30.0.5", &["--fact", "php-version=8.3.4"]);
-    assert_eq!(met.json["preconditions"][0]["met"], true, "{}", met.json);
+    assert_eq!(
+        met.json["result"]["preconditions"][0]["met"], true,
+        "{}",
+        met.json
+    );
     let failed = upgrade_path(NC, "29.0.16", "30.0.5", &["--fact", "php-version=7.4"]);
     assert_eq!(failed.code, 3);
-    let suggestions = failed.json["refusal"]["suggestions"].to_string();
+    let suggestions = failed.json["error"]["suggestions"].to_string();
     assert!(suggestions.contains("PHP 8.1"), "{}", failed.json);
 }
 
@@ -541,17 +559,21 @@ fn nextcloud_reads_the_forms_status_php_prints() {
     let r = upgrade_path(NC, "31.0.3.2", "28.0.0 RC 1", &[]);
     assert_eq!(r.code, 3, "{}", r.json);
     let ok = upgrade_path(NC, "31.0.3.2", "32.0.0", &[]);
-    assert_eq!(ok.json["from"]["canonical"], "31.0.3.2");
-    assert_eq!(ok.json["from"]["series"], "31.0");
+    assert_eq!(ok.json["result"]["from"]["canonical"], "31.0.3.2");
+    assert_eq!(ok.json["result"]["from"]["series"], "31.0");
     let beta = upgrade_path(NC, "28.0.0 beta 1", "28.0.0", &[]);
-    assert_eq!(beta.json["from"]["prerelease"], true, "{}", beta.json);
-    assert_eq!(beta.json["from"]["canonical"], "28.0.0-beta1");
+    assert_eq!(
+        beta.json["result"]["from"]["prerelease"], true,
+        "{}",
+        beta.json
+    );
+    assert_eq!(beta.json["result"]["from"]["canonical"], "28.0.0-beta1");
 }
 
 #[test]
 fn unknown_versions_come_with_the_nearest_known_ones() {
     let nc = upgrade_path(NC, "27.2.0", "28.0.0", &[]);
-    let s: Vec<String> = nc.json["refusal"]["suggestions"]
+    let s: Vec<String> = nc.json["error"]["suggestions"]
         .as_array()
         .expect("suggestions")
         .iter()
@@ -563,7 +585,7 @@ fn unknown_versions_come_with_the_nearest_known_ones() {
     );
     let mailu = upgrade_path(MAILU, "2024.07.1", "2024.06.3", &[]);
     assert_eq!(mailu.code, 2);
-    let s = mailu.json["refusal"]["suggestions"].to_string();
+    let s = mailu.json["error"]["suggestions"].to_string();
     assert!(s.contains("2024.06"), "{s}");
 }
 
@@ -571,10 +593,10 @@ fn unknown_versions_come_with_the_nearest_known_ones() {
 fn mailu_route_through_2_0_is_flagged_as_unverified() {
     let r = upgrade_path(MAILU, "1.9", "2024.06", &[]);
     assert_eq!(hop_targets(&r), ["2.0", "2024.06"]);
-    let caveats = r.json["caveats"].to_string();
+    let caveats = r.json["result"]["caveats"].to_string();
     assert!(caveats.contains("unverified"), "{caveats}");
     // The 2024.06 hop rebuilds the full-text indexes after the new images run.
-    let steps: Vec<String> = r.json["hops"][1]["steps"]
+    let steps: Vec<String> = r.json["result"]["hops"][1]["steps"]
         .as_array()
         .expect("steps")
         .iter()
@@ -589,7 +611,7 @@ fn mailu_route_through_2_0_is_flagged_as_unverified() {
     assert!(pos("mailu-2024.06-up") < pos("mailu-2024.06-drop-xapian"));
     assert!(pos("mailu-2024.06-drop-xapian") < pos("mailu-2024.06-fts-rescan"));
     assert!(pos("mailu-2024.06-fts-rescan") < pos("mailu-2024.06-fts-index"));
-    let notes = r.json["hops"][1]["notes"].to_string();
+    let notes = r.json["result"]["hops"][1]["notes"].to_string();
     assert!(notes.contains("143, 110 and 587"), "{notes}");
 }
 
@@ -597,9 +619,9 @@ fn mailu_route_through_2_0_is_flagged_as_unverified() {
 fn unknown_app_is_bad_input() {
     let r = upgrade_path("nextclod", "28.0.4", "29.0.1", &[]);
     assert_eq!(r.code, 2, "{}", cli::stderr(&r.raw));
-    assert_eq!(r.json["refusal"]["kind"], "unknown-app");
+    assert_eq!(r.json["error"]["kind"], "unknown-app");
     assert!(
-        r.json["refusal"]["suggestions"]
+        r.json["error"]["suggestions"]
             .to_string()
             .contains("nextcloud")
     );

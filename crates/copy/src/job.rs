@@ -112,20 +112,7 @@ fn missing_tool(host: &Host, tool: &str, package: &str, why: &str) -> CopyError 
     }
 }
 
-fn human_bytes(n: u64) -> String {
-    const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i < U.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", U[i])
-    }
-}
+use migrate_units::human_bytes;
 
 enum Mode {
     /// src streams straight to dst with a temporary key.

@@ -299,20 +299,7 @@ pub async fn inventory(dh: &DockerHost) -> Result<Inventory, DockerError> {
     })
 }
 
-fn human(n: u64) -> String {
-    const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i < U.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", U[i])
-    }
-}
+use migrate_units::human_bytes as human;
 
 /// The human listing printed by `migrate docker ls`.
 pub fn render(inv: &Inventory) -> String {

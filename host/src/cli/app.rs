@@ -4,14 +4,17 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use serde_json::{Value, json};
+
 use super::Global;
+use super::reply::Failure;
 use crate::exit;
-use crate::migration::builder::{self, BuildError, BuildOptions};
+use crate::migration::builder::{self, BuildOptions};
 use crate::migration::definition::{self, Migration, Side};
 use crate::migration::journal::{self, Journal};
 use crate::migration::plan::Plan;
 use crate::migration::report;
-use crate::migration::run::{RunError, RunOptions, Runner};
+use crate::migration::run::{RunOptions, Runner};
 use crate::migration::sides::Sides;
 
 /// Where the migration comes from: a file, or flags.
@@ -208,16 +211,9 @@ fn definition(d: &DefArgs) -> Result<Migration, String> {
     Ok(m)
 }
 
-fn fail(g: &Global, code: u8, kind: &str, message: &str) -> u8 {
-    if g.json {
-        println!(
-            "{}",
-            serde_json::json!({"outcome": "error", "error": {"kind": kind, "message": message}})
-        );
-    } else {
-        eprintln!("error: {message}");
-    }
-    code
+/// A migration definition that does not hold together (exit 2).
+fn bad_definition(message: String) -> Failure {
+    Failure::new(exit::BAD_INPUT, "definition", message)
 }
 
 fn recipe_dirs() -> Vec<PathBuf> {
@@ -225,87 +221,51 @@ fn recipe_dirs() -> Vec<PathBuf> {
 }
 
 /// Connect, load the recipe and plugin, build the plan (refusing early).
-fn make_plan(mig: &Migration, g: &Global, force: bool) -> Result<(Plan, Arc<Sides>), u8> {
-    let recipe = crate::recipe::find(&mig.app, &recipe_dirs())
-        .map_err(|e| fail(g, exit::BAD_INPUT, "recipe", &e.to_string()))?;
+fn make_plan(mig: &Migration, g: &Global, force: bool) -> Result<(Plan, Arc<Sides>), Failure> {
+    let recipe = crate::recipe::find(&mig.app, &recipe_dirs())?;
     let mut plugin = match &recipe.app.plugin {
-        Some(id) => {
-            let registry = super::registry(g)?;
-            Some(registry.load(id).map_err(|e| super::plugin_failed(g, &e))?)
-        }
+        Some(id) => Some(super::registry(g)?.load(id)?),
         None => None,
     };
     let mount = recipe.volumes.first().map(|v| v.mount.clone());
-    let sides = Sides::connect(mig, mount).map_err(|e| {
-        let code = if e.is_unreachable() {
-            exit::UNREACHABLE
-        } else {
-            exit::FAILURE
-        };
-        fail(g, code, "unreachable", &e.to_string())
-    })?;
-    let sides = Arc::new(sides);
+    let sides = Arc::new(Sides::connect(mig, mount)?);
     let plan = builder::build(
         mig,
         &recipe,
         plugin.as_mut(),
         &sides,
         &BuildOptions { force },
-    )
-    .map_err(|e| match &e {
-        BuildError::Refused { kind, .. } => fail(g, exit::REFUSED, kind, &e.to_string()),
-        BuildError::Unreachable(_) => fail(g, exit::UNREACHABLE, "unreachable", &e.to_string()),
-        BuildError::Plugin(p) => super::plugin_failed(g, p),
-        BuildError::Remote(_) => fail(g, exit::FAILURE, "remote", &e.to_string()),
-    })?;
+    )?;
     Ok((plan, sides))
 }
 
-pub fn plan(args: PlanArgs, g: &Global) -> u8 {
-    let mig = match definition(&args.def) {
-        Ok(m) => m,
-        Err(e) => return fail(g, exit::BAD_INPUT, "definition", &e),
-    };
-    let (plan, sides) = match make_plan(&mig, g, args.force) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
+pub fn plan(args: PlanArgs, g: &Global) -> Result<Value, Failure> {
+    let mig = definition(&args.def).map_err(bad_definition)?;
+    let (plan, sides) = make_plan(&mig, g, args.force)?;
     let described = crate::migration::steps::describe_plan(&plan, &sides, None);
-    if g.json {
-        println!("{}", report::plan_json(&plan, &described));
-    } else {
+    if !g.json {
         match args.format {
             Format::Text => print!("{}", report::plan_text(&plan, &described)),
             Format::Markdown => print!("{}", report::plan_markdown(&plan, &described)),
         }
     }
-    exit::OK
+    Ok(report::plan_json(&plan, &described))
 }
 
-pub fn run(args: Args, g: &Global) -> u8 {
-    let mig = match definition(&args.def) {
-        Ok(m) => m,
-        Err(e) => return fail(g, exit::BAD_INPUT, "definition", &e),
-    };
+pub fn run(args: Args, g: &Global) -> Result<Value, Failure> {
+    let mig = definition(&args.def).map_err(bad_definition)?;
     let id = mig.id();
-    let mut journal = match Journal::open(&id) {
-        Ok(j) => j,
-        Err(e) => return fail(g, exit::FAILURE, "journal", &e.to_string()),
-    };
-    let stored = match journal::load_plan(&id) {
-        Ok(p) => p,
-        Err(e) => return fail(g, exit::FAILURE, "journal", &e.to_string()),
-    };
+    let mut journal = Journal::open(&id)?;
+    let stored = journal::load_plan(&id)?;
     if journal.aborted() {
-        return fail(
-            g,
+        return Err(Failure::new(
             exit::REFUSED,
             "aborted",
-            &format!(
+            format!(
                 "migration {id} was aborted; its journal is {}. Move that directory away to start it again from the beginning",
                 journal.dir.display()
             ),
-        );
+        ));
     }
     // A started migration resumes its stored plan: re-probing a source in
     // maintenance mode would plan something else.
@@ -322,40 +282,15 @@ pub fn run(args: Args, g: &Global) -> u8 {
                     "Resuming migration {id} from its journal ({})",
                     journal.path().display()
                 );
-                let recipe = match crate::recipe::find(&mig.app, &recipe_dirs()) {
-                    Ok(r) => r,
-                    Err(e) => return fail(g, exit::BAD_INPUT, "recipe", &e.to_string()),
-                };
+                let recipe = crate::recipe::find(&mig.app, &recipe_dirs())?;
                 let mount = recipe.volumes.first().map(|v| v.mount.clone());
-                match Sides::connect(&mig, mount) {
-                    Ok(s) => (p, Arc::new(s)),
-                    Err(e) => {
-                        let code = if e.is_unreachable() {
-                            exit::UNREACHABLE
-                        } else {
-                            exit::FAILURE
-                        };
-                        return fail(g, code, "unreachable", &e.to_string());
-                    }
-                }
+                (p, Arc::new(Sides::connect(&mig, mount)?))
             }
-            None => match make_plan(&mig, g, args.force) {
-                Ok(p) => p,
-                Err(code) => return code,
-            },
+            None => make_plan(&mig, g, args.force)?,
         };
     if !args.dry_run {
-        if let Err(e) = journal::save_plan(&plan) {
-            return fail(g, exit::FAILURE, "journal", &e.to_string());
-        }
-    } else if g.json {
-        // What a run would send, step by step (steps already finished are
-        // left out, as the run skips them).
-        let mut described = crate::migration::steps::describe_plan(&plan, &sides, Some(&journal));
-        described.retain(|(st, _)| !journal.is_done(&st.id));
-        println!("{}", report::commands_json(&plan, &described));
-        return exit::OK;
-    } else {
+        journal::save_plan(&plan)?;
+    } else if !g.json {
         println!("Dry run of migration {id}: nothing is changed.\n");
     }
     let opts = RunOptions {
@@ -364,10 +299,12 @@ pub fn run(args: Args, g: &Global) -> u8 {
         force: args.force,
         done: args.done.clone(),
     };
-    let mut runner = Runner::new(&plan, &sides, &mut journal, opts);
-    let res = runner.run();
+    if args.dry_run && g.json {
+        return Ok(dry_run_json(&plan, &sides, &journal));
+    }
+    let res = Runner::new(&plan, &sides, &mut journal, opts).run();
     if args.dry_run {
-        return exit::OK;
+        return Ok(dry_run_json(&plan, &sides, &journal));
     }
     let write_reports = |journal: &Journal| {
         let _ = std::fs::write(
@@ -379,107 +316,98 @@ pub fn run(args: Args, g: &Global) -> u8 {
             serde_json::to_string_pretty(&report::report_json(&plan, journal)).unwrap_or_default(),
         );
     };
+    write_reports(&journal);
+    let result = report::report_json(&plan, &journal);
     match res {
         Ok(()) => {
-            write_reports(&journal);
-            if g.json {
-                println!("{}", report::report_json(&plan, &journal));
-            } else {
+            if !g.json {
                 println!("{}", report::report_markdown(&plan, &journal));
             }
-            exit::OK
+            Ok(result)
         }
         Err(e) => {
-            write_reports(&journal);
-            let code = match &e {
-                RunError::Step { step, .. } if step == "test-destination" => exit::VERIFY_FAILED,
-                RunError::Declined { .. } => exit::REFUSED,
-                RunError::Unreachable(_) => exit::UNREACHABLE,
-                _ => exit::FAILURE,
-            };
-            let msg = format!(
-                "{e}\n  The journal ({}) records where it stopped; nothing was lost. Fix the cause and run the same command again to resume, or `migrate abort` to restart the source.",
+            let mut f = Failure::from(e);
+            f.message = format!(
+                "{}\n  The journal ({}) records where it stopped; nothing was lost. Fix the cause and run the same command again to resume, or `migrate abort` to restart the source.",
+                f.message,
                 journal.path().display()
             );
-            fail(g, code, "step-failed", &msg)
+            Err(f.with_result(result))
         }
     }
 }
 
-fn stored(d: &DefArgs, g: &Global) -> Result<(Plan, Journal), u8> {
-    let mig = definition(d).map_err(|e| fail(g, exit::BAD_INPUT, "definition", &e))?;
+/// What a dry run would do, step by step: the commands each step would
+/// send (the same descriptions a run executes), and the steps an earlier
+/// run finished, which a run skips.
+fn dry_run_json(plan: &Plan, sides: &Sides, journal: &Journal) -> Value {
+    let mut described = crate::migration::steps::describe_plan(plan, sides, Some(journal));
+    for (st, planned) in described.iter_mut() {
+        if journal.is_done(&st.id) {
+            planned.clear();
+        }
+    }
+    let mut v = report::commands_json(plan, &described);
+    if let Some(steps) = v.get_mut("steps").and_then(Value::as_array_mut) {
+        for s in steps {
+            let done = s["id"].as_str().is_some_and(|id| journal.is_done(id));
+            s["done_earlier"] = json!(done);
+        }
+    }
+    v
+}
+
+fn stored(d: &DefArgs) -> Result<(Plan, Journal), Failure> {
+    let mig = definition(d).map_err(bad_definition)?;
     let id = mig.id();
-    let plan = journal::load_plan(&id)
-        .map_err(|e| fail(g, exit::FAILURE, "journal", &e.to_string()))?
-        .ok_or_else(|| {
-            fail(
-                g,
-                exit::BAD_INPUT,
-                "no-migration",
-                &format!("no migration {id} has been started (run `migrate app` first)"),
-            )
-        })?;
-    let journal =
-        Journal::open(&id).map_err(|e| fail(g, exit::FAILURE, "journal", &e.to_string()))?;
+    let plan = journal::load_plan(&id)?.ok_or_else(|| {
+        Failure::new(
+            exit::BAD_INPUT,
+            "no-migration",
+            format!("no migration {id} has been started (run `migrate app` first)"),
+        )
+    })?;
+    let journal = Journal::open(&id)?;
     Ok((plan, journal))
 }
 
-pub fn status(args: StatusArgs, g: &Global) -> u8 {
-    let (plan, journal) = match stored(&args.def, g) {
-        Ok(x) => x,
-        Err(c) => return c,
-    };
+pub fn status(args: StatusArgs, g: &Global) -> Result<Value, Failure> {
+    let (plan, journal) = stored(&args.def)?;
     match (args.report, g.json) {
-        (true, true) => println!("{}", report::report_json(&plan, &journal)),
-        (true, false) => print!("{}", report::report_markdown(&plan, &journal)),
-        (false, true) => println!("{}", report::status_json(&plan, &journal)),
-        (false, false) => print!("{}", report::status_text(&plan, &journal)),
+        (true, true) => Ok(report::report_json(&plan, &journal)),
+        (false, true) => Ok(report::status_json(&plan, &journal)),
+        (true, false) => {
+            print!("{}", report::report_markdown(&plan, &journal));
+            Ok(Value::Null)
+        }
+        (false, false) => {
+            print!("{}", report::status_text(&plan, &journal));
+            Ok(Value::Null)
+        }
     }
-    exit::OK
 }
 
-pub fn abort(args: AbortArgs, g: &Global) -> u8 {
-    let (plan, mut journal) = match stored(&args.def, g) {
-        Ok(x) => x,
-        Err(c) => return c,
-    };
-    let recipe = match crate::recipe::find(&plan.migration.app, &recipe_dirs()) {
-        Ok(r) => r,
-        Err(e) => return fail(g, exit::BAD_INPUT, "recipe", &e.to_string()),
-    };
-    let sides = match Sides::connect(
+pub fn abort(args: AbortArgs, g: &Global) -> Result<Value, Failure> {
+    let (plan, mut journal) = stored(&args.def)?;
+    let recipe = crate::recipe::find(&plan.migration.app, &recipe_dirs())?;
+    let sides = Sides::connect(
         &plan.migration,
         recipe.volumes.first().map(|v| v.mount.clone()),
-    ) {
-        Ok(s) => s,
-        Err(e) => return fail(g, exit::UNREACHABLE, "unreachable", &e.to_string()),
-    };
-    match crate::migration::abort::abort(&plan, &sides, &mut journal, args.dry_run) {
-        Ok(did) => {
-            if g.json {
-                println!(
-                    "{}",
-                    serde_json::json!({"outcome": "aborted", "undone": did, "dry_run": args.dry_run})
-                );
+    )?;
+    let did = crate::migration::abort::abort(&plan, &sides, &mut journal, args.dry_run)?;
+    if !g.json {
+        for d in &did {
+            println!("{d}");
+        }
+        println!(
+            "Migration {} {}; the source serves the app again. What was copied stays on the destination.",
+            plan.id,
+            if args.dry_run {
+                "would be aborted"
             } else {
-                for d in &did {
-                    println!("{d}");
-                }
-                println!(
-                    "Migration {} {}; the source serves the app again. What was copied stays on the destination.",
-                    plan.id,
-                    if args.dry_run {
-                        "would be aborted"
-                    } else {
-                        "aborted"
-                    }
-                );
+                "aborted"
             }
-            exit::OK
-        }
-        Err(e @ crate::migration::abort::AbortError::PastNoReturn(_)) => {
-            fail(g, exit::REFUSED, "past-no-return", &e.to_string())
-        }
-        Err(e) => fail(g, exit::FAILURE, "abort", &e.to_string()),
+        );
     }
+    Ok(json!({"aborted": !args.dry_run, "undone": did, "dry_run": args.dry_run}))
 }

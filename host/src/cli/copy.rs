@@ -4,10 +4,14 @@ use std::io::IsTerminal;
 use std::time::Instant;
 
 use migrate_copy::status::JobStatus;
-use migrate_copy::{CopyError, CopyOptions, Outcome, Progress};
-use migrate_remote::{RemoteError, parse_location};
+use migrate_copy::{CopyOptions, Outcome, Progress};
+use migrate_remote::parse_location;
+
+use migrate_units::{human_bytes as human, human_rate};
+use serde_json::{Value, json};
 
 use super::Global;
+use super::reply::{Failure, runtime, to_json};
 use crate::exit;
 
 #[derive(Debug, clap::Args)]
@@ -73,49 +77,6 @@ pub struct CleanupArgs {
     pub hosts: Vec<String>,
 }
 
-fn runtime() -> Option<tokio::runtime::Runtime> {
-    match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => Some(rt),
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            None
-        }
-    }
-}
-
-fn code_for(e: &CopyError) -> u8 {
-    match e {
-        CopyError::Remote(RemoteError::BadAddress { .. })
-        | CopyError::MissingPath { .. }
-        | CopyError::BadInput(_) => exit::BAD_INPUT,
-        e if e.is_unreachable() => exit::UNREACHABLE,
-        CopyError::MissingTool { .. }
-        | CopyError::DestinationNotEmpty { .. }
-        | CopyError::NotEnoughSpace { .. }
-        | CopyError::AlreadyRunning { .. } => exit::REFUSED,
-        _ => exit::FAILURE,
-    }
-}
-
-pub fn human(n: u64) -> String {
-    const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i < U.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", U[i])
-    }
-}
-
 fn eta(p: &Progress) -> String {
     if p.bytes_done == 0 || p.elapsed_secs < 1.0 {
         return "--:--".into();
@@ -145,36 +106,29 @@ pub fn progress_line(p: &Progress) -> String {
     if p.bytes_total == 0 && p.files_total == 0 && p.bytes_done > 0 {
         // Walk mode: the job is still finding what to send, so no total yet.
         return format!(
-            "{} sent  {} files  {}/s  (total not known yet)",
+            "{} sent  {} files  {}  (total not known yet)",
             human(p.bytes_done),
             p.files_done,
-            human(rate as u64)
+            human_rate(rate)
         );
     }
     format!(
-        "{} / {} ({}%)  {}/{} files  {}/s  ETA {}  {}",
+        "{} / {} ({}%)  {}/{} files  {}  ETA {}  {}",
         human(p.bytes_done),
         human(p.bytes_total),
         pct(p.bytes_done, p.bytes_total),
         p.files_done,
         p.files_total,
-        human(rate as u64),
+        human_rate(rate),
         eta(p),
         bars.join(" ")
     )
 }
 
-pub fn run(args: Args, g: &Global) -> u8 {
-    let (src, dst) = match (parse_location(&args.src), parse_location(&args.dst)) {
-        (Ok(s), Ok(d)) => (s, d),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("error: {e}");
-            return exit::BAD_INPUT;
-        }
-    };
+pub fn run(args: Args, g: &Global) -> Result<Value, Failure> {
     let opts = CopyOptions {
-        src,
-        dst,
+        src: parse_location(&args.src)?,
+        dst: parse_location(&args.dst)?,
         final_pass: args.final_pass,
         verify: args.verify,
         streams: args.streams as usize,
@@ -189,9 +143,7 @@ pub fn run(args: Args, g: &Global) -> u8 {
             "warning: --relay streams every byte through this machine: expect it to be slower than server to server, and to stop if this machine disconnects"
         );
     }
-    let Some(rt) = runtime() else {
-        return exit::FAILURE;
-    };
+    let rt = runtime()?;
     let tty = std::io::stderr().is_terminal() && !g.json;
     let mut last = Instant::now();
     let mut shown = false;
@@ -206,41 +158,30 @@ pub fn run(args: Args, g: &Global) -> u8 {
     if shown {
         eprintln!();
     }
-    match res {
-        Err(e) => {
-            eprintln!("error: {e}");
-            code_for(&e)
-        }
-        Ok(Outcome::Detached { job_id, src_host }) => {
-            if g.json {
-                println!(
-                    "{}",
-                    serde_json::json!({"job": job_id, "state": "detached", "host": src_host})
-                );
-            } else {
+    match res? {
+        Outcome::Detached { job_id, src_host } => {
+            if !g.json {
                 println!(
                     "copy {job_id} is running detached on {src_host}; follow it with `migrate status --wait`"
                 );
             }
-            exit::OK
+            Ok(json!({"job": job_id, "state": "detached", "host": src_host}))
         }
-        Ok(Outcome::Finished(s)) => {
+        Outcome::Finished(s) => {
             for w in &s.warnings {
                 eprintln!("warning: {w}");
             }
             let verdict = s.verdict.as_ref();
-            if g.json {
-                let mut v = serde_json::to_value(&s).unwrap_or_default();
-                if let Some(vd) = verdict {
-                    v["verified"] = serde_json::json!({
-                        "identical": vd.identical(),
-                        "files": vd.files,
-                        "bytes": vd.bytes,
-                        "differences": vd.differences,
-                    });
-                }
-                println!("{v}");
-            } else {
+            let mut v = to_json(&s);
+            if let Some(vd) = verdict {
+                v["verified"] = json!({
+                    "identical": vd.identical(),
+                    "files": vd.files,
+                    "bytes": vd.bytes,
+                    "differences": vd.differences,
+                });
+            }
+            if !g.json {
                 eprintln!(
                     "{}: sent {} files, {}, deleted {} on the destination, in {:.1} s ({})",
                     if s.final_pass { "final pass" } else { "copy" },
@@ -273,18 +214,25 @@ pub fn run(args: Args, g: &Global) -> u8 {
                 }
             }
             match verdict {
-                Some(vd) if !vd.identical() => exit::VERIFY_FAILED,
-                _ => exit::OK,
+                Some(vd) if !vd.identical() => Err(Failure::new(
+                    exit::VERIFY_FAILED,
+                    "differences",
+                    format!(
+                        "copy differs: {} differences between {} and {}",
+                        vd.differences.len(),
+                        s.src,
+                        s.dst
+                    ),
+                )
+                .with_result(v)
+                .told()),
+                _ => Ok(v),
             }
         }
     }
 }
 
-fn print_status(all: &[JobStatus], json: bool) {
-    if json {
-        println!("{}", serde_json::to_string(all).unwrap_or_default());
-        return;
-    }
+fn print_status(all: &[JobStatus]) {
     if all.is_empty() {
         println!("no copy jobs");
     }
@@ -300,10 +248,8 @@ fn print_status(all: &[JobStatus], json: bool) {
     }
 }
 
-pub fn status(args: StatusArgs, g: &Global) -> u8 {
-    let Some(rt) = runtime() else {
-        return exit::FAILURE;
-    };
+pub fn status(args: StatusArgs, g: &Global) -> Result<Value, Failure> {
+    let rt = runtime()?;
     let tty = std::io::stderr().is_terminal() && !g.json;
     let res = if args.wait {
         rt.block_on(migrate_copy::status::wait_all(&mut |all| {
@@ -321,58 +267,64 @@ pub fn status(args: StatusArgs, g: &Global) -> u8 {
     if tty && args.wait {
         eprintln!();
     }
-    match res {
-        Ok(all) => {
-            print_status(&all, g.json);
-            if all
-                .iter()
-                .any(|s| s.state == "failed" || s.state == "interrupted")
-            {
-                exit::FAILURE
-            } else if all.iter().any(|s| s.state == "unreachable") {
-                exit::UNREACHABLE
-            } else {
-                exit::OK
-            }
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            code_for(&e)
-        }
+    let all = res?;
+    if !g.json {
+        print_status(&all);
+    }
+    let result = json!({ "jobs": to_json(&all) });
+    let failed = all
+        .iter()
+        .filter(|s| s.state == "failed" || s.state == "interrupted")
+        .count();
+    let unreachable = all.iter().filter(|s| s.state == "unreachable").count();
+    if failed > 0 {
+        Err(Failure::new(
+            exit::FAILURE,
+            "job-failed",
+            format!("{failed} copy job(s) failed or were interrupted"),
+        )
+        .with_result(result)
+        .told())
+    } else if unreachable > 0 {
+        Err(Failure::new(
+            exit::UNREACHABLE,
+            "unreachable",
+            format!("the host of {unreachable} copy job(s) could not be reached"),
+        )
+        .with_result(result)
+        .told())
+    } else {
+        Ok(result)
     }
 }
 
-pub fn cleanup(args: CleanupArgs, g: &Global) -> u8 {
-    let Some(rt) = runtime() else {
-        return exit::FAILURE;
-    };
-    match rt.block_on(migrate_copy::status::cleanup(args.purge, &args.hosts)) {
-        Ok(rep) => {
-            if g.json {
-                println!("{}", serde_json::to_string(&rep).unwrap_or_default());
-            } else {
-                for c in &rep.cleaned {
-                    println!("cleaned: {c}");
-                }
-                for s in &rep.skipped {
-                    println!("skipped: {s}");
-                }
-                for f in &rep.failed {
-                    println!("failed: {f}");
-                }
-                if rep.cleaned.is_empty() && rep.skipped.is_empty() && rep.failed.is_empty() {
-                    println!("nothing to clean up");
-                }
-            }
-            if rep.failed.is_empty() {
-                exit::OK
-            } else {
-                exit::FAILURE
-            }
+pub fn cleanup(args: CleanupArgs, g: &Global) -> Result<Value, Failure> {
+    let rt = runtime()?;
+    let rep = rt.block_on(migrate_copy::status::cleanup(args.purge, &args.hosts))?;
+    if !g.json {
+        for c in &rep.cleaned {
+            println!("cleaned: {c}");
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            code_for(&e)
+        for s in &rep.skipped {
+            println!("skipped: {s}");
         }
+        for f in &rep.failed {
+            println!("failed: {f}");
+        }
+        if rep.cleaned.is_empty() && rep.skipped.is_empty() && rep.failed.is_empty() {
+            println!("nothing to clean up");
+        }
+    }
+    let result = to_json(&rep);
+    if rep.failed.is_empty() {
+        Ok(result)
+    } else {
+        Err(Failure::new(
+            exit::FAILURE,
+            "cleanup-failed",
+            format!("{} cleanup(s) failed", rep.failed.len()),
+        )
+        .with_result(result)
+        .told())
     }
 }

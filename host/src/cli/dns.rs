@@ -10,11 +10,12 @@ use std::time::Duration;
 use migrate_dns::mail::{self, MailCheck};
 use migrate_dns::plan::{self, Source};
 use migrate_dns::{
-    Dns, DnsError, ErrorKind, Outcome, Plan, PlanRequest, ProviderConfig, Secret, Servers, discover,
+    Dns, DnsError, Outcome, Plan, PlanRequest, ProviderConfig, Secret, Servers, discover,
 };
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::Global;
+use super::reply::{Failure, runtime};
 use crate::exit;
 
 /// stdout writes that do not panic when the reader went away (`| head`).
@@ -190,30 +191,10 @@ pub struct MailArgs {
     pub servers: ServerArgs,
 }
 
-fn code(e: &DnsError) -> u8 {
-    match e.kind() {
-        ErrorKind::Failure => exit::FAILURE,
-        ErrorKind::BadInput => exit::BAD_INPUT,
-        ErrorKind::Refused => exit::REFUSED,
-        ErrorKind::Unreachable => exit::UNREACHABLE,
-        ErrorKind::VerifyFailed => exit::VERIFY_FAILED,
-    }
-}
-
-pub fn run(cmd: Command, g: &Global) -> u8 {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return exit::FAILURE;
-        }
-    };
+pub fn run(cmd: Command, g: &Global) -> Result<Value, Failure> {
+    let rt = runtime()?;
     let json = g.json;
-    let res = rt.block_on(async move {
+    rt.block_on(async move {
         match cmd {
             Command::MailCheck(a) => mail_check(a, json).await,
             Command::Plan(a) => act(Act::Plan, a, json).await,
@@ -223,17 +204,7 @@ pub fn run(cmd: Command, g: &Global) -> u8 {
             Command::Restore(a) => act(Act::Restore, a, json).await,
             Command::Verify(a) => act(Act::Verify, a, json).await,
         }
-    });
-    match res {
-        Ok(c) => c,
-        Err(e) => {
-            if json {
-                say!("{}", json!({"ok": false, "error": e.to_string()}));
-            }
-            eprintln!("error: {e}");
-            code(&e)
-        }
-    }
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -297,7 +268,7 @@ fn provider_config(
     })
 }
 
-async fn act(what: Act, a: Args, json: bool) -> Result<u8, DnsError> {
+async fn act(what: Act, a: Args, json: bool) -> Result<Value, Failure> {
     let qt = Duration::from_secs(a.servers.query_timeout.max(1));
     let stored = plan::load(&a.domain)?;
     let source = match a.source {
@@ -355,7 +326,8 @@ async fn act(what: Act, a: Args, json: bool) -> Result<u8, DnsError> {
             return Err(DnsError::NoPlan {
                 domain: a.domain.clone(),
                 path: plan::plan_path(&a.domain)?,
-            });
+            }
+            .into());
         }
         let req = PlanRequest {
             domain: a.domain.clone(),
@@ -408,22 +380,15 @@ async fn act(what: Act, a: Args, json: bool) -> Result<u8, DnsError> {
     let outcome: Option<Outcome> = match what {
         Act::Plan => None,
         Act::Verify => {
-            let report = dns.verify_now(&plan).await;
-            return match report {
-                Ok(r) => {
-                    if json {
-                        say!("{}", json!({"ok": true, "verify": r}));
-                    } else {
-                        say!(
-                            "all {} authoritative servers serve the same data:\n{}",
-                            r.servers.len(),
-                            r.summary()
-                        );
-                    }
-                    Ok(exit::OK)
-                }
-                Err(e) => Err(e),
-            };
+            let r = dns.verify_now(&plan).await?;
+            if !json {
+                say!(
+                    "all {} authoritative servers serve the same data:\n{}",
+                    r.servers.len(),
+                    r.summary()
+                );
+            }
+            return Ok(json!({ "verify": r }));
         }
         act => {
             let manual = dns.provider.is_manual();
@@ -434,7 +399,15 @@ async fn act(what: Act, a: Args, json: bool) -> Result<u8, DnsError> {
                     Act::Cutover => dns.cutover_changes(&plan, a.drop_aaaa).await?,
                     _ => dns.restore_changes(&plan).await?,
                 };
-                if !set.is_empty() {
+                // With --json stdout holds only the envelope: the
+                // instructions go to stderr, where the operator still sees them.
+                if !set.is_empty() && json {
+                    eprintln!("{}", set.manual_instructions());
+                    eprintln!(
+                        "Waiting up to {}s for every authoritative server to serve this...",
+                        a.timeout
+                    );
+                } else if !set.is_empty() {
                     say!("{}", set.manual_instructions());
                     say!(
                         "Waiting up to {}s for every authoritative server to serve this...",
@@ -457,7 +430,7 @@ async fn act(what: Act, a: Args, json: bool) -> Result<u8, DnsError> {
                     if !a.dry_run && replan {
                         let _ = plan::save(&plan);
                     }
-                    return Err(e);
+                    return Err(e.into());
                 }
             };
             Some(out)
@@ -486,22 +459,18 @@ async fn act(what: Act, a: Args, json: bool) -> Result<u8, DnsError> {
             ));
         }
     }
-    if json {
-        let pv: serde_json::Map<String, serde_json::Value> = preview
-            .iter()
-            .map(|(k, v)| {
-                let val = match v {
-                    Ok(set) => json!(set),
-                    Err(e) => json!({"error": e}),
-                };
-                (k.clone(), val)
-            })
-            .collect();
-        say!(
-            "{}",
-            json!({"ok": true, "plan": plan, "outcome": outcome, "preview": pv, "saved": saved})
-        );
-    } else {
+    let pv: serde_json::Map<String, Value> = preview
+        .iter()
+        .map(|(k, v)| {
+            let val = match v {
+                Ok(set) => json!(set),
+                Err(e) => json!({"error": e}),
+            };
+            (k.clone(), val)
+        })
+        .collect();
+    let result = json!({"plan": plan, "outcome": outcome, "preview": pv, "saved": saved});
+    if !json {
         for (step, set) in &preview {
             match set {
                 Ok(set) => say_raw!("`migrate dns {step}` would change {}", set.diff()),
@@ -534,10 +503,10 @@ async fn act(what: Act, a: Args, json: bool) -> Result<u8, DnsError> {
             say!("plan saved: {}", p.display());
         }
     }
-    Ok(exit::OK)
+    Ok(result)
 }
 
-async fn mail_check(a: MailArgs, json: bool) -> Result<u8, DnsError> {
+async fn mail_check(a: MailArgs, json: bool) -> Result<Value, Failure> {
     let qt = Duration::from_secs(a.servers.query_timeout.max(1));
     let servers = a.servers.servers()?;
     let zone = match &a.zone {
@@ -565,9 +534,7 @@ async fn mail_check(a: MailArgs, json: bool) -> Result<u8, DnsError> {
     })
     .await?;
     let bad = findings.iter().filter(|f| !f.ok).count();
-    if json {
-        say!("{}", json!({"ok": bad == 0, "findings": findings}));
-    } else {
+    if !json {
         say!("mail records of {} (asked {server}):", a.domain);
         for f in &findings {
             say!(
@@ -582,9 +549,16 @@ async fn mail_check(a: MailArgs, json: bool) -> Result<u8, DnsError> {
         }
         say!("{} problem(s)", bad);
     }
-    Ok(if bad == 0 {
-        exit::OK
+    let result = json!({ "findings": findings });
+    if bad == 0 {
+        Ok(result)
     } else {
-        exit::VERIFY_FAILED
-    })
+        Err(Failure::new(
+            exit::VERIFY_FAILED,
+            "mail-records",
+            format!("{bad} mail record problem(s) on {}", a.domain),
+        )
+        .with_result(result)
+        .told())
+    }
 }

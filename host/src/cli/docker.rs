@@ -1,6 +1,6 @@
 //! `migrate docker …` and `migrate volume …`: thin wrappers over
-//! migrate-docker that print a human report (or JSON with --json) and map
-//! errors to exit codes.
+//! migrate-docker that print a human report and return the report for
+//! `--json`.
 
 use std::time::Duration;
 
@@ -10,8 +10,10 @@ use migrate_docker::volume::{self, VolumeMove};
 use migrate_docker::{DockerError, DockerHost};
 use migrate_remote::HostSpec;
 
+use serde_json::{Value, json};
+
 use super::Global;
-use crate::exit;
+use super::reply::{Failure, runtime, to_json};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -173,87 +175,38 @@ pub struct VolumeArgs {
     pub streams: u16,
 }
 
-pub(crate) fn runtime() -> Option<tokio::runtime::Runtime> {
-    match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => Some(rt),
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            None
-        }
-    }
-}
-
-pub(crate) fn code_for(e: &DockerError) -> u8 {
-    if e.is_unreachable() {
-        exit::UNREACHABLE
-    } else if e.is_bad_input() {
-        exit::BAD_INPUT
-    } else if e.is_refusal() {
-        exit::REFUSED
-    } else if matches!(
-        e,
-        DockerError::NotIdentical { .. } | DockerError::RowCounts(_)
-    ) {
-        exit::VERIFY_FAILED
-    } else {
-        exit::FAILURE
-    }
-}
-
-fn fail(e: DockerError) -> u8 {
-    eprintln!("error: {e}");
-    let mut src = std::error::Error::source(&e);
-    while let Some(s) = src {
-        eprintln!("  caused by: {s}");
-        src = s.source();
-    }
-    code_for(&e)
-}
-
 fn host(s: &str) -> Result<HostSpec, DockerError> {
     HostSpec::parse(s).map_err(DockerError::from)
-}
-
-fn print_json<T: serde::Serialize>(v: &T) {
-    match serde_json::to_string_pretty(v) {
-        Ok(s) => println!("{s}"),
-        Err(e) => eprintln!("error: cannot encode JSON: {e}"),
-    }
 }
 
 async fn connect(h: &str) -> Result<DockerHost, DockerError> {
     DockerHost::connect(&host(h)?).await
 }
 
-async fn run_async(cmd: Command, g: &Global) -> Result<(), DockerError> {
-    match cmd {
+async fn run_async(cmd: Command, g: &Global) -> Result<Value, Failure> {
+    let text = !g.json;
+    let result = match cmd {
         Command::Ls { host } => {
             let dh = connect(&host).await?;
             let inv = migrate_docker::inventory::inventory(&dh).await?;
             dh.close().await;
-            if g.json {
-                print_json(&inv);
-            } else {
+            if text {
                 print!("{}", migrate_docker::inventory::render(&inv));
             }
+            to_json(&inv)
         }
         Command::Stop(a) => {
             let sel = selector(&a)?;
             let dh = connect(&a.host).await?;
             let st = migrate_docker::lifecycle::stop(&dh, &sel).await?;
             dh.close().await;
-            if g.json {
-                print_json(&st);
-            } else {
+            if text {
                 println!("stopped (in this order): {}", list(&st.stopped));
                 if !st.already_stopped.is_empty() {
                     println!("were not running: {}", st.already_stopped.join(", "));
                 }
             }
+            to_json(&st)
         }
         Command::Start(a) => {
             let sel = selector(&a)?;
@@ -268,28 +221,25 @@ async fn run_async(cmd: Command, g: &Global) -> Result<(), DockerError> {
             tokio::time::sleep(Duration::from_secs(a.settle)).await;
             let findings = migrate_docker::logs::scan(&dh, &order, 200).await?;
             dh.close().await;
-            if g.json {
-                print_json(&serde_json::json!({"started": order, "permission_errors": findings}));
-            } else {
+            if text {
                 println!("started and healthy (in this order): {}", list(&order));
                 print_findings(&findings);
             }
+            json!({"started": order, "permission_errors": to_json(&findings)})
         }
         Command::ScaleDown(a) | Command::ScaleUp(a)
             if a.stack.is_none() && a.services.is_empty() =>
         {
-            return Err(DockerError::BadInput(
-                "name a --stack or at least one --service".into(),
-            ));
+            return Err(
+                DockerError::BadInput("name a --stack or at least one --service".into()).into(),
+            );
         }
         Command::ScaleDown(a) => {
             let dh = connect(&a.host).await?;
             let r =
                 migrate_docker::lifecycle::scale_down(&dh, a.stack.as_deref(), &a.services).await?;
             dh.close().await;
-            if g.json {
-                print_json(&r);
-            } else {
+            if text {
                 for s in &r {
                     println!(
                         "{}: {} → 0 replicas (count remembered on the service)",
@@ -300,6 +250,7 @@ async fn run_async(cmd: Command, g: &Global) -> Result<(), DockerError> {
                     println!("nothing to scale down (global services, or already scaled down)");
                 }
             }
+            json!({ "services": to_json(&r) })
         }
         Command::ScaleUp(a) => {
             let dh = connect(&a.host).await?;
@@ -311,9 +262,7 @@ async fn run_async(cmd: Command, g: &Global) -> Result<(), DockerError> {
             )
             .await?;
             dh.close().await;
-            if g.json {
-                print_json(&r);
-            } else {
+            if text {
                 for s in &r {
                     println!(
                         "{}: back to {} replicas, all running",
@@ -324,6 +273,7 @@ async fn run_async(cmd: Command, g: &Global) -> Result<(), DockerError> {
                     println!("nothing to scale up: no service remembers a count from scale-down");
                 }
             }
+            json!({ "services": to_json(&r) })
         }
         Command::Owners {
             host,
@@ -341,9 +291,7 @@ async fn run_async(cmd: Command, g: &Global) -> Result<(), DockerError> {
             let users = migrate_docker::owners::volume_users(&dh, &volume).await?;
             let rep = migrate_docker::owners::judge(&found, &users);
             dh.close().await;
-            if g.json {
-                print_json(&serde_json::json!({"remapped": remapped, "report": rep}));
-            } else {
+            if text {
                 if let Some(n) = remapped {
                     println!("remapped {n} entries");
                 }
@@ -362,18 +310,22 @@ async fn run_async(cmd: Command, g: &Global) -> Result<(), DockerError> {
                     println!("problem: {p}");
                 }
             }
+            let result = json!({"remapped": remapped, "report": to_json(&rep)});
             if !rep.problems.is_empty() {
-                return Err(DockerError::Refused(format!(
+                let e = DockerError::Refused(format!(
                     "{} ownership problem(s) on volume {volume}",
                     rep.problems.len()
-                )));
+                ));
+                return Err(Failure::from(e).with_result(result));
             }
+            result
         }
         Command::Db(a) => {
             if a.db.is_none() && !a.all && a.dump_file.is_none() {
                 return Err(DockerError::BadInput(
                     "name the database with --db NAME, or pass --all or --dump-file".into(),
-                ));
+                )
+                .into());
             }
             let at = |c: Option<String>| {
                 c.map_or(
@@ -393,9 +345,7 @@ async fn run_async(cmd: Command, g: &Global) -> Result<(), DockerError> {
                 force: a.force,
             };
             let r = migrate_docker::db::move_db(&m).await?;
-            if g.json {
-                print_json(&r);
-            } else {
+            if text {
                 println!(
                     "{} → {}{}: loaded ({})",
                     r.source,
@@ -416,6 +366,7 @@ async fn run_async(cmd: Command, g: &Global) -> Result<(), DockerError> {
                     println!("  note: {n}");
                 }
             }
+            to_json(&r)
         }
         Command::RootMove {
             src,
@@ -430,7 +381,10 @@ async fn run_async(cmd: Command, g: &Global) -> Result<(), DockerError> {
                 restart_source,
             };
             let r = migrate_docker::root::move_root(&m).await?;
-            print_root(&r, g);
+            if text {
+                print_root(&r);
+            }
+            to_json(&r)
         }
         Command::RootRelocate {
             host: h,
@@ -443,7 +397,10 @@ async fn run_async(cmd: Command, g: &Global) -> Result<(), DockerError> {
                 fstab,
             };
             let r = migrate_docker::root::relocate(&r).await?;
-            print_root(&r, g);
+            if text {
+                print_root(&r);
+            }
+            to_json(&r)
         }
         Command::Daemon { action, host: h } => {
             let hs = host(&h)?;
@@ -455,14 +412,13 @@ async fn run_async(cmd: Command, g: &Global) -> Result<(), DockerError> {
                 migrate_docker::daemon::start(&hh, &init).await?
             };
             hh.close().await;
-            if g.json {
-                print_json(&st);
-            } else {
+            if text {
                 println!("docker on {}: {}", st.host, st.action);
                 for s in &st.skipped {
                     println!("  skipped: {s}");
                 }
             }
+            to_json(&st)
         }
         Command::LogsCheck {
             host,
@@ -482,30 +438,27 @@ async fn run_async(cmd: Command, g: &Global) -> Result<(), DockerError> {
             };
             let f = migrate_docker::logs::scan(&dh, &names, tail).await?;
             dh.close().await;
-            if g.json {
-                print_json(&f);
-            } else {
+            if text {
                 print_findings(&f);
                 if f.is_empty() {
                     println!("no permission errors in the logs of {}", list(&names));
                 }
             }
+            let result = json!({ "permission_errors": to_json(&f) });
             if !f.is_empty() {
-                return Err(DockerError::Failed(format!(
+                let e = DockerError::Failed(format!(
                     "{} permission error(s) in container logs",
                     f.len()
-                )));
+                ));
+                return Err(Failure::from(e).with_result(result));
             }
+            result
         }
-    }
-    Ok(())
+    };
+    Ok(result)
 }
 
-fn print_root(r: &migrate_docker::root::RootReport, g: &Global) {
-    if g.json {
-        print_json(r);
-        return;
-    }
+fn print_root(r: &migrate_docker::root::RootReport) {
     println!(
         "docker root {} → {}: {} files, {} bytes, identical (sha256 verified), {:.1} s",
         r.src_root, r.dst_root, r.files, r.bytes, r.seconds
@@ -554,82 +507,66 @@ fn selector(a: &SelectArgs) -> Result<Selector, DockerError> {
     Ok(sel)
 }
 
-pub fn run(cmd: Command, g: &Global) -> u8 {
-    let Some(rt) = runtime() else {
-        return exit::FAILURE;
-    };
-    match rt.block_on(run_async(cmd, g)) {
-        Ok(()) => exit::OK,
-        Err(e) => fail(e),
-    }
+pub fn run(cmd: Command, g: &Global) -> Result<Value, Failure> {
+    runtime()?.block_on(run_async(cmd, g))
 }
 
-pub fn volume(args: VolumeArgs, g: &Global) -> u8 {
-    let m = match (volume::parse_src(&args.src), volume::parse_dst(&args.dst)) {
-        (Ok((src, sv)), Ok((dst, dv))) => VolumeMove {
-            dst_volume: dv.unwrap_or_else(|| sv.clone()),
-            src,
-            src_volume: sv,
-            dst,
-            force: args.force,
-            stop: args.stop,
-            map_owner: args.map_owner,
-            streams: args.streams as usize,
-        },
-        (Err(e), _) | (_, Err(e)) => return fail(e),
+pub fn volume(args: VolumeArgs, g: &Global) -> Result<Value, Failure> {
+    let (src, sv) = volume::parse_src(&args.src)?;
+    let (dst, dv) = volume::parse_dst(&args.dst)?;
+    let m = VolumeMove {
+        dst_volume: dv.unwrap_or_else(|| sv.clone()),
+        src,
+        src_volume: sv,
+        dst,
+        force: args.force,
+        stop: args.stop,
+        map_owner: args.map_owner,
+        streams: args.streams as usize,
     };
-    let Some(rt) = runtime() else {
-        return exit::FAILURE;
-    };
-    match rt.block_on(volume::move_volume(&m)) {
-        Ok(r) => {
-            if g.json {
-                print_json(&r);
+    let r = runtime()?.block_on(volume::move_volume(&m))?;
+    if !g.json {
+        println!(
+            "{} → {}: {} files, {} bytes, identical (sha256 verified){}",
+            r.src,
+            r.dst,
+            r.files,
+            r.bytes,
+            if r.created {
+                "; destination volume created"
             } else {
-                println!(
-                    "{} → {}: {} files, {} bytes, identical (sha256 verified){}",
-                    r.src,
-                    r.dst,
-                    r.files,
-                    r.bytes,
-                    if r.created {
-                        "; destination volume created"
-                    } else {
-                        ""
-                    }
-                );
-                for p in &r.passes {
-                    println!(
-                        "  {} pass: {} files / {} bytes sent in {:.1} s ({})",
-                        if p.final_pass { "final" } else { "bulk" },
-                        p.files_sent,
-                        p.bytes_sent,
-                        p.seconds,
-                        p.mode
-                    );
-                }
-                if let Some(b) = &r.backup {
-                    println!("  the destination's previous content is saved in {b}");
-                }
-                if !r.stopped.is_empty() {
-                    println!(
-                        "  stopped for the final pass: {}; restarted: {}",
-                        r.stopped.join(", "),
-                        list(&r.restarted)
-                    );
-                }
-                if let Some(n) = r.remapped {
-                    println!("  remapped owners of {n} entries");
-                }
-                for p in &r.owners.problems {
-                    println!("  ownership: {p}");
-                }
-                for w in &r.warnings {
-                    println!("  warning: {w}");
-                }
+                ""
             }
-            exit::OK
+        );
+        for p in &r.passes {
+            println!(
+                "  {} pass: {} files / {} bytes sent in {:.1} s ({})",
+                if p.final_pass { "final" } else { "bulk" },
+                p.files_sent,
+                p.bytes_sent,
+                p.seconds,
+                p.mode
+            );
         }
-        Err(e) => fail(e),
+        if let Some(b) = &r.backup {
+            println!("  the destination's previous content is saved in {b}");
+        }
+        if !r.stopped.is_empty() {
+            println!(
+                "  stopped for the final pass: {}; restarted: {}",
+                r.stopped.join(", "),
+                list(&r.restarted)
+            );
+        }
+        if let Some(n) = r.remapped {
+            println!("  remapped owners of {n} entries");
+        }
+        for p in &r.owners.problems {
+            println!("  ownership: {p}");
+        }
+        for w in &r.warnings {
+            println!("  warning: {w}");
+        }
     }
+    Ok(to_json(&r))
 }

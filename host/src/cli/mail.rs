@@ -8,8 +8,11 @@ use std::time::Instant;
 use migrate_mail::cutover::Cutover;
 use migrate_mail::run::{self, Job};
 use migrate_mail::{AccountReport, ErrorKind, MailError, Options, Secret, Server};
+use migrate_units::{human_bytes, human_rate};
+use serde_json::{Value, json};
 
 use super::Global;
+use super::reply::{Failure, runtime};
 use crate::exit;
 
 const SYNC_HELP: &str = "\
@@ -164,48 +167,12 @@ pub struct CutoverArgs {
     pub dkim_selector: String,
 }
 
-pub fn run(cmd: Command, g: &Global) -> u8 {
+pub fn run(cmd: Command, g: &Global) -> Result<Value, Failure> {
     match cmd {
         Command::Sync(a) => sync(a, g),
         Command::Users(a) => users(a, g),
-        Command::Cutover(a) => cutover(a, g),
+        Command::Cutover(a) => Ok(cutover(a, g)),
     }
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, u8> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            eprintln!("error: cannot start the async runtime: {e}");
-            exit::FAILURE
-        })
-}
-
-fn code_for(kind: ErrorKind) -> u8 {
-    match kind {
-        ErrorKind::Connection => exit::MAIL_CONNECTION,
-        ErrorKind::Tls => exit::MAIL_TLS,
-        ErrorKind::Auth => exit::MAIL_AUTH,
-        ErrorKind::Quota => exit::MAIL_QUOTA,
-        ErrorKind::Append => exit::MAIL_APPEND,
-        ErrorKind::Input => exit::BAD_INPUT,
-        ErrorKind::Refused => exit::REFUSED,
-        ErrorKind::Protocol | ErrorKind::Api => exit::FAILURE,
-    }
-}
-
-fn input_error(g: &Global, e: &MailError) -> u8 {
-    if g.json {
-        println!(
-            "{}",
-            serde_json::json!({"outcome": "error", "error": {"kind": e.kind(), "message": e.to_string()}})
-        );
-    } else {
-        eprintln!("error: {e}");
-        eprintln!("  hint: {}", e.hint());
-    }
-    code_for(e.kind())
 }
 
 fn server(url: &str, pin: Option<&str>, ca: Option<&PathBuf>) -> Result<Server, MailError> {
@@ -246,21 +213,6 @@ fn warn_if_readable(path: &std::path::Path, accounts: &[migrate_mail::Account]) 
     }
 }
 
-fn human_bytes(b: u64) -> String {
-    const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i < U.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", U[i])
-    }
-}
-
 fn print_account(r: &AccountReport) {
     println!("== {} -> {}", r.src_user, r.dst_user);
     if !r.folders.is_empty() {
@@ -297,22 +249,12 @@ fn print_account(r: &AccountReport) {
     println!("   {}", r.verdict());
 }
 
-fn sync(a: SyncArgs, g: &Global) -> u8 {
-    let parsed = (|| -> Result<_, MailError> {
-        let src = server(&a.from, a.from_pin.as_deref(), a.from_ca.as_ref())?;
-        let dst = server(&a.to, a.to_pin.as_deref(), a.to_ca.as_ref())?;
-        let accounts = migrate_mail::users::load(&a.users)?;
-        warn_if_readable(&a.users, &accounts);
-        Ok((src, dst, accounts))
-    })();
-    let (src, dst, accounts) = match parsed {
-        Ok(v) => v,
-        Err(e) => return input_error(g, &e),
-    };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(c) => return c,
-    };
+fn sync(a: SyncArgs, g: &Global) -> Result<Value, Failure> {
+    let src = server(&a.from, a.from_pin.as_deref(), a.from_ca.as_ref())?;
+    let dst = server(&a.to, a.to_pin.as_deref(), a.to_ca.as_ref())?;
+    let accounts = migrate_mail::users::load(&a.users)?;
+    warn_if_readable(&a.users, &accounts);
+    let rt = runtime()?;
     let progress = std::sync::Arc::new(migrate_mail::Progress::default());
     let job = Job {
         src,
@@ -369,42 +311,41 @@ fn sync(a: SyncArgs, g: &Global) -> u8 {
     let elapsed = t0.elapsed();
     let totals = run::totals(&reports);
     let verdict = run::verdict(&reports);
-    let code = match reports.iter().find_map(|r| r.worst()) {
-        Some(e) => code_for(e.kind()),
-        None if reports
-            .iter()
-            .all(|r| r.dry_run || r.folders_only || r.good()) =>
-        {
-            exit::OK
-        }
-        None => exit::VERIFY_FAILED,
-    };
     let secs = elapsed.as_secs_f64().max(1e-3);
-    if json {
+    if !json {
         println!(
-            "{}",
-            serde_json::json!({
-                "outcome": if code == exit::OK { "ok" } else { "error" },
-                "verdict": verdict,
-                "totals": totals,
-                "seconds": secs,
-                "accounts": reports,
-                "exit_code": code,
-            })
-        );
-    } else {
-        println!(
-            "copied {} messages ({}) in {:.1} s: {:.1} messages/s, {:.2} MB/s; {} flag changes carried",
+            "copied {} messages ({}) in {:.1} s: {:.1} messages/s, {}; {} flag changes carried",
             totals.copied,
             human_bytes(totals.copied_bytes),
             secs,
             totals.copied as f64 / secs,
-            totals.copied_bytes as f64 / secs / 1e6,
+            human_rate(totals.copied_bytes as f64 / secs),
             totals.flags_synced
         );
         println!("{verdict}");
     }
-    code
+    let result = json!({
+        "verdict": verdict,
+        "totals": totals,
+        "seconds": secs,
+        "accounts": reports,
+    });
+    // The first failed account in the users file decides the exit code.
+    if let Some((r, e)) = reports.iter().find_map(|r| r.worst().map(|e| (r, e))) {
+        let mut f = Failure::of(e);
+        f.message = format!("{}: {}", r.src_user, f.message);
+        return Err(f.with_result(result).told());
+    }
+    if reports
+        .iter()
+        .all(|r| r.dry_run || r.folders_only || r.good())
+    {
+        Ok(result)
+    } else {
+        Err(Failure::new(exit::VERIFY_FAILED, "differences", verdict)
+            .with_result(result)
+            .told())
+    }
 }
 
 fn token(a: &UsersArgs) -> Result<Secret, MailError> {
@@ -428,19 +369,14 @@ fn token(a: &UsersArgs) -> Result<Secret, MailError> {
     }
 }
 
-fn users(a: UsersArgs, g: &Global) -> u8 {
-    let accounts = match migrate_mail::users::load(&a.users) {
-        Ok(v) => v,
-        Err(e) => return input_error(g, &e),
-    };
+fn users(a: UsersArgs, g: &Global) -> Result<Value, Failure> {
+    let accounts = migrate_mail::users::load(&a.users)?;
     warn_if_readable(&a.users, &accounts);
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(c) => return c,
-    };
+    let rt = runtime()?;
     // Resolve every password first: a missing one stops nothing half-done.
     let mut resolved = Vec::new();
-    let mut code = exit::OK;
+    // The first failure decides the exit code.
+    let mut first: Option<Failure> = None;
     let mut results = Vec::new();
     for acc in &accounts {
         let r = match &acc.dst_password {
@@ -453,10 +389,8 @@ fn users(a: UsersArgs, g: &Global) -> u8 {
         match r {
             Ok(pw) => resolved.push((acc, pw)),
             Err(e) => {
-                if code == exit::OK {
-                    code = code_for(e.kind());
-                }
-                results.push(serde_json::json!({"user": acc.dst_user, "error": e.to_string()}));
+                first.get_or_insert_with(|| Failure::of(&e));
+                results.push(json!({"user": acc.dst_user, "error": e.to_string()}));
                 if !g.json {
                     println!("{}: error: {e}", acc.dst_user);
                 }
@@ -464,12 +398,13 @@ fn users(a: UsersArgs, g: &Global) -> u8 {
         }
     }
     if let Some(path) = &a.config_import {
-        if code != exit::OK {
-            eprintln!(
-                "error: not writing {}: some passwords are missing (see above)",
-                path.display()
+        if let Some(mut f) = first {
+            f.message = format!(
+                "not writing {}: some passwords are missing (see above): {}",
+                path.display(),
+                f.message
             );
-            return code;
+            return Err(f.with_result(json!({ "users": results })));
         }
         let list: Vec<_> = resolved
             .iter()
@@ -480,22 +415,17 @@ fn users(a: UsersArgs, g: &Global) -> u8 {
             })
             .collect();
         if a.dry_run {
-            println!(
-                "dry run: would write {} users to {}",
-                list.len(),
-                path.display()
-            );
-            return exit::OK;
+            if !g.json {
+                println!(
+                    "dry run: would write {} users to {}",
+                    list.len(),
+                    path.display()
+                );
+            }
+            return Ok(json!({"dry_run": true, "path": path, "users": list.len()}));
         }
-        if let Err(e) = migrate_mail::mailu::write_config_import(path, &list, a.force) {
-            return input_error(g, &e);
-        }
-        if g.json {
-            println!(
-                "{}",
-                serde_json::json!({"outcome": "ok", "written": path, "users": list.len()})
-            );
-        } else {
+        migrate_mail::mailu::write_config_import(path, &list, a.force)?;
+        if !g.json {
             println!(
                 "wrote {} users to {} (mode 0600; it holds passwords)",
                 list.len(),
@@ -506,15 +436,16 @@ fn users(a: UsersArgs, g: &Global) -> u8 {
                 path.display()
             );
         }
-        return exit::OK;
+        return Ok(json!({"written": path, "users": list.len()}));
     }
     let Some(url) = &a.mailu_api else {
-        return exit::BAD_INPUT;
+        return Err(Failure::new(
+            exit::BAD_INPUT,
+            "input",
+            "name the target: --mailu-api URL or --config-import FILE",
+        ));
     };
-    let api = match token(&a).and_then(|t| migrate_mail::mailu::Api::new(url, t)) {
-        Ok(api) => api,
-        Err(e) => return input_error(g, &e),
-    };
+    let api = token(&a).and_then(|t| migrate_mail::mailu::Api::new(url, t))?;
     let mut failed = 0;
     for (acc, pw) in &resolved {
         match api.provision(
@@ -528,17 +459,16 @@ fn users(a: UsersArgs, g: &Global) -> u8 {
                 if !g.json {
                     println!("{}: {}", acc.dst_user, o.describe());
                 }
-                results.push(serde_json::json!({"user": acc.dst_user, "outcome": o}));
+                results.push(json!({"user": acc.dst_user, "outcome": o}));
             }
             Err(e) => {
                 failed += 1;
-                if code == exit::OK {
-                    code = code_for(e.kind());
-                }
+                first.get_or_insert_with(|| Failure::of(&e));
                 if !g.json {
                     println!("{}: error: {e}", acc.dst_user);
                 }
-                results.push(serde_json::json!({"user": acc.dst_user, "error": e.to_string(), "kind": e.kind()}));
+                results
+                    .push(json!({"user": acc.dst_user, "error": e.to_string(), "kind": e.kind()}));
                 // A refused token refuses every user: stop asking.
                 if e.kind() == ErrorKind::Auth {
                     if !g.json {
@@ -549,20 +479,24 @@ fn users(a: UsersArgs, g: &Global) -> u8 {
             }
         }
     }
-    if g.json {
-        println!(
-            "{}",
-            serde_json::json!({"outcome": if code == exit::OK {"ok"} else {"error"}, "users": results, "exit_code": code})
-        );
-    } else if code == exit::OK {
-        println!("all {} users provisioned", accounts.len());
-    } else {
-        println!("{failed} of {} users failed", accounts.len());
+    let result = json!({ "users": results });
+    match first {
+        None => {
+            if !g.json {
+                println!("all {} users provisioned", accounts.len());
+            }
+            Ok(result)
+        }
+        Some(f) => {
+            if !g.json {
+                println!("{failed} of {} users failed", accounts.len());
+            }
+            Err(f.with_result(result).told())
+        }
     }
-    code
 }
 
-fn cutover(a: CutoverArgs, g: &Global) -> u8 {
+fn cutover(a: CutoverArgs, g: &Global) -> Value {
     let mut c = Cutover::new(&a.domain, &a.mx_host);
     c.new_ip = a.new_ip;
     c.old_ttl = a.old_ttl;
@@ -570,9 +504,7 @@ fn cutover(a: CutoverArgs, g: &Global) -> u8 {
     c.presyncs = a.presyncs;
     c.dkim_selector = a.dkim_selector;
     let steps = c.steps();
-    if g.json {
-        println!("{}", serde_json::json!({"steps": steps}));
-    } else {
+    if !g.json {
         println!("# Mail cutover for {}\n", a.domain);
         for (i, s) in steps.iter().enumerate() {
             let phase = serde_json::to_value(s.phase)
@@ -586,5 +518,5 @@ fn cutover(a: CutoverArgs, g: &Global) -> u8 {
             println!("{}. [{phase}, {target}] {}", i + 1, s.text);
         }
     }
-    exit::OK
+    json!({ "steps": steps })
 }

@@ -1,12 +1,15 @@
 //! Command-line surface. Each subcommand lives in its own module with an
-//! `Args` struct and a `run` function returning an exit code (see `exit`).
+//! `Args` struct and a `run` function returning its result or its failure;
+//! `reply` turns that into the exit code and the `--json` envelope.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::exit;
+use reply::Failure;
 
 pub mod app;
 pub mod copy;
@@ -16,6 +19,7 @@ pub mod mail;
 pub mod plugin;
 pub mod recipe;
 pub mod render;
+pub mod reply;
 pub mod upgrade_path;
 
 #[derive(Debug, Parser)]
@@ -38,7 +42,8 @@ pub struct Global {
     /// More logging (-v info, -vv debug, -vvv trace). Secrets are never logged.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// Machine-readable output on stdout.
+    /// Machine-readable output: one JSON document on stdout, the same
+    /// envelope for every command (README, "JSON output").
     #[arg(long, global = true)]
     pub json: bool,
     /// Extra directory of user plugins (`NAME.wasm`); the data dir's
@@ -86,74 +91,103 @@ pub enum Command {
 }
 
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let matches = match Cli::command().try_get_matches_from(&argv) {
+        Ok(m) => m,
+        Err(e) => return ExitCode::from(usage_error(&e, &argv)),
+    };
+    let name = command_name(&matches);
+    let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
-        Err(e) => {
-            let code = if e.use_stderr() {
-                exit::BAD_INPUT
-            } else {
-                exit::OK
-            };
-            let _ = e.print();
-            return ExitCode::from(code);
-        }
+        Err(e) => return ExitCode::from(usage_error(&e, &argv)),
     };
     crate::logging::init(cli.global.verbose);
-    let code = match cli.command {
-        Command::UpgradePath(args) => upgrade_path::run(args, &cli.global),
-        Command::Plugin(cmd) => plugin::run(cmd, &cli.global),
-        Command::Recipe(cmd) => recipe::run(cmd, &cli.global),
-        Command::Copy(args) => copy::run(args, &cli.global),
-        Command::Status(args) => copy::status(args, &cli.global),
-        Command::Cleanup(args) => copy::cleanup(args, &cli.global),
-        Command::Dns(cmd) => dns::run(cmd, &cli.global),
-        Command::Mail(cmd) => mail::run(cmd, &cli.global),
-        Command::Docker(cmd) => docker::run(cmd, &cli.global),
-        Command::Volume(args) => docker::volume(args, &cli.global),
-        Command::Plan(args) => app::plan(args, &cli.global),
-        Command::App(args) => app::run(args, &cli.global),
-        Command::AppStatus(args) => app::status(args, &cli.global),
-        Command::Abort(args) => app::abort(args, &cli.global),
+    let g = &cli.global;
+    let outcome = match cli.command {
+        Command::UpgradePath(args) => upgrade_path::run(args, g),
+        Command::Plugin(cmd) => plugin::run(cmd, g),
+        Command::Recipe(cmd) => recipe::run(cmd, g),
+        Command::Copy(args) => copy::run(args, g),
+        Command::Status(args) => copy::status(args, g),
+        Command::Cleanup(args) => copy::cleanup(args, g),
+        Command::Dns(cmd) => dns::run(cmd, g),
+        Command::Mail(cmd) => mail::run(cmd, g),
+        Command::Docker(cmd) => docker::run(cmd, g),
+        Command::Volume(args) => docker::volume(args, g),
+        Command::Plan(args) => app::plan(args, g),
+        Command::App(args) => app::run(args, g),
+        Command::AppStatus(args) => app::status(args, g),
+        Command::Abort(args) => app::abort(args, g),
     };
-    ExitCode::from(code)
+    ExitCode::from(reply::finish(&name, outcome, g.json))
 }
 
-/// Print an error chain the way every subcommand does: the problem, then
-/// each cause on its own line.
-pub fn report_error(err: &anyhow::Error) {
-    eprintln!("error: {err}");
-    for cause in err.chain().skip(1) {
-        eprintln!("  caused by: {cause}");
+/// The subcommand path as typed, e.g. `dns lower`: the envelope's `command`.
+fn command_name(m: &clap::ArgMatches) -> String {
+    let mut parts = Vec::new();
+    let mut m = m;
+    while let Some((name, sub)) = m.subcommand() {
+        parts.push(name.to_string());
+        m = sub;
     }
+    parts.join(" ")
+}
+
+/// A command line clap could not parse: exit 2 with clap's message on
+/// stderr and, with `--json`, the envelope on stdout too. `--help` and
+/// `--version` are not errors.
+fn usage_error(e: &clap::Error, argv: &[OsString]) -> u8 {
+    let _ = e.print();
+    if !e.use_stderr() {
+        return exit::OK;
+    }
+    let json = argv
+        .iter()
+        .skip(1)
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--json");
+    let message = e.render().to_string();
+    let message = message
+        .trim()
+        .trim_start_matches("error: ")
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    if json {
+        let failure = Failure::new(exit::BAD_INPUT, "usage", message);
+        reply::print_envelope(&typed_command(argv), &Err(failure));
+    }
+    exit::BAD_INPUT
+}
+
+/// The subcommand path in a command line clap refused: the words that
+/// name subcommands, in order.
+fn typed_command(argv: &[OsString]) -> String {
+    let mut cmd = Cli::command();
+    let mut parts = Vec::new();
+    for a in argv.iter().skip(1).filter_map(|a| a.to_str()) {
+        if a.starts_with('-') {
+            continue;
+        }
+        let Some(sub) = cmd.find_subcommand(a).cloned() else {
+            continue;
+        };
+        parts.push(sub.get_name().to_string());
+        cmd = sub;
+    }
+    parts.join(" ")
 }
 
 /// The plugin registry for this run: built-ins, the data dir's `plugins/`,
-/// and `--plugin-dir`. On failure the error is printed and the exit code
-/// returned.
-pub fn registry(g: &Global) -> Result<crate::plugin::Registry, u8> {
+/// and `--plugin-dir`.
+pub fn registry(g: &Global) -> Result<crate::plugin::Registry, Failure> {
     let cache = crate::paths::cache_dir().join("wasmtime");
-    let engine = crate::plugin::PluginEngine::new(Some(&cache), Default::default())
-        .map_err(|e| plugin_failed(g, &e))?;
+    let engine = crate::plugin::PluginEngine::new(Some(&cache), Default::default())?;
     let mut dirs = vec![crate::paths::user_plugin_dir()];
     dirs.extend(g.plugin_dir.clone());
-    crate::plugin::Registry::discover(std::sync::Arc::new(engine), &dirs)
-        .map_err(|e| plugin_failed(g, &e))
-}
-
-/// Report a broken plugin (exit code 4), or a bad plugin name (exit code 2).
-pub fn plugin_failed(g: &Global, e: &crate::plugin::PluginError) -> u8 {
-    let (code, kind) = match e {
-        crate::plugin::PluginError::Unknown { .. } => (exit::BAD_INPUT, "unknown-plugin"),
-        crate::plugin::PluginError::Dir { .. } => (exit::BAD_INPUT, "plugin-dir"),
-        _ => (exit::PLUGIN_ERROR, "plugin-error"),
-    };
-    if g.json {
-        println!(
-            "{}",
-            serde_json::json!({"outcome": "error", "error": {"kind": kind, "message": e.to_string()}})
-        );
-    } else {
-        eprintln!("error: {e}");
-    }
-    code
+    Ok(crate::plugin::Registry::discover(
+        std::sync::Arc::new(engine),
+        &dirs,
+    )?)
 }

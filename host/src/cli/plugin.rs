@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::Global;
+use super::reply::Failure;
 use crate::exit;
 use crate::plugin::{Expectation, LoadedPlugin, RefusalKind, UpgradeRequest, refusal_kind_name};
 
@@ -29,7 +30,7 @@ pub enum Command {
     },
 }
 
-pub fn run(cmd: Command, g: &Global) -> u8 {
+pub fn run(cmd: Command, g: &Global) -> Result<Value, Failure> {
     match cmd {
         Command::List => list(g),
         Command::New { name, dir } => new(g, &name, dir),
@@ -37,11 +38,8 @@ pub fn run(cmd: Command, g: &Global) -> u8 {
     }
 }
 
-fn list(g: &Global) -> u8 {
-    let registry = match super::registry(g) {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
+fn list(g: &Global) -> Result<Value, Failure> {
+    let registry = super::registry(g)?;
     let mut rows = Vec::new();
     let mut broken = 0;
     for source in registry.sources() {
@@ -58,9 +56,7 @@ fn list(g: &Global) -> u8 {
             }
         }
     }
-    if g.json {
-        println!("{}", json!({ "plugins": rows }));
-    } else {
+    if !g.json {
         for r in &rows {
             let id = r["id"].as_str().unwrap_or("?");
             let origin = r["origin"].as_str().unwrap_or("?");
@@ -85,45 +81,42 @@ fn list(g: &Global) -> u8 {
             }
         }
     }
+    let result = json!({ "plugins": rows });
     if broken > 0 {
-        exit::PLUGIN_ERROR
+        Err(Failure::new(
+            exit::PLUGIN_ERROR,
+            "plugin-error",
+            format!("{broken} plugin(s) are broken"),
+        )
+        .with_result(result)
+        .told())
     } else {
-        exit::OK
+        Ok(result)
     }
 }
 
-fn new(g: &Global, name: &str, dir: Option<PathBuf>) -> u8 {
+fn new(g: &Global, name: &str, dir: Option<PathBuf>) -> Result<Value, Failure> {
     let dir = dir.unwrap_or_else(|| PathBuf::from(name));
-    match crate::plugin::scaffold::create(name, &dir) {
-        Ok(()) => {
-            if g.json {
-                println!("{}", json!({"created": dir, "id": name}));
-            } else {
-                println!("created plugin {name:?} in {}", dir.display());
-                println!(
-                    "  build: cd {} && cargo build --release --target wasm32-wasip2",
-                    dir.display()
-                );
-                println!(
-                    "  test:  cargo test && migrate plugin test target/wasm32-wasip2/release/{}.wasm",
-                    crate::plugin::scaffold::lib_name(name)
-                );
-                println!(
-                    "  use:   cp target/wasm32-wasip2/release/{}.wasm {}/{name}.wasm",
-                    crate::plugin::scaffold::lib_name(name),
-                    crate::paths::user_plugin_dir().display()
-                );
-            }
-            exit::OK
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            exit::BAD_INPUT
-        }
+    crate::plugin::scaffold::create(name, &dir)?;
+    if !g.json {
+        let lib = crate::plugin::scaffold::lib_name(name);
+        println!("created plugin {name:?} in {}", dir.display());
+        println!(
+            "  build: cd {} && cargo build --release --target wasm32-wasip2",
+            dir.display()
+        );
+        println!(
+            "  test:  cargo test && migrate plugin test target/wasm32-wasip2/release/{lib}.wasm"
+        );
+        println!(
+            "  use:   cp target/wasm32-wasip2/release/{lib}.wasm {}/{name}.wasm",
+            crate::paths::user_plugin_dir().display()
+        );
     }
+    Ok(json!({"created": dir, "id": name}))
 }
 
-fn load_for_test(g: &Global, what: &str) -> Result<LoadedPlugin, u8> {
+fn load_for_test(g: &Global, what: &str) -> Result<LoadedPlugin, Failure> {
     let registry = super::registry(g)?;
     let path = PathBuf::from(what);
     let loaded = if path.exists() || what.ends_with(".wasm") {
@@ -131,18 +124,12 @@ fn load_for_test(g: &Global, what: &str) -> Result<LoadedPlugin, u8> {
     } else {
         registry.load(what)
     };
-    loaded.map_err(|e| super::plugin_failed(g, &e))
+    Ok(loaded?)
 }
 
-fn test(g: &Global, what: &str) -> u8 {
-    let plugin = match load_for_test(g, what) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    let examples = match plugin.examples() {
-        Ok(e) => e,
-        Err(e) => return super::plugin_failed(g, &e),
-    };
+fn test(g: &Global, what: &str) -> Result<Value, Failure> {
+    let plugin = load_for_test(g, what)?;
+    let examples = plugin.examples()?;
     let (mut passed, mut failed) = (0, 0);
     let mut results = Vec::new();
     for ex in &examples {
@@ -155,7 +142,7 @@ fn test(g: &Global, what: &str) -> u8 {
         let got = match plugin.upgrade_path(&req) {
             Ok(Ok(plan)) => Ok(plan.hops.iter().map(|h| h.to.clone()).collect::<Vec<_>>()),
             Ok(Err(r)) => Err(r.kind),
-            Err(e) => return super::plugin_failed(g, &e),
+            Err(e) => return Err(e.into()),
         };
         let ok = match (&ex.expect, &got) {
             (Expectation::Hops(want), Ok(hops)) => want == hops,
@@ -195,17 +182,27 @@ fn test(g: &Global, what: &str) -> u8 {
             }
         }
     }
-    if g.json {
-        println!(
-            "{}",
-            json!({"plugin": plugin.id, "passed": passed, "failed": failed, "results": results})
-        );
-    } else {
+    if !g.json {
         println!("{passed} passed, {failed} failed");
     }
+    let result =
+        json!({"plugin": plugin.id, "passed": passed, "failed": failed, "results": results});
     if examples.is_empty() {
-        eprintln!("error: plugin {:?} declares no examples", plugin.id);
-        return exit::FAILURE;
+        return Err(Failure::new(
+            exit::FAILURE,
+            "no-examples",
+            format!("plugin {:?} declares no examples", plugin.id),
+        )
+        .with_result(result));
     }
-    if failed > 0 { exit::FAILURE } else { exit::OK }
+    if failed > 0 {
+        return Err(Failure::new(
+            exit::FAILURE,
+            "examples-failed",
+            format!("{failed} of {} examples failed", examples.len()),
+        )
+        .with_result(result)
+        .told());
+    }
+    Ok(result)
 }

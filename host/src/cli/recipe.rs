@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::Global;
+use super::reply::{Failure, to_json};
 use crate::exit;
 use crate::recipe;
 
@@ -23,7 +24,7 @@ fn dirs() -> Vec<PathBuf> {
     vec![crate::paths::data_dir().join("recipes")]
 }
 
-pub fn run(cmd: Command, g: &Global) -> u8 {
+pub fn run(cmd: Command, g: &Global) -> Result<Value, Failure> {
     match cmd {
         Command::List => {
             let mut broken = 0;
@@ -39,9 +40,7 @@ pub fn run(cmd: Command, g: &Global) -> u8 {
                     }
                 }
             }
-            if g.json {
-                println!("{}", json!({ "recipes": rows }));
-            } else {
+            if !g.json {
                 for r in &rows {
                     let id = r["id"].as_str().unwrap_or("?");
                     match r["error"].as_str() {
@@ -54,47 +53,36 @@ pub fn run(cmd: Command, g: &Global) -> u8 {
                     }
                 }
             }
+            let result = json!({ "recipes": rows });
             if broken > 0 {
-                exit::BAD_INPUT
+                Err(Failure::new(
+                    exit::BAD_INPUT,
+                    "recipe",
+                    format!("{broken} recipe(s) are broken"),
+                )
+                .with_result(result)
+                .told())
             } else {
-                exit::OK
+                Ok(result)
             }
         }
-        Command::Show { id } => match recipe::find(&id, &dirs()) {
-            Ok(r) => {
-                match serde_json::to_string_pretty(&r) {
-                    Ok(text) => println!("{text}"),
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        return exit::FAILURE;
-                    }
-                }
-                exit::OK
+        Command::Show { id } => {
+            let r = recipe::find(&id, &dirs())?;
+            let v = to_json(&r);
+            // A recipe is JSON either way: without --json, the bare
+            // document, pretty-printed for reading.
+            if !g.json {
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                exit::BAD_INPUT
+            Ok(v)
+        }
+        Command::Check { file } => {
+            let r = recipe::load_file(&file)
+                .map_err(|e| Failure::from(e).with_result(json!({ "file": file })))?;
+            if !g.json {
+                println!("{}: recipe {:?} is valid", file.display(), r.app.id);
             }
-        },
-        Command::Check { file } => match recipe::load_file(&file) {
-            Ok(r) => {
-                if g.json {
-                    println!("{}", json!({"file": file, "ok": true, "id": r.app.id}));
-                } else {
-                    println!("{}: recipe {:?} is valid", file.display(), r.app.id);
-                }
-                exit::OK
-            }
-            Err(e) => {
-                if g.json {
-                    println!(
-                        "{}",
-                        json!({"file": file, "ok": false, "error": e.to_string()})
-                    );
-                }
-                eprintln!("error: {e}");
-                exit::BAD_INPUT
-            }
-        },
+            Ok(json!({"file": file, "id": r.app.id}))
+        }
     }
 }

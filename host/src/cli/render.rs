@@ -1,18 +1,10 @@
-//! How steps, actions and refusals look on a terminal and in `--json`.
+//! How steps and actions look on a terminal and in `--json`.
 //! Secret values never reach this module: carried settings are named, not
 //! shown.
 
 use serde_json::{Value, json};
 
-use crate::plugin::{Action, Refusal, Step, phase_name, refusal_kind_name, risk_name, side_name};
-
-pub fn refusal_json(r: &Refusal) -> Value {
-    json!({
-        "kind": refusal_kind_name(r.kind),
-        "message": r.message,
-        "suggestions": r.suggestions,
-    })
-}
+use crate::plugin::{Action, Step, phase_name, risk_name, side_name};
 
 pub fn action_json(a: &Action) -> Value {
     match a {

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use super::Global;
 use super::render;
+use super::reply::Failure;
 use crate::exit;
 use crate::plugin::{
     Refusal, RefusalKind, UpgradePlan, UpgradeRequest, Version, refusal_kind_name,
@@ -40,11 +41,8 @@ fn parse_fact(s: &str) -> Result<(String, String), String> {
     }
 }
 
-pub fn run(args: Args, g: &Global) -> u8 {
-    let registry = match super::registry(g) {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
+pub fn run(args: Args, g: &Global) -> Result<Value, Failure> {
+    let registry = super::registry(g)?;
     let plugin = match registry.load(&args.app) {
         Ok(p) => p,
         Err(crate::plugin::PluginError::Unknown { id, suggestions }) => {
@@ -62,9 +60,9 @@ pub fn run(args: Args, g: &Global) -> u8 {
             } else {
                 suggestions
             };
-            return bad_input(g, &args.app, "unknown-app", &message, &suggestions);
+            return Err(bad_input(g, "unknown-app", &message, &suggestions));
         }
-        Err(e) => return super::plugin_failed(g, &e),
+        Err(e) => return Err(e.into()),
     };
 
     // Parse both ends first: bad input is exit 2, whatever the path.
@@ -73,15 +71,14 @@ pub fn run(args: Args, g: &Global) -> u8 {
         match plugin.parse(raw) {
             Ok(Ok(v)) => versions.push(v),
             Ok(Err(refusal)) => {
-                return bad_input(
+                return Err(bad_input(
                     g,
-                    &args.app,
                     refusal_kind_name(refusal.kind),
                     &refusal.message,
                     &refusal.suggestions,
-                );
+                ));
             }
-            Err(e) => return super::plugin_failed(g, &e),
+            Err(e) => return Err(e.into()),
         }
     }
     let req = UpgradeRequest {
@@ -90,63 +87,51 @@ pub fn run(args: Args, g: &Global) -> u8 {
         zero_downtime: args.zero_downtime,
         facts: args.facts.clone(),
     };
-    match plugin.upgrade_path(&req) {
-        Ok(Ok(plan)) => {
-            print_plan(g, &args.app, &versions[0], &versions[1], &plan);
-            exit::OK
-        }
-        Ok(Err(refusal)) => {
+    match plugin.upgrade_path(&req)? {
+        Ok(plan) => Ok(print_plan(g, &args.app, &versions[0], &versions[1], &plan)),
+        Err(refusal) => {
             // A version the plugin parses but does not know is still bad input.
             if matches!(
                 refusal.kind,
                 RefusalKind::MalformedVersion | RefusalKind::UnknownVersion
             ) {
-                return bad_input(
+                return Err(bad_input(
                     g,
-                    &args.app,
                     refusal_kind_name(refusal.kind),
                     &refusal.message,
                     &refusal.suggestions,
-                );
+                ));
             }
-            print_refusal(g, &args.app, &refusal);
-            exit::REFUSED
+            Err(refused(g, &refusal))
         }
-        Err(e) => super::plugin_failed(g, &e),
     }
 }
 
-fn bad_input(g: &Global, app: &str, kind: &str, message: &str, suggestions: &[String]) -> u8 {
-    if g.json {
-        let v = json!({
-            "app": app,
-            "outcome": "bad-input",
-            "refusal": {"kind": kind, "message": message, "suggestions": suggestions},
-        });
-        println!("{v}");
-    } else {
+/// Input the plugin cannot use (exit 2), with the nearest valid choices.
+fn bad_input(g: &Global, kind: &str, message: &str, suggestions: &[String]) -> Failure {
+    if !g.json {
         eprintln!("error ({kind}): {message}");
         if !suggestions.is_empty() {
             eprintln!("  nearest valid choices: {}", suggestions.join(", "));
         }
     }
-    exit::BAD_INPUT
+    Failure::new(exit::BAD_INPUT, kind, message)
+        .with_suggestions(suggestions.to_vec())
+        .told()
 }
 
-fn print_refusal(g: &Global, app: &str, r: &Refusal) {
-    if g.json {
-        let v = json!({
-            "app": app,
-            "outcome": "refused",
-            "refusal": render::refusal_json(r),
-        });
-        println!("{v}");
-    } else {
+/// No path (exit 3): the plugin's refusal and what to do instead. It is
+/// the answer to the question, so a person reads it on stdout.
+fn refused(g: &Global, r: &Refusal) -> Failure {
+    if !g.json {
         println!("refused ({}): {}", refusal_kind_name(r.kind), r.message);
         if !r.suggestions.is_empty() {
             println!("  instead: {}", r.suggestions.join(", "));
         }
     }
+    Failure::new(exit::REFUSED, refusal_kind_name(r.kind), r.message.clone())
+        .with_suggestions(r.suggestions.clone())
+        .told()
 }
 
 fn version_json(v: &Version) -> Value {
@@ -156,11 +141,10 @@ fn version_json(v: &Version) -> Value {
     })
 }
 
-fn print_plan(g: &Global, app: &str, from: &Version, to: &Version, plan: &UpgradePlan) {
-    if g.json {
-        let v = json!({
+/// Print the hops for a person (without --json) and return them as the result.
+fn print_plan(g: &Global, app: &str, from: &Version, to: &Version, plan: &UpgradePlan) -> Value {
+    let v = json!({
             "app": app,
-            "outcome": "path",
             "from": version_json(from),
             "to": version_json(to),
             "hops": plan.hops.iter().map(|h| json!({
@@ -172,9 +156,9 @@ fn print_plan(g: &Global, app: &str, from: &Version, to: &Version, plan: &Upgrad
                 "what": p.what, "requirement": p.requirement, "met": p.met, "reason": p.reason,
             })).collect::<Vec<_>>(),
             "caveats": plan.caveats,
-        });
-        println!("{v}");
-        return;
+    });
+    if g.json {
+        return v;
     }
     let n = plan.hops.len();
     if n == 0 {
@@ -216,4 +200,5 @@ fn print_plan(g: &Global, app: &str, from: &Version, to: &Version, plan: &Upgrad
             println!("    ! {c}");
         }
     }
+    v
 }

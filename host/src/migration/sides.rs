@@ -60,11 +60,7 @@ pub fn side_word(s: Side) -> &'static str {
 
 impl Sides {
     pub fn connect(mig: &Migration, mount: Option<String>) -> Result<Sides, SideError> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(SideError::Runtime)?;
+        let rt = crate::runtime::build().map_err(SideError::Runtime)?;
         let src_spec = HostSpec::parse(&mig.source.host)?;
         let dst_spec = HostSpec::parse(&mig.destination.host)?;
         let (src, dst) = rt.block_on(async {
