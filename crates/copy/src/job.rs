@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use migrate_remote::{Host, HostSpec, Location, sh_quote, trust};
+use migrate_remote::registry::{self, JobKind, JobRecord};
+use migrate_remote::{Host, HostSpec, Location, SshCommand, SshOpt, sh_quote, trust};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tracing::{info, instrument, warn};
@@ -13,7 +14,6 @@ use tracing::{info, instrument, warn};
 use crate::error::CopyError;
 use crate::manifest::{self, Entry};
 use crate::plan::{self, Plan};
-use crate::registry::{self, JobRecord};
 use crate::remote_cmds::{self, parse_kv};
 use crate::script::{self, ScriptParams};
 use crate::verify::{self, Verdict};
@@ -93,6 +93,32 @@ pub enum Outcome {
 /// media stream, so below about 50 MiB the probe costs more than it can win,
 /// on a slow link as on a fast one (a 1 % final pass is typically smaller).
 const PROBE_MIN_BYTES: u64 = 64 << 20;
+
+/// This machine's own ssh to dst (the source is this machine): its config,
+/// agent and known_hosts, no questions asked.
+fn operator_ssh(dst_dest: &str) -> Result<SshCommand, migrate_remote::RemoteError> {
+    Ok(SshCommand::new(
+        dst_dest,
+        vec![
+            SshOpt::option("BatchMode", "yes")?,
+            SshOpt::option("StrictHostKeyChecking", "yes")?,
+        ],
+    )?)
+}
+
+/// How long a copy's temporary key is accepted if nothing removes it. A
+/// copy opens new connections to dst for as long as it runs (each chunk,
+/// each retry), so the key must outlive the slowest plausible copy of the
+/// whole source filesystem: the pipe's few hours, plus one hour per 8 GiB
+/// in use there (about 2.3 MB/s, a 20 Mbit/s link).
+fn key_lifetime(src_probe: &HashMap<String, String>) -> Duration {
+    let used_bytes = src_probe
+        .get("usedk")
+        .and_then(|k| k.parse::<u64>().ok())
+        .unwrap_or(0)
+        .saturating_mul(1024);
+    trust::DEFAULT_LIFETIME + Duration::from_secs(3600 * used_bytes.div_ceil(8 << 30))
+}
 
 /// Stable id for a (source, destination) pair: reruns find their job.
 pub fn job_id(src: &Location, dst: &Location) -> String {
@@ -368,6 +394,7 @@ pub async fn run(
         dst: opts.dst.to_string(),
         job_dir: jd.clone(),
         relay: matches!(mode, Mode::Relay),
+        kind: JobKind::Copy,
     })?;
 
     let avail: u64 = dp
@@ -415,7 +442,9 @@ pub async fn run(
     let trust_fut = async {
         match &mode {
             Mode::Direct { dst_dest } => {
-                trust::setup(&src, &dst, dst_dest, &jd, &id).await.map(Some)
+                trust::setup(&src, &dst, dst_dest, &jd, &id, key_lifetime(&sp))
+                    .await
+                    .map(Some)
             }
             _ => Ok(None),
         }
@@ -568,17 +597,17 @@ pub async fn run(
                     Mode::Direct { dst_dest } => {
                         let t = match early_trust.clone() {
                             Some(t) => t,
-                            None => trust::setup(&src, &dst, dst_dest, &jd, &id).await?,
+                            None => {
+                                trust::setup(&src, &dst, dst_dest, &jd, &id, key_lifetime(&sp))
+                                    .await?
+                            }
                         };
-                        (Some(t.dst_ssh), Some(trust::removal_script(&t.marker)))
+                        (
+                            Some(t.dst_ssh),
+                            Some(trust::removal_script(trust::Keys::Job(&id)).to_string()),
+                        )
                     }
-                    Mode::FromLocal { dst_dest } => (
-                        Some(format!(
-                            "ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -- {}",
-                            sh_quote(dst_dest)
-                        )),
-                        None,
-                    ),
+                    Mode::FromLocal { dst_dest } => (Some(operator_ssh(dst_dest)?), None),
                     _ => (None, None),
                 };
                 ph.done("trust");

@@ -7,7 +7,6 @@ pub mod error;
 pub mod job;
 pub mod manifest;
 pub mod plan;
-pub mod registry;
 pub mod remote_cmds;
 pub mod script;
 pub mod status;
@@ -15,3 +14,5 @@ pub mod verify;
 
 pub use error::CopyError;
 pub use job::{CopyOptions, Outcome, Progress, Summary, run};
+/// The job list moved to `migrate_remote::registry` (pipes use it too).
+pub use migrate_remote::registry;

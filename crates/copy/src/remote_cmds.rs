@@ -21,9 +21,10 @@ pub fn parse_kv(out: &[u8]) -> HashMap<String, String> {
     m
 }
 
-/// Job directory expression, evaluated by the host's own shell.
+/// Job directory expression, evaluated by the host's own shell: the one
+/// convention every job uses (`migrate_remote::jobdir`). Copy ids are hex.
 pub fn job_dir_expr(id: &str) -> String {
-    format!("\"${{XDG_STATE_HOME:-$HOME/.local/state}}/migrate/copy/{id}\"")
+    migrate_remote::jobdir::expr(&migrate_remote::JobId::sanitized(id))
 }
 
 /// Probe the source: job dir, path, tools, job state.

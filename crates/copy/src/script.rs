@@ -3,7 +3,7 @@
 //! dst, run the tar streams in parallel, re-apply directory metadata, record
 //! each stream's exit statuses, and remove the temporary key at the end.
 
-use migrate_remote::sh_quote;
+use migrate_remote::{SshCommand, sh_quote};
 
 /// Everything the script needs to know.
 #[derive(Debug, Clone)]
@@ -12,9 +12,9 @@ pub struct ScriptParams {
     pub src_root: String,
     pub dst_root: String,
     pub streams: usize,
-    /// Shell words that run one command (given as a single argument) on
-    /// dst, e.g. `ssh -i KEY ... host`; None when dst is this same machine.
-    pub dst_ssh: Option<String>,
+    /// The ssh command that runs one command (given as a single argument)
+    /// on dst; None when dst is this same machine.
+    pub dst_ssh: Option<SshCommand>,
     /// Whether both tars support --xattrs/--acls.
     pub xattrs: bool,
     pub compress: bool,
@@ -226,16 +226,15 @@ pub fn render(p: &ScriptParams) -> String {
     // the first value given for an option, so the prefix overrides the
     // `ControlMaster=no` in `dst_ssh`.
     let dst_run = match &p.dst_ssh {
-        Some(ssh) => match ssh.strip_prefix("ssh ") {
-            Some(rest) => format!(
-                "dst_run() {{ ssh $CIPHERS {rest} \"$1\"; }}\n\
-                 dst_ctl() {{ ssh -o ControlMaster=auto -o ControlPath=\"$J/cm\" -o ControlPersist=30 {rest} \"$1\"; }}\n\
-                 dst_ctl_exit() {{ ssh -O exit -o ControlPath=\"$J/cm\" {rest} 2>/dev/null; true; }}"
-            ),
-            None => format!(
-                "dst_run() {{ {ssh} \"$1\"; }}\ndst_ctl() {{ dst_run \"$1\"; }}\ndst_ctl_exit() {{ true; }}"
-            ),
-        },
+        // `$CIPHERS` and `$J` are the job's own variables, expanded by its shell.
+        Some(ssh) => format!(
+            "dst_run() {{ {} \"$1\"; }}\n\
+             dst_ctl() {{ {} \"$1\"; }}\n\
+             dst_ctl_exit() {{ {} 2>/dev/null; true; }}",
+            ssh.render_with("$CIPHERS"),
+            ssh.render_with("-o ControlMaster=auto -o ControlPath=\"$J/cm\" -o ControlPersist=30"),
+            ssh.render_with("-O exit -o ControlPath=\"$J/cm\""),
+        ),
         None => {
             "dst_run() { sh -c \"$1\"; }\ndst_ctl() { dst_run \"$1\"; }\ndst_ctl_exit() { true; }"
                 .to_string()

@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use crate::error::CopyError;
 use crate::job::{PlanInfo, Progress, progress_from};
-use crate::registry::{self, JobRecord};
 use crate::remote_cmds::{self, parse_kv};
+use migrate_remote::registry::{self, JobRecord};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct JobStatus {
@@ -187,7 +187,7 @@ pub async fn cleanup(purge: bool, hosts: &[String]) -> Result<CleanupReport, Cop
             let host = Host::connect(&spec).await?;
             let script = format!(
                 "{}\nrm -f \"${{XDG_STATE_HOME:-$HOME/.local/state}}\"/migrate/copy/*/key \"${{XDG_STATE_HOME:-$HOME/.local/state}}\"/migrate/copy/*/key.pub",
-                trust::removal_script(trust::MARKER_PREFIX)
+                trust::removal_script(trust::Keys::All)
             );
             host.sh("removing temporary keys", &script, None).await?;
             Ok::<(), migrate_remote::RemoteError>(())

@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 
 use bollard::query_parameters::InspectContainerOptions;
-use migrate_remote::{Host, HostSpec, sh_quote, trust};
+use migrate_remote::{Host, HostSpec, JobId, Pipe, PipeError, sh_quote};
 use serde::Serialize;
 use tracing::{info, instrument};
 
@@ -581,56 +581,11 @@ pub async fn move_db(m: &DbMove) -> Result<DbReport, DockerError> {
     Ok(rep)
 }
 
-/// Parse the `rc DUMP LOAD` line and the error files into a verdict.
-fn verdict(out: &str) -> Result<(), String> {
-    let mut rc = (None, None);
-    let mut dump_err = String::new();
-    let mut load_err = String::new();
-    let mut cur = 0;
-    for l in out.lines() {
-        if let Some(r) = l.strip_prefix("@@rc ") {
-            let mut it = r.split_whitespace();
-            rc = (
-                it.next().and_then(|x| x.parse::<i32>().ok()),
-                it.next().and_then(|x| x.parse::<i32>().ok()),
-            );
-        } else if l == "@@dumperr" {
-            cur = 1;
-        } else if l == "@@loaderr" {
-            cur = 2;
-        } else if cur == 1 {
-            dump_err.push_str(l);
-            dump_err.push('\n');
-        } else if cur == 2 {
-            load_err.push_str(l);
-            load_err.push('\n');
-        }
-    }
-    match rc {
-        (Some(0), Some(0)) => Ok(()),
-        (Some(a), Some(b)) => Err(format!(
-            "dump exit {a}{}; load exit {b}{}",
-            if dump_err.trim().is_empty() {
-                String::new()
-            } else {
-                format!(": {}", dump_err.trim())
-            },
-            if load_err.trim().is_empty() {
-                String::new()
-            } else {
-                format!(": {}", load_err.trim())
-            },
-        )),
-        _ => Err(format!(
-            "the pipeline did not report its status: {}",
-            out.trim()
-        )),
-    }
-}
-
-/// Run `src_script | load` between the two servers: server to server with
-/// a temporary key when both are remote, one script when they are the same
-/// host, else through this machine.
+/// Run `src_script | load` between the two servers through the one
+/// server-to-server pipe (`migrate_remote::pipe`): a temporary key,
+/// registered for `migrate cleanup`, when both are remote; one pipeline
+/// when they are the same host; else through this machine. Returns the
+/// route's name and the stream's verdict.
 async fn pipe(
     s: &DockerHost,
     d: &DockerHost,
@@ -639,128 +594,25 @@ async fn pipe(
     src_script: &str,
     load: &str,
 ) -> Result<(String, Result<(), String>), DockerError> {
-    let wrap = |sink: &str, tmp: &str| {
-        format!(
-            "t={tmp}; mkdir -p \"$t\"\nbash -c {sq} 2>\"$t/dump.err\" | {sink} 2>\"$t/load.err\"\necho \"@@rc ${{PIPESTATUS[0]}} ${{PIPESTATUS[1]}}\"\necho @@dumperr; tail -c 2000 \"$t/dump.err\"; echo @@loaderr; tail -c 2000 \"$t/load.err\"; rm -rf \"$t\"\n",
-            sq = sh_quote(src_script)
-        )
-    };
-    let tmp = "\"${TMPDIR:-/tmp}/migrate-db.$$\"";
-    if src == dst {
-        let script = wrap(&format!("bash -c {}", sh_quote(load)), tmp);
-        let out = s
-            .host
-            .sh_raw(
-                "piping the dump",
-                &format!("bash -c {}", sh_quote(&script)),
-                None,
-            )
-            .await?;
-        return Ok((
-            "same-host".into(),
-            verdict(&String::from_utf8_lossy(&out.stdout)),
-        ));
+    debug_assert!(s.host.spec() == src && d.host.spec() == dst);
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|t| t.as_secs())
+        .unwrap_or(0);
+    let job = JobId::new(&format!("docker-db-{}-{stamp}", std::process::id()))?;
+    let dump = format!("bash -c {}", sh_quote(src_script));
+    let load = format!("bash -c {}", sh_quote(load));
+    match migrate_remote::pipe::run(&Pipe::new(&s.host, &d.host, job, &dump, &load)).await {
+        Ok(t) => Ok((t.route.name().into(), Ok(()))),
+        Err(PipeError::Remote(e)) => Err(e.into()),
+        Err(e @ PipeError::Failed { .. }) => Ok(("stream".into(), Err(e.to_string()))),
+        Err(e) => Err(DockerError::Failed(e.to_string())),
     }
-    if let (HostSpec::Ssh { .. }, HostSpec::Ssh { dest }) = (src, dst) {
-        let home = s
-            .host
-            .sh("finding the home directory", "printf '%s' \"$HOME\"", None)
-            .await?;
-        let home = String::from_utf8_lossy(&home).to_string();
-        let id = format!("db{}", std::process::id());
-        let jd = format!("{home}/.cache/migrate/docker-db-{id}");
-        let t = trust::setup(&s.host, &d.host, dest, &jd, &id).await?;
-        let sink = format!(
-            "{} {}",
-            t.dst_ssh,
-            sh_quote(&format!("bash -c {}", sh_quote(load)))
-        );
-        let script = wrap(&sink, tmp);
-        let res = s
-            .host
-            .sh_raw(
-                "piping the dump server to server",
-                &format!("bash -c {}", sh_quote(&script)),
-                None,
-            )
-            .await;
-        let td = trust::teardown(&s.host, &d.host, &jd, &id).await;
-        let _ = s
-            .host
-            .sh(
-                "removing the job directory",
-                &format!("rm -rf {}", sh_quote(&jd)),
-                None,
-            )
-            .await;
-        let out = res?;
-        td?;
-        return Ok((
-            "direct".into(),
-            verdict(&String::from_utf8_lossy(&out.stdout)),
-        ));
-    }
-    relay(s, d, src_script, load).await
-}
-
-/// Through this machine: the dump's stdout is copied into the load's stdin.
-async fn relay(
-    s: &DockerHost,
-    d: &DockerHost,
-    src_script: &str,
-    load: &str,
-) -> Result<(String, Result<(), String>), DockerError> {
-    let mut a = s
-        .host
-        .spawn(
-            "dumping",
-            &format!("bash -c {}", sh_quote(src_script)),
-            false,
-            true,
-        )
-        .await?;
-    let mut b = d
-        .host
-        .spawn(
-            "loading",
-            &format!("bash -c {}", sh_quote(load)),
-            true,
-            true,
-        )
-        .await?;
-    let (Some(mut out), Some(mut inp)) = (a.stdout.take(), b.stdin.take()) else {
-        return Err(DockerError::Failed("the dump pipes did not open".into()));
-    };
-    let copied = tokio::io::copy(&mut out, &mut inp).await;
-    drop(inp);
-    let ao = a.wait_with_output("dumping").await?;
-    let bo = b.wait_with_output("loading").await?;
-    let rc_a = ao.status.code().unwrap_or(-1);
-    let rc_b = bo.status.code().unwrap_or(-1);
-    let fake = format!(
-        "@@rc {rc_a} {rc_b}\n@@dumperr\n{}{}\n@@loaderr\n{}\n",
-        String::from_utf8_lossy(&ao.stderr),
-        copied
-            .err()
-            .map(|e| format!("relay: {e}"))
-            .unwrap_or_default(),
-        String::from_utf8_lossy(&bo.stderr)
-    );
-    Ok(("relay".into(), verdict(&fake)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn verdict_reads_both_sides() {
-        assert!(verdict("@@rc 0 0\n@@dumperr\n@@loaderr\n").is_ok());
-        let e =
-            verdict("@@rc 1 0\n@@dumperr\ngzip: unexpected end of file\n@@loaderr\n").unwrap_err();
-        assert!(e.contains("unexpected end of file"), "{e}");
-        assert!(verdict("garbage").is_err());
-    }
 
     #[test]
     fn picks_decompressor_by_extension() {

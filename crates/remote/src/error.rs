@@ -47,6 +47,20 @@ pub enum RemoteError {
         dst: String,
         why: String,
     },
+
+    #[error("local state in {path}: {why}")]
+    State { path: String, why: String },
+
+    #[error(transparent)]
+    Word(#[from] crate::script::WordError),
+
+    #[error("`{id}` is not a job id (letters, digits, `-`, `_`, at most 64)")]
+    BadJobId { id: String },
+
+    #[error(
+        "the job directory on {host} would be `{dir}`: not an absolute path without spaces or quotes; set XDG_STATE_HOME there (or HOME) to such a directory"
+    )]
+    JobDir { host: String, dir: String },
 }
 
 impl RemoteError {

@@ -1,25 +1,11 @@
-//! POSIX shell quoting: every path and argument we splice into a remote command
-//! goes through here, so names with spaces, quotes or newlines stay one word.
+//! POSIX shell quoting for text still assembled with `format!`: every path
+//! and argument spliced into a remote command goes through here, so names
+//! with spaces, quotes or newlines stay one word.
 
-/// Quote `s` for a POSIX shell as one word.
+/// Quote `s` for a POSIX shell as one word. New code builds scripts from
+/// `script::ShellWord` instead, which also refuses what no word can hold.
 pub fn sh_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/._-+:@%=,".contains(&b))
-    {
-        return s.to_string();
-    }
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('\'');
-    for c in s.chars() {
-        if c == '\'' {
-            out.push_str("'\\''");
-        } else {
-            out.push(c);
-        }
-    }
-    out.push('\'');
-    out
+    crate::script::quote(s)
 }
 
 #[cfg(test)]

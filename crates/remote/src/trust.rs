@@ -1,20 +1,35 @@
 //! Temporary server-to-server trust, so data streams src→dst without passing
 //! through the operator: a fresh key made on src, authorized on dst with
-//! `restrict` and `from=`, and dst's host key pinned on src from the
-//! operator's own known_hosts (never trust on first use). Everything carries
-//! a marker so teardown (and `migrate cleanup` after a crash) finds it.
+//! `restrict`, `from=` and `expiry-time=`, and dst's host key pinned on src
+//! from the operator's own known_hosts (never trust on first use).
+//! Everything carries a marker so teardown (and `migrate cleanup` after a
+//! crash) finds it; the expiry ends the trust even when nobody does.
+//!
+//! No `command=`: the copy job runs many different commands on dst over the
+//! key (one extract per stream, directory creation, deletions, directory
+//! metadata, the key's own removal, and a shared control master for them),
+//! so no single forced command serves every user of this trust. `restrict`
+//! (no forwarding, no pty, no agent), `from=` and the expiry bound it
+//! instead.
 
 use std::collections::BTreeSet;
 use std::process::Command;
+use std::time::Duration;
 
-use tracing::{info, instrument};
+use tracing::{info, instrument, warn};
 
 use crate::error::RemoteError;
 use crate::host::Host;
-use crate::quote::sh_quote;
+use crate::script::{Script, ShellWord};
+use crate::ssh::{SshCommand, SshOpt};
 
 /// Every temporary key's comment starts with this, followed by the job id.
 pub const MARKER_PREFIX: &str = "migrate-copy-tmp-";
+
+/// How long a temporary key is accepted when nothing removes it: a few
+/// hours past the start. sshd checks the expiry when a connection logs in,
+/// so a stream that started in time runs to its end.
+pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(6 * 3600);
 
 /// How to reach dst, as the operator's ssh resolves it (`ssh -G`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,19 +167,47 @@ pub fn operator_host_keys(r: &Resolved, dest: &str) -> Result<Vec<String>, Remot
 /// job appended meanwhile (seen in the lab with copies running side by side).
 const LOCK: &str = r#"mkdir -p "$HOME/.ssh"; exec 9>>"$HOME/.ssh/.migrate-keys.lock"; command -v flock >/dev/null 2>&1 && flock -w 60 9"#;
 
-/// A shell snippet removing every authorized_keys line that contains
-/// `marker`, keeping the file's inode and mode.
-pub fn removal_script(marker: &str) -> String {
-    format!(
-        r#"f="$HOME/.ssh/authorized_keys"; t="$f.migrate-tmp.$$"
-{LOCK}
-if [ -f "$f" ] && grep -qF -- {m} "$f"; then
-  grep -vF -- {m} "$f" > "$t"; rc=$?
+/// Which temporary keys a removal takes.
+#[derive(Debug, Clone, Copy)]
+pub enum Keys<'a> {
+    /// The key of this job id, and no other (ids can be prefixes of each
+    /// other, so the whole comment must match).
+    Job(&'a str),
+    /// Every temporary key migrate made, whatever job made it.
+    All,
+}
+
+/// A shell snippet removing the authorized_keys lines of `keys`, keeping
+/// the file's inode and mode. The marker is the line's last field.
+pub fn removal_script(keys: Keys) -> Script {
+    let pattern = match keys {
+        Keys::Job(id) => {
+            // Job ids are plain (jobdir::JobId); anything else matches nothing.
+            let plain = !id.is_empty()
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if plain {
+                format!(" {MARKER_PREFIX}{id}$")
+            } else {
+                "^$^".to_string()
+            }
+        }
+        Keys::All => format!(" {MARKER_PREFIX}[A-Za-z0-9_-]+$"),
+    };
+    let p = ShellWord::new(&pattern).unwrap_or_else(|_| ShellWord::fixed("^$^"));
+    Script::new()
+        .raw("f=\"$HOME/.ssh/authorized_keys\"; t=\"$f.migrate-tmp.$$\"\n")
+        .raw(LOCK)
+        .then(&Script::template(
+            r#"
+if [ -f "$f" ] && grep -qE -- {{p}} "$f"; then
+  grep -vE -- {{p}} "$f" > "$t"; rc=$?
   if [ $rc -le 1 ]; then cat "$t" > "$f"; fi
   rm -f "$t"; [ $rc -le 1 ]
 fi"#,
-        m = sh_quote(marker)
-    )
+            &[("p", &p)],
+        ))
 }
 
 /// The addresses to put in `from=`: src's ssh BindAddress when it has one
@@ -194,12 +237,15 @@ pub fn from_addresses(probe: &str) -> BTreeSet<String> {
     }
 }
 
-/// The installed trust: the command src uses to run things on dst.
+/// The installed trust: how src runs things on dst.
 #[derive(Debug, Clone)]
 pub struct Trust {
     pub marker: String,
-    /// `ssh ... user@host` prefix, to be followed by one quoted command.
-    pub dst_ssh: String,
+    /// `ssh … -- host`, to be followed by one remote command word.
+    pub dst_ssh: SshCommand,
+    /// When dst stops accepting the key (dst's local time, as sshd reads
+    /// it), or None when dst's sshd is older than 8.2 and has no expiry.
+    pub expires: Option<String>,
 }
 
 /// Marker for a job id.
@@ -207,42 +253,63 @@ pub fn marker_for(job_id: &str) -> String {
     format!("{MARKER_PREFIX}{job_id}")
 }
 
-/// Create the key on src (in `job_dir`), authorize it on dst, pin dst's host
-/// key on src, and prove the link works.
-#[instrument(skip_all, fields(src = %src.name(), dst = %dst.name()))]
+/// A public key line as ssh-keygen prints it: `TYPE BASE64 [comment]`.
+fn parse_pubkey(line: &str) -> Option<(String, String)> {
+    let mut parts = line.split_whitespace();
+    let kt = parts.next()?;
+    let k = parts.next()?;
+    let kt_ok = kt
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-.@".contains(&b));
+    let k_ok = k
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b));
+    (kt_ok && k_ok).then(|| (kt.to_string(), k.to_string()))
+}
+
+/// Create the key on src (in `job_dir`), authorize it on dst until
+/// `lifetime` has passed, pin dst's host key on src, and prove the link
+/// works.
+#[instrument(skip_all, fields(src = %src.name(), dst = %dst.name(), job = job_id))]
 pub async fn setup(
     src: &Host,
     dst: &Host,
     dst_dest: &str,
     job_dir: &str,
     job_id: &str,
+    lifetime: Duration,
 ) -> Result<Trust, RemoteError> {
     let terr = |why: String| RemoteError::Trust {
         src: src.name(),
         dst: dst.name(),
         why,
     };
+    let id = crate::jobdir::JobId::new(job_id)?;
     let r = resolve(dst_dest)?;
     let keys = operator_host_keys(&r, dst_dest)?;
-    let marker = marker_for(job_id);
-    let alias = format!("migrate-dst-{job_id}");
-    let jd = sh_quote(job_dir);
+    let marker = marker_for(id.as_str());
+    let alias = format!("migrate-dst-{id}");
+    let jd = ShellWord::new(job_dir)?;
 
     // Addresses dst will see src connecting from: src's ssh BindAddress if
     // configured, else the route's source address, else the address the
     // operator reached src on.
-    let probe = format!(
-        r#"h={h}
-ssh -G -p {p} -l {u} "$h" 2>/dev/null | awk '$1=="bindaddress" && $2!="none" {{print "bind", $2}}'
-ip=$(getent ahosts "$h" 2>/dev/null | awk '{{print $1; exit}}')
-[ -n "$ip" ] && ip route get "$ip" 2>/dev/null | awk '{{for(i=1;i<NF;i++) if($i=="src") print "route", $(i+1)}}'
-[ -n "$SSH_CONNECTION" ] && echo "$SSH_CONNECTION" | awk '{{print "conn", $3}}'
+    let probe = Script::template(
+        r#"h={{h}}
+ssh -G -p {{p}} -l {{u}} -- "$h" 2>/dev/null | awk '$1=="bindaddress" && $2!="none" {print "bind", $2}'
+ip=$(getent ahosts "$h" 2>/dev/null | awk '{print $1; exit}')
+[ -n "$ip" ] && ip route get "$ip" 2>/dev/null | awk '{for(i=1;i<NF;i++) if($i=="src") print "route", $(i+1)}'
+[ -n "$SSH_CONNECTION" ] && echo "$SSH_CONNECTION" | awk '{print "conn", $3}'
 true"#,
-        h = sh_quote(&r.hostname),
-        p = r.port,
-        u = sh_quote(&r.user)
+        &[
+            ("h", &ShellWord::new(&r.hostname)?),
+            ("p", &ShellWord::new(&r.port.to_string())?),
+            ("u", &ShellWord::new(&r.user)?),
+        ],
     );
-    let out = src.sh("finding src's address", &probe, None).await?;
+    let out = src
+        .sh("finding src's address", probe.as_str(), None)
+        .await?;
     let froms = from_addresses(&String::from_utf8_lossy(&out));
     if froms.is_empty() {
         return Err(terr(
@@ -252,88 +319,150 @@ true"#,
     let from = froms.into_iter().collect::<Vec<_>>().join(",");
 
     let pinned: String = keys.iter().map(|k| format!("{alias} {k}\n")).collect();
-    let mkkey = format!(
-        r#"set -e; umask 077; mkdir -p {jd}
-command -v ssh-keygen >/dev/null || {{ echo "ssh-keygen is not installed on src (package openssh-client)" >&2; exit 3; }}
-rm -f {jd}/key {jd}/key.pub
-ssh-keygen -q -t ed25519 -N '' -C {m} -f {jd}/key >/dev/null
-cat > {jd}/known_hosts
-cat {jd}/key.pub"#,
-        m = sh_quote(&marker)
+    let mkkey = Script::template(
+        r#"set -e; umask 077; mkdir -p {{jd}}
+command -v ssh-keygen >/dev/null || { echo "ssh-keygen is not installed on src (package openssh-client)" >&2; exit 3; }
+rm -f {{jd}}/key {{jd}}/key.pub
+ssh-keygen -q -t ed25519 -N '' -C {{m}} -f {{jd}}/key >/dev/null
+cat > {{jd}}/known_hosts
+cat {{jd}}/key.pub"#,
+        &[("jd", &jd), ("m", &ShellWord::new(&marker)?)],
     );
     let pubkey = src
-        .sh("creating a temporary key", &mkkey, Some(pinned.as_bytes()))
+        .sh(
+            "creating a temporary key",
+            mkkey.as_str(),
+            Some(pinned.as_bytes()),
+        )
         .await?;
     let pubkey = String::from_utf8_lossy(&pubkey).trim().to_string();
-    let mut parts = pubkey.split_whitespace();
-    let (Some(kt), Some(k)) = (parts.next(), parts.next()) else {
+    let Some((kt, k)) = parse_pubkey(&pubkey) else {
         return Err(terr(format!("unexpected public key '{pubkey}'")));
     };
-    let line = format!("restrict,from=\"{from}\" {kt} {k} {marker}\n");
-    let install = format!(
-        r#"set -e; umask 077; {LOCK}; f="$HOME/.ssh/authorized_keys"
+    // The expiry is computed on dst, in dst's local time, which is how its
+    // sshd reads `expiry-time` (OpenSSH 8.2 and later; an older sshd would
+    // refuse the whole line, so there the key goes without and it is said).
+    let install = Script::new().raw("set -e; umask 077; ").raw(LOCK).then(&Script::template(
+        r#"; f="$HOME/.ssh/authorized_keys"
+v=$( { PATH="$PATH:/usr/sbin:/usr/local/sbin" sshd -V; } 2>&1 | sed -n 's/.*OpenSSH_\([0-9][0-9]*\)\.\([0-9][0-9]*\).*/\1 \2/p' | head -n 1)
+opts=restrict
+if [ -n "$v" ] && [ "${v% *}" -lt 8 -o \( "${v% *}" -eq 8 -a "${v#* }" -lt 2 \) ]; then
+  echo "noexpiry ${v% *}.${v#* }"
+else
+  e=$(( $(date +%s) + {{secs}} ))
+  x=$(date -d "@$e" +%Y%m%d%H%M%S 2>/dev/null || date -r "$e" +%Y%m%d%H%M%S)
+  opts="restrict,expiry-time=\"$x\""
+  echo "expiry $x"
+fi
 if [ -s "$f" ] && [ -n "$(tail -c1 "$f")" ]; then echo >> "$f"; fi
-cat >> "$f""#
-    );
-    dst.sh(
-        "authorizing the temporary key",
-        &install,
-        Some(line.as_bytes()),
-    )
-    .await?;
-    info!(%from, "temporary key authorized on dst");
-
-    let dst_ssh = format!(
-        "ssh -i {jd}/key -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes \
-         -o UserKnownHostsFile={jd}/known_hosts -o GlobalKnownHostsFile=/dev/null \
-         -o HostKeyAlias={alias} -o ControlMaster=no -o ControlPath=none \
-         -o ServerAliveInterval=15 -o ServerAliveCountMax=4 -p {p} -l {u} {h}",
-        p = r.port,
-        u = sh_quote(&r.user),
-        h = sh_quote(&r.hostname)
-    );
-    // The check also opens a connection master on src (ControlPath
-    // JOB_DIR/cm) that the job reuses for its short serial steps, so it pays
-    // no handshake of its own for them. Its stdio goes to files: a
-    // persisting master would otherwise hold this command's pipes open.
-    let check = match dst_ssh.strip_prefix("ssh ") {
-        Some(rest) => format!(
-            "ssh -o ControlMaster=auto -o ControlPath={jd}/cm -o ControlPersist=60 {rest} true < /dev/null > /dev/null 2> {jd}/cm.err || {{ cat {jd}/cm.err >&2; exit 1; }}"
+printf '%s,from="%s" %s %s %s\n' "$opts" {{from}} {{kt}} {{k}} {{m}} >> "$f""#,
+        &[
+            ("secs", &ShellWord::new(&lifetime.as_secs().max(60).to_string())?),
+            ("from", &ShellWord::new(&from)?),
+            ("kt", &ShellWord::new(&kt)?),
+            ("k", &ShellWord::new(&k)?),
+            ("m", &ShellWord::new(&marker)?),
+        ],
+    ));
+    let out = dst
+        .sh("authorizing the temporary key", install.as_str(), None)
+        .await?;
+    let out = String::from_utf8_lossy(&out);
+    let expires = out
+        .lines()
+        .find_map(|l| l.strip_prefix("expiry "))
+        .map(str::to_string);
+    match (
+        &expires,
+        out.lines().find_map(|l| l.strip_prefix("noexpiry ")),
+    ) {
+        (Some(x), _) => info!(%from, expires = %x, "temporary key authorized on dst"),
+        (None, Some(v)) => warn!(
+            %from,
+            "dst's sshd is OpenSSH {v}, older than 8.2: the temporary key cannot expire by itself; `migrate cleanup` removes it after a crash"
         ),
-        None => format!("{dst_ssh} true"),
-    };
-    if let Err(e) = src.sh("testing the src→dst link", &check, None).await {
+        (None, None) => info!(%from, "temporary key authorized on dst"),
+    }
+
+    let dst_ssh = SshCommand::new(
+        &r.hostname,
+        vec![
+            SshOpt::identity(&format!("{job_dir}/key"))?,
+            SshOpt::option("IdentitiesOnly", "yes")?,
+            SshOpt::option("BatchMode", "yes")?,
+            SshOpt::option("StrictHostKeyChecking", "yes")?,
+            SshOpt::option("UserKnownHostsFile", &format!("{job_dir}/known_hosts"))?,
+            SshOpt::option("GlobalKnownHostsFile", "/dev/null")?,
+            SshOpt::option("HostKeyAlias", &alias)?,
+            SshOpt::option("ControlMaster", "no")?,
+            SshOpt::option("ControlPath", "none")?,
+            SshOpt::option("ServerAliveInterval", "15")?,
+            SshOpt::option("ServerAliveCountMax", "4")?,
+            SshOpt::port(r.port),
+            SshOpt::user(&r.user)?,
+        ],
+    )?;
+    // The check also opens a connection master on src (ControlPath
+    // JOB_DIR/cm) that a copy job reuses for its short serial steps, so it
+    // pays no handshake of its own for them. Its stdio goes to files: a
+    // persisting master would otherwise hold this command's pipes open.
+    let check = dst_ssh
+        .with_first(vec![
+            SshOpt::option("ControlMaster", "auto")?,
+            SshOpt::option("ControlPath", &format!("{job_dir}/cm"))?,
+            SshOpt::option("ControlPersist", "60")?,
+        ])
+        .render()
+        .then(&Script::template(
+            " true < /dev/null > /dev/null 2> {{jd}}/cm.err || { cat {{jd}}/cm.err >&2; exit 1; }",
+            &[("jd", &jd)],
+        ));
+    if let Err(e) = src
+        .sh("testing the src→dst link", check.as_str(), None)
+        .await
+    {
         let _ = teardown(src, dst, job_dir, job_id).await;
         return Err(terr(format!(
             "src cannot log in to dst directly ({e}); if the servers cannot reach each other, use --relay"
         )));
     }
-    Ok(Trust { marker, dst_ssh })
+    Ok(Trust {
+        marker,
+        dst_ssh,
+        expires,
+    })
 }
 
 /// Remove the key from dst's authorized_keys and the key and pin from src.
 /// Each side is attempted even if the other fails.
-#[instrument(skip_all, fields(src = %src.name(), dst = %dst.name()))]
+#[instrument(skip_all, fields(src = %src.name(), dst = %dst.name(), job = job_id))]
 pub async fn teardown(
     src: &Host,
     dst: &Host,
     job_dir: &str,
     job_id: &str,
 ) -> Result<(), RemoteError> {
-    let marker = marker_for(job_id);
     let a = dst
-        .sh("removing the temporary key", &removal_script(&marker), None)
-        .await;
-    let jd = sh_quote(job_dir);
-    let b = src
         .sh(
             "removing the temporary key",
-            &format!(
-                "ssh -O exit -o ControlPath={jd}/cm migrate-dst > /dev/null 2>&1; rm -f {jd}/key {jd}/key.pub {jd}/known_hosts {jd}/cm.err"
-            ),
+            removal_script(Keys::Job(job_id)).as_str(),
             None,
         )
         .await;
+    let b = match ShellWord::new(job_dir) {
+        Ok(jd) => src
+            .sh(
+                "removing the temporary key",
+                Script::template(
+                    "ssh -O exit -o ControlPath={{jd}}/cm migrate-dst > /dev/null 2>&1; rm -f {{jd}}/key {{jd}}/key.pub {{jd}}/known_hosts {{jd}}/cm.err",
+                    &[("jd", &jd)],
+                )
+                .as_str(),
+                None,
+            )
+            .await,
+        Err(e) => Err(e.into()),
+    };
     a.and(b).map(|_| ())
 }
 
@@ -380,19 +509,30 @@ mod tests {
         let f = dir.join(".ssh/authorized_keys");
         std::fs::write(
             &f,
-            "ssh-ed25519 KEEP me\nrestrict ssh-ed25519 X migrate-copy-tmp-abc\nssh-rsa KEEP2\n",
+            "ssh-ed25519 KEEP me\nrestrict ssh-ed25519 X migrate-copy-tmp-abc\nrestrict ssh-ed25519 Y migrate-copy-tmp-abcd\nssh-rsa KEEP2 migrate-copy-tmp-abc-not-ours-either x\n",
         )
         .unwrap();
-        let st = Command::new("sh")
-            .arg("-c")
-            .arg(removal_script("migrate-copy-tmp-abc"))
-            .env("HOME", &dir)
-            .status()
-            .unwrap();
-        assert!(st.success());
+        let run = |keys: Keys| {
+            let st = Command::new("sh")
+                .arg("-c")
+                .arg(removal_script(keys).as_str())
+                .env("HOME", &dir)
+                .status()
+                .unwrap();
+            assert!(st.success());
+            std::fs::read_to_string(&f).unwrap()
+        };
+        // One job's key only: not another whose id it begins.
         assert_eq!(
-            std::fs::read_to_string(&f).unwrap(),
-            "ssh-ed25519 KEEP me\nssh-rsa KEEP2\n"
+            run(Keys::Job("abc")),
+            "ssh-ed25519 KEEP me\nrestrict ssh-ed25519 Y migrate-copy-tmp-abcd\nssh-rsa KEEP2 migrate-copy-tmp-abc-not-ours-either x\n"
+        );
+        // A hostile id matches nothing.
+        assert_eq!(run(Keys::Job(".*")).lines().count(), 3);
+        // Every temporary key; a line merely mentioning the prefix stays.
+        assert_eq!(
+            run(Keys::All),
+            "ssh-ed25519 KEEP me\nssh-rsa KEEP2 migrate-copy-tmp-abc-not-ours-either x\n"
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }
