@@ -9,7 +9,6 @@ pub mod builder;
 pub mod checks;
 pub mod commands;
 pub mod config;
-pub mod dbpipe;
 pub mod definition;
 pub mod dns;
 pub mod journal;

@@ -7,9 +7,8 @@
 
 use std::time::Instant;
 
-use migrate_remote::{HostSpec, sh_quote};
+use migrate_remote::sh_quote;
 
-use super::super::dbpipe;
 use super::super::layout::{DbEngine, DbShell};
 use super::super::plan::human_bytes;
 use super::{Cx, Exec, Outcome, Planned, StepKind, outcome, tail};
@@ -183,11 +182,6 @@ impl StepKind for Database<'_> {
             Some(statements.as_bytes()),
         )?;
         let t = Instant::now();
-        let m = &x.cx.plan.migration;
-        let specs = (
-            HostSpec::parse(&m.source.host).map_err(|e| e.to_string())?,
-            HostSpec::parse(&m.destination.host).map_err(|e| e.to_string())?,
-        );
         let (dump, load) = (
             x.planned("dump")?.script.clone(),
             x.planned("load")?.script.clone(),
@@ -195,17 +189,14 @@ impl StepKind for Database<'_> {
         let sides = x.cx.sides;
         sides.record(Side::Source, "dump", &dump);
         sides.record(Side::Destination, "load", &load);
-        let (bytes, route) = sides
+        let job = migrate_remote::JobId::sanitized(&self.job(&x.cx));
+        let moved = sides
             .rt
-            .block_on(dbpipe::stream(
-                &sides.src,
-                &sides.dst,
-                (&specs.0, &specs.1),
-                &self.job(&x.cx),
-                &dump,
-                &load,
-            ))
+            .block_on(migrate_remote::pipe::run(&migrate_remote::Pipe::new(
+                &sides.src, &sides.dst, job, &dump, &load,
+            )))
             .map_err(|e| format!("piping the dump: {e}"))?;
+        let (bytes, route) = (moved.bytes, moved.route);
         let secs = t.elapsed().as_secs_f64();
         let a = x.run("count-source", "counting rows")?;
         let b = x.run("count-destination", "counting rows")?;
