@@ -1095,19 +1095,21 @@ fn psql_script(
     }
 }
 
+/// The recipe's engine as migrate_db's (the ones moved by dump and load).
+fn db_engine(engine: Engine) -> DbEngine {
+    match engine {
+        Engine::Postgresql => DbEngine::Postgresql,
+        _ => DbEngine::Mariadb,
+    }
+}
+
 fn database_bytes(
     sides: &Sides,
     engine: Engine,
     service: Option<&str>,
     name: &str,
 ) -> Result<u64, BuildError> {
-    let sql = match engine {
-        Engine::Postgresql => format!("select pg_database_size('{}')", name.replace('\'', "''")),
-        _ => format!(
-            "select coalesce(sum(data_length+index_length),0) from information_schema.tables where table_schema='{}'",
-            name.replace('\'', "''")
-        ),
-    };
+    let sql = migrate_db::statements::size(db_engine(engine), name);
     let out = sides
         .sh(
             Side::Source,
@@ -1135,16 +1137,7 @@ pub fn database_exists(
     } else {
         Engine::Mariadb
     };
-    let sql = match engine {
-        Engine::Postgresql => format!(
-            "select 1 from pg_database where datname='{}'",
-            name.replace('\'', "''")
-        ),
-        _ => format!(
-            "select 1 from information_schema.schemata where schema_name='{}'",
-            name.replace('\'', "''")
-        ),
-    };
+    let sql = migrate_db::statements::exists(db_engine(engine), name);
     let out = sides
         .sh(
             side,
@@ -1193,13 +1186,10 @@ pub fn stack_destination_holds(
         let sh = DbShell::for_engine(engine, &mig.destination, d.service.as_deref());
         let sql = match engine {
             DbEngine::Postgresql => format!(
-                "select case when exists (select 1 from pg_database where datname = '{n}') then 1 else 0 end",
-                n = name.replace('\'', "''")
+                "select case when exists ({}) then 1 else 0 end",
+                migrate_db::statements::exists(engine, &name)
             ),
-            DbEngine::Mariadb => format!(
-                "select count(*) from information_schema.tables where table_schema = '{n}'",
-                n = name.replace('\'', "''")
-            ),
+            DbEngine::Mariadb => migrate_db::statements::tables(engine, &name),
         };
         let out = sides
             .sh(
