@@ -1045,3 +1045,119 @@ SQL"
     assert!(a.starts_with("4321|"), "{a}");
     assert_eq!(psql("dst", &ddb, &db, q), a);
 }
+
+/// Database and table names with quotes, backticks, backslashes, `$$`, `;`
+/// and unicode: each is one name on both servers, the rows arrive, and
+/// nothing else is created or dropped (checked with the servers' own
+/// clients, the names escaped by hand here).
+#[test]
+fn hostile_database_and_table_names_move_intact() {
+    let _lab = lab::enter(module_path!(), Need::Docker);
+    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let pid = std::process::id();
+    // PostgreSQL: host on src → container on dst.
+    let db = format!("mt o'k \"db\" $$;x {pid}");
+    let conn = format!("dbname='{}'", db.replace('\'', "\\'"));
+    let ident = format!("\"{}\"", db.replace('"', "\"\""));
+    let pg = uniq("hostile-pg");
+    let (s, d) = (uniq("hostile-mysrc"), uniq("hostile-mydst"));
+    rm_containers("dst", &[&pg, &d]);
+    rm_containers("src", &[&s]);
+    let _c1 = Cleanup::on(
+        "src",
+        format!(
+            "runuser -u postgres -- psql -X -q -c {} >/dev/null 2>&1; docker rm -f {s} >/dev/null 2>&1; docker volume rm {s}-data >/dev/null 2>&1; true",
+            sq(&format!("DROP DATABASE IF EXISTS {ident}"))
+        ),
+    );
+    let _c2 = Cleanup::on(
+        "dst",
+        format!(
+            "docker rm -f {pg} {d} >/dev/null 2>&1; docker volume rm {pg}-data {d}-data >/dev/null 2>&1; true"
+        ),
+    );
+    on(
+        "src",
+        &format!(
+            "runuser -u postgres -- psql -X -q -c {create} && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d {c} <<'SQL'
+CREATE TABLE \"we'ird \"\"t\"\" $$;|x\"(id int primary key, t text);
+INSERT INTO \"we'ird \"\"t\"\" $$;|x\" SELECT g, 'row ' || g FROM generate_series(1, 321) g;
+SQL",
+            create = sq(&format!("CREATE DATABASE {ident}")),
+            c = sq(&conn)
+        ),
+    );
+    db_container("dst", &pg, "postgres", "hostile");
+    let o = mig(&[
+        "docker",
+        "db",
+        "src",
+        "dst",
+        "--engine",
+        "postgres",
+        "--db",
+        &db,
+        "--to-container",
+        &pg,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let q = "SELECT count(*), md5(string_agg(t, ',' ORDER BY id)) FROM \"we'ird \"\"t\"\" $$;|x\";";
+    let a = on(
+        "src",
+        &format!(
+            "runuser -u postgres -- psql -X -At -d {} -c {}",
+            sq(&conn),
+            sq(q)
+        ),
+    );
+    assert!(a.starts_with("321|"), "{a}");
+    let b = on(
+        "dst",
+        &format!(
+            "docker exec -u postgres {pg} psql -X -At -d {} -c {}",
+            sq(&conn),
+            sq(q)
+        ),
+    );
+    assert_eq!(a, b);
+
+    // MariaDB: container → container, a backslash before the quote (what
+    // doubling quotes alone lets through).
+    db_container("src", &s, "mariadb", "hostile");
+    db_container("dst", &d, "mariadb", "hostile");
+    let mdb = "shop\\'s `db`;ü";
+    let mident = "`shop\\'s ``db``;ü`";
+    maria(
+        "src",
+        &s,
+        &format!(
+            "CREATE DATABASE {mident}; USE {mident};
+             CREATE TABLE `it\\'s ``t``` (id INT PRIMARY KEY) ENGINE=InnoDB;
+             INSERT INTO `it\\'s ``t``` SELECT seq FROM seq_1_to_77;"
+        ),
+    );
+    let o = mig(&[
+        "docker",
+        "db",
+        "src",
+        "dst",
+        "--engine",
+        "mariadb",
+        "--db",
+        mdb,
+        "--from-container",
+        &s,
+        "--to-container",
+        &d,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let q = format!(
+        "SELECT (SELECT COUNT(*) FROM {mident}.`it\\'s ``t```), (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA LIKE 'shop%'), (SELECT COUNT(*) FROM information_schema.SCHEMATA);"
+    );
+    assert_eq!(maria("src", &s, &q), maria("dst", &d, &q));
+    assert!(
+        maria("dst", &d, &q).starts_with("77\t1\t"),
+        "{}",
+        maria("dst", &d, &q)
+    );
+}

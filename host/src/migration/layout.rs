@@ -317,33 +317,15 @@ pub fn service_name<'a>(side: &'a SideDef, recipe_service: &'a str) -> &'a str {
         .map_or(recipe_service, String::as_str)
 }
 
-/// The database engines moved by dump and load.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DbEngine {
-    Postgresql,
-    Mariadb,
-}
+/// The database engines moved by dump and load (migrate_db's).
+pub use migrate_db::Engine as DbEngine;
 
-impl DbEngine {
-    pub fn parse(name: &str) -> Option<DbEngine> {
-        match name {
-            "postgresql" => Some(DbEngine::Postgresql),
-            "mariadb" | "mysql" => Some(DbEngine::Mariadb),
-            _ => None,
-        }
-    }
-}
-
-/// Where a side's database admin tools run: on the server (PostgreSQL as
-/// the `postgres` system user, MariaDB as root over its socket, Debian's
-/// defaults) or inside the database's container (the official images'
-/// superusers: `postgres` over the local socket; MariaDB's root with the
-/// password the container was started with, read from its environment
-/// there and handed over in MYSQL_PWD, so it is on no command line).
+/// Where a side's database admin tools run, as migrate_db renders them:
+/// on the server (PostgreSQL as the `postgres` system user, MariaDB as root
+/// over its socket) or in the database's compose/stack service container.
 #[derive(Debug, Clone)]
 pub struct DbShell {
-    engine: DbEngine,
-    compose: Option<(Project, String)>,
+    client: migrate_db::Client,
 }
 
 impl DbShell {
@@ -352,141 +334,83 @@ impl DbShell {
     }
 
     pub fn for_engine(engine: DbEngine, side: &SideDef, db_service: Option<&str>) -> DbShell {
+        let place = match Project::of(side) {
+            None => migrate_db::Place::Host,
+            Some(c) => {
+                let service = service_name(side, db_service.unwrap_or("db")).to_string();
+                if c.stack {
+                    migrate_db::Place::StackService {
+                        stack: c.project,
+                        service,
+                    }
+                } else {
+                    migrate_db::Place::ComposeService {
+                        dir: c.dir,
+                        project: c.project,
+                        service,
+                    }
+                }
+            }
+        };
         DbShell {
-            engine,
-            compose: Project::of(side).map(|c| {
-                let svc = service_name(side, db_service.unwrap_or("db")).to_string();
-                (c, svc)
-            }),
+            client: migrate_db::Client::new(engine, place),
         }
     }
 
     pub fn engine(&self) -> DbEngine {
-        self.engine
+        self.client.engine
     }
 
-    /// `compose up -d` of the database's service, where it is a container
-    /// (the destination's project is not running before its data is in).
-    /// Retried: a run killed while compose was creating the container can
-    /// leave compose's half-done create behind, which the next `up` trips on
-    /// once and then adopts.
+    pub fn client(&self) -> &migrate_db::Client {
+        &self.client
+    }
+
     pub fn start(&self) -> Option<String> {
-        self.compose.as_ref().map(|(c, svc)| {
-            let up = c.up(std::slice::from_ref(svc));
-            format!("for i in 1 2 3 4; do ({up}) >/dev/null 2>&1 && exit 0; sleep 2; done; {up}")
-        })
+        self.client.start()
     }
 
-    /// A shell command running `program` (already shell words) as the
-    /// database superuser; stdin and stdout pass through.
+    /// `program` (already shell words) as the database superuser.
     pub fn run(&self, program: &str) -> String {
-        // In parentheses: callers pipe and redirect these as one command.
-        match (&self.compose, self.engine) {
-            (Some((c, svc)), DbEngine::Postgresql) => {
-                format!("({})", c.exec(svc, Some("postgres"), None, &[], program))
-            }
-            (Some((c, svc)), DbEngine::Mariadb) => {
-                let with_pwd = format!(
-                    "sh -c {} sh {program}",
-                    sh_quote(
-                        "p=\"${MARIADB_ROOT_PASSWORD:-${MYSQL_ROOT_PASSWORD:-}}\"; [ -z \"$p\" ] || export MYSQL_PWD=\"$p\"; exec \"$@\""
-                    )
-                );
-                format!("({})", c.exec(svc, None, None, &[], &with_pwd))
-            }
-            (None, DbEngine::Postgresql) => format!("(cd / && runuser -u postgres -- {program})"),
-            (None, DbEngine::Mariadb) => format!("(cd / && {program})"),
-        }
+        self.client.place.run_quoted(self.client.engine, program)
     }
 
-    /// One SQL statement, answers as tab-separated lines without headers.
     pub fn sql(&self, db: Option<&str>, sql: &str) -> String {
-        match self.engine {
-            DbEngine::Postgresql => {
-                let d = db
-                    .map(|d| format!(" -d {}", sh_quote(d)))
-                    .unwrap_or_default();
-                self.run(&format!(
-                    "psql -X -Atq -v ON_ERROR_STOP=1{d} -c {}",
-                    sh_quote(sql)
-                ))
-            }
-            DbEngine::Mariadb => {
-                let d = db
-                    .map(|d| format!(" -D {}", sh_quote(d)))
-                    .unwrap_or_default();
-                self.run(&format!("mysql -N -B{d} -e {}", sh_quote(sql)))
-            }
-        }
+        self.client.sql(db, sql)
     }
 
-    /// The client reading SQL on stdin into `db`, stopping at the first error.
     pub fn load(&self, db: &str) -> String {
-        match self.engine {
-            DbEngine::Postgresql => self.run(&format!(
-                "psql -X -q -v ON_ERROR_STOP=1 -d {}",
-                sh_quote(db)
-            )),
-            DbEngine::Mariadb => self.run(&format!("mysql -D {}", sh_quote(db))),
-        }
+        self.client.load(db)
     }
 
-    /// A consistent dump of `db` as SQL on stdout (MariaDB: one
-    /// transaction, so InnoDB tables need no lock; routines, triggers and
-    /// events included).
     pub fn dump(&self, db: &str) -> String {
-        match self.engine {
-            DbEngine::Postgresql => self.run(&format!("pg_dump --no-password {}", sh_quote(db))),
-            DbEngine::Mariadb => self.run(&format!(
-                "mysqldump --single-transaction --routines --triggers --events --hex-blob {}",
-                sh_quote(db)
-            )),
-        }
+        self.client.dump(db, migrate_db::client::Ownership::Keep)
     }
 
-    /// The backup form of the dump and its file suffix (PostgreSQL's custom
-    /// format restores selectively with pg_restore).
     pub fn backup(&self, db: &str) -> (String, &'static str) {
-        match self.engine {
-            DbEngine::Postgresql => (self.run(&format!("pg_dump -Fc {}", sh_quote(db))), "dump"),
-            DbEngine::Mariadb => (self.dump(db), "sql"),
-        }
+        self.client.backup(db)
     }
 
-    /// Wait until the server accepts connections (a container just started).
     pub fn wait_ready(&self) -> String {
-        let probe = match self.engine {
-            DbEngine::Postgresql => self.run("pg_isready -q"),
-            DbEngine::Mariadb => self.run("mysqladmin ping --silent"),
+        self.client.wait_ready()
+    }
+
+    /// `table|count` per table of `db`, sorted by table (a two-round count
+    /// rendered as one pipeline: the count statements are generated by the
+    /// server, each table name escaped there).
+    pub fn row_counts(&self, db: &str) -> String {
+        let e = self.client.engine;
+        let generate = match e {
+            DbEngine::Postgresql => "select format('select %L || ''|'' || count(*) from %I.%I;', n.nspname||'.'||c.relname, n.nspname, c.relname) from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relkind in ('r', 'p') and n.nspname not like 'pg\\_%' and n.nspname <> 'information_schema' order by 1".to_string(),
+            DbEngine::Mariadb => format!(
+                "select concat('select ', quote(table_name), ', ''|'', count(*) from `', replace(table_name, '`', '``'), '`;') from information_schema.tables where table_schema = {} and table_type = 'BASE TABLE' order by table_name",
+                migrate_db::sql::literal(e, db)
+            ),
         };
         format!(
-            "for i in $(seq 1 120); do {probe} >/dev/null 2>&1 && exit 0; sleep 0.5; done; echo 'the database did not come up within 60 s' >&2; exit 1"
+            "{} | {}",
+            self.sql(Some(db), &generate),
+            self.client.query(Some(db))
         )
-    }
-
-    /// `table|count` per table of `db`, sorted, counted exactly.
-    pub fn row_counts(&self, db: &str) -> String {
-        let lit = db.replace('\'', "''");
-        match self.engine {
-            DbEngine::Postgresql => {
-                let generate = "select format('select %L || ''|'' || count(*) from %I.%I;', table_schema||'.'||table_name, table_schema, table_name) from information_schema.tables where table_type='BASE TABLE' and table_schema not in ('pg_catalog','information_schema') order by 1";
-                format!(
-                    "{} | {}",
-                    self.sql(Some(db), generate),
-                    self.run(&format!("psql -X -Atq -d {}", sh_quote(db)))
-                )
-            }
-            DbEngine::Mariadb => {
-                let generate = format!(
-                    "select concat('select ''', table_name, '|'', count(*) from `', replace(table_name, '`', '``'), '`;') from information_schema.tables where table_schema = '{lit}' and table_type = 'BASE TABLE' order by table_name"
-                );
-                format!(
-                    "{} | {}",
-                    self.sql(Some(db), &generate),
-                    self.run(&format!("mysql -N -B -D {}", sh_quote(db)))
-                )
-            }
-        }
     }
 }
 

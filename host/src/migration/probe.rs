@@ -239,13 +239,13 @@ fn database_bytes(
     service: Option<&str>,
     name: &str,
 ) -> Result<u64, BuildError> {
-    let sql = match engine {
-        Engine::Postgresql => format!("select pg_database_size('{}')", name.replace('\'', "''")),
-        _ => format!(
-            "select coalesce(sum(data_length+index_length),0) from information_schema.tables where table_schema='{}'",
-            name.replace('\'', "''")
-        ),
-    };
+    let sql = migrate_db::statements::size(
+        match engine {
+            Engine::Postgresql => DbEngine::Postgresql,
+            _ => DbEngine::Mariadb,
+        },
+        name,
+    );
     let out = sides
         .sh(
             Side::Source,

@@ -7,6 +7,9 @@
 
 use std::time::Instant;
 
+use migrate_db::roles;
+use migrate_db::sql::ident;
+use migrate_db::statements::{self, Charset};
 use migrate_remote::sh_quote;
 
 use super::super::layout::{DbEngine, DbShell};
@@ -21,18 +24,6 @@ pub struct Database<'a> {
     /// The recipe's usual owner, when the source does not say.
     pub owner: Option<&'a str>,
     pub service: Option<&'a str>,
-}
-
-fn q_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
-
-fn q_backtick(s: &str) -> String {
-    format!("`{}`", s.replace('`', "``"))
-}
-
-fn lit(s: &str) -> String {
-    s.replace('\'', "''")
 }
 
 impl Database<'_> {
@@ -78,21 +69,12 @@ impl StepKind for Database<'_> {
                 v.push(Planned::on(
                     "owner",
                     Side::Source,
-                    from.sql(
-                        None,
-                        &format!(
-                            "select pg_get_userbyid(datdba) from pg_database where datname = '{}'",
-                            lit(src)
-                        ),
-                    ),
+                    from.sql(None, &roles::pg_owner_sql(src)),
                 ));
                 v.push(Planned::on(
                     "object-owners",
                     Side::Source,
-                    from.sql(
-                        Some(src),
-                        "select distinct pg_get_userbyid(relowner) from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname not in ('pg_catalog','information_schema','pg_toast')",
-                    ),
+                    from.sql(Some(src), roles::PG_OBJECT_OWNERS_SQL),
                 ));
                 v.push(
                     Planned::on(
@@ -102,7 +84,7 @@ impl StepKind for Database<'_> {
                     )
                     .reading(format!(
                         "CREATE ROLE … LOGIN for each of those roles the destination lacks (no passwords); DROP DATABASE IF EXISTS {q}; CREATE DATABASE {q} OWNER <the source's owner>",
-                        q = q_ident(dst)
+                        q = ident(engine, dst)
                     )),
                 );
             }
@@ -110,24 +92,12 @@ impl StepKind for Database<'_> {
                 v.push(Planned::on(
                     "charset",
                     Side::Source,
-                    from.sql(
-                        None,
-                        &format!(
-                            "select default_character_set_name, default_collation_name from information_schema.schemata where schema_name = '{}'",
-                            lit(src)
-                        ),
-                    ),
+                    from.sql(None, &Charset::query(src)),
                 ));
                 v.push(Planned::on(
                     "grantees",
                     Side::Source,
-                    from.sql(
-                        None,
-                        &format!(
-                            "select distinct grantee from information_schema.schema_privileges where table_schema = '{}'",
-                            lit(src)
-                        ),
-                    ),
+                    from.sql(None, &roles::maria_grantees_sql(src)),
                 ));
                 v.push(
                     Planned::on("accounts", Side::Source, from.run("mysql -N -B"))
@@ -136,7 +106,7 @@ impl StepKind for Database<'_> {
                 v.push(
                     Planned::on("prepare", Side::Destination, to.run("mysql")).reading(format!(
                         "DROP DATABASE IF EXISTS {q}; CREATE DATABASE {q} with the source's character set; the accounts (CREATE USER IF NOT EXISTS with their password hashes) and their grants",
-                        q = q_backtick(dst)
+                        q = ident(engine, dst)
                     )),
                 );
             }
@@ -239,33 +209,25 @@ impl Database<'_> {
     /// name. They are created without passwords (those stay in the app's
     /// config; set them by hand if the app logs in with one).
     fn postgres_statements(&self, x: &Exec) -> Result<String, String> {
-        let mut roles: Vec<String> = lines(&x.run("owner", "reading the database owner")?)
-            .map(str::to_string)
-            .collect();
+        let mut roles = Vec::new();
+        roles::names(&x.run("owner", "reading the database owner")?, &mut roles);
         let db_owner = roles
             .first()
             .cloned()
             .or_else(|| self.owner.map(str::to_string));
-        for r in lines(&x.run("object-owners", "reading the object owners")?) {
-            if !roles.iter().any(|x| x == r) {
-                roles.push(r.to_string());
-            }
-        }
-        let mut s = String::new();
-        for r in &roles {
-            s.push_str(&format!(
-                "DO $$BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{}') THEN CREATE ROLE {} LOGIN; END IF; END$$;\n",
-                lit(r),
-                q_ident(r)
-            ));
-        }
+        roles::names(
+            &x.run("object-owners", "reading the object owners")?,
+            &mut roles,
+        );
+        let e = DbEngine::Postgresql;
+        let mut s: String = roles
+            .iter()
+            .map(|r| roles::pg_create_role(r) + "\n")
+            .collect();
         s.push_str(&format!(
-            "DROP DATABASE IF EXISTS {};\nCREATE DATABASE {}{};\n",
-            q_ident(self.destination_name),
-            q_ident(self.destination_name),
-            db_owner
-                .map(|o| format!(" OWNER {}", q_ident(&o)))
-                .unwrap_or_default()
+            "{};\n{};\n",
+            statements::drop_if_exists(e, self.destination_name),
+            statements::create(e, self.destination_name, db_owner.as_deref(), None)
         ));
         Ok(s)
     }
@@ -277,14 +239,11 @@ impl Database<'_> {
     fn mariadb_statements(&self, x: &Exec) -> Result<String, String> {
         let (src, dst) = (self.source_name, self.destination_name);
         let charset = x.run("charset", "reading the database's character set")?;
-        let mut cs = charset.split_whitespace();
-        let create_opts = match (cs.next(), cs.next()) {
-            (Some(c), Some(k)) => format!(" CHARACTER SET {c} COLLATE {k}"),
-            _ => String::new(),
-        };
+        let e = DbEngine::Mariadb;
         let mut statements = format!(
-            "DROP DATABASE IF EXISTS {d};\nCREATE DATABASE {d}{create_opts};\n",
-            d = q_backtick(dst)
+            "{};\n{};\n",
+            statements::drop_if_exists(e, dst),
+            statements::create(e, dst, None, Charset::parse(&charset).as_ref())
         );
         let grantees: Vec<String> = lines(&x.run("grantees", "reading who may use the database")?)
             .map(str::to_string)
@@ -295,7 +254,13 @@ impl Database<'_> {
         // grantee is 'user'@'host', already quoted by the server.
         let ask: String = grantees
             .iter()
-            .map(|g| format!("SHOW CREATE USER {g};\nSHOW GRANTS FOR {g};\n"))
+            .map(|g| {
+                format!(
+                    "{};\n{};\n",
+                    roles::maria_show_create(g),
+                    roles::maria_show_grants(g)
+                )
+            })
             .collect();
         let accounts = x
             .run_with("accounts", "reading the accounts", Some(ask.as_bytes()))
@@ -308,8 +273,8 @@ impl Database<'_> {
                     line.to_string()
                 } else {
                     line.replace(
-                        &format!("{}.", q_backtick(src)),
-                        &format!("{}.", q_backtick(dst)),
+                        &format!("{}.", ident(e, src)),
+                        &format!("{}.", ident(e, dst)),
                     )
                 };
                 statements.push_str(&line);
@@ -317,17 +282,5 @@ impl Database<'_> {
             }
         }
         Ok(statements)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn identifiers_are_quoted_for_each_engine() {
-        assert_eq!(q_ident("a\"b"), "\"a\"\"b\"");
-        assert_eq!(q_backtick("a`b"), "`a``b`");
-        assert_eq!(lit("o'k"), "o''k");
     }
 }

@@ -4,6 +4,8 @@
 //! PostgreSQL database aside (renamed, never deleted). Both look with the
 //! scripts made here.
 
+use migrate_db::sql::ident;
+use migrate_db::statements;
 use migrate_remote::sh_quote;
 
 use super::super::definition::Migration;
@@ -35,10 +37,6 @@ fn db_engine(e: Engine) -> DbEngine {
 
 fn db_name(mig: &Migration, d: &Database) -> String {
     super::super::builder::db_name(mig, Side::Destination, &d.name)
-}
-
-fn lit(s: &str) -> String {
-    s.replace('\'', "''")
 }
 
 /// The read-only looks, as planned commands with what each one means.
@@ -75,13 +73,10 @@ fn looks(mig: &Migration, dbs: &[&Database]) -> Vec<(Planned, Look)> {
             Layout::Stack(_) => {
                 let sql = match engine {
                     DbEngine::Postgresql => format!(
-                        "select case when exists (select 1 from pg_database where datname = '{}') then 1 else 0 end",
-                        lit(&name)
+                        "select case when exists ({}) then 1 else 0 end",
+                        statements::exists(engine, &name)
                     ),
-                    DbEngine::Mariadb => format!(
-                        "select count(*) from information_schema.tables where table_schema = '{}'",
-                        lit(&name)
-                    ),
+                    DbEngine::Mariadb => statements::tables(engine, &name),
                 };
                 v.push((
                     Planned::on(
@@ -100,10 +95,7 @@ fn looks(mig: &Migration, dbs: &[&Database]) -> Vec<(Planned, Look)> {
                         Planned::on(
                             format!("tables-{name}"),
                             Side::Destination,
-                            sh.sql(
-                                Some(&name),
-                                "select count(*) from information_schema.tables where table_schema not in ('pg_catalog','information_schema')",
-                            ),
+                            sh.sql(Some(&name), &statements::tables(engine, &name)),
                         )
                         .when_needed(),
                         Look::StackTables { name },
@@ -112,15 +104,7 @@ fn looks(mig: &Migration, dbs: &[&Database]) -> Vec<(Planned, Look)> {
             }
             Layout::Compose(_) => {}
             Layout::Directory => {
-                let sql = match engine {
-                    DbEngine::Postgresql => {
-                        format!("select 1 from pg_database where datname='{}'", lit(&name))
-                    }
-                    DbEngine::Mariadb => format!(
-                        "select 1 from information_schema.schemata where schema_name='{}'",
-                        lit(&name)
-                    ),
-                };
+                let sql = statements::exists(engine, &name);
                 v.push((
                     Planned::on(
                         format!("database-{name}"),
@@ -244,9 +228,9 @@ impl StepKind for DestinationFree {
                         DbShell::new(&m.destination, d.service.as_deref()).sql(
                             None,
                             &format!(
-                                "ALTER DATABASE \"{}\" RENAME TO \"{}\"",
-                                name.replace('"', "\"\""),
-                                db_aside(&name).replace('"', "\"\"")
+                                "ALTER DATABASE {} RENAME TO {}",
+                                ident(DbEngine::Postgresql, &name),
+                                ident(DbEngine::Postgresql, &db_aside(&name))
                             ),
                         ),
                     )
