@@ -83,46 +83,6 @@ pub fn compose_defaults(mig: &mut Migration, recipe: &Recipe) {
     }
 }
 
-/// Plugin settings for this migration (what `host::setting` answers).
-pub fn settings(
-    mig: &Migration,
-    target: Option<&str>,
-    mount: Option<&str>,
-) -> Vec<(String, String)> {
-    let mut s = vec![("domain".to_string(), mig.domain.clone())];
-    // The app's directory as the app itself sees it: the recipe's mount in
-    // a container, the root in a plain install.
-    for (key, side) in [
-        ("source-app-dir", &mig.source),
-        ("destination-app-dir", &mig.destination),
-    ] {
-        let dir = match (Project::of(side), mount) {
-            (Some(_), Some(m)) => m.to_string(),
-            _ => side.root.clone(),
-        };
-        s.push((key.to_string(), dir));
-    }
-    // How each side runs the app: plugins leave out what an image already
-    // did (compiled assets) or what only a container needs.
-    for (key, side) in [
-        ("source-layout", &mig.source),
-        ("destination-layout", &mig.destination),
-    ] {
-        let layout = if side.stack.is_some() {
-            "stack"
-        } else if side.compose.is_some() {
-            "compose"
-        } else {
-            "directory"
-        };
-        s.push((key.to_string(), layout.to_string()));
-    }
-    if let Some(t) = target.or(mig.target_version.as_deref()) {
-        s.push(("target-version".into(), t.to_string()));
-    }
-    s
-}
-
 pub fn build(
     mig: &Migration,
     recipe: &Recipe,
@@ -134,11 +94,8 @@ pub fn build(
     compose_defaults(&mut mig, recipe);
     let mig = &mig;
     let mut plugin = plugin;
-    super::planning::install_opt(
-        plugin.as_deref_mut(),
-        sides,
-        settings(mig, None, sides.mount.as_deref()),
-    );
+    let ctx = super::context::of(mig, sides.mount.as_deref());
+    super::planning::install_opt(plugin.as_deref_mut(), sides, ctx.clone());
     let mut facts = Facts::default();
     let mut notes = Vec::new();
     let databases = databases(recipe, plugin.as_deref(), &mut notes)?;
@@ -250,7 +207,7 @@ pub fn build(
     // Version and upgrade path, through the plugin.
     let mut hop_steps = Vec::new();
     if let Some(p) = plugin.as_deref_mut() {
-        let (detected, by) = detect_version(p, sides, &mut notes)?;
+        let (detected, by) = detect_version(p, &ctx, sides, &mut notes)?;
         let v = match p.parse(&detected)? {
             Ok(v) => v,
             Err(r) => {
@@ -265,10 +222,6 @@ pub fn build(
         facts.detected_by = Some(by);
         let target = mig.target_version.clone().unwrap_or_else(|| v.raw.clone());
         facts.target_version = Some(target.clone());
-        // Only a target the operator named goes to the plugin's checks: the
-        // detected version is in the plugin's canonical form (28.0.4.1),
-        // which is not what status.php's versionstring (28.0.4) reports.
-        super::planning::install(p, sides, settings(mig, None, sides.mount.as_deref()));
         let req = UpgradeRequest {
             from: v.raw.clone(),
             to: target.clone(),
@@ -346,9 +299,9 @@ pub fn build(
     };
     let (pre_copy, post_copy, clears) = match plugin {
         Some(p) => (
-            plugin_steps(p.pre_copy()?),
-            plugin_steps(p.post_copy()?),
-            plugin_steps(p.cache_clears()?),
+            plugin_steps(p.pre_copy(&ctx)?),
+            plugin_steps(p.post_copy(&ctx)?),
+            plugin_steps(p.cache_clears(&ctx)?),
         ),
         None => (vec![], vec![], vec![]),
     };
@@ -665,7 +618,7 @@ pub fn build(
     let mut checks = recipe_checks(recipe, mig, &mut notes);
     if let Some(p) = plugin {
         checks.extend(plugin_checks(
-            &p.smoke_checks()?,
+            &p.smoke_checks(&ctx)?,
             &format!("plugin {}", p.id),
         ));
     }
@@ -913,11 +866,12 @@ fn plugin_checks(checks: &[plugin::SmokeCheck], origin: &str) -> Vec<CheckSpec> 
 /// even when version.php answered instead).
 fn detect_version(
     p: &LoadedPlugin,
+    ctx: &plugin::Context,
     sides: &Sides,
     notes: &mut Vec<String>,
 ) -> Result<(String, String), BuildError> {
     let mut tried = Vec::new();
-    for probe in p.probes()? {
+    for probe in p.probes(ctx)? {
         let raw = match &probe.kind {
             ProbeKind::HttpJson((path, field)) => sides
                 .http_get(probe.side, path, &[])

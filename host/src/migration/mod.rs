@@ -6,6 +6,7 @@ pub mod abort;
 pub mod builder;
 pub mod checks;
 pub mod commands;
+pub mod context;
 pub mod dbmove;
 pub mod dbpipe;
 pub mod definition;
