@@ -28,7 +28,6 @@ pub use wit::latest::migrate::recipe::types::{
     Risk, Side, SideContext, SmokeCheck, Step, TcpCheck,
 };
 pub use wit::layout_name;
-pub use wit::since_v0_1_0::settings_of as settings_for_v0_1;
 
 /// The contract new plugins implement (`migrate plugin new`).
 pub const CONTRACT: &str = "migrate:recipe@0.2.0";

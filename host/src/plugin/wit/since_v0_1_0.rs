@@ -58,15 +58,20 @@ pub fn settings_of(ctx: &nt::Context) -> Vec<(&'static str, String)> {
     if let Some(old) = &ctx.old_domain {
         s.push(("old-domain", old.clone()));
     }
-    for (prefix, side) in [("source", &ctx.source), ("destination", &ctx.destination)] {
-        let (dir, layout, stack) = match prefix {
-            "source" => ("source-app-dir", "source-layout", "source-stack"),
-            _ => (
+    for (side, [dir, layout, stack]) in [
+        (
+            &ctx.source,
+            ["source-app-dir", "source-layout", "source-stack"],
+        ),
+        (
+            &ctx.destination,
+            [
                 "destination-app-dir",
                 "destination-layout",
                 "destination-stack",
-            ),
-        };
+            ],
+        ),
+    ] {
         s.push((dir, side.app_dir.clone()));
         s.push((layout, super::layout_name(side.layout).to_string()));
         if let Some(name) = &side.stack {
@@ -338,5 +343,37 @@ impl From<examples::Example> for new::examples::Example {
                 examples::Expectation::Refused(k) => new::examples::Expectation::Refused(k.into()),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_answer_what_the_context_knows_and_nothing_else() {
+        let side = |layout, stack: Option<&str>, dir: &str| nt::SideContext {
+            layout,
+            stack: stack.map(str::to_string),
+            app_dir: dir.into(),
+        };
+        let ctx = nt::Context {
+            domain: "new.example.net".into(),
+            old_domain: None,
+            source: side(nt::LayoutKind::Stack, Some("old_stack"), "/var/www/html"),
+            destination: side(nt::LayoutKind::Directory, None, "/srv/nc"),
+            target_version: None,
+        };
+        let s = settings_of(&ctx);
+        let get = |k: &str| s.iter().find(|(key, _)| *key == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("domain"), Some("new.example.net"));
+        assert_eq!(get("stack"), Some("old_stack"));
+        assert_eq!(get("source-layout"), Some("stack"));
+        assert_eq!(get("destination-layout"), Some("directory"));
+        assert_eq!(get("destination-app-dir"), Some("/srv/nc"));
+        // Unknown is unanswered, not an empty string.
+        assert_eq!(get("old-domain"), None);
+        assert_eq!(get("target-version"), None);
+        assert_eq!(get("destination-stack"), None);
     }
 }
