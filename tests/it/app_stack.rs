@@ -241,6 +241,30 @@ fn nextcloud_moves_between_co_op_cloud_stacks_with_its_secret() {
         plan.contains("Carry the swarm secrets of stack") && plan.contains("Deploy stack"),
         "{plan}"
     );
+    // The running version is the recipe's, read from the label abra puts on
+    // the stack's app service, named after the stack (which the plugin has
+    // from the context), before status.php is asked.
+    let label = ok(
+        "src",
+        &format!(
+            "docker service inspect -f '{{{{index .Spec.Labels \"coop-cloud.{s}.version\"}}}}' {s}_app",
+            s = st.name
+        ),
+    );
+    assert_eq!(label.trim(), "5.0.0+28.0.4");
+    let o = st
+        .migrate()
+        .args(["plan", "--json", "--file"])
+        .arg(&st.op.file)
+        .output()
+        .expect("plan --json");
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("plan json");
+    assert_eq!(
+        v["result"]["facts"]["detected_by"], "probe coop-cloud-label read \"5.0.0+28.0.4\"",
+        "the version was not read from the stack's label: {}",
+        v["result"]["facts"]
+    );
 
     // Killed in the window, then aborted: the source's app services come
     // back at their replica counts and it answers again, out of

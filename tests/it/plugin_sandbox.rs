@@ -1,6 +1,8 @@
 //! Hostile plugins are refused with a clear error naming the plugin, and the
 //! host goes on: an endless loop, a memory bomb, random bytes, a core module,
-//! and a component of another world. Real components, real wasmtime.
+//! and a component of another world. A plugin of the frozen contract 0.1.0
+//! loads and answers beside the 0.2 built-ins. Real components, real
+//! wasmtime.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -20,6 +22,7 @@ fn hostile_dir() -> &'static Path {
             ("endless.wasm", "endless"),
             ("membomb.wasm", "membomb"),
             ("wrong_world.wasm", "wrongworld"),
+            ("v01_example.wasm", "v01example"),
         ] {
             std::fs::copy(out.join(file), dir.join(format!("{id}.wasm"))).expect("copy fixture");
         }
@@ -71,8 +74,9 @@ fn component_of_another_world_is_refused() {
     assert_refused(
         "wrongworld",
         &[
-            "does not implement migrate:recipe@0.1.0",
+            "does not implement migrate:recipe@0.1.0 or migrate:recipe@0.2.0",
             "migrate:recipe/app",
+            "rebuild it against migrate:recipe@0.2.0",
         ],
     );
 }
@@ -132,4 +136,134 @@ fn a_good_call_after_a_hostile_one_still_works() {
         .arg(hostile_dir());
     let out = run_with_guard(&mut cmd, Duration::from_secs(120));
     assert!(stdout(&out).contains("nextcloud"), "{}", stdout(&out));
+}
+
+/// The 0.1 fixture and the 0.2 built-ins, loaded by one host.
+fn registry() -> migrate::plugin::Registry {
+    let engine = migrate::plugin::PluginEngine::new(None, Default::default()).expect("engine");
+    migrate::plugin::Registry::discover(std::sync::Arc::new(engine), &[hostile_dir().to_path_buf()])
+        .expect("registry")
+}
+
+#[test]
+fn a_plugin_of_contract_0_1_answers_beside_0_2_plugins() {
+    use migrate::plugin::{Action, Context, LayoutKind, ProbeKind, SideContext, UpgradeRequest};
+
+    // Through the binary: its examples pass, and it plans an upgrade path.
+    let home = tempfile::tempdir().expect("tempdir");
+    let out = run_with_guard(
+        migrate(home.path())
+            .args(["plugin", "test"])
+            .arg(hostile_dir().join("v01example.wasm")),
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("2 passed, 0 failed"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run_with_guard(
+        migrate(home.path())
+            .args([
+                "upgrade-path",
+                "v01example",
+                "1.0.0",
+                "2.0.0",
+                "--json",
+                "--plugin-dir",
+            ])
+            .arg(hostile_dir()),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let hops: Vec<&str> = v["hops"]
+        .as_array()
+        .expect("hops")
+        .iter()
+        .map(|h| h["to"].as_str().expect("to"))
+        .collect();
+    assert_eq!(hops, ["1.1.0", "2.0.0"]);
+
+    // In one host with the built-ins, each speaking its own contract.
+    let reg = registry();
+    let old = reg.load("v01example").expect("the 0.1 plugin loads");
+    let new = reg.load("nextcloud").expect("a 0.2 built-in loads");
+    assert_eq!(old.contract(), "migrate:recipe@0.1.0");
+    assert_eq!(new.contract(), "migrate:recipe@0.2.0");
+    let v = old.parse("v1.1.0").expect("call").expect("parses");
+    assert_eq!(
+        (v.canonical.as_str(), v.display.as_str()),
+        ("1.1.0", "Example 1.1.0")
+    );
+    let refused = old
+        .upgrade_path(&UpgradeRequest {
+            from: "2.0.0".into(),
+            to: "1.0.0".into(),
+            zero_downtime: false,
+            facts: vec![],
+        })
+        .expect("call")
+        .expect_err("a downgrade");
+    assert_eq!(
+        migrate::plugin::refusal_kind_name(refused.kind),
+        "downgrade"
+    );
+    let v = new.parse("28.0.4").expect("call").expect("parses");
+    assert!(v.canonical.starts_with("28.0.4"), "{v:?}");
+
+    // Its setting() questions are answered from the context of the call.
+    let ctx = Context {
+        domain: "new.example.net".into(),
+        old_domain: Some("old.example.org".into()),
+        source: SideContext {
+            layout: LayoutKind::Stack,
+            stack: Some("old_example_org".into()),
+            app_dir: "/var/www/html".into(),
+        },
+        destination: SideContext {
+            layout: LayoutKind::Directory,
+            stack: None,
+            app_dir: "/srv/app".into(),
+        },
+        target_version: Some("2.0.0".into()),
+    };
+    let titles: Vec<String> = old
+        .post_copy(&ctx)
+        .expect("post-copy")
+        .into_iter()
+        .filter_map(|s| match s.action {
+            Action::Manual(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "domain = new.example.net",
+            "old-domain = old.example.org",
+            "source-layout = stack",
+            "destination-app-dir = /srv/app",
+            "target-version = 2.0.0",
+        ]
+    );
+    // The 0.1 SDK's label probe asked for `stack`, which no host answered
+    // before the context: now it names the stack.
+    let probes = old.probes(&ctx).expect("probes");
+    assert!(
+        matches!(&probes[0].kind, ProbeKind::DockerLabel((_, label)) if label == "coop-cloud.old_example_org.version"),
+        "{probes:?}"
+    );
+    // A call without a context of its own: no settings to answer from.
+    assert_eq!(
+        old.manual_follow_ups().expect("follow-ups"),
+        ["domain = (none)"]
+    );
 }

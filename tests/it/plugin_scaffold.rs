@@ -18,9 +18,11 @@ fn scaffolded_plugin_builds_loads_and_passes_its_tests() {
         .arg(&crate_dir));
     assert_eq!(out.status.code(), Some(0), "plugin new: {}", stderr(&out));
     assert!(crate_dir.join("Cargo.toml").exists());
+    let worlds =
+        std::fs::read_to_string(crate_dir.join("sdk/wit/worlds.wit")).expect("contract vendored");
     assert!(
-        crate_dir.join("sdk/wit/worlds.wit").exists(),
-        "contract vendored"
+        worlds.contains("package migrate:recipe@0.2.0;"),
+        "the scaffold targets the newest contract: {worlds}"
     );
 
     // Its own unit tests pass natively.

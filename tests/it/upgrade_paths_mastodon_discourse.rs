@@ -617,3 +617,75 @@ fn declared_examples_pass_through_the_host() {
         );
     }
 }
+
+/// The built-in plugins in one host, for the calls that take the
+/// migration's context (the real components, as a plan calls them).
+fn builtin(id: &str) -> migrate::plugin::LoadedPlugin {
+    let engine = migrate::plugin::PluginEngine::new(None, Default::default()).expect("engine");
+    migrate::plugin::Registry::discover(std::sync::Arc::new(engine), &[])
+        .expect("registry")
+        .load(id)
+        .expect("built-in plugin")
+}
+
+fn context(domain: &str, old_domain: Option<&str>) -> migrate::plugin::Context {
+    use migrate::plugin::{LayoutKind, SideContext};
+    let side = SideContext {
+        layout: LayoutKind::Directory,
+        stack: None,
+        app_dir: "/var/discourse/shared/standalone".into(),
+    };
+    migrate::plugin::Context {
+        domain: domain.into(),
+        old_domain: old_domain.map(str::to_string),
+        source: side.clone(),
+        destination: side,
+        target_version: None,
+    }
+}
+
+#[test]
+fn discourse_remaps_and_rebakes_only_when_the_domain_changes() {
+    use migrate::plugin::Action;
+    let discourse = builtin("discourse");
+    let argv = |steps: &[migrate::plugin::Step], id: &str| {
+        steps.iter().find(|s| s.id == id).map(|s| match &s.action {
+            Action::Exec(c) => c.argv.join(" "),
+            Action::Manual(t) => t.clone(),
+            other => format!("{other:?}"),
+        })
+    };
+
+    let moved = context("forum.example.net", Some("talk.example.org"));
+    let post = discourse.post_copy(&moved).expect("post-copy");
+    let hostname = argv(&post, "hostname").expect("hostname step");
+    assert!(
+        hostname.contains("DISCOURSE_HOSTNAME: forum.example.net"),
+        "{hostname}"
+    );
+    let clears = discourse.cache_clears(&moved).expect("cache clears");
+    assert_eq!(
+        argv(&clears, "remap-domain").as_deref(),
+        Some("discourse remap talk.example.org forum.example.net")
+    );
+    assert_eq!(
+        argv(&clears, "rebake").as_deref(),
+        Some("rake posts:rebake")
+    );
+
+    // The same domain (or none named before): nothing is rewritten.
+    for ctx in [
+        context("forum.example.net", None),
+        context("forum.example.net", Some("forum.example.net")),
+    ] {
+        let clears = discourse.cache_clears(&ctx).expect("cache clears");
+        assert!(argv(&clears, "remap-domain").is_none(), "{clears:?}");
+        assert!(argv(&clears, "rebake").is_none(), "{clears:?}");
+        let post = discourse.post_copy(&ctx).expect("post-copy");
+        assert!(
+            argv(&post, "hostname")
+                .expect("hostname step")
+                .starts_with("Check that DISCOURSE_HOSTNAME")
+        );
+    }
+}

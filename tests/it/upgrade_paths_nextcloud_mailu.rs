@@ -640,3 +640,45 @@ fn declared_examples_pass_through_the_host() {
         );
     }
 }
+
+#[test]
+fn the_co_op_cloud_label_probe_names_the_stack_of_the_context() {
+    use migrate::plugin::{Context, LayoutKind, ProbeKind, SideContext};
+    let engine = migrate::plugin::PluginEngine::new(None, Default::default()).expect("engine");
+    let registry =
+        migrate::plugin::Registry::discover(std::sync::Arc::new(engine), &[]).expect("registry");
+    let side = |layout, stack: Option<&str>| SideContext {
+        layout,
+        stack: stack.map(str::to_string),
+        app_dir: "/var/www/html".into(),
+    };
+    let stack = Context {
+        domain: "cloud.example.net".into(),
+        old_domain: None,
+        source: side(LayoutKind::Stack, Some("cloud_example_net")),
+        destination: side(LayoutKind::Stack, Some("cloud_example_net")),
+        target_version: None,
+    };
+    let plain = Context {
+        source: side(LayoutKind::Directory, None),
+        destination: side(LayoutKind::Directory, None),
+        ..stack.clone()
+    };
+    for id in ["nextcloud", "mailu"] {
+        let plugin = registry.load(id).expect("built-in");
+        let probes = plugin.probes(&stack).expect("probes");
+        assert!(
+            matches!(&probes[0].kind, ProbeKind::DockerLabel((service, label))
+                if service == "app" && label == "coop-cloud.cloud_example_net.version"),
+            "{id}: the stack's label is read first: {probes:?}"
+        );
+        assert_eq!(probes[0].id, "coop-cloud-label");
+        // A plain install has no stack, so no label probe (and no
+        // `${STACK_NAME}` left for nobody to fill in).
+        let probes = plugin.probes(&plain).expect("probes");
+        assert!(
+            !probes.iter().any(|p| p.id == "coop-cloud-label"),
+            "{id}: {probes:?}"
+        );
+    }
+}

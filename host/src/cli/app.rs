@@ -75,6 +75,9 @@ pub struct DefArgs {
     /// The version the destination runs (default: the source's).
     #[arg(long)]
     pub target_version: Option<String>,
+    /// The hostname the app had on the source, when the move changes it.
+    #[arg(long)]
+    pub old_domain: Option<String>,
     /// A recipe database's name on both servers, e.g. `nextcloud=nc_prod`; repeatable.
     #[arg(long = "database", value_name = "RECIPE=NAME", value_parser = parse_pair)]
     pub databases: Vec<(String, String)>,
@@ -176,6 +179,7 @@ fn definition(d: &DefArgs) -> Result<Migration, String> {
     let mut m = Migration {
         app,
         domain: need(&d.domain, "--domain")?,
+        old_domain: d.old_domain.clone(),
         target_version: d.target_version.clone(),
         backup_dir: None,
         skip_steps: vec![],

@@ -117,7 +117,11 @@ pub fn upgrade(
 }
 
 /// Everything else the plugin says about the migration.
-pub fn answers(p: Option<&LoadedPlugin>, hop_steps: Vec<PlanStep>) -> Result<Answers, BuildError> {
+pub fn answers(
+    p: Option<&LoadedPlugin>,
+    hop_steps: Vec<PlanStep>,
+    ctx: &plugin::Context,
+) -> Result<Answers, BuildError> {
     let Some(p) = p else {
         return Ok(Answers {
             hop_steps,
@@ -133,10 +137,10 @@ pub fn answers(p: Option<&LoadedPlugin>, hop_steps: Vec<PlanStep>) -> Result<Ans
     };
     Ok(Answers {
         hop_steps,
-        pre_copy: conv(p.pre_copy()?),
-        post_copy: conv(p.post_copy()?),
-        clears: conv(p.cache_clears()?),
-        checks: plugin_checks(&p.smoke_checks()?, &origin),
+        pre_copy: conv(p.pre_copy(ctx)?),
+        post_copy: conv(p.post_copy(ctx)?),
+        clears: conv(p.cache_clears(ctx)?),
+        checks: plugin_checks(&p.smoke_checks(ctx)?, &origin),
         follow_ups: p.manual_follow_ups()?,
     })
 }

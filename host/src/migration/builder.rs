@@ -3,7 +3,7 @@
 //! refused before anything changes.
 
 use super::definition::Migration;
-use super::layout::{Layout, Project};
+use super::layout::Layout;
 use super::plan::Plan;
 use super::sides::Sides;
 use super::{assemble, bridge, probe};
@@ -80,46 +80,6 @@ pub fn compose_defaults(mig: &mut Migration, recipe: &Recipe) {
     }
 }
 
-/// Plugin settings for this migration (what `host::setting` answers).
-pub fn settings(
-    mig: &Migration,
-    target: Option<&str>,
-    mount: Option<&str>,
-) -> Vec<(String, String)> {
-    let mut s = vec![("domain".to_string(), mig.domain.clone())];
-    // The app's directory as the app itself sees it: the recipe's mount in
-    // a container, the root in a plain install.
-    for (key, side) in [
-        ("source-app-dir", &mig.source),
-        ("destination-app-dir", &mig.destination),
-    ] {
-        let dir = match (Project::of(side), mount) {
-            (Some(_), Some(m)) => m.to_string(),
-            _ => side.root.clone(),
-        };
-        s.push((key.to_string(), dir));
-    }
-    // How each side runs the app: plugins leave out what an image already
-    // did (compiled assets) or what only a container needs.
-    for (key, side) in [
-        ("source-layout", &mig.source),
-        ("destination-layout", &mig.destination),
-    ] {
-        let layout = if side.stack.is_some() {
-            "stack"
-        } else if side.compose.is_some() {
-            "compose"
-        } else {
-            "directory"
-        };
-        s.push((key.to_string(), layout.to_string()));
-    }
-    if let Some(t) = target.or(mig.target_version.as_deref()) {
-        s.push(("target-version".into(), t.to_string()));
-    }
-    s
-}
-
 pub fn build(
     mig: &Migration,
     recipe: &Recipe,
@@ -131,11 +91,8 @@ pub fn build(
     compose_defaults(&mut mig, recipe);
     let mig = &mig;
     let mut plugin = plugin;
-    super::planning::install_opt(
-        plugin.as_deref_mut(),
-        sides,
-        settings(mig, None, sides.mount.as_deref()),
-    );
+    let ctx = super::context::of(mig, sides.mount.as_deref());
+    super::planning::install_opt(plugin.as_deref_mut(), sides, ctx.clone());
     let mut notes = Vec::new();
     let databases = bridge::databases(recipe, plugin.as_deref(), &mut notes)?;
     let dbs: Vec<&crate::recipe::Database> = databases
@@ -161,7 +118,7 @@ pub fn build(
     let mut hop_steps = Vec::new();
     if let Some(p) = plugin.as_deref_mut() {
         let facts = &mut probed.facts;
-        let (detected, by) = probe::detect_version(p, sides, &mut notes)?;
+        let (detected, by) = probe::detect_version(p, &ctx, sides, &mut notes)?;
         let v = match p.parse(&detected)? {
             Ok(v) => v,
             Err(r) => {
@@ -176,13 +133,9 @@ pub fn build(
         facts.detected_by = Some(by);
         let target = mig.target_version.clone().unwrap_or_else(|| v.raw.clone());
         facts.target_version = Some(target.clone());
-        // Only a target the operator named goes to the plugin's checks: the
-        // detected version is in the plugin's canonical form (28.0.4.1),
-        // which is not what status.php's versionstring (28.0.4) reports.
-        super::planning::install(p, sides, settings(mig, None, sides.mount.as_deref()));
         hop_steps = bridge::upgrade(p, &v, &target, facts, &mut notes)?;
     }
-    let answers = bridge::answers(plugin.as_deref(), hop_steps)?;
+    let answers = bridge::answers(plugin.as_deref(), hop_steps, &ctx)?;
     Ok(assemble::assemble(
         mig, recipe, &dbs, probed, answers, notes,
     ))

@@ -15,6 +15,11 @@ pub struct Migration {
     pub app: String,
     /// The production hostname; checks send it as the Host header.
     pub domain: String,
+    /// The hostname the app had on the source, when the move changes it
+    /// (plugins then rewrite it, e.g. Discourse's remap and rebake). Not
+    /// part of `id()`: naming it later keeps the migration's journal.
+    #[serde(default)]
+    pub old_domain: Option<String>,
     /// The version the destination runs; the detected source version when
     /// absent (a move without upgrade).
     #[serde(default)]
@@ -199,6 +204,13 @@ impl Migration {
                 self.domain
             )));
         }
+        if let Some(old) = &self.old_domain
+            && !valid_domain(old)
+        {
+            return Err(invalid(format!(
+                "old_domain {old:?} is not a hostname (letters, digits, '-' and dots, e.g. talk.example.org)"
+            )));
+        }
         for (name, s) in [("source", &self.source), ("destination", &self.destination)] {
             migrate_remote::HostSpec::parse(&s.host)
                 .map_err(|e| invalid(format!("{name}.host: {e}")))?;
@@ -374,6 +386,29 @@ root = "/srv/nc"
             "/var/lib/docker/volumes/nextcloud_html/_data"
         );
         assert_eq!(m.destination.https.as_deref(), Some("198.51.100.20:443"));
+    }
+
+    #[test]
+    fn the_old_domain_is_validated_and_keeps_the_id() {
+        let plain = parse("m.toml", GOOD).unwrap();
+        let text = GOOD.replace(
+            "domain = \"cloud.example.test\"\n",
+            "domain = \"cloud.example.test\"\nold_domain = \"nc.example.org\"\n",
+        );
+        let moved = parse("m.toml", &text).unwrap();
+        assert_eq!(moved.old_domain.as_deref(), Some("nc.example.org"));
+        assert_eq!(plain.old_domain, None);
+        assert_eq!(
+            moved.id(),
+            plain.id(),
+            "naming the old domain keeps the journal"
+        );
+        let bad = text.replace("nc.example.org", "nc example org");
+        let e = parse("m.toml", &bad).unwrap_err().to_string();
+        assert!(
+            e.contains("old_domain \"nc example org\" is not a hostname"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod builder;
 pub mod checks;
 pub mod commands;
 pub mod config;
+pub mod context;
 pub mod definition;
 pub mod dns;
 pub mod journal;

@@ -1,18 +1,19 @@
 //! The plugin's read-only planning calls, answered over the migration's
 //! ssh sessions: files are read with the recipe's paths mapped onto each
 //! side's root, HTTP goes to the side's address with the production
-//! hostname, docker inspect runs on the server.
+//! hostname, docker inspect runs on the server. The migration's context
+//! (context.rs) is served with them, for the plugin calls that take none.
 
 use std::sync::Arc;
 
 use migrate_remote::sh_quote;
 
 use super::sides::Sides;
-use crate::plugin::{Planning, Side};
+use crate::plugin::{Context, Planning, Side};
 
 pub struct SshPlanning {
     pub sides: Arc<Sides>,
-    pub settings: Vec<(String, String)>,
+    pub context: Context,
 }
 
 impl Planning for SshPlanning {
@@ -33,25 +34,18 @@ impl Planning for SshPlanning {
             )
             .map_err(|e| e.to_string())
     }
-    fn setting(&mut self, key: &str) -> Option<String> {
-        self.settings
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
+    fn context(&self) -> Option<&Context> {
+        Some(&self.context)
     }
 }
 
 /// Install the ssh planning backend on a plugin.
-pub fn install(
-    plugin: &mut crate::plugin::LoadedPlugin,
-    sides: &Arc<Sides>,
-    settings: Vec<(String, String)>,
-) {
+pub fn install(plugin: &mut crate::plugin::LoadedPlugin, sides: &Arc<Sides>, context: Context) {
     let sides = Arc::clone(sides);
     plugin.set_planning(move || {
         Box::new(SshPlanning {
             sides: Arc::clone(&sides),
-            settings: settings.clone(),
+            context: context.clone(),
         })
     });
 }
@@ -59,9 +53,9 @@ pub fn install(
 pub fn install_opt(
     plugin: Option<&mut crate::plugin::LoadedPlugin>,
     sides: &Arc<Sides>,
-    settings: Vec<(String, String)>,
+    context: Context,
 ) {
     if let Some(p) = plugin {
-        install(p, sides, settings);
+        install(p, sides, context);
     }
 }

@@ -122,11 +122,12 @@ pub fn servers(
 /// even when version.php answered instead).
 pub fn detect_version(
     p: &LoadedPlugin,
+    ctx: &crate::plugin::Context,
     sides: &Sides,
     notes: &mut Vec<String>,
 ) -> Result<(String, String), BuildError> {
     let mut tried = Vec::new();
-    for probe in p.probes()? {
+    for probe in p.probes(ctx)? {
         let raw = match &probe.kind {
             ProbeKind::HttpJson((path, field)) => sides
                 .http_get(probe.side, path, &[])
@@ -174,15 +175,20 @@ pub fn detect_version(
                             }
                             _ => "{{.Config.Image}}".to_string(),
                         };
+                        let name = super::layout::service_name(def, service);
+                        let command = match &probe.kind {
+                            // abra writes its version label into the
+                            // stack's deploy labels, which swarm keeps on
+                            // the service, not on its containers.
+                            ProbeKind::DockerLabel((_, label)) if c.stack => format!(
+                                "docker service inspect -f {} {}",
+                                sh_quote(&format!("{{{{index .Spec.Labels {label:?}}}}}")),
+                                sh_quote(&c.swarm_service(name))
+                            ),
+                            _ => c.inspect_service(name, &format),
+                        };
                         sides
-                            .sh(
-                                probe.side,
-                                "reading a container's image",
-                                &c.inspect_service(
-                                    super::layout::service_name(def, service),
-                                    &format,
-                                ),
-                            )
+                            .sh(probe.side, "reading a container's image", &command)
                             .map_err(|e| e.to_string())
                             .and_then(|out| {
                                 let v = out.trim().to_string();

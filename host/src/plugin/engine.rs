@@ -7,9 +7,10 @@ use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Cache, CacheConfig, Config, Engine, ResourceLimiter, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::RecipePlugin;
 use super::caps::Planning;
 use super::error::PluginError;
+use super::wit::latest::migrate::recipe::types::Context;
+use super::wit::{latest, since_v0_1_0};
 
 /// Sandbox limits for each call into a plugin.
 #[derive(Debug, Clone, Copy)]
@@ -35,6 +36,9 @@ impl Default for Limits {
 pub struct State {
     pub plugin: String,
     pub planning: Box<dyn Planning>,
+    /// The migration's context for this call: a 0.1 plugin's `setting()`
+    /// questions are answered from it.
+    pub context: Option<Context>,
     wasi: WasiCtx,
     table: ResourceTable,
     pub memory: MemoryCap,
@@ -106,7 +110,15 @@ impl PluginEngine {
         let mut linker: Linker<State> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| PluginError::Engine(e.to_string()))?;
-        RecipePlugin::add_to_linker::<State, wasmtime::component::HasSelf<State>>(
+        // Every contract's imports, side by side: their interface names
+        // differ by version (0.1.0 and 0.2.0 are not semver-compatible), so
+        // each plugin links against the one it was built for.
+        latest::RecipePlugin::add_to_linker::<State, wasmtime::component::HasSelf<State>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(|e| PluginError::Engine(e.to_string()))?;
+        since_v0_1_0::RecipePlugin::add_to_linker::<State, wasmtime::component::HasSelf<State>>(
             &mut linker,
             |s| s,
         )
@@ -122,15 +134,25 @@ impl PluginEngine {
         Component::new(&self.engine, bytes)
     }
 
+    pub(super) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     /// A fresh store per call: instantiation costs well under a millisecond,
     /// and no state leaks from one call into the next.
-    pub(super) fn store(&self, plugin: &str, planning: Box<dyn Planning>) -> Store<State> {
+    pub(super) fn store(
+        &self,
+        plugin: &str,
+        planning: Box<dyn Planning>,
+        context: Option<Context>,
+    ) -> Store<State> {
         // No environment, no preopened directories, no sockets, no stdio:
         // plugins reach the world only through the contract's imports.
         let wasi = WasiCtx::builder().build();
         let state = State {
             plugin: plugin.to_string(),
             planning,
+            context,
             wasi,
             table: ResourceTable::new(),
             memory: MemoryCap {

@@ -34,12 +34,15 @@ pub enum PluginError {
 
     #[error(
         "plugin {id:?} ({origin}) does not implement {contract}: {detail}; \
-         rebuild it against this contract (see `migrate plugin new`)"
+         rebuild it against {newest} (see `migrate plugin new`)"
     )]
     WrongWorld {
         id: String,
         origin: String,
-        contract: &'static str,
+        /// What it was checked against: its own contract when its exports
+        /// name one, else every contract the host loads.
+        contract: String,
+        newest: &'static str,
         detail: String,
     },
 

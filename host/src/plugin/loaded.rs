@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use wasmtime::Store;
 
-use super::bindings::{RecipePlugin, RecipePluginPre};
 use super::caps::{NoPlanning, Planning};
 use super::engine::{PluginEngine, State};
 use super::error::PluginError;
+use super::wit::{Contract, Instance, Pre};
 use super::{
-    AppInfo, DataItem, Example, Probe, Refusal, SmokeCheck, Step, UpgradePlan, UpgradeRequest,
-    Version,
+    AppInfo, Context, DataItem, Example, Probe, Refusal, SmokeCheck, Step, UpgradePlan,
+    UpgradeRequest, Version,
 };
 
 type PlanningFactory = Box<dyn Fn() -> Box<dyn Planning> + Send + Sync>;
@@ -21,7 +21,7 @@ pub struct LoadedPlugin {
     /// Where it came from, for messages (`built-in`, or a path).
     pub origin: String,
     engine: Arc<PluginEngine>,
-    pre: RecipePluginPre<State>,
+    pre: Pre,
     planning: PlanningFactory,
 }
 
@@ -52,17 +52,33 @@ impl LoadedPlugin {
             origin: origin.clone(),
             detail: first_line(&e),
         })?;
+        // The contract is read from the interfaces the component exports; a
+        // component of neither is linked against the newest, whose error
+        // names what is missing.
+        let detected = Contract::detect(&component, engine.engine());
+        let contract = detected.unwrap_or(Contract::NEWEST);
         let wrong_world = |e: wasmtime::Error| PluginError::WrongWorld {
             id: id.clone(),
             origin: origin.clone(),
-            contract: super::CONTRACT,
+            contract: match detected {
+                Some(c) => c.name().to_string(),
+                None => Contract::ALL
+                    .iter()
+                    .map(|c| c.name())
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+            },
+            newest: Contract::NEWEST.name(),
             detail: first_line(&e),
         };
         let instance_pre = engine
             .linker
             .instantiate_pre(&component)
             .map_err(wrong_world)?;
-        let pre = RecipePluginPre::new(instance_pre).map_err(wrong_world)?;
+        let pre = Pre::new(contract, instance_pre).map_err(wrong_world)?;
+        if contract != Contract::NEWEST {
+            tracing::debug!(plugin = %id, contract = contract.name(), "adapting an older contract");
+        }
         Ok(LoadedPlugin {
             id: id.clone(),
             origin: origin.clone(),
@@ -80,13 +96,23 @@ impl LoadedPlugin {
         self.planning = Box::new(factory);
     }
 
+    /// The contract the component implements (`migrate:recipe@0.1.0`, ...).
+    pub fn contract(&self) -> &'static str {
+        self.pre.contract().name()
+    }
+
+    /// `ctx`: the context of a call that takes one; the others see the
+    /// planning backend's (both only matter to a 0.1 plugin's settings).
     fn call<T>(
         &self,
         func: &'static str,
-        f: impl FnOnce(&RecipePlugin, &mut Store<State>) -> wasmtime::Result<T>,
+        ctx: Option<&Context>,
+        f: impl FnOnce(&Instance, &mut Store<State>) -> wasmtime::Result<T>,
     ) -> Result<T, PluginError> {
         let _span = tracing::debug_span!("plugin.call", plugin = %self.id, func).entered();
-        let mut store = self.engine.store(&self.id, (self.planning)());
+        let planning = (self.planning)();
+        let context = ctx.or(planning.context()).cloned();
+        let mut store = self.engine.store(&self.id, planning, context);
         store
             .set_fuel(self.engine.limits.fuel)
             .map_err(|e| PluginError::Engine(e.to_string()))?;
@@ -123,11 +149,11 @@ impl LoadedPlugin {
     }
 
     pub fn info(&self) -> Result<AppInfo, PluginError> {
-        self.call("info", |p, s| p.migrate_recipe_app().call_info(s))
+        self.call("info", None, |p, s| p.info(s))
     }
 
-    pub fn probes(&self) -> Result<Vec<Probe>, PluginError> {
-        self.call("probes", |p, s| p.migrate_recipe_versions().call_probes(s))
+    pub fn probes(&self, ctx: &Context) -> Result<Vec<Probe>, PluginError> {
+        self.call("probes", Some(ctx), |p, s| p.probes(s, ctx))
     }
 
     pub fn parse_probe(
@@ -135,69 +161,50 @@ impl LoadedPlugin {
         probe_id: &str,
         raw: &str,
     ) -> Result<Result<String, Refusal>, PluginError> {
-        self.call("parse-probe", |p, s| {
-            p.migrate_recipe_versions()
-                .call_parse_probe(s, probe_id, raw)
-        })
+        self.call("parse-probe", None, |p, s| p.parse_probe(s, probe_id, raw))
     }
 
     pub fn parse(&self, raw: &str) -> Result<Result<Version, Refusal>, PluginError> {
-        self.call("parse", |p, s| {
-            p.migrate_recipe_versions().call_parse(s, raw)
-        })
+        self.call("parse", None, |p, s| p.parse(s, raw))
     }
 
     pub fn known(&self) -> Result<Vec<String>, PluginError> {
-        self.call("known", |p, s| p.migrate_recipe_versions().call_known(s))
+        self.call("known", None, |p, s| p.known(s))
     }
 
     pub fn upgrade_path(
         &self,
         req: &UpgradeRequest,
     ) -> Result<Result<UpgradePlan, Refusal>, PluginError> {
-        self.call("upgrade-path", |p, s| {
-            p.migrate_recipe_upgrade().call_upgrade_path(s, req)
-        })
+        self.call("upgrade-path", None, |p, s| p.upgrade_path(s, req))
     }
 
     pub fn data_layout(&self) -> Result<Vec<DataItem>, PluginError> {
-        self.call("data-layout", |p, s| {
-            p.migrate_recipe_layout().call_data_layout(s)
-        })
+        self.call("data-layout", None, |p, s| p.data_layout(s))
     }
 
-    pub fn pre_copy(&self) -> Result<Vec<Step>, PluginError> {
-        self.call("pre-copy", |p, s| p.migrate_recipe_steps().call_pre_copy(s))
+    pub fn pre_copy(&self, ctx: &Context) -> Result<Vec<Step>, PluginError> {
+        self.call("pre-copy", Some(ctx), |p, s| p.pre_copy(s, ctx))
     }
 
-    pub fn post_copy(&self) -> Result<Vec<Step>, PluginError> {
-        self.call("post-copy", |p, s| {
-            p.migrate_recipe_steps().call_post_copy(s)
-        })
+    pub fn post_copy(&self, ctx: &Context) -> Result<Vec<Step>, PluginError> {
+        self.call("post-copy", Some(ctx), |p, s| p.post_copy(s, ctx))
     }
 
-    pub fn cache_clears(&self) -> Result<Vec<Step>, PluginError> {
-        self.call("cache-clears", |p, s| {
-            p.migrate_recipe_steps().call_cache_clears(s)
-        })
+    pub fn cache_clears(&self, ctx: &Context) -> Result<Vec<Step>, PluginError> {
+        self.call("cache-clears", Some(ctx), |p, s| p.cache_clears(s, ctx))
     }
 
-    pub fn smoke_checks(&self) -> Result<Vec<SmokeCheck>, PluginError> {
-        self.call("smoke-checks", |p, s| {
-            p.migrate_recipe_steps().call_smoke_checks(s)
-        })
+    pub fn smoke_checks(&self, ctx: &Context) -> Result<Vec<SmokeCheck>, PluginError> {
+        self.call("smoke-checks", Some(ctx), |p, s| p.smoke_checks(s, ctx))
     }
 
     pub fn manual_follow_ups(&self) -> Result<Vec<String>, PluginError> {
-        self.call("manual-follow-ups", |p, s| {
-            p.migrate_recipe_steps().call_manual_follow_ups(s)
-        })
+        self.call("manual-follow-ups", None, |p, s| p.manual_follow_ups(s))
     }
 
     pub fn examples(&self) -> Result<Vec<Example>, PluginError> {
-        self.call("examples", |p, s| {
-            p.migrate_recipe_examples().call_examples(s)
-        })
+        self.call("examples", None, |p, s| p.examples(s))
     }
 }
 

@@ -1,33 +1,36 @@
 //! The plugin host: loads recipe plugins (WASM components) and calls them in
 //! a sandbox. Plugins know; the host acts.
 
-mod bindings;
 mod caps;
 mod engine;
 mod error;
 mod loaded;
 mod registry;
 pub mod scaffold;
+mod wit;
 
-pub use bindings::exports::migrate::recipe::app::AppInfo;
-pub use bindings::exports::migrate::recipe::examples::{Example, Expectation};
-pub use bindings::exports::migrate::recipe::layout::{DataItem, DataKind, DbEngine};
-pub use bindings::exports::migrate::recipe::upgrade::{
-    Hop, Precondition, UpgradePlan, UpgradeRequest,
-};
-pub use bindings::exports::migrate::recipe::versions::{Probe, ProbeKind, Version};
-pub use bindings::migrate::recipe::types::{
-    Action, CarrySetting, Command, HttpCheck, Phase, Refusal, RefusalKind, Risk, Side, SmokeCheck,
-    Step, TcpCheck,
-};
+// The host's model is the newest contract's types; older plugins are
+// adapted to it (wit/since_*).
 pub use caps::{NoPlanning, Planning};
 pub use engine::{Limits, PluginEngine};
 pub use error::PluginError;
 pub use loaded::LoadedPlugin;
 pub use registry::{Origin, PluginSource, Registry};
+pub use wit::latest::exports::migrate::recipe::app::AppInfo;
+pub use wit::latest::exports::migrate::recipe::examples::{Example, Expectation};
+pub use wit::latest::exports::migrate::recipe::layout::{DataItem, DataKind, DbEngine};
+pub use wit::latest::exports::migrate::recipe::upgrade::{
+    Hop, Precondition, UpgradePlan, UpgradeRequest,
+};
+pub use wit::latest::exports::migrate::recipe::versions::{Probe, ProbeKind, Version};
+pub use wit::latest::migrate::recipe::types::{
+    Action, CarrySetting, Command, Context, HttpCheck, LayoutKind, Phase, Refusal, RefusalKind,
+    Risk, Side, SideContext, SmokeCheck, Step, TcpCheck,
+};
+pub use wit::layout_name;
 
-/// The contract plugins of this host implement.
-pub const CONTRACT: &str = "migrate:recipe@0.1.0";
+/// The contract new plugins implement (`migrate plugin new`).
+pub const CONTRACT: &str = "migrate:recipe@0.2.0";
 
 /// Kebab-case name of a refusal kind, as the WIT and `--json` spell it.
 pub fn refusal_kind_name(kind: RefusalKind) -> &'static str {

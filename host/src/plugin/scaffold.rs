@@ -35,6 +35,10 @@ const SDK_FILES: &[(&str, &str)] = &[
         include_str!("../../../plugins/sdk/src/build.rs"),
     ),
     (
+        "sdk/src/context.rs",
+        include_str!("../../../plugins/sdk/src/context.rs"),
+    ),
+    (
         "sdk/src/coopcloud.rs",
         include_str!("../../../plugins/sdk/src/coopcloud.rs"),
     ),
@@ -43,24 +47,28 @@ const SDK_FILES: &[(&str, &str)] = &[
         include_str!("../../../plugins/sdk/src/host.rs"),
     ),
     (
+        "sdk/src/testing.rs",
+        include_str!("../../../plugins/sdk/src/testing.rs"),
+    ),
+    (
         "sdk/src/version.rs",
         include_str!("../../../plugins/sdk/src/version.rs"),
     ),
     (
         "sdk/wit/types.wit",
-        include_str!("../../../wit/v0.1/types.wit"),
+        include_str!("../../../wit/v0.2/types.wit"),
     ),
     (
         "sdk/wit/host.wit",
-        include_str!("../../../wit/v0.1/host.wit"),
+        include_str!("../../../wit/v0.2/host.wit"),
     ),
     (
         "sdk/wit/plugin.wit",
-        include_str!("../../../wit/v0.1/plugin.wit"),
+        include_str!("../../../wit/v0.2/plugin.wit"),
     ),
     (
         "sdk/wit/worlds.wit",
-        include_str!("../../../wit/v0.1/worlds.wit"),
+        include_str!("../../../wit/v0.2/worlds.wit"),
     ),
 ];
 
@@ -210,12 +218,15 @@ impl Plugin for {ty} {{
         Ok(plan)
     }}
 
-    fn probes() -> Vec<Probe> {{
-        vec![Probe {{
+    /// `ctx` says how the source runs the app: a Co-op Cloud stack's
+    /// deploy label is read first there.
+    fn probes(ctx: &Context) -> Vec<Probe> {{
+        let own = vec![Probe {{
             id: "image".into(),
             side: Side::Source,
             kind: ProbeKind::ImageTag("app".into()),
-        }}]
+        }}];
+        migrate_plugin_sdk::coopcloud::with_label_probe(ctx, own)
     }}
 
     fn data_layout() -> Vec<DataItem> {{
@@ -230,7 +241,22 @@ impl Plugin for {ty} {{
         }}]
     }}
 
-    fn smoke_checks() -> Vec<SmokeCheck> {{
+    /// After the copy: when the move changes the domain, the app's own
+    /// idea of its URL must follow (the context says both names).
+    fn post_copy(ctx: &Context) -> Vec<Step> {{
+        match ctx.domain_change() {{
+            Some((old, new)) => vec![step(
+                "base-url",
+                Phase::Cutover,
+                Risk::Reversible,
+                &format!("Change the app's base URL from {{old}} to {{new}}"),
+                exec(in_service(Side::Destination, "app", &["{id}", "set-url", &format!("https://{{new}}")])),
+            )],
+            None => Vec::new(),
+        }}
+    }}
+
+    fn smoke_checks(_ctx: &Context) -> Vec<SmokeCheck> {{
         vec![check(
             "http-root",
             "The app answers on /",
@@ -261,6 +287,17 @@ mod tests {{
     }}
 
     #[test]
+    fn a_domain_change_moves_the_base_url() {{
+        use migrate_plugin_sdk::testing;
+        let same = testing::context("app.example.net").build();
+        assert!({ty}::post_copy(&same).is_empty());
+        let moved = testing::context("app.example.net").old_domain("old.example.org").build();
+        let steps = {ty}::post_copy(&moved);
+        assert_eq!(steps[0].id, "base-url");
+        assert!(steps[0].title.contains("old.example.org"), "{{}}", steps[0].title);
+    }}
+
+    #[test]
     fn unknown_versions_get_suggestions() {{
         let r = {ty}::parse("1.0.9").unwrap_err();
         assert_eq!(r.kind, RefusalKind::UnknownVersion);
@@ -283,9 +320,12 @@ cp target/wasm32-wasip2/release/{lib}.wasm ~/.local/share/migrate/plugins/{id}.w
 migrate upgrade-path {id} 1.0.0 2.0.0
 ```
 
-`sdk/` is a copy of the SDK and `sdk/wit/` of the contract (migrate:recipe@0.1.0)
+`sdk/` is a copy of the SDK and `sdk/wit/` of the contract (migrate:recipe@0.2.0)
 this plugin was made against. The contract's comments say what every function
-and record means; `sdk/src/lib.rs` lists what a `Plugin` can implement.
+and record means; `sdk/src/lib.rs` lists what a `Plugin` can implement. The
+migration's `Context` (domain, old domain, each side's layout, stack and app
+directory, target version) comes to the calls that depend on it;
+`migrate_plugin_sdk::testing` builds one for unit tests.
 "#,
         lib = lib_name(id)
     )

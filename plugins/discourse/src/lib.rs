@@ -35,8 +35,8 @@ impl Plugin for Discourse {
         path::plan(&from, &to, req.zero_downtime, &req.facts)
     }
 
-    fn probes() -> Vec<Probe> {
-        probe::probes()
+    fn probes(ctx: &Context) -> Vec<Probe> {
+        probe::probes(ctx)
     }
 
     fn parse_probe(probe_id: &str, raw: &str) -> Result<String, Refusal> {
@@ -50,16 +50,16 @@ impl Plugin for Discourse {
     fn data_layout() -> Vec<DataItem> {
         ops::data_layout()
     }
-    fn pre_copy() -> Vec<Step> {
+    fn pre_copy(_ctx: &Context) -> Vec<Step> {
         ops::pre_copy()
     }
-    fn post_copy() -> Vec<Step> {
-        ops::post_copy()
+    fn post_copy(ctx: &Context) -> Vec<Step> {
+        ops::post_copy(ctx)
     }
-    fn cache_clears() -> Vec<Step> {
-        ops::cache_clears()
+    fn cache_clears(ctx: &Context) -> Vec<Step> {
+        ops::cache_clears(ctx)
     }
-    fn smoke_checks() -> Vec<SmokeCheck> {
+    fn smoke_checks(_ctx: &Context) -> Vec<SmokeCheck> {
         ops::smoke_checks()
     }
     fn manual_follow_ups() -> Vec<String> {
@@ -212,6 +212,53 @@ mod tests {
             plan.preconditions
                 .iter()
                 .any(|p| p.what == "Backup schema version" && p.met.is_none())
+        );
+    }
+
+    fn ids(steps: &[Step]) -> Vec<&str> {
+        steps.iter().map(|s| s.id.as_str()).collect()
+    }
+
+    #[test]
+    fn a_domain_change_remaps_and_rebakes() {
+        use migrate_plugin_sdk::testing;
+        let moved = testing::context("forum.example.net")
+            .old_domain("talk.example.org")
+            .build();
+        let clears = Discourse::cache_clears(&moved);
+        assert_eq!(ids(&clears), ["remap-domain", "rebake"]);
+        assert!(matches!(&clears[0].action, Action::Exec(c)
+            if c.argv == ["discourse", "remap", "talk.example.org", "forum.example.net"]));
+        let post = Discourse::post_copy(&moved);
+        assert!(
+            matches!(&post[0].action, Action::Manual(t) if t.contains("DISCOURSE_HOSTNAME: forum.example.net"))
+        );
+
+        // The same domain, or none given before: no remap, only the reminder.
+        for ctx in [
+            testing::context("forum.example.net").build(),
+            testing::context("forum.example.net")
+                .old_domain("forum.example.net")
+                .build(),
+        ] {
+            assert_eq!(ids(&Discourse::cache_clears(&ctx)), ["domain-change"]);
+        }
+    }
+
+    #[test]
+    fn a_stack_source_reads_the_recipe_label_first() {
+        use migrate_plugin_sdk::testing;
+        let ctx = testing::context("forum.example.net")
+            .source_stack("forum_example_net", "/shared")
+            .build();
+        let probes = Discourse::probes(&ctx);
+        assert!(matches!(&probes[0].kind, ProbeKind::DockerLabel((s, l))
+            if s == "app" && l == "coop-cloud.forum_example_net.version"));
+        let plain = Discourse::probes(&testing::context("forum.example.net").build());
+        assert!(
+            !plain
+                .iter()
+                .any(|p| matches!(p.kind, ProbeKind::DockerLabel(_)))
         );
     }
 }

@@ -5,7 +5,6 @@
 //! is stored in /shared", samples/standalone.yml@06400eaa) plus the
 //! container definition containers/app.yml.
 
-use migrate_plugin_sdk::host;
 use migrate_plugin_sdk::prelude::*;
 
 use crate::path::DISCOURSE_DIR;
@@ -114,16 +113,9 @@ pub fn pre_copy() -> Vec<Step> {
     ]
 }
 
-/// The old and new domain, when the operator gave both and they differ.
-fn domain_change() -> Option<(String, String)> {
-    let old = host::setting("old-domain")?;
-    let new = host::setting("domain")?;
-    (old != new).then_some((old, new))
-}
-
-pub fn post_copy() -> Vec<Step> {
+pub fn post_copy(ctx: &Context) -> Vec<Step> {
     let mut steps = Vec::new();
-    match domain_change() {
+    match ctx.domain_change() {
         Some((_, new)) => steps.push(step(
             "hostname",
             Phase::Cutover,
@@ -149,8 +141,8 @@ pub fn post_copy() -> Vec<Step> {
     steps
 }
 
-pub fn cache_clears() -> Vec<Step> {
-    match domain_change() {
+pub fn cache_clears(ctx: &Context) -> Vec<Step> {
+    match ctx.domain_change() {
         // The command forms come from meta.discourse.org/t/16098 via a
         // gist (facts §3.5, [unverified] there).
         Some((old, new)) => vec![
@@ -162,7 +154,7 @@ pub fn cache_clears() -> Vec<Step> {
                 exec(in_service(
                     Side::Destination,
                     APP,
-                    &["discourse", "remap", &old, &new],
+                    &["discourse", "remap", old, new],
                 )),
             ),
             step(

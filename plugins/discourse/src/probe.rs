@@ -6,8 +6,8 @@ pub const ABOUT: &str = "about-json";
 pub const APP_YML: &str = "app-yml-version";
 pub const RECIPE_LABEL: &str = migrate_plugin_sdk::coopcloud::LABEL_PROBE;
 
-pub fn probes() -> Vec<Probe> {
-    vec![
+pub fn probes(ctx: &Context) -> Vec<Probe> {
+    let own = vec![
         // AboutSerializer's `version` attribute.
         Probe {
             id: ABOUT.to_string(),
@@ -24,8 +24,8 @@ pub fn probes() -> Vec<Probe> {
                 r#"(?m)^\s*version:\s*["']?([^"'\s#]+)"#.to_string(),
             )),
         },
-        migrate_plugin_sdk::coopcloud::label_probe(),
-    ]
+    ];
+    migrate_plugin_sdk::coopcloud::with_label_probe(ctx, own)
 }
 
 pub fn parse_probe(probe_id: &str, raw: &str) -> Result<String, Refusal> {

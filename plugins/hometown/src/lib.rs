@@ -35,10 +35,10 @@ impl Plugin for Hometown {
         path::plan(&from, &to, req.zero_downtime, &req.facts)
     }
 
-    fn probes() -> Vec<Probe> {
+    fn probes(ctx: &Context) -> Vec<Probe> {
         // Hometown publishes no official image; its version comes from the
         // instance API (hometown#1335) or the Co-op Cloud deploy label.
-        probe::probes()
+        probe::probes(ctx)
             .into_iter()
             .filter(|p| p.id != probe::IMAGE)
             .collect()
@@ -55,16 +55,16 @@ impl Plugin for Hometown {
     fn data_layout() -> Vec<DataItem> {
         ops::data_layout()
     }
-    fn pre_copy() -> Vec<Step> {
+    fn pre_copy(_ctx: &Context) -> Vec<Step> {
         ops::pre_copy("Hometown")
     }
-    fn post_copy() -> Vec<Step> {
-        ops::post_copy("Hometown")
+    fn post_copy(ctx: &Context) -> Vec<Step> {
+        ops::post_copy(ctx, "Hometown")
     }
-    fn cache_clears() -> Vec<Step> {
+    fn cache_clears(_ctx: &Context) -> Vec<Step> {
         ops::cache_clears()
     }
-    fn smoke_checks() -> Vec<SmokeCheck> {
+    fn smoke_checks(_ctx: &Context) -> Vec<SmokeCheck> {
         ops::smoke_checks()
     }
     fn manual_follow_ups() -> Vec<String> {

@@ -4,7 +4,6 @@
 //! maintain.rst, configuration.rst, the setup compose template,
 //! Dockerfiles), digested in facts/apps.md §4.
 
-use migrate_plugin_sdk::host;
 use migrate_plugin_sdk::prelude::*;
 
 mod path;
@@ -35,9 +34,10 @@ fn compose(side: Side, args: &[&str]) -> Command {
 
 /// Whether the destination runs 2024.06 or later, when the operator said
 /// which version it will run.
-fn target_is_2024_or_later() -> bool {
-    host::setting("target-version")
-        .and_then(|v| version::parse(&v).ok())
+fn target_is_2024_or_later(ctx: &Context) -> bool {
+    ctx.target_version
+        .as_deref()
+        .and_then(|v| version::parse(v).ok())
         .is_some_and(|v| v.series().major >= 2000)
 }
 
@@ -56,8 +56,8 @@ impl Plugin for Mailu {
     /// "Every docker image will have a docker label with the version. Every
     /// docker image will have the file /version" (releases.rst 1.9); the
     /// compose file takes `${MAILU_VERSION:-…}` from .env.
-    fn probes() -> Vec<Probe> {
-        let mut probes = vec![
+    fn probes(ctx: &Context) -> Vec<Probe> {
+        let probes = vec![
             Probe {
                 id: "admin-label".into(),
                 side: Side::Source,
@@ -77,8 +77,7 @@ impl Plugin for Mailu {
                 )),
             },
         ];
-        probes.push(migrate_plugin_sdk::coopcloud::label_probe());
-        probes
+        migrate_plugin_sdk::coopcloud::with_label_probe(ctx, probes)
     }
 
     fn parse_probe(probe_id: &str, raw: &str) -> Result<String, Refusal> {
@@ -167,7 +166,7 @@ impl Plugin for Mailu {
 
     /// maintain.rst "Migrating an instance": rsync while live, then stop
     /// Mailu on the old server and rsync once more.
-    fn pre_copy() -> Vec<Step> {
+    fn pre_copy(_ctx: &Context) -> Vec<Step> {
         vec![step(
             "mailu-stop-source",
             Phase::Cutover,
@@ -177,7 +176,7 @@ impl Plugin for Mailu {
         )]
     }
 
-    fn post_copy() -> Vec<Step> {
+    fn post_copy(_ctx: &Context) -> Vec<Step> {
         let carry_env = |key: &str, reason: &str, secret: bool| {
             step(
                 &format!("mailu-carry-{}", key.to_ascii_lowercase().replace('_', "-")),
@@ -225,7 +224,7 @@ impl Plugin for Mailu {
 
     /// Front `/health` answers 204 (core/nginx/conf/nginx.conf); ports 25,
     /// 465 and 993 cannot be disabled (configuration.rst).
-    fn smoke_checks() -> Vec<SmokeCheck> {
+    fn smoke_checks(ctx: &Context) -> Vec<SmokeCheck> {
         let mut checks = vec![
             check(
                 "mailu-health",
@@ -261,7 +260,7 @@ impl Plugin for Mailu {
                 )),
             ),
         ];
-        if target_is_2024_or_later() {
+        if target_is_2024_or_later(ctx) {
             // ManageSieve on 4190 is part of 2024.06's default PORTS; its
             // greeting starts with the capability list [inferred, RFC 5804].
             checks.push(check(
@@ -357,7 +356,8 @@ mod tests {
                 .iter()
                 .any(|d| d.id == "dkim" && matches!(d.kind, DataKind::Secret))
         );
-        let post = Mailu::post_copy();
+        let post =
+            Mailu::post_copy(&migrate_plugin_sdk::testing::context("mail.example.net").build());
         assert!(
             post.iter().any(
                 |s| matches!(&s.action, Action::Carry(c) if c.key == "SECRET_KEY" && c.secret)

@@ -31,8 +31,8 @@ impl Plugin for Mastodon {
         path::plan(&from, &to, req.zero_downtime, &req.facts)
     }
 
-    fn probes() -> Vec<Probe> {
-        probe::probes()
+    fn probes(ctx: &Context) -> Vec<Probe> {
+        probe::probes(ctx)
     }
 
     fn parse_probe(probe_id: &str, raw: &str) -> Result<String, Refusal> {
@@ -46,16 +46,16 @@ impl Plugin for Mastodon {
     fn data_layout() -> Vec<DataItem> {
         ops::data_layout()
     }
-    fn pre_copy() -> Vec<Step> {
+    fn pre_copy(_ctx: &Context) -> Vec<Step> {
         ops::pre_copy("Mastodon")
     }
-    fn post_copy() -> Vec<Step> {
-        ops::post_copy("Mastodon")
+    fn post_copy(ctx: &Context) -> Vec<Step> {
+        ops::post_copy(ctx, "Mastodon")
     }
-    fn cache_clears() -> Vec<Step> {
+    fn cache_clears(_ctx: &Context) -> Vec<Step> {
         ops::cache_clears()
     }
-    fn smoke_checks() -> Vec<SmokeCheck> {
+    fn smoke_checks(_ctx: &Context) -> Vec<SmokeCheck> {
         ops::smoke_checks()
     }
     fn manual_follow_ups() -> Vec<String> {
@@ -151,7 +151,9 @@ mod tests {
 
     #[test]
     fn secrets_are_carried_as_secrets() {
-        let post = Mastodon::post_copy();
+        let post = Mastodon::post_copy(
+            &migrate_plugin_sdk::testing::context("social.example.net").build(),
+        );
         for key in [
             "SECRET_KEY_BASE",
             "VAPID_PRIVATE_KEY",
@@ -218,5 +220,24 @@ mod tests {
         let r = upgrade_path_native::<Mastodon>(&req("2.1.0+v4.3.0", "2.0.1+v4.2.1", false, &[]))
             .unwrap_err();
         assert!(matches!(r.kind, RefusalKind::Downgrade));
+    }
+
+    #[test]
+    fn assets_are_precompiled_only_for_a_from_source_destination() {
+        use migrate_plugin_sdk::testing;
+        let precompiles = |ctx: &Context| {
+            Mastodon::post_copy(ctx)
+                .iter()
+                .any(|s| s.id == "assets-precompile")
+        };
+        assert!(precompiles(&testing::context("social.example.net").build()));
+        let stack = testing::context("social.example.net")
+            .destination_stack("social_example_net", "/opt/mastodon")
+            .build();
+        assert!(!precompiles(&stack));
+        let compose = testing::context("social.example.net")
+            .destination(LayoutKind::Compose, "/opt/mastodon")
+            .build();
+        assert!(!precompiles(&compose));
     }
 }

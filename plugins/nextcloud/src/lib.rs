@@ -29,8 +29,8 @@ impl Plugin for Nextcloud {
         }
     }
 
-    fn probes() -> Vec<Probe> {
-        let mut probes = vec![
+    fn probes(ctx: &Context) -> Vec<Probe> {
+        let probes = vec![
             // status.php: `version` is 4-part, `versionstring` the public one
             // (nextcloud/server status.php @0eebff15).
             Probe {
@@ -68,8 +68,7 @@ impl Plugin for Nextcloud {
             },
         ];
         // abra labels the app service `coop-cloud.<stack>.version` (facts §5).
-        probes.push(migrate_plugin_sdk::coopcloud::label_probe());
-        probes
+        migrate_plugin_sdk::coopcloud::with_label_probe(ctx, probes)
     }
 
     fn parse_probe(probe_id: &str, raw: &str) -> Result<String, Refusal> {
@@ -115,17 +114,17 @@ impl Plugin for Nextcloud {
     fn data_layout() -> Vec<DataItem> {
         steps::data_layout()
     }
-    fn pre_copy() -> Vec<Step> {
+    fn pre_copy(_ctx: &Context) -> Vec<Step> {
         steps::pre_copy()
     }
-    fn post_copy() -> Vec<Step> {
-        steps::post_copy()
+    fn post_copy(ctx: &Context) -> Vec<Step> {
+        steps::post_copy(ctx)
     }
-    fn cache_clears() -> Vec<Step> {
+    fn cache_clears(_ctx: &Context) -> Vec<Step> {
         steps::cache_clears()
     }
-    fn smoke_checks() -> Vec<SmokeCheck> {
-        steps::smoke_checks()
+    fn smoke_checks(ctx: &Context) -> Vec<SmokeCheck> {
+        steps::smoke_checks(ctx)
     }
     fn manual_follow_ups() -> Vec<String> {
         steps::manual_follow_ups()

@@ -171,7 +171,7 @@ pub fn pre_copy() -> Vec<Step> {
 /// fingerprint when the source had one, then maintenance off and only then
 /// files:scan (the files commands do not exist in maintenance mode,
 /// nextcloud/server#20515).
-pub fn post_copy() -> Vec<Step> {
+pub fn post_copy(ctx: &Context) -> Vec<Step> {
     let mut steps = vec![
         step(
             "nextcloud-carry-instanceid",
@@ -210,33 +210,25 @@ pub fn post_copy() -> Vec<Step> {
             ),
         ),
     ];
-    let domain = host::setting("domain");
-    let set = |id: &str, title: &str, key: &str, value: Option<String>, template: &str| match value
-    {
-        Some(v) => step(
+    // The domain is always part of the context: both settings are commands.
+    let domain = &ctx.domain;
+    let set = |id: &str, title: &str, key: &str, value: &str| {
+        step(
             id,
             Phase::Cutover,
             Risk::Reversible,
             title,
             exec(occ(
                 Side::Destination,
-                &["config:system:set", key, "--value", &v],
+                &["config:system:set", key, "--value", value],
             )),
-        ),
-        None => step(
-            id,
-            Phase::Cutover,
-            Risk::Reversible,
-            title,
-            manual(template),
-        ),
+        )
     };
     let mut trusted = set(
         "nextcloud-trusted-domains",
         "Trust the destination's hostname",
         "trusted_domains",
-        domain.clone(),
-        "Run `occ config:system:set trusted_domains 0 --value=<hostname>` on the destination.",
+        domain,
     );
     if let Action::Exec(c) = &mut trusted.action {
         // `trusted_domains 0`: the first entry of the list.
@@ -247,13 +239,12 @@ pub fn post_copy() -> Vec<Step> {
         "nextcloud-overwrite-cli-url",
         "Point overwrite.cli.url at the destination's hostname",
         "overwrite.cli.url",
-        domain.map(|d| format!("https://{d}")),
-        "Run `occ config:system:set overwrite.cli.url --value=https://<hostname>` on the destination.",
+        &format!("https://{domain}"),
     ));
     if let Some(s) = data_fingerprint_step() {
         steps.push(s);
     }
-    if let Some(s) = datadirectory_step() {
+    if let Some(s) = datadirectory_step(ctx) {
         steps.push(s);
     }
     steps.push(step(
@@ -279,9 +270,8 @@ pub fn post_copy() -> Vec<Step> {
 /// still points at the old one and Nextcloud stops with "data directory
 /// invalid". migrating.rst: "If you change the data directory path, update
 /// `datadirectory` in config.php".
-fn datadirectory_step() -> Option<Step> {
-    let from = host::setting("source-app-dir")?;
-    let to = host::setting("destination-app-dir")?;
+fn datadirectory_step(ctx: &Context) -> Option<Step> {
+    let (from, to) = (&ctx.source.app_dir, &ctx.destination.app_dir);
     let text = host::read_file(Side::Source, &format!("{WEBROOT}/config/config.php")).ok()?;
     let current = config_value(&text, "datadirectory")?;
     let rest = current.strip_prefix(from.trim_end_matches('/'))?;
@@ -347,7 +337,7 @@ pub fn cache_clears() -> Vec<Step> {
 
 /// §2.6: status.php fields (200 JSON), `occ status -e` (1 = maintenance,
 /// 2 = needs DB upgrade), the OCS capabilities version.
-pub fn smoke_checks() -> Vec<SmokeCheck> {
+pub fn smoke_checks(ctx: &Context) -> Vec<SmokeCheck> {
     let status = |id: &str, title: &str, field: &str, value: &str| {
         check(
             id,
@@ -356,7 +346,7 @@ pub fn smoke_checks() -> Vec<SmokeCheck> {
             Action::Http(http("/status.php", 200).json(field, value)),
         )
     };
-    let version = host::setting("target-version").unwrap_or_else(|| "*".into());
+    let version = ctx.target_version.clone().unwrap_or_else(|| "*".into());
     vec![
         status(
             "nextcloud-installed",
@@ -418,6 +408,7 @@ pub fn manual_follow_ups() -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use migrate_plugin_sdk::testing;
 
     #[test]
     fn reads_config_values() {
@@ -429,7 +420,7 @@ mod tests {
 
     #[test]
     fn secrets_are_marked_and_files_scan_follows_maintenance_off() {
-        let steps = post_copy();
+        let steps = post_copy(&testing::context("cloud.example.net").build());
         let carried: Vec<(&str, bool)> = steps
             .iter()
             .filter_map(|s| match &s.action {
@@ -456,7 +447,71 @@ mod tests {
 
     #[test]
     fn smoke_checks_read_status_php() {
-        let checks = smoke_checks();
+        let checks = smoke_checks(&testing::context("cloud.example.net").build());
         assert!(checks.iter().any(|c| matches!(&c.action, Action::Http(h) if h.path == "/status.php" && h.json_field == Some(("needsDbUpgrade".into(), "false".into())))));
+    }
+
+    fn config_php(datadirectory: &str) -> String {
+        format!(
+            "<?php\n$CONFIG = array (\n  'datadirectory' => '{datadirectory}',\n  'data-fingerprint' => 'f1',\n);"
+        )
+    }
+
+    #[test]
+    fn the_trusted_domain_and_cli_url_come_from_the_context() {
+        let steps = post_copy(&testing::context("cloud.example.net").build());
+        let argv = |id: &str| match &steps.iter().find(|s| s.id == id).unwrap().action {
+            Action::Exec(c) => c.argv.join(" "),
+            other => panic!("{id}: {other:?}"),
+        };
+        assert!(
+            argv("nextcloud-trusted-domains")
+                .ends_with("trusted_domains 0 --value cloud.example.net")
+        );
+        assert!(argv("nextcloud-overwrite-cli-url").ends_with("--value https://cloud.example.net"));
+    }
+
+    #[test]
+    fn datadirectory_follows_the_app_dir_into_a_container() {
+        let ctx = testing::context("cloud.example.net")
+            .source(LayoutKind::Directory, "/srv/nextcloud")
+            .destination_stack("cloud_example_net", "/var/www/html")
+            .build();
+        let config = config_php("/srv/nextcloud/data");
+        let steps = testing::with_files(
+            &[(Side::Source, "/var/www/html/config/config.php", &config)],
+            || post_copy(&ctx),
+        );
+        let dd = steps
+            .iter()
+            .find(|s| s.id == "nextcloud-datadirectory")
+            .expect("a datadirectory step");
+        assert!(
+            matches!(&dd.action, Action::Exec(c) if c.argv.last().map(String::as_str) == Some("/var/www/html/data")),
+            "{dd:?}"
+        );
+        // The source had a fingerprint: the step is a command, not a question.
+        assert!(
+            steps.iter().any(
+                |s| s.id == "nextcloud-data-fingerprint" && matches!(s.action, Action::Exec(_))
+            )
+        );
+        // Same directory on both sides: nothing to point elsewhere.
+        let same = testing::context("cloud.example.net").build();
+        let config = config_php("/srv/app/data");
+        let steps = testing::with_files(
+            &[(Side::Source, "/var/www/html/config/config.php", &config)],
+            || post_copy(&same),
+        );
+        assert!(!steps.iter().any(|s| s.id == "nextcloud-datadirectory"));
+    }
+
+    #[test]
+    fn the_version_check_expects_the_target_the_operator_named() {
+        let ctx = testing::context("cloud.example.net")
+            .target_version("29.0.1")
+            .build();
+        let checks = smoke_checks(&ctx);
+        assert!(checks.iter().any(|c| matches!(&c.action, Action::Http(h) if h.json_field == Some(("versionstring".into(), "29.0.1".into())))));
     }
 }

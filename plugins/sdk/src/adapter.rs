@@ -7,8 +7,8 @@ use std::marker::PhantomData;
 use crate::bindings::exports::migrate::recipe::{app, examples, layout, steps, upgrade, versions};
 use crate::coopcloud::RecipeVersion;
 use crate::{
-    AppInfo, DataItem, Example, Plugin, Probe, Refusal, RefusalKind, SmokeCheck, Step, UpgradePlan,
-    UpgradeRequest, Version,
+    AppInfo, Context, DataItem, Example, Plugin, Probe, Refusal, RefusalKind, SmokeCheck, Step,
+    UpgradePlan, UpgradeRequest, Version,
 };
 
 /// The type `register_plugin!` exports; never used directly.
@@ -115,8 +115,8 @@ impl<P: Plugin> app::Guest for Adapter<P> {
 }
 
 impl<P: Plugin> versions::Guest for Adapter<P> {
-    fn probes() -> Vec<Probe> {
-        P::probes()
+    fn probes(ctx: Context) -> Vec<Probe> {
+        P::probes(&ctx)
     }
     fn parse_probe(probe_id: String, raw: String) -> Result<String, Refusal> {
         P::parse_probe(&probe_id, &raw)
@@ -142,17 +142,17 @@ impl<P: Plugin> layout::Guest for Adapter<P> {
 }
 
 impl<P: Plugin> steps::Guest for Adapter<P> {
-    fn pre_copy() -> Vec<Step> {
-        P::pre_copy()
+    fn pre_copy(ctx: Context) -> Vec<Step> {
+        P::pre_copy(&ctx)
     }
-    fn post_copy() -> Vec<Step> {
-        P::post_copy()
+    fn post_copy(ctx: Context) -> Vec<Step> {
+        P::post_copy(&ctx)
     }
-    fn cache_clears() -> Vec<Step> {
-        P::cache_clears()
+    fn cache_clears(ctx: Context) -> Vec<Step> {
+        P::cache_clears(&ctx)
     }
-    fn smoke_checks() -> Vec<SmokeCheck> {
-        P::smoke_checks()
+    fn smoke_checks(ctx: Context) -> Vec<SmokeCheck> {
+        P::smoke_checks(&ctx)
     }
     fn manual_follow_ups() -> Vec<String> {
         P::manual_follow_ups()

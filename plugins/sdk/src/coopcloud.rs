@@ -8,21 +8,31 @@
 use std::cmp::Ordering;
 
 use crate::version::Dotted;
-use crate::{Probe, ProbeKind, Side};
+use crate::{Context, Probe, ProbeKind, Side};
 
 /// Probe id of [`label_probe`].
 pub const LABEL_PROBE: &str = "coop-cloud-label";
 
 /// The deployed recipe version: abra writes `coop-cloud.<STACK>.version` on
-/// the stack's `app` service. With the `stack` setting known the label is
-/// named in full; otherwise it keeps `${STACK_NAME}` for the host to fill in.
-pub fn label_probe() -> Probe {
-    let stack = crate::host::setting("stack").unwrap_or_else(|| "${STACK_NAME}".to_string());
-    Probe {
+/// the stack's `app` service (facts/apps.md §5). Only a source that is a
+/// Co-op Cloud stack, with its name in the context, has one.
+pub fn label_probe(ctx: &Context) -> Option<Probe> {
+    let stack = ctx.source.stack_name()?;
+    Some(Probe {
         id: LABEL_PROBE.to_string(),
         side: Side::Source,
         kind: ProbeKind::DockerLabel(("app".to_string(), format!("coop-cloud.{stack}.version"))),
+    })
+}
+
+/// `probes` with the recipe label first when the source is a Co-op Cloud
+/// stack: the label is the version abra deployed and upgrades from
+/// (`abra app upgrade`), so it is the one a plan starts from.
+pub fn with_label_probe(ctx: &Context, mut probes: Vec<Probe>) -> Vec<Probe> {
+    if let Some(label) = label_probe(ctx) {
+        probes.insert(0, label);
     }
+    probes
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,6 +118,24 @@ mod tests {
 
     fn r(s: &str) -> RecipeVersion {
         RecipeVersion::split(s).unwrap()
+    }
+
+    #[test]
+    fn the_label_names_the_stack_of_the_context() {
+        let ctx = crate::testing::context("cloud.example.net")
+            .source_stack("cloud_example_net", "/var/www/html")
+            .build();
+        let probes = with_label_probe(&ctx, vec![]);
+        assert_eq!(probes.len(), 1);
+        assert!(
+            matches!(&probes[0].kind, ProbeKind::DockerLabel((service, label))
+                if service == "app" && label == "coop-cloud.cloud_example_net.version"),
+            "{:?}",
+            probes[0]
+        );
+        // A plain install has no stack and so no label to read.
+        let plain = crate::testing::context("cloud.example.net").build();
+        assert!(label_probe(&plain).is_none());
     }
 
     #[test]

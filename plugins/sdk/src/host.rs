@@ -2,12 +2,15 @@
 //!
 //! The host decides what is available: answers come from a live server, a
 //! recorded inventory, or nowhere (then every call returns `Err` with the
-//! reason). Outside the host (native `cargo test`) they always return `Err`,
-//! so plugin logic stays testable without a host.
+//! reason). Outside the host (native `cargo test`) `read_file` answers
+//! what [`crate::testing::with_files`] gave it, and `Err` otherwise, so
+//! plugin logic stays testable without a host.
+//!
+//! What the migration is (domain, layouts, target version) is not asked
+//! here: it comes as the `&Context` argument of the calls that need it.
 
 use crate::Side;
 pub use crate::bindings::migrate::recipe::log::Level;
-pub use crate::bindings::migrate::recipe::planning::HttpResponse;
 
 #[cfg(target_arch = "wasm32")]
 mod imp {
@@ -20,15 +23,6 @@ mod imp {
     pub fn read_file(side: Side, path: &str) -> Result<String, String> {
         planning::read_file(side, path)
     }
-    pub fn http_get(side: Side, path: &str) -> Result<HttpResponse, String> {
-        planning::http_get(side, path)
-    }
-    pub fn docker_inspect(side: Side, name: &str) -> Result<String, String> {
-        planning::docker_inspect(side, name)
-    }
-    pub fn setting(key: &str) -> Option<String> {
-        planning::setting(key)
-    }
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -38,17 +32,8 @@ mod imp {
     const NATIVE: &str = "planning capabilities exist only inside the migrate host";
 
     pub fn log(_level: Level, _message: &str) {}
-    pub fn read_file(_side: Side, _path: &str) -> Result<String, String> {
-        Err(NATIVE.into())
-    }
-    pub fn http_get(_side: Side, _path: &str) -> Result<HttpResponse, String> {
-        Err(NATIVE.into())
-    }
-    pub fn docker_inspect(_side: Side, _name: &str) -> Result<String, String> {
-        Err(NATIVE.into())
-    }
-    pub fn setting(_key: &str) -> Option<String> {
-        None
+    pub fn read_file(side: Side, path: &str) -> Result<String, String> {
+        crate::testing::fake_file(side, path).ok_or_else(|| NATIVE.into())
     }
 }
 

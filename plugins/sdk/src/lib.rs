@@ -22,8 +22,14 @@
 //!
 //! Build with `cargo build --release --target wasm32-wasip2`; the `.wasm`
 //! in `target/wasm32-wasip2/release/` is the plugin. Plugin logic is plain
-//! Rust, so `cargo test` on the host target tests it natively; only the
-//! planning imports (`host::*`) are unavailable there.
+//! Rust, so `cargo test` on the host target tests it natively: the
+//! [`testing`] module builds the [`Context`] a migration would pass, and
+//! stands in for the planning imports (`host::*`).
+//!
+//! What the migration is (the domain, an old domain when it changes, each
+//! side's layout, stack name and app directory, the target version) comes
+//! as a `&Context` to the calls whose answer depends on it: the version
+//! probes, pre-copy, post-copy, cache clears and smoke checks.
 
 pub mod bindings {
     wit_bindgen::generate!({
@@ -36,8 +42,10 @@ pub mod bindings {
 
 mod adapter;
 pub mod build;
+mod context;
 pub mod coopcloud;
 pub mod host;
+pub mod testing;
 pub mod version;
 
 pub use adapter::{Adapter, example_failures, parse_native, upgrade_path_native};
@@ -50,12 +58,12 @@ pub use bindings::exports::migrate::recipe::upgrade::{
 };
 pub use bindings::exports::migrate::recipe::versions::{Probe, ProbeKind, Version};
 pub use bindings::migrate::recipe::types::{
-    Action, CarrySetting, Command, HttpCheck, Phase, Refusal, RefusalKind, Risk, Side, SmokeCheck,
-    Step, TcpCheck,
+    Action, CarrySetting, Command, Context, HttpCheck, LayoutKind, Phase, Refusal, RefusalKind,
+    Risk, Side, SideContext, SmokeCheck, Step, TcpCheck,
 };
 
 /// The contract this SDK builds against.
-pub const CONTRACT: &str = "migrate:recipe@0.1.0";
+pub const CONTRACT: &str = "migrate:recipe@0.2.0";
 
 /// What a plugin implements. Everything but `info`, `parse` and
 /// `upgrade_path` has a default, so a new plugin starts small and grows.
@@ -72,8 +80,8 @@ pub trait Plugin {
     /// The hops from `req.from` to `req.to`, or a refusal with its reason.
     fn upgrade_path(req: &UpgradeRequest) -> Result<UpgradePlan, Refusal>;
 
-    /// Where the running version can be read.
-    fn probes() -> Vec<Probe> {
+    /// Where the running version can be read on this migration's source.
+    fn probes(_ctx: &Context) -> Vec<Probe> {
         Vec::new()
     }
 
@@ -99,16 +107,16 @@ pub trait Plugin {
     fn data_layout() -> Vec<DataItem> {
         Vec::new()
     }
-    fn pre_copy() -> Vec<Step> {
+    fn pre_copy(_ctx: &Context) -> Vec<Step> {
         Vec::new()
     }
-    fn post_copy() -> Vec<Step> {
+    fn post_copy(_ctx: &Context) -> Vec<Step> {
         Vec::new()
     }
-    fn cache_clears() -> Vec<Step> {
+    fn cache_clears(_ctx: &Context) -> Vec<Step> {
         Vec::new()
     }
-    fn smoke_checks() -> Vec<SmokeCheck> {
+    fn smoke_checks(_ctx: &Context) -> Vec<SmokeCheck> {
         Vec::new()
     }
     fn manual_follow_ups() -> Vec<String> {
@@ -122,7 +130,7 @@ pub trait Plugin {
 
 /// Export a [`Plugin`] as the component's implementation of the contract.
 ///
-/// Only on wasm32: the export names (`migrate:recipe/app@0.1.0#info`) are
+/// Only on wasm32: the export names (`migrate:recipe/app@0.2.0#info`) are
 /// not valid symbols for a native linker, so a native `cargo test` of a
 /// `cdylib` plugin would fail to link with them.
 #[macro_export]
@@ -173,9 +181,9 @@ pub mod prelude {
     pub use crate::build::*;
     pub use crate::version::{Dotted, forward_only, image_tag, nearest, simple_version};
     pub use crate::{
-        Action, AppInfo, CarrySetting, Command, DataItem, DataKind, DbEngine, Example, Expectation,
-        Hop, HttpCheck, Phase, Plugin, Precondition, Probe, ProbeKind, Refusal, RefusalKind, Risk,
-        Side, SmokeCheck, Step, TcpCheck, UpgradePlan, UpgradeRequest, Version, app_info, refuse,
-        refuse_with,
+        Action, AppInfo, CarrySetting, Command, Context, DataItem, DataKind, DbEngine, Example,
+        Expectation, Hop, HttpCheck, LayoutKind, Phase, Plugin, Precondition, Probe, ProbeKind,
+        Refusal, RefusalKind, Risk, Side, SideContext, SmokeCheck, Step, TcpCheck, UpgradePlan,
+        UpgradeRequest, Version, app_info, refuse, refuse_with,
     };
 }

@@ -112,7 +112,7 @@ pub fn pre_copy(app: &str) -> Vec<Step> {
     ]
 }
 
-pub fn post_copy(app: &str) -> Vec<Step> {
+pub fn post_copy(ctx: &Context, app: &str) -> Vec<Step> {
     let reason_enc = "Mastodon 4.3+ encrypts data with it; it can never be regenerated without losing that data (db:encryption:init refuses to overwrite it).";
     let mut steps = vec![
         step(
@@ -184,11 +184,8 @@ pub fn post_copy(app: &str) -> Vec<Step> {
     ));
     // Upstream's image compiles its assets when it is built (Dockerfile:
     // `bundle exec rails assets:precompile` in the build stage), so only a
-    // from-source destination needs this; the host says which it is.
-    if matches!(
-        migrate_plugin_sdk::host::setting("destination-layout").as_deref(),
-        Some("compose" | "stack")
-    ) {
+    // from-source destination needs this; the context says which it is.
+    if ctx.destination.runs_in_containers() {
         return steps;
     }
     steps.push(step(

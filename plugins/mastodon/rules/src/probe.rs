@@ -6,8 +6,8 @@ pub const INSTANCE: &str = "instance-api";
 pub const IMAGE: &str = "web-image";
 pub const RECIPE_LABEL: &str = migrate_plugin_sdk::coopcloud::LABEL_PROBE;
 
-pub fn probes() -> Vec<Probe> {
-    vec![
+pub fn probes(ctx: &Context) -> Vec<Probe> {
+    let own = vec![
         // `GET /api/v1/instance` → `version` (hometown#1335 used it).
         Probe {
             id: INSTANCE.to_string(),
@@ -21,10 +21,10 @@ pub fn probes() -> Vec<Probe> {
             side: Side::Source,
             kind: ProbeKind::ImageTag("web".to_string()),
         },
-        // abra writes `coop-cloud.<STACK_NAME>.version` on the `app`
-        // service (facts §5).
-        migrate_plugin_sdk::coopcloud::label_probe(),
-    ]
+    ];
+    // abra writes `coop-cloud.<STACK_NAME>.version` on the `app` service
+    // (facts §5).
+    migrate_plugin_sdk::coopcloud::with_label_probe(ctx, own)
 }
 
 /// Turn a probe's raw text into a version string for `parse`.
