@@ -24,19 +24,16 @@ fn run() -> Result<(), String> {
         .ok_or("host/ has no parent")?
         .to_path_buf();
     let out_dir = PathBuf::from(env::var("OUT_DIR").map_err(|e| e.to_string())?);
-    println!("cargo:rerun-if-changed={}", root.join("plugins").display());
-    println!("cargo:rerun-if-changed={}", root.join("wit").display());
-    println!(
-        "cargo:rerun-if-changed={}",
-        root.join("Cargo.lock").display()
-    );
+    // Relative to host/: cargo keeps a build script's state per package,
+    // not per checkout, so an absolute path would have a second checkout
+    // sharing the target directory watch the first one's plugins and embed
+    // stale components.
+    for watched in ["../plugins", "../wit", "../Cargo.lock", "../Cargo.toml"] {
+        println!("cargo:rerun-if-changed={watched}");
+    }
     println!("cargo:rerun-if-env-changed=MIGRATE_PREBUILT_PLUGINS");
 
     let members = fs::read_to_string(root.join("Cargo.toml")).map_err(|e| e.to_string())?;
-    println!(
-        "cargo:rerun-if-changed={}",
-        root.join("Cargo.toml").display()
-    );
     let plugins: Vec<(String, String)> = discover(&root.join("plugins"))?
         .into_iter()
         .filter(|(_, dir)| members.contains(&format!("\"plugins/{dir}\"")))

@@ -184,7 +184,7 @@ fn a_plugin_of_contract_0_1_answers_beside_0_2_plugins() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    let hops: Vec<&str> = v["hops"]
+    let hops: Vec<&str> = v["result"]["hops"]
         .as_array()
         .expect("hops")
         .iter()
