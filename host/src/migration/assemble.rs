@@ -772,4 +772,46 @@ mod tests {
         assert_eq!(s.risk, Risk::Destructive);
         assert!(s.title.contains("renamed with a .before-"), "{}", s.title);
     }
+
+    /// The Discourse plugin's domain-change steps reach the plan when the
+    /// migration moves the forum to a new name, and only then (the real
+    /// built-in plugin, asked through the bridge with the migration's
+    /// context).
+    #[test]
+    fn discourse_domain_change_steps_appear_in_the_plan_only_when_the_domain_changes() {
+        use crate::migration::{bridge, context};
+        use crate::plugin::{PluginEngine, Registry};
+        let engine = PluginEngine::new(None, Default::default()).expect("engine");
+        let registry = Registry::discover(std::sync::Arc::new(engine), &[]).expect("registry");
+        let plugin = registry.load("discourse").expect("built-in discourse");
+        let r = recipe("discourse");
+        let plan_for = |old: Option<&str>| {
+            let mut m = mig(
+                "root = \"/var/discourse/shared/standalone\"",
+                "root = \"/var/discourse/shared/standalone\"",
+                false,
+            );
+            m.app = "discourse".into();
+            m.domain = "forum.example.net".into();
+            m.old_domain = old.map(str::to_string);
+            let ctx = context::of(&m, r.volumes.first().map(|v| v.mount.as_str()));
+            let answers = bridge::answers(Some(&plugin), vec![], &ctx).expect("answers");
+            plan(m, &r, answers)
+        };
+        let moved = plan_for(Some("talk.example.org"));
+        let remap = moved.step("remap-domain").expect("remap step");
+        assert!(
+            matches!(&remap.action, Action::Exec(c) if c.argv == ["discourse", "remap", "talk.example.org", "forum.example.net"]),
+            "{remap:?}"
+        );
+        assert!(moved.step("rebake").is_some(), "{:?}", ids(&moved));
+        for same in [None, Some("forum.example.net")] {
+            let p = plan_for(same);
+            assert!(
+                p.step("remap-domain").is_none() && p.step("rebake").is_none(),
+                "{same:?}: {:?}",
+                ids(&p)
+            );
+        }
+    }
 }
