@@ -283,6 +283,23 @@ fn nextcloud_moves_to_dst_surviving_kills_in_every_phase_and_a_failed_step() {
     assert_eq!(f.http("127.0.0.2", "/status.php").1["maintenance"], false);
     // Compared at the end with what the run sent.
     let dry = v["result"].clone();
+    // Unattended without --yes: refused before the first step that acts
+    // (the backup writes on the source), nothing written anywhere.
+    let o = f
+        .migrate()
+        .args(["app", "--file"])
+        .arg(&f.op.file)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run migrate");
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("stopped before step backup") && stderr(&o).contains("--yes"),
+        "{}",
+        stderr(&o)
+    );
+    ok("src", &format!("test ! -e {}/backup", f.base));
+    ok("dst", &format!("test ! -e {}", f.root));
 
     // Killed in each phase, then a step failing mid-run (no php on dst).
     f.kill_at("backup");

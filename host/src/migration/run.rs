@@ -95,7 +95,8 @@ impl<'a> Runner<'a> {
                 print_dry(step, &kind.describe(&self.cx(step)));
                 continue;
             }
-            self.confirm(step)?;
+            let planned = kind.describe(&self.cx(step));
+            self.confirm(step, &planned)?;
             self.manual_gate(step)?;
             eprintln!(
                 "{} [{}] {} ({})",
@@ -111,9 +112,7 @@ impl<'a> Runner<'a> {
             let res = {
                 let _span =
                     tracing::info_span!("step", id = %step.id, phase = step.phase.name()).entered();
-                let cx = self.cx(step);
-                let planned = kind.describe(&cx);
-                kind.execute(&mut Exec::new(cx, planned))
+                kind.execute(&mut Exec::new(self.cx(step), planned))
             };
             self.sides.set_step("");
             match res {
@@ -166,7 +165,7 @@ impl<'a> Runner<'a> {
         })
     }
 
-    fn confirm(&mut self, step: &PlanStep) -> Result<(), RunError> {
+    fn confirm(&mut self, step: &PlanStep, planned: &[Planned]) -> Result<(), RunError> {
         if self.opts.yes {
             return Ok(());
         }
@@ -175,9 +174,13 @@ impl<'a> Runner<'a> {
             why: why.to_string(),
         };
         let interactive = std::io::stdin().is_terminal();
-        let need_plan = step.risk != Risk::ReadOnly && !self.confirmed_plan;
+        let need_plan = acts(step, planned) && !self.confirmed_plan;
         let need_window = step.phase == Phase::Cutover && !self.confirmed_window;
-        let need_step = step.risk == Risk::Destructive;
+        // Inside the window nobody is asked: the time a person takes to
+        // answer is downtime. Its destructive steps were shown and
+        // confirmed with the window.
+        let need_step = step.risk == Risk::Destructive
+            && !(step.phase == Phase::Cutover && (need_window || self.confirmed_window));
         if !(need_plan || need_window || need_step) {
             return Ok(());
         }
@@ -193,6 +196,7 @@ impl<'a> Runner<'a> {
             self.confirmed_plan = true;
         }
         if need_window {
+            eprint!("{}", self.window_commands());
             eprintln!("{}", self.prediction());
             if !steps::ask("Start the downtime window now (the source app stops)?") {
                 return Err(declined("downtime window not confirmed"));
@@ -205,6 +209,21 @@ impl<'a> Runner<'a> {
         Ok(())
     }
 
+    /// Every command of the downtime window, shown before it opens.
+    fn window_commands(&self) -> String {
+        let described: Vec<(&PlanStep, Vec<Planned>)> = self
+            .plan
+            .steps
+            .iter()
+            .filter(|st| st.phase == Phase::Cutover && !self.journal.is_done(&st.id))
+            .map(|st| (st, steps::kind(&st.action).describe(&self.cx(st))))
+            .collect();
+        format!(
+            "The downtime window runs these steps, without asking again:\n{}",
+            super::report::commands_text(&described)
+        )
+    }
+
     /// Predicted downtime from the last pre-sync's delta pass and the dump.
     pub fn prediction(&self) -> String {
         match predict(self.plan, self.journal) {
@@ -213,6 +232,24 @@ impl<'a> Runner<'a> {
             ),
             None => "Predicted downtime: unknown (no pre-sync measured yet)".into(),
         }
+    }
+}
+
+/// Whether a step changes anything, as the host classes it (never as a
+/// plugin or recipe calls it): only the host's own fixed looks, HTTP and
+/// TCP checks and a test plan without shell commands read without acting;
+/// a test plan whose checks run commands on a server acts, since those
+/// commands are the plugin's or the recipe's text.
+pub fn acts(step: &PlanStep, planned: &[Planned]) -> bool {
+    match step.action {
+        Action::Preflight | Action::Http { .. } | Action::Tcp { .. } | Action::Manual { .. } => {
+            false
+        }
+        Action::DestinationFree => step.risk != Risk::ReadOnly,
+        Action::Baseline | Action::TestPlan => planned
+            .iter()
+            .any(|p| matches!(p.on, steps::On::Source | steps::On::Destination)),
+        _ => true,
     }
 }
 
@@ -262,4 +299,54 @@ pub fn measured_downtime(plan: &Plan, journal: &Journal) -> Option<f64> {
         .find(|e| e.step == "test-destination" && e.event == Event::Done)?
         .at_ms;
     Some((end.saturating_sub(start)) as f64 / 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::migration::plan::{Action, Where};
+    use crate::migration::steps::{On, Planned};
+    use crate::plugin::Side;
+
+    fn step(action: Action, risk: Risk) -> PlanStep {
+        PlanStep {
+            id: "s".into(),
+            phase: Phase::Prepare,
+            on: Where::Source,
+            title: "s".into(),
+            risk,
+            origin: "plugin x".into(),
+            action,
+        }
+    }
+
+    #[test]
+    fn the_host_classes_what_acts_whatever_the_plugin_says() {
+        let shell = [Planned::on("check-x", Side::Source, "touch /srv/pwned")];
+        let http = [Planned::operator("check-y", "GET /status.php")];
+        // A test plan whose checks run shell text acts, read-only or not.
+        assert!(acts(&step(Action::Baseline, Risk::ReadOnly), &shell));
+        assert!(!acts(&step(Action::Baseline, Risk::ReadOnly), &http));
+        // A plugin's command acts even when the plugin calls it read-only.
+        let exec = Action::Exec(crate::migration::plan::Cmd {
+            service: None,
+            argv: vec!["true".into()],
+            env: vec![],
+            user: None,
+            workdir: None,
+        });
+        assert!(acts(&step(exec, Risk::ReadOnly), &shell));
+        // The backup writes on the source.
+        assert!(acts(&step(Action::Backup, Risk::ReadOnly), &shell));
+        assert!(!acts(&step(Action::Preflight, Risk::ReadOnly), &shell));
+        assert!(!acts(
+            &step(Action::DestinationFree, Risk::ReadOnly),
+            &shell
+        ));
+        assert!(acts(
+            &step(Action::DestinationFree, Risk::Destructive),
+            &shell
+        ));
+        assert!(shell.iter().all(|p| p.on == On::Source));
+    }
 }
