@@ -240,7 +240,10 @@ impl Project {
                 .map(|s| sh_quote(&self.swarm_service(s)))
                 .collect();
             return format!(
-                "for s in {}; do n=$(docker service inspect -f '{{{{.Spec.Mode.Replicated.Replicas}}}}' \"$s\") || exit 1; if [ \"$n\" != 0 ]; then docker service update -d --label-add {REPLICAS_LABEL}=\"$n\" \"$s\" >/dev/null || exit 1; fi; docker service scale -d \"$s\"=0 >/dev/null || exit 1; for i in $(seq 1 240); do [ -z \"$(docker ps -q --filter label=com.docker.swarm.service.name=\"$s\")\" ] && break; sleep 0.5; done; done",
+                // Right after a deploy, swarm may still bump a service's
+                // version between our read and our update ("update out of
+                // sequence", moby/swarmkit#1379): each update is retried.
+                "retry() {{ for t in 1 2 3 4 5; do \"$@\" >/dev/null && return 0; sleep 1; done; return 1; }}; for s in {}; do n=$(docker service inspect -f '{{{{.Spec.Mode.Replicated.Replicas}}}}' \"$s\") || exit 1; if [ \"$n\" != 0 ]; then retry docker service update -d --label-add {REPLICAS_LABEL}=\"$n\" \"$s\" || exit 1; fi; retry docker service scale -d \"$s\"=0 || exit 1; for i in $(seq 1 240); do [ -z \"$(docker ps -q --filter label=com.docker.swarm.service.name=\"$s\")\" ] && break; sleep 0.5; done; done",
                 names.join(" ")
             );
         }
