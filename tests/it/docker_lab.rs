@@ -1161,3 +1161,151 @@ SQL",
         maria("dst", &d, &q)
     );
 }
+
+/// The temporary-key comments authorized on dst right now.
+fn dst_key_markers() -> std::collections::BTreeSet<String> {
+    on(
+        "dst",
+        "grep -o 'migrate-copy-tmp-[A-Za-z0-9_-]*$' ~/.ssh/authorized_keys 2>/dev/null; true",
+    )
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+/// Private keys on src whose public half carries `marker`, wherever a job
+/// put them under root's state and cache directories.
+fn src_private_keys(marker: &str) -> String {
+    on(
+        "src",
+        &format!(
+            "for p in $(grep -rlF --include=key.pub -- '{marker}' ~/.local/state ~/.cache 2>/dev/null); do k=${{p%.pub}}; [ -e \"$k\" ] && echo \"$k\"; done; true"
+        ),
+    )
+    .trim()
+    .to_string()
+}
+
+#[test]
+fn killed_docker_db_leaves_a_key_that_cleanup_removes() {
+    use std::os::unix::process::CommandExt;
+    use std::time::{Duration, Instant};
+
+    let _lab = lab::enter(module_path!(), Need::Docker);
+    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let ddb = uniq("pipekill");
+    let dir = format!("/srv/test-docker-pipekill-{}", std::process::id());
+    let fifo = format!("{dir}/slow.sql");
+    // The dump is a named pipe fed a line every 0.2 s for up to two
+    // minutes: the stream is still flowing, with the key authorized, for as
+    // long as the test needs, however busy the machine is.
+    let writer = std::cell::RefCell::new(String::new());
+    let cleanup = || {
+        let w = writer.borrow();
+        if !w.is_empty() {
+            let _ = lab::sh("src", &format!("kill -- -{w} 2>/dev/null; true"));
+        }
+        let _ = lab::sh("src", &format!("rm -rf {dir}"));
+        rm_containers("dst", &[&ddb]);
+    };
+    cleanup();
+    let _guard = OnDrop(&cleanup);
+    db_container("dst", &ddb, "postgres", "pipekill");
+    *writer.borrow_mut() = on(
+        "src",
+        &format!(
+            "mkdir -p {dir} && mkfifo {fifo} && setsid sh -c 'for i in $(seq 600); do echo \"SELECT $i;\"; sleep 0.2; done > {fifo}' </dev/null >/dev/null 2>&1 & echo $!"
+        ),
+    )
+    .trim()
+    .to_string();
+    let before = dst_key_markers();
+
+    let home = tmp_home();
+    let mut child = migrate(home.path())
+        .args([
+            "docker",
+            "db",
+            "src",
+            "dst",
+            "--engine",
+            "postgres",
+            "--dump-file",
+            &fifo,
+            "--to-container",
+            &ddb,
+            "--to-db",
+            "slowdb",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("spawn migrate");
+    let t = Instant::now();
+    let marker = loop {
+        if let Some(m) = dst_key_markers().difference(&before).next() {
+            break m.clone();
+        }
+        if t.elapsed() > Duration::from_secs(60) || child.try_wait().ok().flatten().is_some() {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", "--", &format!("-{}", child.id())])
+                .status();
+            panic!("no temporary key appeared on dst while `migrate docker db` ran");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // Let the stream flow a moment with the key in place, then kill the
+    // whole process group migrate runs in (it and its ssh clients).
+    std::thread::sleep(Duration::from_secs(1));
+    let killed = std::process::Command::new("kill")
+        .args(["-9", "--", &format!("-{}", child.id())])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let _ = child.wait();
+
+    // From outside: the key is still authorized on dst (with its expiry),
+    // and its private half is still on src.
+    let line = on(
+        "dst",
+        &format!("grep -F -- ' {marker}' ~/.ssh/authorized_keys; true"),
+    );
+    assert!(
+        line.starts_with("restrict,expiry-time=\"") && line.contains(",from=\""),
+        "the key line on dst: {line:?}"
+    );
+    assert!(
+        !src_private_keys(&marker).is_empty(),
+        "no private key with {marker} on src after the kill"
+    );
+    // The stream on src stops once its operator is gone; a job still
+    // running would rightly be left alone by cleanup.
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(30)
+        && lab::sh(
+            "src",
+            &format!(
+                "pgrep -f -- '-i [^ ]*{}/key' >/dev/null",
+                marker.trim_start_matches("migrate-copy-tmp-")
+            ),
+        )
+        .status
+        .success()
+    {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let out = run(migrate(home.path()).arg("cleanup"));
+    eprintln!("cleanup:\n{}{}", stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        !dst_key_markers().contains(&marker),
+        "cleanup left the key {marker} on dst"
+    );
+    assert_eq!(
+        src_private_keys(&marker),
+        "",
+        "cleanup left the private key on src"
+    );
+}
