@@ -1126,6 +1126,16 @@ SQL",
     db_container("src", &s, "mariadb", "hostile");
     db_container("dst", &d, "mariadb", "hostile");
     let mdb = "shop\\'s `db`;ü";
+    // The client is told its character set: under `docker exec` (no
+    // locale) `mariadb` would take the name's UTF-8 bytes for latin1.
+    let maria = |host: &str, c: &str, sql: &str| {
+        on(
+            host,
+            &format!(
+                "docker exec -i {c} mariadb --default-character-set=utf8mb4 --batch --skip-column-names <<'SQL'\n{sql}\nSQL"
+            ),
+        )
+    };
     let mident = "`shop\\'s ``db``;ü`";
     maria(
         "src",

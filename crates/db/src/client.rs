@@ -23,6 +23,11 @@ pub enum Ownership {
     Drop,
 }
 
+/// MariaDB's `mariadb` client picks its character set from the locale (C,
+/// latin1, under `docker exec`) while mariadb-dump uses utf8mb4: names
+/// outside ASCII would then differ between the two. Every client is told.
+const MARIADB_CHARSET: &str = "--default-character-set=utf8mb4";
+
 fn words(w: &[&str]) -> Vec<String> {
     w.iter().map(|s| s.to_string()).collect()
 }
@@ -56,7 +61,7 @@ impl Client {
     pub fn sql(&self, db: Option<&str>, sql: &str) -> String {
         let mut argv = match self.engine {
             Engine::Postgresql => words(&["psql", "-X", "-Atq", "-v", "ON_ERROR_STOP=1"]),
-            Engine::Mariadb => words(&["mariadb", "-N", "-B"]),
+            Engine::Mariadb => words(&["mariadb", MARIADB_CHARSET, "-N", "-B"]),
         };
         if let Some(d) = db {
             match self.engine {
@@ -85,7 +90,9 @@ impl Client {
                 "-d",
                 &pg_dbname(db),
             ])),
-            Engine::Mariadb => self.run(&words(&["mariadb", "-N", "-B", "-D", db])),
+            Engine::Mariadb => {
+                self.run(&words(&["mariadb", MARIADB_CHARSET, "-N", "-B", "-D", db]))
+            }
         }
     }
 
@@ -102,7 +109,7 @@ impl Client {
                 "-d",
                 &pg_dbname(db),
             ])),
-            Engine::Mariadb => self.run(&words(&["mariadb", "--batch", "-D", db])),
+            Engine::Mariadb => self.run(&words(&["mariadb", MARIADB_CHARSET, "--batch", "-D", db])),
         }
     }
 
@@ -111,7 +118,7 @@ impl Client {
     pub fn load_all(&self) -> String {
         match self.engine {
             Engine::Postgresql => self.run(&words(&["psql", "-X", "-q", "-d", "postgres"])),
-            Engine::Mariadb => self.run(&words(&["mariadb", "--batch"])),
+            Engine::Mariadb => self.run(&words(&["mariadb", MARIADB_CHARSET, "--batch"])),
         }
     }
 
@@ -130,6 +137,7 @@ impl Client {
             }
             Engine::Mariadb => self.run(&words(&[
                 "mariadb-dump",
+                MARIADB_CHARSET,
                 "--single-transaction",
                 "--routines",
                 "--triggers",
@@ -148,6 +156,7 @@ impl Client {
             Engine::Postgresql => self.run(&words(&["pg_dumpall", "--no-password"])),
             Engine::Mariadb => self.run(&words(&[
                 "mariadb-dump",
+                MARIADB_CHARSET,
                 "--single-transaction",
                 "--routines",
                 "--triggers",
@@ -210,7 +219,9 @@ mod tests {
         assert!(
             host(Engine::Mariadb)
                 .sql(Some("shop"), "select 1")
-                .ends_with("sh mariadb -N -B -D shop -e 'select 1')")
+                .ends_with(
+                    "sh mariadb --default-character-set=utf8mb4 -N -B -D shop -e 'select 1')"
+                )
         );
     }
 
@@ -227,7 +238,7 @@ mod tests {
     fn dumps_are_consistent_and_complete() {
         let m = host(Engine::Mariadb).dump("-shop", Ownership::Keep);
         assert!(
-            m.contains("mariadb-dump --single-transaction --routines --triggers --events --hex-blob --skip-add-locks -- -shop"),
+            m.contains("mariadb-dump --default-character-set=utf8mb4 --single-transaction --routines --triggers --events --hex-blob --skip-add-locks -- -shop"),
             "{m}"
         );
         let p = host(Engine::Postgresql).dump("app", Ownership::Drop);
