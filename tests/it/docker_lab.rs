@@ -1208,7 +1208,9 @@ fn killed_docker_db_leaves_a_key_that_cleanup_removes() {
     let fifo = format!("{dir}/slow.sql");
     // The dump is a named pipe fed a line every 0.2 s for up to two
     // minutes: the stream is still flowing, with the key authorized, for as
-    // long as the test needs, however busy the machine is.
+    // long as the test needs, however busy the machine is. Only the writer
+    // goes to the background, its stdio away from ssh's (it blocks until
+    // the dump opens the pipe, and must not hold this ssh session open).
     let writer = std::cell::RefCell::new(String::new());
     let cleanup = || {
         let w = writer.borrow();
@@ -1224,7 +1226,7 @@ fn killed_docker_db_leaves_a_key_that_cleanup_removes() {
     *writer.borrow_mut() = on(
         "src",
         &format!(
-            "mkdir -p {dir} && mkfifo {fifo} && setsid sh -c 'for i in $(seq 600); do echo \"SELECT $i;\"; sleep 0.2; done > {fifo}' </dev/null >/dev/null 2>&1 & echo $!"
+            "mkdir -p {dir} && mkfifo {fifo} || exit 1\nsetsid sh -c 'for i in $(seq 600); do echo \"SELECT $i;\"; sleep 0.2; done > {fifo}' </dev/null >/dev/null 2>&1 & echo $!"
         ),
     )
     .trim()
