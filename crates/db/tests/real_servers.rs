@@ -32,7 +32,7 @@ const HOSTILE: &[&str] = &[
 ];
 
 /// A MariaDB server in a container of the lab's database image.
-const MARIADB: &str = "mkdir -p /run/mysqld /data && chown mysql:mysql /run/mysqld /data && mariadb-install-db --user=mysql --datadir=/data --skip-test-db >/dev/null 2>&1 && exec mariadbd --user=mysql --datadir=/data --skip-networking --socket=/run/mysqld/mysqld.sock";
+const MARIADB: &str = "mkdir -p /tmp /var/run && chmod 1777 /tmp && mkdir -p /run/mysqld /data && chown mysql:mysql /run/mysqld /data && mariadb-install-db --user=mysql --datadir=/data --skip-test-db >/dev/null 2>&1 && exec mariadbd --user=mysql --datadir=/data --skip-networking --socket=/run/mysqld/mysqld.sock";
 
 fn hex(s: &str) -> String {
     s.bytes().map(|b| format!("{b:02x}")).collect()
