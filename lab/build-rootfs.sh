@@ -38,7 +38,7 @@ PKGS=(
   mbuffer socat coreutils findutils util-linux e2fsprogs tmux
   procps psmisc sudo iproute2 iputils-ping netcat-openbsd less vim-tiny file
   acl attr curl ca-certificates openssl jq time sqlite3 busybox-static python3
-  postgresql-15 postgresql-client-15
+  postgresql-15 postgresql-client-15 redis-server redis-tools
   mariadb-server mariadb-client
   docker.io docker-compose
 )
