@@ -4,6 +4,8 @@
 # Active Record encryption keys), lib/mastodon/version.rb, the
 # public/system media hash tree, and a PostgreSQL database with accounts,
 # statuses and media rows. Args: ROOT DB DOMAIN. app/ must be in ROOT/../.
+# With REDIS_SOCKET set, the app's Redis is that unix socket (see redis.sh;
+# Sidekiq's stand-in, app/worker.py, queues its jobs there).
 # With COMPOSE_PROJECT set, the install is a compose project instead
 # (compose/docker-compose.yml must be in ROOT/../compose/): the database
 # lives in the project's `db` container, started here.
@@ -14,7 +16,7 @@ base=$(dirname "$root")
 id mastodon >/dev/null 2>&1 || useradd -r -m -d /home/mastodon -s /bin/sh mastodon
 rnd() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 mkdir -p "$root"/{lib/mastodon,bin,public/system,config}
-cp "$base/app/server.py" "$root/"; cp "$base/app/bin/tootctl" "$root/bin/"
+cp "$base/app/server.py" "$base/app/worker.py" "$root/"; cp "$base/app/bin/tootctl" "$root/bin/"
 cat > "$root/lib/mastodon/version.rb" <<'RB'
 # frozen_string_literal: true
 
@@ -49,7 +51,7 @@ ACTIVE_RECORD_ENCRYPTION_PRIMARY_KEY=$(rnd 16)
 DB_HOST=/var/run/postgresql
 DB_USER=mastodon
 DB_NAME=$db
-REDIS_HOST=localhost
+$(if [[ -n ${REDIS_SOCKET:-} ]]; then echo "REDIS_URL=unix://$REDIS_SOCKET"; else echo REDIS_HOST=localhost; fi)
 ES_ENABLED=false
 ENV
 chmod 600 "$root/.env.production"

@@ -2,8 +2,9 @@
 //! (~mastodon/live: .env.production with 4.3 secrets, version.rb, the
 //! public/system media hash tree, a PostgreSQL database with accounts,
 //! statuses and media rows; a stand-in web process serving /health and
-//! /api/v1/instance from those files and that database) moved from src to
-//! dst, killed during the sync and rerun.
+//! /api/v1/instance from those files and that database; a Redis with
+//! Sidekiq's queued jobs and a stand-in Sidekiq processing them) moved from
+//! src to dst, killed during the sync and rerun.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -17,6 +18,8 @@ const DOMAIN: &str = "social.example.test";
 
 struct Fixture {
     base: String,
+    /// The app's Redis socket: the same path on both servers.
+    sock: String,
     root: String,
     db: String,
     port: u16,
@@ -30,7 +33,14 @@ impl Fixture {
         let root = format!("{base}/live");
         let db = format!("test_app_masto_{pid}");
         let port = lab::port();
+        let name = format!("test-app-masto-{pid}");
+        let sock = format!("/run/redis-{name}/redis.sock");
         let ex = workspace_root().join("examples/lab-mastodon");
+        // Each server runs its own Redis, as after Mastodon's install
+        // guide: the source's holds the queues, the destination's is empty.
+        for h in ["src", "dst"] {
+            lab::install(h, &format!("bash -s -- {name}"), &ex.join("redis.sh"));
+        }
         lab::put_tree(
             &["src", "dst"],
             &ex,
@@ -40,7 +50,7 @@ impl Fixture {
         );
         lab::install(
             "src",
-            &format!("bash -s -- {root} {db} {DOMAIN}"),
+            &format!("REDIS_SOCKET={sock} bash -s -- {root} {db} {DOMAIN}"),
             &ex.join("install-source.sh"),
         );
         // The same system user on dst, with the same numeric ids (a
@@ -56,6 +66,7 @@ impl Fixture {
         );
         let f = Fixture {
             base: base.clone(),
+            sock,
             root: root.clone(),
             db: db.clone(),
             port,
@@ -69,11 +80,13 @@ impl Fixture {
             )
         };
         let toml = format!(
-            "app = \"mastodon\"\ndomain = \"{DOMAIN}\"\nbackup_dir = \"{base}/backup\"\n# The lab has no Redis (queues start empty) and no nginx page to edit; the\n# stop command below stops web, streaming and sidekiq.\nskip_steps = [\"maintenance-page\", \"stop-app\", \"redis-save\"]\n\n[source]\n{}\n[destination]\n{}",
+            "app = \"mastodon\"\ndomain = \"{DOMAIN}\"\nbackup_dir = \"{base}/backup\"\n# The lab has no nginx page to edit; the stop command below stops web,\n# streaming and sidekiq.\nskip_steps = [\"maintenance-page\", \"stop-app\"]\n\n[source]\n{}\n[destination]\n{}",
             side(
                 &lab::src_url(),
                 "127.0.0.2",
-                &format!("stop = \"kill $(cat {base}/app.pid) && rm -f {base}/app.pid\"\n"),
+                &format!(
+                    "stop = \"kill $(cat {base}/app.pid) && rm -f {base}/app.pid && kill -TERM $(cat {base}/worker.pid)\"\n"
+                ),
             ),
             side(&lab::dst_url(), "127.0.0.3", ""),
         );
@@ -86,6 +99,79 @@ impl Fixture {
         format!(
             "cd {r} && (runuser -u mastodon -- python3 server.py {addr}:{p} >> {b}/app.log 2>&1 < /dev/null & echo $! > {b}/app.pid) && for i in $(seq 1 100); do curl -s -o /dev/null http://{addr}:{p}/ && exit 0; sleep 0.1; done; exit 1"
         )
+    }
+
+    /// Start the stand-in Sidekiq on `host`; it appends each job it
+    /// finishes to BASE/processed.log.
+    fn start_worker(&self, host: &str) {
+        ok(
+            host,
+            &format!(
+                // setpriv execs the worker itself (runuser would stand
+                // between it and the stop command's SIGTERM, and kill it
+                // two seconds later).
+                "touch {b}/processed.log && chown mastodon {b}/processed.log && cd {r} && (setpriv --reuid mastodon --regid mastodon --init-groups python3 worker.py run {b}/processed.log >> {b}/worker.log 2>&1 < /dev/null & echo $! > {b}/worker.pid)",
+                r = self.root,
+                b = self.base
+            ),
+        );
+    }
+
+    fn worker(&self, host: &str, args: &str) {
+        ok(
+            host,
+            &format!(
+                "cd {} && runuser -u mastodon -- python3 worker.py {args}",
+                self.root
+            ),
+        );
+    }
+
+    /// redis-cli against the app's Redis on `host`.
+    fn redis(&self, host: &str, args: &str) -> String {
+        ok(host, &format!("redis-cli -s {} {args}", self.sock))
+            .trim()
+            .to_string()
+    }
+
+    /// Every key of the app's Redis with its type and size, sorted.
+    fn redis_keys(&self, host: &str) -> String {
+        ok(
+            host,
+            &format!(
+                "r() {{ redis-cli -s {} \"$@\"; }}; r --scan | sort | while read -r k; do t=$(r type \"$k\"); case $t in list) n=$(r llen \"$k\");; zset) n=$(r zcard \"$k\");; set) n=$(r scard \"$k\");; hash) n=$(r hlen \"$k\");; *) n=$(r strlen \"$k\");; esac; echo \"$k $t $n\"; done",
+                self.sock
+            ),
+        )
+    }
+
+    /// The jids waiting in queue:default and the schedule.
+    fn queued_jids(&self, host: &str) -> Vec<String> {
+        let text = format!(
+            "{}\n{}",
+            self.redis(host, "lrange queue:default 0 -1"),
+            self.redis(host, "zrange schedule 0 -1")
+        );
+        let mut jids: Vec<String> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v["jid"].as_str().map(str::to_string))
+            .collect();
+        jids.sort();
+        jids
+    }
+
+    /// The jids the stand-in Sidekiq finished on `host`, with their class.
+    fn processed(&self, host: &str) -> Vec<String> {
+        let mut v: Vec<String> = ok(
+            host,
+            &format!("cat {}/processed.log 2>/dev/null; true", self.base),
+        )
+        .lines()
+        .map(str::to_string)
+        .collect();
+        v.sort();
+        v
     }
 
     fn migrate(&self) -> Command {
@@ -123,9 +209,11 @@ impl Fixture {
 
 impl Drop for Fixture {
     fn drop(&mut self) {
+        let name = self.base.trim_start_matches("/srv/");
         let script = format!(
-            "test -f {b}/app.pid && kill $(cat {b}/app.pid) 2>/dev/null; rm -rf {b}; cd / && runuser -u postgres -- psql -X -q -c 'DROP DATABASE IF EXISTS \"{d}\"' >/dev/null 2>&1; true",
+            "test -f {b}/app.pid && kill $(cat {b}/app.pid) 2>/dev/null; test -f {b}/worker.pid && kill $(cat {b}/worker.pid) 2>/dev/null; redis-cli -s {s} shutdown nosave >/dev/null 2>&1; rm -rf {b} /var/lib/redis/{name} /etc/redis/{name}.conf /run/redis-{name}; cd / && runuser -u postgres -- psql -X -q -c 'DROP DATABASE IF EXISTS \"{d}\"' >/dev/null 2>&1; true",
             b = self.base,
+            s = self.sock,
             d = self.db
         );
         for h in ["src", "dst"] {
@@ -141,6 +229,26 @@ fn mastodon_moves_with_its_secrets_media_and_database() {
     let src_tree = f.tree("src");
     let src_rows = f.rows("src");
     let env_src = ok("src", &format!("cat {}/.env.production", f.root));
+    // Sidekiq on the source: a long job running, 50 deliveries queued
+    // behind it and one job scheduled for later.
+    f.start_worker("src");
+    f.worker("src", "enqueue 1 LabLongJob");
+    let busy = (0..100).any(|_| {
+        let ids = f.redis("src", "smembers processes");
+        let b = ids
+            .lines()
+            .any(|id| f.redis("src", &format!("hget {id} busy")) == "1");
+        if !b {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        b
+    });
+    assert!(busy, "the stand-in Sidekiq did not start the long job");
+    f.worker("src", "enqueue 50");
+    f.worker("src", "schedule 20");
+    let jids = f.queued_jids("src");
+    assert_eq!(jids.len(), 51, "{jids:?}");
+    assert_eq!(f.redis("src", "llen queue:default"), "50");
 
     let o = f
         .migrate()
@@ -151,6 +259,7 @@ fn mastodon_moves_with_its_secrets_media_and_database() {
     let plan = stdout(&o);
     assert!(o.status.success(), "{plan}{}", stderr(&o));
     assert!(plan.contains("Source runs Mastodon 4.3.2"), "{plan}");
+    assert!(plan.contains("Carry Redis with its queued jobs"), "{plan}");
     assert!(
         plan.contains("Keep ACTIVE_RECORD_ENCRYPTION_PRIMARY_KEY"),
         "{plan}"
@@ -166,6 +275,56 @@ fn mastodon_moves_with_its_secrets_media_and_database() {
         .expect("app");
     let report = stdout(&o);
     assert!(o.status.success(), "{report}{}", stderr(&o));
+
+    // Redis carried: the 50 queued jobs and the scheduled one are in the
+    // destination's Redis; the long job finished on the source first.
+    let name = f.base.trim_start_matches("/srv/");
+    let dst_keys = f.redis_keys("dst");
+    assert!(dst_keys.contains("queue:default list 50\n"), "{dst_keys}");
+    assert!(dst_keys.contains("schedule zset 1\n"), "{dst_keys}");
+    assert!(!dst_keys.contains("processes"), "{dst_keys}");
+    assert_eq!(f.queued_jids("dst"), jids);
+    let src_done = f.processed("src");
+    assert!(
+        src_done.len() == 1 && src_done[0].ends_with(" LabLongJob"),
+        "{src_done:?}"
+    );
+    // The append-only files came too, and the destination's own were kept.
+    ok(
+        "dst",
+        &format!(
+            "cd /var/lib/redis/{name} && test -d appendonlydir && ls -d dump.rdb.before-* appendonlydir.before-*"
+        ),
+    );
+    // The source's Redis, started again from its own files, holds what the
+    // destination holds.
+    ok(
+        "src",
+        &format!(
+            "runuser -u redis -- redis-server /etc/redis/{name}.conf && for i in $(seq 100); do redis-cli -s {s} ping | grep -q PONG && exit 0; sleep 0.1; done; exit 1",
+            s = f.sock
+        ),
+    );
+    assert_eq!(f.redis_keys("src"), dst_keys);
+    // The destination's Sidekiq processes every one of them, the scheduled
+    // job once it is due.
+    f.start_worker("dst");
+    let mut done = Vec::new();
+    for _ in 0..600 {
+        done = f.processed("dst");
+        if done.len() >= 51 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let mut done_jids: Vec<String> = done
+        .iter()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect();
+    done_jids.sort();
+    assert_eq!(done_jids, jids, "{done:?}");
+    assert_eq!(f.redis("dst", "llen queue:default"), "0");
+    assert_eq!(f.redis("dst", "zcard schedule"), "0");
 
     // Media, config and database identical; secrets carried.
     assert_eq!(f.tree("dst"), src_tree);

@@ -294,6 +294,32 @@ pub fn assemble(
             },
         ));
     }
+    for d in recipe
+        .databases
+        .iter()
+        .filter(|d| d.engine == Engine::Redis)
+    {
+        if matches!(
+            (&src_layout, &dst_layout),
+            (Layout::Directory, Layout::Directory)
+        ) {
+            steps.push(m(
+                "redis",
+                Phase::Cutover,
+                Where::Both,
+                Risk::Destructive,
+                "Carry Redis with its queued jobs: wait for the workers' busy jobs, SAVE, stop Redis on both sides, copy its dump (and append-only files) to the destination's Redis directory (its own kept aside as .before-ID), start it and compare key counts and Sidekiq's queue lengths".into(),
+                Action::Redis {
+                    name: d.name.clone(),
+                },
+            ));
+        } else {
+            notes.push(format!(
+                "Redis {:?} is not carried for this layout; it starts empty on the destination (queued jobs are lost).",
+                d.name
+            ));
+        }
+    }
     let (cut, fin): (Vec<_>, Vec<_>) = post_copy
         .into_iter()
         .partition(|s| s.phase <= Phase::Cutover);

@@ -18,6 +18,8 @@ mod manual;
 pub mod outcome;
 pub mod preflight;
 mod probe;
+mod redis;
+pub mod redis_state;
 mod secrets;
 mod test_plan;
 mod volume;
@@ -27,6 +29,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use serde::Serialize;
 
 pub use outcome::Outcome;
+pub use redis::plan_reading as redis_plan_reading;
 
 use super::journal::Journal;
 use super::plan::{Action, Plan, PlanStep};
@@ -260,6 +263,7 @@ pub fn kind(action: &Action) -> Box<dyn StepKind + '_> {
         }),
         Action::StackSecrets { from, to } => Box::new(secrets::StackSecrets { from, to }),
         Action::Exec(c) => Box::new(exec::Exec { cmd: c }),
+        Action::Redis { .. } => Box::new(redis::Redis),
         Action::Carry {
             file, key, secret, ..
         } => Box::new(carry::Carry {

@@ -103,3 +103,13 @@ pub struct DnsCutover {
 pub struct DnsRestored {
     pub restored: Vec<String>,
 }
+
+/// Redis carried: the source's reading after the save, the destination's
+/// after the start.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Redis {
+    pub before: super::redis_state::RedisState,
+    pub after: super::redis_state::RedisState,
+    /// The source had already been saved and staged by an earlier run.
+    pub resumed: bool,
+}

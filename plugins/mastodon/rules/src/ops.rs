@@ -58,7 +58,7 @@ pub fn data_layout() -> Vec<DataItem> {
             "redis",
             DbEngine::Redis,
             Some("redis"),
-            "Redis data (/var/lib/redis; docker: ./redis at /data): holds unprocessed Sidekiq jobs, so it is copied after `redis-cli SAVE`, not rebuilt.",
+            "Redis data (/var/lib/redis; docker: ./redis at /data): holds unprocessed Sidekiq jobs, so it is copied after `redis-cli SAVE`, not rebuilt (the host's Redis step carries it, from the REDIS_* settings in .env.production).",
             false,
         ),
         item(
@@ -101,13 +101,6 @@ pub fn pre_copy(app: &str) -> Vec<Step> {
             manual(
                 "Stop web, sidekiq and streaming on the source (systemd: systemctl stop 'mastodon-*.service'; docker: docker compose stop web sidekiq streaming). Leave PostgreSQL and Redis running for the dumps.",
             ),
-        ),
-        step(
-            "redis-save",
-            Phase::Cutover,
-            Risk::Reversible,
-            "Write Redis's data to disk so the queued Sidekiq jobs travel with it",
-            exec(in_service(Side::Source, "redis", &["redis-cli", "SAVE"])),
         ),
     ]
 }
