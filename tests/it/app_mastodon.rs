@@ -260,6 +260,11 @@ fn mastodon_moves_with_its_secrets_media_and_database() {
     assert!(o.status.success(), "{plan}{}", stderr(&o));
     assert!(plan.contains("Source runs Mastodon 4.3.2"), "{plan}");
     assert!(plan.contains("Carry Redis with its queued jobs"), "{plan}");
+    // Sidekiq's queue lengths, read before the window.
+    assert!(
+        plan.contains("Sidekiq queues: default 50; schedule 1, retry 0, dead 0"),
+        "{plan}"
+    );
     assert!(
         plan.contains("Keep ACTIVE_RECORD_ENCRYPTION_PRIMARY_KEY"),
         "{plan}"
@@ -351,6 +356,10 @@ fn mastodon_moves_with_its_secrets_media_and_database() {
         "{report}"
     );
     assert!(report.contains("VERDICT: PASS"), "{report}");
+    assert!(
+        report.contains("- Sidekiq: queues: default 50; schedule 1, retry 0, dead 0 on the source before the window, queues: default 50; schedule 1, retry 0, dead 0 on the destination after"),
+        "{report}"
+    );
     assert!(
         report.contains("- [ ] Update the nginx config and re-run Let's Encrypt"),
         "{report}"

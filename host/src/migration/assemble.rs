@@ -299,16 +299,14 @@ pub fn assemble(
         .iter()
         .filter(|d| d.engine == Engine::Redis)
     {
-        if matches!(
-            (&src_layout, &dst_layout),
-            (Layout::Directory, Layout::Directory)
-        ) {
+        if super::steps::redis_carries(&mig.source) && super::steps::redis_carries(&mig.destination)
+        {
             steps.push(m(
                 "redis",
                 Phase::Cutover,
                 Where::Both,
                 Risk::Destructive,
-                "Carry Redis with its queued jobs: wait for the workers' busy jobs, SAVE, stop Redis on both sides, copy its dump (and append-only files) to the destination's Redis directory (its own kept aside as .before-ID), start it and compare key counts and Sidekiq's queue lengths".into(),
+                format!("Carry Redis with its queued jobs: wait for the workers' busy jobs, SAVE, stop Redis on both sides, copy its dump (and append-only files) into the destination's Redis directory (its own kept aside with a .before-{} suffix), start it and compare key counts and Sidekiq's queue lengths", mig.id()),
                 Action::Redis {
                     name: d.name.clone(),
                 },

@@ -29,7 +29,10 @@ use std::io::{BufRead, IsTerminal, Write};
 use serde::Serialize;
 
 pub use outcome::Outcome;
-pub use redis::plan_reading as redis_plan_reading;
+pub use redis::{
+    carries as redis_carries, plan_reading as redis_plan_reading,
+    restart_source as redis_restart_source,
+};
 
 use super::journal::Journal;
 use super::plan::{Action, Plan, PlanStep};

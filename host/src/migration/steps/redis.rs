@@ -30,10 +30,12 @@ pub struct Redis;
 /// shutdown timeout is 25 s by default).
 const BUSY_WAIT_SECONDS: u32 = 60;
 
-/// Reads the app's Redis settings and defines `rc` (redis-cli against
-/// that Redis), `state` (keyspace and Sidekiq's queues), `conf` (where
-/// Redis keeps its files) and `busy` (Sidekiq's running jobs).
-const PRELUDE: &str = r#"cd @ROOT@ || exit 1
+/// Reads the app's Redis settings (from the directory holding its
+/// `.env.production`) and defines `state` (keyspace and Sidekiq's queues),
+/// `conf` (where Redis keeps its files, as paths on the server) and `busy`
+/// (Sidekiq's running jobs) over the layout's `rc` (redis-cli against the
+/// app's Redis).
+const SETTINGS: &str = r#"cd @CONFIG@ || exit 1
 v() { [ -f .env.production ] || return 0; sed -n "s/^$1=//p" .env.production | tail -n 1 | sed -e "s/^[\"']//" -e "s/[\"']\$//"; }
 u=$(v REDIS_URL); h=$(v REDIS_HOST); p=$(v REDIS_PORT); n=$(v REDIS_DB); ns=$(v REDIS_NAMESPACE); pw=$(v REDIS_PASSWORD)
 case $u in
@@ -45,29 +47,87 @@ case $u in
 esac
 n=${n:-0}; k=${ns:+$ns:}
 if [ -n "$pw" ]; then export REDISCLI_AUTH="$pw"; fi
-rc() { redis-cli $R "$@" 2>/dev/null | tr -d '\r'; }
-up() { rc ping | grep -q PONG; }
+"#;
+
+const COMMON: &str = r#"up() { rc ping | grep -q PONG; }
 state() {
   echo "db $n"; echo "namespace $ns"
   rc info keyspace | sed -n 's/^db\([0-9]*\):keys=\([0-9]*\),expires=\([0-9]*\).*/keyspace \1 \2 \3/p'
   rc -n "$n" --scan --pattern "${k}queue:*" | while read -r q; do echo "queue ${q#"${k}"queue:} $(rc -n "$n" llen "$q")"; done
   for z in schedule retry dead; do echo "$z $(rc -n "$n" zcard "$k$z")"; done
 }
-conf() { for c in dir dbfilename appendonly appenddirname appendfilename; do echo "$c $(rc config get $c | sed -n 2p)"; done; }
+conf() { echo "dir $(hostdir "$(rc config get dir | sed -n 2p)")"; for c in dbfilename appendonly appenddirname appendfilename; do echo "$c $(rc config get $c | sed -n 2p)"; done; }
 busy() { t=0; for i in $(rc -n "$n" smembers "${k}processes"); do b=$(rc -n "$n" hget "$k$i" busy); t=$((t + ${b:-0})); done; echo $t; }
-pid=$(rc info server | sed -n 's/^process_id://p')
 "#;
 
-/// Stops the Redis `pid` (read by the prelude): through its systemd unit
-/// when it has one, else with SHUTDOWN (which saves when Redis has save
-/// points); waits until the process is gone.
-const STOP: &str = r#"[ -n "$pid" ] || { echo "Redis does not answer at $R (the app's REDIS_* settings)" >&2; exit 1; }
-user=$(ps -o user= -p "$pid" | tr -d ' '); cfg=$(rc info server | sed -n 's/^config_file://p')
-unit=$(ps -o unit= -p "$pid" 2>/dev/null | tr -d ' ')
-case $unit in *.service) systemctl stop "$unit" || exit 1 ;; *) rc shutdown >/dev/null ;; esac
-i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
-if kill -0 "$pid" 2>/dev/null; then echo "Redis (pid $pid) did not stop" >&2; exit 1; fi
+/// A Redis on the server itself: stopped through its systemd unit when it
+/// has one (Debian's restarts a Redis that only shuts down), else with
+/// SHUTDOWN (which saves when Redis has save points); started again the
+/// same way, or as `redis-server CONFIG_FILE` as the user it ran as.
+const ON_SERVER: &str = r#"rc() { redis-cli $R "$@" 2>/dev/null | tr -d '\r'; }
+hostdir() { echo "$1"; }
+ensure() { up || { echo "Redis does not answer at $R (the app's REDIS_* settings): install and start it first" >&2; exit 1; }; }
+pid=$(rc info server | sed -n 's/^process_id://p')
+stop_redis() {
+  [ -n "$pid" ] || { echo "Redis does not answer at $R (the app's REDIS_* settings)" >&2; return 1; }
+  user=$(ps -o user= -p "$pid" | tr -d ' '); cfg=$(rc info server | sed -n 's/^config_file://p')
+  unit=$(ps -o unit= -p "$pid" 2>/dev/null | tr -d ' ')
+  case $unit in *.service) systemctl stop "$unit" || return 1 ;; *) rc shutdown >/dev/null ;; esac
+  i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+  if kill -0 "$pid" 2>/dev/null; then echo "Redis (pid $pid) did not stop" >&2; return 1; fi
+}
+start_redis() {
+  case $unit in *.service) systemctl start "$unit" ;;
+  *) [ -n "$cfg" ] || { echo 'Redis ran without a config file: start it by hand' >&2; return 1; }
+     runuser -u "$user" -- redis-server "$cfg" --daemonize yes >/dev/null ;; esac
+}
 "#;
+
+/// A compose project's Redis service: redis-cli in its container (the
+/// password handed over in the environment), its files in the volume
+/// mounted at Redis's directory, stopped and started with compose.
+const IN_COMPOSE: &str = r#"R="the @SERVICE@ service of @PROJECT@"
+rcon() { docker ps -q @FILTER@ | head -n 1; }
+rc() { c=$(rcon); [ -n "$c" ] || return 1; docker exec -i ${REDISCLI_AUTH:+-e REDISCLI_AUTH} "$c" redis-cli "$@" 2>/dev/null | tr -d '\r'; }
+hostdir() { docker inspect -f "{{range .Mounts}}{{if eq .Destination \"$1\"}}{{.Source}}{{end}}{{end}}" "$(rcon)"; }
+stop_redis() { (@STOP@) >/dev/null 2>&1 || { echo "compose could not stop $R" >&2; return 1; }; }
+start_redis() { (@START@) >/dev/null 2>&1 || { echo "compose could not start $R" >&2; return 1; }; }
+ensure() { up && return 0; start_redis || exit 1; i=0; until up; do i=$((i + 1)); [ $i -lt 300 ] || { echo "$R does not answer" >&2; exit 1; }; sleep 0.2; done; }
+"#;
+
+/// The layouts whose Redis this step reaches.
+pub fn carries(side: &super::super::definition::Side) -> bool {
+    matches!(
+        super::super::layout::Layout::of(side),
+        super::super::layout::Layout::Directory | super::super::layout::Layout::Compose(_)
+    )
+}
+
+/// Everything a side's scripts start with.
+fn prelude_of(side: &super::super::definition::Side) -> String {
+    use super::super::layout::{Layout, service_name};
+    let layout = Layout::of(side);
+    let (config, connect) = match layout.project() {
+        Some(p) => {
+            let svc = service_name(side, "redis");
+            let connect = IN_COMPOSE
+                .replace("@SERVICE@", svc)
+                .replace("@PROJECT@", &p.describe().replace('"', ""))
+                .replace("@FILTER@", &p.service_filter(svc))
+                .replace("@STOP@", &p.cli(&format!("stop {}", sh_quote(svc))))
+                .replace(
+                    "@START@",
+                    &p.cli(&format!("up -d --no-deps {}", sh_quote(svc))),
+                );
+            (p.dir.clone(), connect)
+        }
+        None => (side.root.clone(), ON_SERVER.to_string()),
+    };
+    format!(
+        "{}{connect}{COMMON}",
+        SETTINGS.replace("@CONFIG@", &sh_quote(&config))
+    )
+}
 
 /// What the source's Redis holds now, for the plan (read-only): its keys
 /// and Sidekiq's queue lengths before the window, and why carrying it is a
@@ -79,19 +139,18 @@ pub fn plan_reading(
     recipe: &crate::recipe::Recipe,
     notes: &mut Vec<String>,
 ) -> Option<RedisState> {
-    use super::super::layout::Layout;
     let carried = recipe
         .databases
         .iter()
         .any(|d| d.engine == crate::recipe::Engine::Redis)
-        && Layout::of(&mig.source) == Layout::Directory
-        && Layout::of(&mig.destination) == Layout::Directory;
+        && carries(&mig.source)
+        && carries(&mig.destination);
     if !carried {
         return None;
     }
     let script = format!(
         "{}up || {{ echo \"Redis does not answer at $R (the app's REDIS_* settings)\" >&2; exit 3; }}\nstate",
-        PRELUDE.replace("@ROOT@", &sh_quote(&mig.source.root))
+        prelude_of(&mig.source)
     );
     match sides.sh(Side::Source, "reading Redis", &script) {
         Ok(out) => {
@@ -112,18 +171,28 @@ pub fn plan_reading(
     }
 }
 
-fn root(cx: &Cx, side: Side) -> String {
-    sh_quote(&cx.sides.def(side).root)
-}
-
 fn prelude(cx: &Cx, side: Side) -> String {
-    PRELUDE.replace("@ROOT@", &root(cx, side))
+    prelude_of(cx.sides.def(side))
 }
 
 /// The dump and append-only files as they leave the source, beside the
 /// backup (so they are a backup of Redis too).
 fn stage(cx: &Cx) -> String {
-    format!("{}/redis", cx.plan.migration.backup_dir())
+    stage_of(&cx.plan.migration)
+}
+
+fn stage_of(mig: &super::super::definition::Migration) -> String {
+    format!("{}/redis", mig.backup_dir())
+}
+
+/// Start the source's Redis again as it ran before the step stopped it
+/// (`migrate abort`): the stop wrote down its unit, config file and user.
+pub fn restart_source(mig: &super::super::definition::Migration) -> String {
+    format!(
+        "{}up && exit 0\nf={}.how; [ -f \"$f\" ] && {{ read -r unit; read -r cfg; read -r user; }} < \"$f\"\nstart_redis || exit 1\ni=0; until up; do i=$((i + 1)); [ $i -lt 600 ] || {{ echo 'Redis did not come back on the source' >&2; exit 1; }}; sleep 0.2; done",
+        prelude_of(&mig.source),
+        sh_quote(&stage_of(mig))
+    )
 }
 
 /// Where they arrive on the destination before Redis is stopped there.
@@ -171,7 +240,7 @@ impl StepKind for Redis {
                 "check-destination",
                 Side::Destination,
                 format!(
-                    "{dst}up || {{ echo \"Redis does not answer on the destination at $R (the app's REDIS_* settings): install and start it first\" >&2; exit 1; }}\nd=$(rc config get dir | sed -n 2p); f=$(rc config get dbfilename | sed -n 2p)\n[ -e \"$d/$f.before-{id}\" ] && echo replaced; state"
+                    "{dst}ensure\nd=$(hostdir \"$(rc config get dir | sed -n 2p)\"); f=$(rc config get dbfilename | sed -n 2p)\n[ -e \"$d/$f.before-{id}\" ] && echo replaced; state"
                 ),
             ),
             Planned::on(
@@ -181,7 +250,14 @@ impl StepKind for Redis {
                     "{src}up || {{ echo \"Redis does not answer at $R (the app's REDIS_* settings)\" >&2; exit 1; }}\nw=0; while [ \"$(busy)\" != 0 ] && [ $w -lt {BUSY_WAIT_SECONDS} ]; do sleep 1; w=$((w + 1)); done\necho \"waited $w\"; echo \"busy $(busy)\"\nfor i in $(rc -n \"$n\" smembers \"${{k}}processes\"); do rc -n \"$n\" hvals \"$k$i:work\" | cut -c1-300 | sed 's/^/busy-job /'; done\nrc save | grep -q OK || {{ echo 'redis-cli SAVE failed' >&2; exit 1; }}\nconf; state"
                 ),
             ),
-            Planned::on("stop-source", Side::Source, format!("{src}{STOP}echo stopped")),
+            // How it ran is written down for `migrate abort`.
+            Planned::on(
+                "stop-source",
+                Side::Source,
+                format!(
+                    "{src}stop_redis || exit 1\nmkdir -p \"$(dirname {stage})\" && printf '%s\\n' \"$unit\" \"$cfg\" \"$user\" > {stage}.how; echo stopped"
+                ),
+            ),
             Planned::on(
                 "stage",
                 Side::Source,
@@ -204,7 +280,7 @@ impl StepKind for Redis {
                 "install",
                 Side::Destination,
                 format!(
-                    "{dst}d=$(rc config get dir | sed -n 2p); f=$(rc config get dbfilename | sed -n 2p); ad=$(rc config get appenddirname | sed -n 2p); af=$(rc config get appendfilename | sed -n 2p)\nin={incoming}; [ -n \"$d\" ] && [ -n \"$f\" ] && [ -d \"$in\" ] || {{ echo \"nothing to install: Redis's directory or $in is missing\" >&2; exit 1; }}\n{STOP}owner=$(stat -c %U:%G \"$d\"); cd \"$d\" || exit 1\nfor x in \"$f\" \"$ad\" \"$af\"; do [ -n \"$x\" ] && [ -e \"$x\" ] || continue; if [ -e \"$x.before-{id}\" ]; then rm -rf \"$x\"; else mv \"$x\" \"$x.before-{id}\"; fi; done\nif [ -f \"$in/dump.rdb\" ]; then mv \"$in/dump.rdb\" \"$f\" && chown \"$owner\" \"$f\" || exit 1; fi\nif [ -d \"$in/appendonlydir\" ]; then mv \"$in/appendonlydir\" \"${{ad:-appendonlydir}}\" && chown -R \"$owner\" \"${{ad:-appendonlydir}}\" || exit 1; fi\nif [ -f \"$in/appendonly.aof\" ]; then mv \"$in/appendonly.aof\" \"${{af:-appendonly.aof}}\" && chown \"$owner\" \"${{af:-appendonly.aof}}\" || exit 1; fi\nrm -rf \"$in\"\ncase $unit in *.service) systemctl start \"$unit\" || exit 1 ;; *) [ -n \"$cfg\" ] || {{ echo 'Redis ran without a config file on the destination: start it by hand' >&2; exit 1; }}; runuser -u \"$user\" -- redis-server \"$cfg\" --daemonize yes >/dev/null || exit 1 ;; esac\ni=0; until up && rc info persistence | grep -q '^loading:0'; do i=$((i + 1)); [ $i -lt 600 ] || {{ echo 'Redis did not come back on the destination' >&2; exit 1; }}; sleep 0.2; done\necho started"
+                    "{dst}ensure; d=$(hostdir \"$(rc config get dir | sed -n 2p)\"); f=$(rc config get dbfilename | sed -n 2p); ad=$(rc config get appenddirname | sed -n 2p); af=$(rc config get appendfilename | sed -n 2p)\nin={incoming}; [ -n \"$d\" ] && [ -n \"$f\" ] && [ -d \"$in\" ] || {{ echo \"nothing to install: Redis's directory or $in is missing\" >&2; exit 1; }}\nstop_redis || exit 1\nowner=$(stat -c %U:%G \"$d\"); cd \"$d\" || exit 1\nfor x in \"$f\" \"$ad\" \"$af\"; do [ -n \"$x\" ] && [ -e \"$x\" ] || continue; if [ -e \"$x.before-{id}\" ]; then rm -rf \"$x\"; else mv \"$x\" \"$x.before-{id}\"; fi; done\nif [ -f \"$in/dump.rdb\" ]; then mv \"$in/dump.rdb\" \"$f\" && chown \"$owner\" \"$f\" || exit 1; fi\nif [ -d \"$in/appendonlydir\" ]; then mv \"$in/appendonlydir\" \"${{ad:-appendonlydir}}\" && chown -R \"$owner\" \"${{ad:-appendonlydir}}\" || exit 1; fi\nif [ -f \"$in/appendonly.aof\" ]; then mv \"$in/appendonly.aof\" \"${{af:-appendonly.aof}}\" && chown \"$owner\" \"${{af:-appendonly.aof}}\" || exit 1; fi\nrm -rf \"$in\"\nstart_redis || exit 1\ni=0; until up && rc info persistence | grep -q '^loading:0'; do i=$((i + 1)); [ $i -lt 600 ] || {{ echo 'Redis did not come back on the destination' >&2; exit 1; }}; sleep 0.2; done\necho started"
                 ),
             ),
             Planned::on("verify", Side::Destination, format!("{dst}state")),
