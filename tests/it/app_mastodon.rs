@@ -27,13 +27,14 @@ struct Fixture {
 }
 
 impl Fixture {
-    fn new() -> Fixture {
+    /// `tag` keeps the module's tests, which run at once, apart.
+    fn new(tag: &str) -> Fixture {
         let pid = std::process::id();
-        let base = format!("/srv/test-app-masto-{pid}");
+        let base = format!("/srv/test-app-masto{tag}-{pid}");
         let root = format!("{base}/live");
-        let db = format!("test_app_masto_{pid}");
+        let db = format!("test_app_masto{tag}_{pid}");
         let port = lab::port();
-        let name = format!("test-app-masto-{pid}");
+        let name = format!("test-app-masto{tag}-{pid}");
         let sock = format!("/run/redis-{name}/redis.sock");
         let ex = workspace_root().join("examples/lab-mastodon");
         // Each server runs its own Redis, as after Mastodon's install
@@ -85,7 +86,7 @@ impl Fixture {
                 &lab::src_url(),
                 "127.0.0.2",
                 &format!(
-                    "stop = \"kill $(cat {base}/app.pid) && rm -f {base}/app.pid && kill -TERM $(cat {base}/worker.pid)\"\n"
+                    "stop = \"kill $(cat {base}/app.pid) && rm -f {base}/app.pid && {{ test ! -f {base}/worker.pid || kill -TERM $(cat {base}/worker.pid); }}\"\n"
                 ),
             ),
             side(&lab::dst_url(), "127.0.0.3", ""),
@@ -174,6 +175,22 @@ impl Fixture {
         v
     }
 
+    /// A media file only its owner, another user than the app's, can read
+    /// (as uploads written with a 0077 umask arrive); its path.
+    fn private_media(&self) -> String {
+        let path = format!(
+            "{}/public/system/media_attachments/files/109/000/000/000/007/919/original/private.png",
+            self.root
+        );
+        ok(
+            "src",
+            &format!(
+                "head -c 4000 /dev/urandom > {path} && chown daemon:daemon {path} && chmod 0600 {path}"
+            ),
+        );
+        path
+    }
+
     fn migrate(&self) -> Command {
         self.op.migrate()
     }
@@ -225,7 +242,8 @@ impl Drop for Fixture {
 #[test]
 fn mastodon_moves_with_its_secrets_media_and_database() {
     let _lab = lab::enter(module_path!(), Need::Ssh);
-    let f = Fixture::new();
+    let f = Fixture::new("");
+    let private = f.private_media();
     let src_tree = f.tree("src");
     let src_rows = f.rows("src");
     let env_src = ok("src", &format!("cat {}/.env.production", f.root));
@@ -260,6 +278,13 @@ fn mastodon_moves_with_its_secrets_media_and_database() {
     assert!(o.status.success(), "{plan}{}", stderr(&o));
     assert!(plan.contains("Source runs Mastodon 4.3.2"), "{plan}");
     assert!(plan.contains("Carry Redis with its queued jobs"), "{plan}");
+    // The unreadable media file is named, and left alone without the flag.
+    assert!(
+        plan.contains("Permissions: on the source, 1 path(s)")
+            && plan.contains("f 600 daemon public/system/media_attachments/files/109/000/000/000/007/919/original/private.png")
+            && plan.contains("plan and run with --fix-permissions"),
+        "{plan}"
+    );
     // Sidekiq's queue lengths, read before the window.
     assert!(
         plan.contains("Sidekiq queues: default 50; schedule 1, retry 0, dead 0"),
@@ -356,6 +381,11 @@ fn mastodon_moves_with_its_secrets_media_and_database() {
         "{report}"
     );
     assert!(report.contains("VERDICT: PASS"), "{report}");
+    assert_eq!(
+        ok("dst", &format!("stat -c '%a %U' {private}")).trim(),
+        "600 daemon"
+    );
+    assert!(report.contains("left as they came: 1 path(s)"), "{report}");
     assert!(
         report.contains("- Sidekiq: queues: default 50; schedule 1, retry 0, dead 0 on the source before the window, queues: default 50; schedule 1, retry 0, dead 0 on the destination after"),
         "{report}"
@@ -373,4 +403,42 @@ fn mastodon_moves_with_its_secrets_media_and_database() {
         !journal.contains(secret) && !report.contains(secret),
         "a secret leaked"
     );
+}
+
+/// With --fix-permissions, a media file the web server cannot read arrives
+/// on the destination owned by the app's user with mode 0644; the source's
+/// stays as it was.
+#[test]
+fn media_the_web_server_cannot_read_is_fixed_with_the_flag() {
+    let _lab = lab::enter(module_path!(), Need::Ssh);
+    let f = Fixture::new("-perm");
+    let private = f.private_media();
+    let o = f
+        .migrate()
+        .args(["app", "--yes", "--fix-permissions", "--file"])
+        .arg(&f.op.file)
+        .output()
+        .expect("app");
+    let report = stdout(&o);
+    assert!(o.status.success(), "{report}{}", stderr(&o));
+    assert_eq!(
+        ok("dst", &format!("stat -c '%a %U:%G' {private}")).trim(),
+        "644 mastodon:mastodon"
+    );
+    assert_eq!(
+        ok("src", &format!("stat -c '%a %U' {private}")).trim(),
+        "600 daemon"
+    );
+    assert!(report.contains("fixed (owner the app's user"), "{report}");
+    // Nothing else under public/system was touched.
+    let others = |h: &str| {
+        ok(
+            h,
+            &format!(
+                "cd {} && find public/system ! -name private.png -printf '%P %m %u\\n' | sort",
+                f.root
+            ),
+        )
+    };
+    assert_eq!(others("dst"), others("src"));
 }

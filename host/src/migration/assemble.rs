@@ -294,6 +294,33 @@ pub fn assemble(
             },
         ));
     }
+    let served: Vec<String> = recipe
+        .directories
+        .iter()
+        .filter(|d| d.served)
+        .map(|d| d.path.clone())
+        .collect();
+    if !served.is_empty() && dst_layout == Layout::Directory {
+        steps.push(m(
+            "media-permissions",
+            Phase::Cutover,
+            Where::Destination,
+            if mig.fix_permissions {
+                Risk::Reversible
+            } else {
+                Risk::ReadOnly
+            },
+            if mig.fix_permissions {
+                format!("Give the files under {} that the web server's user cannot read the owner and modes the app expects (the app's user; files 0644, directories 0755)", served.join(", "))
+            } else {
+                format!("Name the files under {} that the web server's user cannot read (fixed only with --fix-permissions)", served.join(", "))
+            },
+            Action::Permissions {
+                dirs: served,
+                fix: mig.fix_permissions,
+            },
+        ));
+    }
     for d in recipe
         .databases
         .iter()

@@ -110,6 +110,7 @@ pub fn build(
     }
     let mut probed = probe::servers(sides, mig, &dbs, opts)?;
     probed.facts.redis = super::steps::redis_plan_reading(sides, mig, recipe, &mut notes);
+    super::steps::permissions_plan_reading(sides, mig, recipe, &mut notes);
 
     // Version and upgrade path, through the plugin.
     let mut hop_steps = Vec::new();

@@ -143,6 +143,12 @@ pub enum Action {
         /// The recipe's Redis database (its number).
         name: String,
     },
+    /// The served directories' files the web server's user cannot read:
+    /// named, and fixed only when the migration says so.
+    Permissions {
+        dirs: Vec<String>,
+        fix: bool,
+    },
     /// The destination's deploy command.
     Deploy,
     /// The destination's stop command (its app services, not its database).

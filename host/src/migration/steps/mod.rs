@@ -16,6 +16,7 @@ mod dns;
 mod exec;
 mod manual;
 pub mod outcome;
+mod permissions;
 pub mod preflight;
 mod probe;
 mod redis;
@@ -29,6 +30,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use serde::Serialize;
 
 pub use outcome::Outcome;
+pub use permissions::plan_reading as permissions_plan_reading;
 pub use redis::{
     carries as redis_carries, plan_reading as redis_plan_reading,
     restart_source as redis_restart_source,
@@ -267,6 +269,7 @@ pub fn kind(action: &Action) -> Box<dyn StepKind + '_> {
         Action::StackSecrets { from, to } => Box::new(secrets::StackSecrets { from, to }),
         Action::Exec(c) => Box::new(exec::Exec { cmd: c }),
         Action::Redis { .. } => Box::new(redis::Redis),
+        Action::Permissions { dirs, fix } => Box::new(permissions::Permissions { dirs, fix: *fix }),
         Action::Carry {
             file, key, secret, ..
         } => Box::new(carry::Carry {

@@ -113,3 +113,13 @@ pub struct Redis {
     /// The source had already been saved and staged by an earlier run.
     pub resumed: bool,
 }
+
+/// The served files the web server could not read, as found on the
+/// destination, and whether they were fixed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Permissions {
+    pub count: u64,
+    /// The first of them: `TYPE MODE OWNER PATH`.
+    pub shown: Vec<String>,
+    pub fixed: bool,
+}
