@@ -65,6 +65,11 @@ impl Fixture {
                 "id mastodon >/dev/null 2>&1 || {{ groupadd -g {gid} mastodon; useradd -r -u {uid} -g {gid} -m -d /home/mastodon mastodon; }}"
             ),
         );
+        // The stand-in tootctl writes what it ran here (see its source).
+        ok(
+            "dst",
+            &format!("touch {base}/tootctl.log && chown mastodon {base}/tootctl.log"),
+        );
         let f = Fixture {
             base: base.clone(),
             sock,
@@ -278,6 +283,10 @@ fn mastodon_moves_with_its_secrets_media_and_database() {
     assert!(o.status.success(), "{plan}{}", stderr(&o));
     assert!(plan.contains("Source runs Mastodon 4.3.2"), "{plan}");
     assert!(plan.contains("Carry Redis with its queued jobs"), "{plan}");
+    assert!(
+        plan.contains("Step \"tootctl-feeds-build\" is left out: Redis travels"),
+        "{plan}"
+    );
     // The unreadable media file is named, and left alone without the flag.
     assert!(
         plan.contains("Permissions: on the source, 1 path(s)")
@@ -363,9 +372,17 @@ fn mastodon_moves_with_its_secrets_media_and_database() {
         ok("dst", &format!("cat {}/.env.production", f.root)),
         env_src
     );
+    // No upgrade: the assets are not compiled again, and the feeds, which
+    // travelled in Redis, are not rebuilt.
     ok(
         "dst",
-        &format!("test -s {}/public/packs/manifest.json", f.root),
+        &format!("test ! -e {}/public/packs/manifest.json", f.root),
+    );
+    // tootctl on dst cleared the cache; it did not rebuild the feeds, nor
+    // deploy search, which .env.production leaves off (ES_ENABLED=false).
+    assert_eq!(
+        ok("dst", &format!("cat {}/tootctl.log", f.base)).trim(),
+        "cache clear"
     );
     // Healthy on dst through the production hostname; the source stopped.
     let (code, body) = f.get("127.0.0.3", "/api/v1/instance");

@@ -294,6 +294,7 @@ pub fn assemble(
             },
         ));
     }
+    let mut redis_carried = false;
     let served: Vec<String> = recipe
         .directories
         .iter()
@@ -326,8 +327,15 @@ pub fn assemble(
         .iter()
         .filter(|d| d.engine == Engine::Redis)
     {
-        if super::steps::redis_carries(&mig.source) && super::steps::redis_carries(&mig.destination)
+        if mig.skip_steps.iter().any(|k| k == "redis") {
+            skipped.push((
+                "redis".into(),
+                format!("Carry Redis {:?} with its queued jobs", d.name),
+            ));
+        } else if super::steps::redis_carries(&mig.source)
+            && super::steps::redis_carries(&mig.destination)
         {
+            redis_carried = true;
             steps.push(m(
                 "redis",
                 Phase::Cutover,
@@ -411,6 +419,21 @@ pub fn assemble(
         ));
     }
     steps.extend(fin);
+    // Mastodon's migration guide rebuilds the home feeds only because Redis,
+    // which holds them, did not travel; when it does, they arrive intact.
+    let mut clears = clears;
+    if redis_carried {
+        clears.retain(|s| {
+            let feeds = s.id.ends_with("feeds-build");
+            if feeds {
+                notes.push(format!(
+                    "Step {:?} is left out: Redis travels with the feeds it would rebuild.",
+                    s.id
+                ));
+            }
+            !feeds
+        });
+    }
     steps.extend(clears);
     if mig.dns.is_some() {
         steps.push(m(
@@ -800,6 +823,48 @@ mod tests {
         assert!(p.step("hop1-upgrade").is_none());
         let skipped: Vec<&str> = p.skipped.iter().map(|(id, _)| id.as_str()).collect();
         assert_eq!(skipped, ["files-scan", "hop1-upgrade"]);
+    }
+
+    #[test]
+    fn redis_travels_and_the_feeds_are_rebuilt_only_when_it_does_not() {
+        let r = recipe("mastodon");
+        let answers = || Answers {
+            clears: vec![plugin_step(
+                "tootctl-feeds-build",
+                Phase::Finish,
+                Where::Destination,
+            )],
+            ..Answers::default()
+        };
+        let mut m = mig(
+            "root = \"/home/mastodon/live\"\nstop = \"true\"",
+            "root = \"/home/mastodon/live\"\nstart = \"true\"",
+            false,
+        );
+        m.app = "mastodon".into();
+        let p = plan(m.clone(), &r, answers());
+        assert!(matches!(
+            p.step("redis").map(|s| &s.action),
+            Some(Action::Redis { name }) if name == "0"
+        ));
+        assert!(before(&p, "stop-source", "redis"));
+        assert!(before(&p, "redis", "start-destination"));
+        assert!(p.step("tootctl-feeds-build").is_none(), "{:?}", ids(&p));
+        // Media permissions are named, not fixed, unless the migration says so.
+        assert!(matches!(
+            p.step("media-permissions").map(|s| &s.action),
+            Some(Action::Permissions { fix: false, .. })
+        ));
+        m.skip_steps = vec!["redis".into()];
+        m.fix_permissions = true;
+        let p = plan(m, &r, answers());
+        assert!(p.step("redis").is_none());
+        assert!(p.step("tootctl-feeds-build").is_some(), "{:?}", ids(&p));
+        assert!(p.skipped.iter().any(|(id, _)| id == "redis"));
+        assert!(matches!(
+            p.step("media-permissions").map(|s| &s.action),
+            Some(Action::Permissions { fix: true, .. })
+        ));
     }
 
     #[test]
