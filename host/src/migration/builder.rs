@@ -100,12 +100,11 @@ pub fn build(
         .filter(|d| matches!(d.engine, Engine::Postgresql | Engine::Mariadb))
         .collect();
     for d in &databases {
-        match d.engine {
-            Engine::Sqlite => notes.push(format!(
+        if d.engine == Engine::Sqlite {
+            notes.push(format!(
                 "Database {:?} is SQLite: it is a file inside the copied tree and moves with it.",
                 d.name
-            )),
-            _ => {}
+            ));
         }
     }
     let mut probed = probe::servers(sides, mig, &dbs, opts)?;

@@ -66,9 +66,13 @@ busy() { t=0; for i in $(rc -n "$n" smembers "${k}processes"); do b=$(rc -n "$n"
 /// same way, or as `redis-server CONFIG_FILE` as the user it ran as.
 const ON_SERVER: &str = r#"rc() { redis-cli $R "$@" 2>/dev/null | tr -d '\r'; }
 hostdir() { echo "$1"; }
+# Only a Redis on this server is stopped and replaced: one elsewhere (a
+# managed or shared Redis) is moved by a person.
+mine() { case "$R " in "-s "*|"-h localhost "*|"-h 127."*|"-h ::1 "*) return 0 ;; esac; echo "Redis at $R is not on this server: move it by hand and add \"redis\" to skip_steps" >&2; return 1; }
 ensure() { up || { echo "Redis does not answer at $R (the app's REDIS_* settings): install and start it first" >&2; exit 1; }; }
 pid=$(rc info server | sed -n 's/^process_id://p')
 stop_redis() {
+  mine || return 1
   [ -n "$pid" ] || { echo "Redis does not answer at $R (the app's REDIS_* settings)" >&2; return 1; }
   user=$(ps -o user= -p "$pid" | tr -d ' '); cfg=$(rc info server | sed -n 's/^config_file://p')
   unit=$(ps -o unit= -p "$pid" 2>/dev/null | tr -d ' ')
@@ -89,6 +93,7 @@ start_redis() {
 const IN_COMPOSE: &str = r#"R="the @SERVICE@ service of @PROJECT@"
 rcon() { docker ps -q @FILTER@ | head -n 1; }
 rc() { c=$(rcon); [ -n "$c" ] || return 1; docker exec -i ${REDISCLI_AUTH:+-e REDISCLI_AUTH} "$c" redis-cli "$@" 2>/dev/null | tr -d '\r'; }
+mine() { :; }
 hostdir() { docker inspect -f "{{range .Mounts}}{{if eq .Destination \"$1\"}}{{.Source}}{{end}}{{end}}" "$(rcon)"; }
 stop_redis() { (@STOP@) >/dev/null 2>&1 || { echo "compose could not stop $R" >&2; return 1; }; }
 start_redis() { (@START@) >/dev/null 2>&1 || { echo "compose could not start $R" >&2; return 1; }; }
@@ -247,7 +252,7 @@ impl StepKind for Redis {
                 "save",
                 Side::Source,
                 format!(
-                    "{src}up || {{ echo \"Redis does not answer at $R (the app's REDIS_* settings)\" >&2; exit 1; }}\nw=0; while [ \"$(busy)\" != 0 ] && [ $w -lt {BUSY_WAIT_SECONDS} ]; do sleep 1; w=$((w + 1)); done\necho \"waited $w\"; echo \"busy $(busy)\"\nfor i in $(rc -n \"$n\" smembers \"${{k}}processes\"); do rc -n \"$n\" hvals \"$k$i:work\" | cut -c1-300 | sed 's/^/busy-job /'; done\nrc save | grep -q OK || {{ echo 'redis-cli SAVE failed' >&2; exit 1; }}\nconf; state"
+                    "{src}mine || exit 1\nup || {{ echo \"Redis does not answer at $R (the app's REDIS_* settings)\" >&2; exit 1; }}\nw=0; while [ \"$(busy)\" != 0 ] && [ $w -lt {BUSY_WAIT_SECONDS} ]; do sleep 1; w=$((w + 1)); done\necho \"waited $w\"; echo \"busy $(busy)\"\nfor i in $(rc -n \"$n\" smembers \"${{k}}processes\"); do rc -n \"$n\" hvals \"$k$i:work\" | cut -c1-300 | sed 's/^/busy-job /'; done\nrc save | grep -q OK || {{ echo 'redis-cli SAVE failed' >&2; exit 1; }}\nconf; state"
                 ),
             ),
             // How it ran is written down for `migrate abort`.
