@@ -459,3 +459,30 @@ fn media_the_web_server_cannot_read_is_fixed_with_the_flag() {
     };
     assert_eq!(others("dst"), others("src"));
 }
+
+/// Interrupted once Redis has moved, then aborted: the source's Redis runs
+/// again with its queued jobs, started the way it ran, and the app answers
+/// on the source.
+#[test]
+fn an_aborted_move_starts_the_sources_redis_again() {
+    let _lab = lab::enter(module_path!(), Need::Ssh);
+    let f = Fixture::new("-abort");
+    f.worker("src", "enqueue 5");
+    f.op.kill_at("start-destination");
+    let down = lab::sh("src", &format!("redis-cli -s {} ping", f.sock));
+    assert!(
+        !String::from_utf8_lossy(&down.stdout).contains("PONG"),
+        "the source's Redis still runs after the redis step"
+    );
+    let o = f
+        .migrate()
+        .args(["abort", "--file"])
+        .arg(&f.op.file)
+        .output()
+        .expect("abort");
+    let out = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("started Redis on the source again"), "{out}");
+    assert_eq!(f.redis("src", "llen queue:default"), "5");
+    assert_eq!(f.get("127.0.0.2", "/health"), (200, "OK".to_string()));
+}
