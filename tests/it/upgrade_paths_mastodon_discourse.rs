@@ -173,7 +173,14 @@ fn mastodon_paths() {
         .expect("pre-deployment migration step");
     assert_eq!(
         pre["action"]["exec"]["env"],
-        serde_json::json!(["RAILS_ENV", "SKIP_POST_DEPLOYMENT_MIGRATIONS"])
+        serde_json::json!([
+            {"name": "RAILS_ENV", "value": "production"},
+            {"name": "SKIP_POST_DEPLOYMENT_MIGRATIONS", "value": "true"}
+        ])
+    );
+    assert_eq!(
+        pre["action"]["exec"]["shell"],
+        "env RAILS_ENV=production SKIP_POST_DEPLOYMENT_MIGRATIONS=true bundle exec rails db:migrate"
     );
     assert!(a.step_ids(0).contains(&"hop1-migrate-post".to_string()));
     assert!(
@@ -622,7 +629,7 @@ fn declared_examples_pass_through_the_host() {
 /// migration's context (the real components, as a plan calls them).
 fn builtin(id: &str) -> migrate::plugin::LoadedPlugin {
     let engine = migrate::plugin::PluginEngine::new(None, Default::default()).expect("engine");
-    migrate::plugin::Registry::discover(std::sync::Arc::new(engine), &[])
+    migrate::plugin::Registry::discover(std::sync::Arc::new(engine), &[], &[])
         .expect("registry")
         .load(id)
         .expect("built-in plugin")

@@ -136,7 +136,11 @@ pub fn build(
         hop_steps = bridge::upgrade(p, &v, &target, facts, &mut notes)?;
     }
     let answers = bridge::answers(plugin.as_deref(), hop_steps, &ctx)?;
-    Ok(assemble::assemble(
-        mig, recipe, &dbs, probed, answers, notes,
-    ))
+    let mut plan = assemble::assemble(mig, recipe, &dbs, probed, answers, notes);
+    plan.facts.plugin = plugin.as_deref().map(|p| super::plan::PluginUsed {
+        id: p.id.clone(),
+        origin: p.origin.clone(),
+        sha256: p.sha256.clone(),
+    });
+    Ok(plan)
 }

@@ -289,8 +289,14 @@ fn exchange(
     path: &str,
     headers: &[(String, String)],
 ) -> Result<(u16, String), String> {
-    let mut req = format!("GET {path} HTTP/1.0\r\nHost: {domain}\r\nConnection: close\r\n");
+    let target = request_target(path)?;
+    let mut req = format!("GET {target} HTTP/1.0\r\nHost: {domain}\r\nConnection: close\r\n");
     for (k, v) in headers {
+        if k.is_empty() || format!("{k}{v}").chars().any(|c| c.is_control()) {
+            return Err(format!(
+                "the header {k:?} has a control character (a line break?) or no name; it is not sent"
+            ));
+        }
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");
@@ -313,6 +319,32 @@ fn exchange(
         .and_then(|s| s.parse::<u16>().ok())
         .ok_or_else(|| format!("{addr} did not answer with HTTP (got {:?})", first(head)))?;
     Ok((status, body.to_string()))
+}
+
+/// A plugin's or recipe's path as an HTTP request target: it must start
+/// with `/`; control characters (CR, LF) are refused, since they would end
+/// the request line and let the path write headers or a second request;
+/// spaces, non-ASCII and other bytes a request line cannot carry are
+/// percent-encoded (an existing `%XX` escape is kept).
+pub fn request_target(path: &str) -> Result<String, String> {
+    if !path.starts_with('/') {
+        return Err(format!("the HTTP path {path:?} does not start with /"));
+    }
+    if path.chars().any(|c| c.is_control()) {
+        return Err(format!(
+            "the HTTP path {path:?} has a control character (a line break?); it is not sent"
+        ));
+    }
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        // RFC 3986 unreserved, sub-delims, and ':' '@' '/' '?' '%'.
+        if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    Ok(out)
 }
 
 fn first(s: &str) -> String {
@@ -353,6 +385,35 @@ mod tests {
             map_path(m, "/srv/nc", "config/config.php"),
             "/srv/nc/config/config.php"
         );
+    }
+
+    #[test]
+    fn http_paths_cannot_break_the_request_line() {
+        assert_eq!(
+            request_target("/status.php?format=json").as_deref(),
+            Ok("/status.php?format=json")
+        );
+        assert_eq!(
+            request_target("/a b/ü\"<>").as_deref(),
+            Ok("/a%20b/%C3%BC%22%3C%3E")
+        );
+        assert_eq!(request_target("/x%20y").as_deref(), Ok("/x%20y"));
+        for bad in [
+            "/\r\nHost: evil.example",
+            "/x\nGET /admin HTTP/1.0",
+            "/\0",
+            "status.php",
+            "",
+        ] {
+            assert!(request_target(bad).is_err(), "{bad:?}");
+        }
+        // Nothing is sent for a path that is refused: the exchange fails
+        // before writing.
+        let mut sink = std::io::Cursor::new(Vec::new());
+        let e = exchange(&mut sink, "127.0.0.1:1", "x.test", "/\r\nX-Evil: 1", &[])
+            .expect_err("refused");
+        assert!(e.contains("control character"), "{e}");
+        assert!(sink.get_ref().is_empty());
     }
 
     #[test]
