@@ -178,8 +178,14 @@ fn a_smoke_check_that_touches_a_file_is_shown_classed_acting_and_refused_unconfi
         .take(4)
         .collect::<Vec<_>>()
         .join("\n");
-    assert!(baseline.contains("acting"), "baseline not classed acting:\n{text}");
-    assert!(baseline.contains("touch /srv/pwned"), "command not shown:\n{text}");
+    assert!(
+        baseline.contains("acting"),
+        "baseline not classed acting:\n{text}"
+    );
+    assert!(
+        baseline.contains("touch /srv/pwned"),
+        "command not shown:\n{text}"
+    );
     let md = app.run(&["plan", "--format", "markdown"]);
     assert_ok("plan --format markdown", &md);
     assert!(stdout(&md).contains("touch /srv/pwned"), "{}", stdout(&md));
@@ -192,17 +198,33 @@ fn a_smoke_check_that_touches_a_file_is_shown_classed_acting_and_refused_unconfi
         .cloned()
         .expect("baseline step");
     assert_eq!(step["acts"], true, "{step}");
-    assert!(step["commands"].to_string().contains("touch /srv/pwned"), "{step}");
+    assert!(
+        step["commands"].to_string().contains("touch /srv/pwned"),
+        "{step}"
+    );
 
     // The dry run shows it too, and runs nothing.
     let dry = app.run(&["app", "--dry-run"]);
     assert_ok("app --dry-run", &dry);
-    assert!(stdout(&dry).contains("touch /srv/pwned"), "{}", stdout(&dry));
+    assert!(
+        stdout(&dry).contains("touch /srv/pwned"),
+        "{}",
+        stdout(&dry)
+    );
 
     // Unattended without --yes: refused before anything acts.
     let run = app.run(&["app"]);
-    assert!(!run.status.success(), "ran without --yes:\n{}", all_output(&run));
+    assert!(
+        !run.status.success(),
+        "ran without --yes:\n{}",
+        all_output(&run)
+    );
     assert!(stderr(&run).contains("--yes"), "{}", all_output(&run));
+    assert!(
+        stderr(&run).contains("stopped before step"),
+        "{}",
+        all_output(&run)
+    );
 
     assert_not_pwned();
     assert_eq!(app.state(), before, "something changed on a server");
@@ -228,7 +250,10 @@ fn reads_of_etc_shadow_are_confined_and_no_byte_of_it_shows() {
     }
     let text = &outputs[0].1;
     // Refused, naming the path and what may be read instead.
-    let refusal = format!("outside what the migration declares for the app there ({}/)", app.root);
+    let refusal = format!(
+        "outside what the migration declares for the app there ({}/)",
+        app.root
+    );
     for what in [
         "read-file /etc/shadow was refused",
         "read-file ../../../../etc/shadow was refused",
@@ -243,7 +268,10 @@ fn reads_of_etc_shadow_are_confined_and_no_byte_of_it_shows() {
     }
     // Reads inside the root still work, and the version came from the
     // file the host allows, not from the shadow probe.
-    assert!(text.contains("read-file VERSION answered 6 bytes"), "{text}");
+    assert!(
+        text.contains("read-file VERSION answered 6 bytes"),
+        "{text}"
+    );
     assert!(text.contains("Source runs"), "{text}");
 
     // Not one line or password field of either server's shadow file in
@@ -255,7 +283,10 @@ fn reads_of_etc_shadow_are_confined_and_no_byte_of_it_shows() {
             for (args, out) in &outputs {
                 assert!(!out.contains(line), "`{args}` shows {host}'s shadow");
                 if hash.len() >= 4 {
-                    assert!(!out.contains(hash), "`{args}` shows a hash of {host}'s shadow");
+                    assert!(
+                        !out.contains(hash),
+                        "`{args}` shows a hash of {host}'s shadow"
+                    );
                 }
             }
         }
@@ -326,7 +357,10 @@ fn reading_dev_zero_or_a_file_over_the_cap_is_refused_with_a_clear_error() {
     // A file of 2 MiB inside the app's root: readable, but over the cap.
     ok(
         "src",
-        &format!("head -c 2097152 /dev/zero | tr '\\0' a > {}/big.bin", app.root),
+        &format!(
+            "head -c 2097152 /dev/zero | tr '\\0' a > {}/big.bin",
+            app.root
+        ),
     );
     let before = app.state();
     let plan = app.run(&["plan"]);
@@ -340,21 +374,28 @@ fn reading_dev_zero_or_a_file_over_the_cap_is_refused_with_a_clear_error() {
     };
     let zero = line("read-file /dev/zero was refused");
     assert!(zero.contains("/dev/zero"), "{zero}");
-    assert!(zero.contains("outside what the migration declares"), "{zero}");
+    assert!(
+        zero.contains("outside what the migration declares"),
+        "{zero}"
+    );
     let big = line("read-file big.bin was refused");
     assert!(
         big.contains("over 1 MiB, the cap on a host call's answer to a plugin"),
         "{big}"
     );
     assert!(big.contains("read-file \"big.bin\""), "{big}");
-    assert!(!text.contains("aaaaaaaaaaaaaaaa"), "the big file reached the plan");
+    assert!(
+        !text.contains("aaaaaaaaaaaaaaaa"),
+        "the big file reached the plan"
+    );
     assert_not_pwned();
     assert_eq!(app.state(), before, "something changed on a server");
 }
 
-/// A component with a core module of `n` memories added: the module is
-/// defined and instantiated (with no imports) at the end of the component,
-/// which stays valid and still implements the contract.
+/// A component with `n` memories added: core modules of up to 100
+/// memories each (the most one module may declare), each defined and
+/// instantiated with no imports at the end of the component, which stays
+/// valid and still implements the contract.
 fn with_memories(component: &[u8], n: u32) -> Vec<u8> {
     fn leb(mut v: u64, out: &mut Vec<u8>) {
         loop {
@@ -396,21 +437,27 @@ fn with_memories(component: &[u8], n: u32) -> Vec<u8> {
         }
         at += size;
     }
-    let mut memories = Vec::new();
-    leb(u64::from(n), &mut memories);
-    for _ in 0..n {
-        memories.extend([0x00, 0x00]); // no maximum, 0 pages
-    }
-    let mut module = b"\0asm\x01\0\0\0".to_vec();
-    section(5, &memories, &mut module);
-    let mut instance = Vec::new();
-    leb(1, &mut instance); // one core instance:
-    instance.push(0x00); // instantiate
-    leb(modules, &mut instance); // the new module
-    leb(0, &mut instance); // with no arguments
     let mut out = component.to_vec();
-    section(1, &module, &mut out);
-    section(2, &instance, &mut out);
+    let mut left = n;
+    while left > 0 {
+        let here = left.min(100);
+        left -= here;
+        let mut memories = Vec::new();
+        leb(u64::from(here), &mut memories);
+        for _ in 0..here {
+            memories.extend([0x00, 0x00]); // no maximum, 0 pages
+        }
+        let mut module = b"\0asm\x01\0\0\0".to_vec();
+        section(5, &memories, &mut module);
+        let mut instance = Vec::new();
+        leb(1, &mut instance); // one core instance:
+        instance.push(0x00); // instantiate
+        leb(modules, &mut instance); // the module just added
+        leb(0, &mut instance); // with no arguments
+        section(1, &module, &mut out);
+        section(2, &instance, &mut out);
+        modules += 1;
+    }
     out
 }
 
@@ -442,7 +489,11 @@ fn a_user_plugin_named_like_a_builtin_is_refused_without_the_override_flag() {
     let bytes = component("hostile.wasm");
     let sha = hex::encode(Sha256::digest(&bytes));
     let app = App::new("override", "nextcloud", &bytes);
-    let file = app.op.home.path().join("data/migrate/plugins/nextcloud.wasm");
+    let file = app
+        .op
+        .home
+        .path()
+        .join("data/migrate/plugins/nextcloud.wasm");
     let before = app.state();
 
     // Without the flag: refused, naming the flag and the file.
@@ -469,16 +520,27 @@ fn a_user_plugin_named_like_a_builtin_is_refused_without_the_override_flag() {
     let text = app.run(&[&flag[..], &["plan"]].concat());
     assert_ok("plan with the override", &text);
     let text = stdout(&text);
-    assert!(text.contains("The hostile fixture plugin planned this"), "{text}");
+    assert!(
+        text.contains("The hostile fixture plugin planned this"),
+        "{text}"
+    );
     assert!(
         text.contains(&format!("user plugin {} (sha256 {sha})", file.display())),
         "{text}"
     );
     let md = app.run(&[&flag[..], &["plan", "--format", "markdown"]].concat());
-    assert!(stdout(&md).contains(&format!("sha256 {sha}")), "{}", stdout(&md));
+    assert!(
+        stdout(&md).contains(&format!("sha256 {sha}")),
+        "{}",
+        stdout(&md)
+    );
     let json = app.run(&[&flag[..], &["plan", "--json"]].concat());
     let v: serde_json::Value = serde_json::from_str(stdout(&json).trim()).expect("json");
-    assert_eq!(v["result"]["facts"]["plugin"]["sha256"], sha.as_str(), "{v}");
+    assert_eq!(
+        v["result"]["facts"]["plugin"]["sha256"],
+        sha.as_str(),
+        "{v}"
+    );
     assert_eq!(v["result"]["facts"]["plugin"]["id"], "nextcloud");
     assert_not_pwned();
     assert_eq!(app.state(), before, "something changed on a server");

@@ -160,7 +160,12 @@ mod tests {
         Command {
             side: Side::Destination,
             service: Some("web".into()),
-            argv: vec!["bundle".into(), "exec".into(), "rails".into(), "db:migrate".into()],
+            argv: vec![
+                "bundle".into(),
+                "exec".into(),
+                "rails".into(),
+                "db:migrate".into(),
+            ],
             env: env
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -92,6 +92,7 @@ pub fn build(
     let mig = &mig;
     let mut plugin = plugin;
     let ctx = super::context::of(mig, sides.mount.as_deref());
+    sides.declare(recipe.directories.iter().map(|d| d.path.clone()).collect());
     super::planning::install_opt(plugin.as_deref_mut(), sides, ctx.clone());
     let mut notes = Vec::new();
     let databases = bridge::databases(recipe, plugin.as_deref(), &mut notes)?;

@@ -78,8 +78,10 @@ pub struct Allowed {
     pub dir: bool,
 }
 
-/// The app's root on that side, and its compose file(s) when the app runs
-/// in a compose project. Nothing else on the server is the app's.
+/// The app's root on that side, the recipe's declared directories and
+/// config files outside it (e.g. Discourse's
+/// /var/discourse/containers/app.yml), and its compose file(s) when the
+/// app runs in a compose project. Nothing else on the server is the app's.
 pub fn allowed(sides: &Sides, side: Side) -> Vec<Allowed> {
     let def = sides.def(side);
     let mut v = Vec::new();
@@ -88,6 +90,17 @@ pub fn allowed(sides: &Sides, side: Side) -> Vec<Allowed> {
             path: def.root.clone(),
             dir: true,
         });
+    }
+    // Relative ones are under the root already; a pattern names no path.
+    for p in sides.declared() {
+        if p.starts_with('/') && !p.contains(['*', '?', '[']) {
+            let path = sides.map_path(side, p);
+            if !v.iter().any(|a| a.path == path) {
+                // A declared file has nothing under it, so it can be
+                // allowed as a directory: only itself matches.
+                v.push(Allowed { path, dir: true });
+            }
+        }
     }
     if let Some(Layout::Compose(p)) = Some(sides.layout(side)) {
         let dir = &p.dir;
@@ -261,7 +274,11 @@ mod tests {
             },
         ];
         let roots = ["/srv/nc", "/srv/stack/compose.yml"];
-        for ok in ["/srv/nc", "/srv/nc/config/config.php", "/srv/stack/compose.yml"] {
+        for ok in [
+            "/srv/nc",
+            "/srv/nc/config/config.php",
+            "/srv/stack/compose.yml",
+        ] {
             assert!(inside(ok, &allowed, &roots), "{ok}");
         }
         for no in [

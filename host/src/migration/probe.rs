@@ -142,10 +142,11 @@ pub fn detect_version(
             // calls are (planning.rs), or a probe could print any file's
             // first match into the plan.
             ProbeKind::FilePattern((file, pattern)) => {
-                super::planning::confine(sides, probe.side, file, "the version probe of").and_then(|path| {
-                // perl is Essential in Debian and speaks the same regex
-                // dialect as the plugins' patterns.
-                sides
+                super::planning::confine(sides, probe.side, file, "the version probe of").and_then(
+                    |path| {
+                        // perl is Essential in Debian and speaks the same regex
+                        // dialect as the plugins' patterns.
+                        sides
                     .sh(
                         probe.side,
                         "reading a version file",
@@ -164,7 +165,8 @@ pub fn detect_version(
                             Ok(v)
                         }
                     })
-                })
+                    },
+                )
             }
             ProbeKind::ImageTag(service) | ProbeKind::DockerLabel((service, _)) => {
                 let def = sides.def(probe.side);

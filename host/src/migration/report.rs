@@ -146,10 +146,12 @@ pub fn plan_text(plan: &Plan, described: &Described) -> String {
 /// The step's risk as the host classes it: a step declared read-only
 /// that runs a plugin's or recipe's commands acts, and says so.
 fn class(st: &super::plan::PlanStep, planned: &[Planned]) -> &'static str {
-    if st.risk == super::plan::Risk::ReadOnly && super::run::acts(st, planned) {
-        "acting: runs the plugin's or recipe's commands"
-    } else {
-        risk(st.risk)
+    if st.risk != super::plan::Risk::ReadOnly || !super::run::acts(st, planned) {
+        return risk(st.risk);
+    }
+    match st.action {
+        Action::Baseline | Action::TestPlan => "acting: runs the plugin's or recipe's commands",
+        _ => "acting",
     }
 }
 

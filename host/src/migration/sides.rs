@@ -30,6 +30,9 @@ pub struct Sides {
     audit: std::sync::Mutex<Audit>,
     /// Each side's layout, resolved once.
     layouts: [Layout; 2],
+    /// The recipe's declared paths of the app (its directories and config
+    /// files), which planning reads may reach besides the root.
+    declared: std::sync::OnceLock<Vec<String>>,
 }
 
 #[derive(Default)]
@@ -74,6 +77,7 @@ impl Sides {
             mount,
             audit: Default::default(),
             layouts: [Layout::of(&mig.source), Layout::of(&mig.destination)],
+            declared: std::sync::OnceLock::new(),
         })
     }
 
@@ -118,6 +122,15 @@ impl Sides {
             });
             let _ = writeln!(f, "{line}");
         }
+    }
+
+    /// Note the recipe's declared paths (once; planning.rs reads them).
+    pub fn declare(&self, paths: Vec<String>) {
+        let _ = self.declared.set(paths);
+    }
+
+    pub fn declared(&self) -> &[String] {
+        self.declared.get().map(Vec::as_slice).unwrap_or(&[])
     }
 
     pub fn host(&self, s: Side) -> &Host {
