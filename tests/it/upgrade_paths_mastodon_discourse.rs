@@ -209,6 +209,44 @@ fn mastodon_paths() {
     assert!(a.caveats().contains("legacy"), "{}", a.caveats());
 }
 
+/// The text a person pastes from: every command with its environment,
+/// so the zero-downtime pre-deployment step cannot be run as a plain
+/// `db:migrate` (which would run the post-deployment migrations too).
+#[test]
+fn upgrade_path_text_shows_each_command_with_its_environment() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let out = migrate(home.path())
+        .args([
+            "upgrade-path",
+            "mastodon",
+            "4.2.10",
+            "4.3.2",
+            "--zero-downtime",
+        ])
+        .output()
+        .expect("run migrate");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let pre = text
+        .lines()
+        .find(|l| l.contains("pre-deployment"))
+        .unwrap_or_else(|| panic!("no pre-deployment step:\n{text}"));
+    assert!(
+        pre.contains(
+            "$ env RAILS_ENV=production SKIP_POST_DEPLOYMENT_MIGRATIONS=true bundle exec rails db:migrate"
+        ),
+        "{pre}"
+    );
+    let post = text
+        .lines()
+        .find(|l| l.contains("post-deployment migrations now"))
+        .unwrap_or_else(|| panic!("no post-deployment step:\n{text}"));
+    assert!(
+        post.contains("$ env RAILS_ENV=production bundle exec rails db:migrate"),
+        "{post}"
+    );
+}
+
 #[test]
 fn mastodon_refusals() {
     let cli = Cli::new();
