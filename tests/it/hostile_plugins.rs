@@ -513,6 +513,20 @@ fn a_user_plugin_named_like_a_builtin_is_refused_without_the_override_flag() {
         .expect("run");
     assert_eq!(up.status.code(), Some(3), "{}", all_output(&up));
     assert!(stderr(&up).contains("--allow-plugin-override nextcloud"));
+    let up = app
+        .op
+        .migrate()
+        .args([
+            "--allow-plugin-override",
+            "nextcloud",
+            "upgrade-path",
+            "nextcloud",
+        ])
+        .args(["28.0.0", "29.0.0", "--json"])
+        .output()
+        .expect("run");
+    let v: serde_json::Value = serde_json::from_str(stdout(&up).trim()).expect("json");
+    assert_eq!(v["result"]["plugin"]["sha256"], sha.as_str(), "{v}");
 
     // With it: the user plugin plans, and the plan says which file and
     // which bytes (text, runbook, JSON).
