@@ -295,6 +295,9 @@ pub fn https_get(
     })
 }
 
+/// The most of one HTTP answer the host reads (status pages are KiB).
+const HTTP_ANSWER_CAP: usize = 16 << 20;
+
 fn exchange(
     stream: &mut (impl Read + Write),
     addr: &str,
@@ -317,7 +320,18 @@ fn exchange(
         .write_all(req.as_bytes())
         .map_err(|e| format!("sending to {addr} for {domain}: {e}"))?;
     let mut raw = Vec::new();
-    if let Err(e) = stream.read_to_end(&mut raw) {
+    // An answer is read up to a bound: a server (or a path a plugin chose)
+    // streaming without end must not fill the host's memory.
+    let read = (&mut *stream)
+        .take(HTTP_ANSWER_CAP as u64 + 1)
+        .read_to_end(&mut raw);
+    if raw.len() > HTTP_ANSWER_CAP {
+        return Err(format!(
+            "the answer from {addr} for {domain}{path} is over {} MiB; the host stopped reading there",
+            HTTP_ANSWER_CAP >> 20
+        ));
+    }
+    if let Err(e) = read {
         // A TLS peer that closes without close_notify after a complete
         // HTTP/1.0 answer is common and harmless; anything else is not.
         if raw.is_empty() || e.kind() != std::io::ErrorKind::UnexpectedEof {
@@ -427,6 +441,34 @@ mod tests {
             .expect_err("refused");
         assert!(e.contains("control character"), "{e}");
         assert!(sink.get_ref().is_empty());
+    }
+
+    /// A peer that answers HTTP and then zeros without end.
+    struct Endless(usize);
+    impl Read for Endless {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let head = b"HTTP/1.0 200 OK\r\n\r\n";
+            let n = buf.len();
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = head.get(self.0 + i).copied().unwrap_or(0);
+            }
+            self.0 += n;
+            Ok(n)
+        }
+    }
+    impl Write for Endless {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn an_endless_answer_is_cut_off_with_a_clear_error() {
+        let e = exchange(&mut Endless(0), "127.0.0.1:1", "x.test", "/", &[]).expect_err("capped");
+        assert!(e.contains("over 16 MiB"), "{e}");
     }
 
     #[test]
