@@ -250,6 +250,20 @@ pub struct Facts {
     /// The source's Redis as the plan found it (keys, Sidekiq's queues).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redis: Option<super::steps::redis_state::RedisState>,
+    /// The plugin the plan was made with.
+    #[serde(default)]
+    pub plugin: Option<PluginUsed>,
+}
+
+/// Which plugin answered: a user plugin's file and sha256 say which code
+/// the operator trusted with the plan.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PluginUsed {
+    pub id: String,
+    /// `built-in`, or the file's path.
+    pub origin: String,
+    /// A user plugin's sha256 (None for a built-in).
+    pub sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
