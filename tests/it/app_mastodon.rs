@@ -136,7 +136,9 @@ impl Drop for Fixture {
 
 #[test]
 fn mastodon_moves_with_its_secrets_media_and_database() {
-    let _lab = lab::enter(module_path!(), Need::Ssh);
+    let Some(_lab) = lab::enter(module_path!(), Need::Ssh) else {
+        return;
+    };
     let f = Fixture::new();
     let src_tree = f.tree("src");
     let src_rows = f.rows("src");
