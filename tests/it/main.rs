@@ -26,5 +26,6 @@ mod mail_users;
 mod plugin_sandbox;
 mod plugin_scaffold;
 mod recipes;
+mod trust_keys;
 mod upgrade_paths_mastodon_discourse;
 mod upgrade_paths_nextcloud_mailu;

@@ -249,6 +249,8 @@ pub async fn run(
             "--streams must be between 1 and 64".into(),
         ));
     }
+    // A bad key lifetime is refused before anything happens on a server.
+    trust::lifetime_from_env()?;
     let (src, dst) =
         tokio::try_join!(Host::connect(&opts.src.host), Host::connect(&opts.dst.host))?;
     ph.done("connect");
