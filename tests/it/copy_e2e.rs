@@ -21,7 +21,7 @@ fn unique(name: &str) -> String {
 
 fn reset(path: &str) {
     for h in ["src", "dst"] {
-        on(h, &format!("rm -rf '{path}'"));
+        on(h, &format!("rm -rf '{path}' '{path}'.migrate-aside-*"));
     }
 }
 

@@ -23,6 +23,7 @@ mod json_envelope;
 mod mail_cli;
 mod mail_sync;
 mod mail_users;
+mod nothing_lost;
 mod plugin_sandbox;
 mod plugin_scaffold;
 mod recipes;

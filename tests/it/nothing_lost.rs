@@ -1,0 +1,112 @@
+//! Nothing is lost by the tool's own hand, checked on the lab's servers
+//! themselves: what a final copy pass takes off the destination is found
+//! byte for byte in a dated directory beside it (or gone only when the
+//! operator said `--delete-without-backup`); a backup that would not fit
+//! is refused before anything is written; a destination database that
+//! already holds data is refused, and its rows are still there.
+//!
+//! Without the lab these tests fail.
+
+use crate::support::cli::{migrate, run, run_json, stderr};
+use crate::support::lab::{self, Cleanup, Need, ok as on};
+
+/// A fresh directory on the servers for this test.
+fn unique(name: &str) -> String {
+    format!("/srv/e2e-lost/{name}-{}", std::process::id())
+}
+
+#[test]
+fn a_final_pass_moves_what_it_removes_aside_intact() {
+    let Some(_lab) = lab::enter(module_path!(), Need::Ssh) else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let root = unique("final");
+    let wipe = format!("rm -rf '{root}' '{root}'.migrate-aside-*");
+    for h in ["src", "dst"] {
+        on(h, &wipe);
+    }
+    let _gone = (Cleanup::on("src", wipe.clone()), Cleanup::on("dst", wipe));
+    on(
+        "src",
+        &format!(
+            "set -e; mkdir -p '{root}/sub'; cd '{root}'; head -c 70000 /dev/urandom > a; printf b > sub/b"
+        ),
+    );
+    let (s, d) = (format!("src:{root}"), format!("dst:{root}"));
+    let out = run(migrate(home.path()).args(["copy", &s, &d]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // The destination gains what the source lacks (an old upload, a file
+    // the app wrote there meanwhile): odd names, a whole directory.
+    on(
+        "dst",
+        &format!(
+            "set -e; cd '{root}'; head -c 50000 /dev/urandom > 'extra file'; mkdir -p old/deep; head -c 3000 /dev/urandom > old/deep/x; printf o > \"$(printf 'sub/new\\nline')\""
+        ),
+    );
+    let sums = |dir: &str| {
+        on(
+            "dst",
+            &format!(
+                "cd '{dir}' && find . -type f ! -name b ! -name a -print0 | sort -z | xargs -0 -r sha256sum"
+            ),
+        )
+    };
+    let before = sums(&root);
+    assert_eq!(before.lines().count(), 3, "{before}");
+
+    let (code, v, out) = run_json(migrate(home.path()).args(["--json", "copy", &s, &d, "--final"]));
+    assert_eq!(code, 0, "{}", stderr(&out));
+    let r = &v["result"];
+    assert_eq!(r["deleted"], 3, "{r}");
+    let aside = r["aside"].as_str().unwrap_or_else(|| panic!("no aside in {r}"));
+    let prefix = format!("{root}.migrate-aside-");
+    let stamp = aside.strip_prefix(&prefix).unwrap_or_default();
+    assert!(
+        stamp.len() == 15 && stamp.as_bytes()[8] == b'-',
+        "aside directory {aside} is not {prefix}YYYYMMDD-HHMMSS"
+    );
+    let listed: Vec<&str> = r["deletions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x.as_str())
+        .collect();
+    assert_eq!(
+        listed,
+        ["extra file", "old", "sub/new\nline"],
+        "the report lists what went"
+    );
+    // From outside: the destination is the source again, and what left it
+    // is aside, byte for byte, under its own path.
+    assert_eq!(sums(&root), "", "the extra files are still in the destination");
+    assert_eq!(sums(aside), before, "the aside directory differs");
+    assert_eq!(
+        on("dst", &format!("cd '{root}' && find . | sort")),
+        on("src", &format!("cd '{root}' && find . | sort"))
+    );
+
+    // Only when the operator says so is it deleted for good.
+    on("dst", &format!("printf z > '{root}/later'"));
+    let (code, v, out) = run_json(migrate(home.path()).args([
+        "--json",
+        "copy",
+        &s,
+        &d,
+        "--final",
+        "--delete-without-backup",
+    ]));
+    assert_eq!(code, 0, "{}", stderr(&out));
+    assert_eq!(v["result"]["deleted"], 1, "{v}");
+    assert!(v["result"]["aside"].is_null(), "{v}");
+    assert_eq!(
+        on(
+            "dst",
+            &format!("ls -d '{root}/later' '{root}'.migrate-aside-* 2>/dev/null; true")
+        )
+        .trim(),
+        aside,
+        "the file is not gone, or a second aside directory was made"
+    );
+}
