@@ -60,7 +60,9 @@ fn a_final_pass_moves_what_it_removes_aside_intact() {
     assert_eq!(code, 0, "{}", stderr(&out));
     let r = &v["result"];
     assert_eq!(r["deleted"], 3, "{r}");
-    let aside = r["aside"].as_str().unwrap_or_else(|| panic!("no aside in {r}"));
+    let aside = r["aside"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no aside in {r}"));
     let prefix = format!("{root}.migrate-aside-");
     let stamp = aside.strip_prefix(&prefix).unwrap_or_default();
     assert!(
@@ -80,7 +82,11 @@ fn a_final_pass_moves_what_it_removes_aside_intact() {
     );
     // From outside: the destination is the source again, and what left it
     // is aside, byte for byte, under its own path.
-    assert_eq!(sums(&root), "", "the extra files are still in the destination");
+    assert_eq!(
+        sums(&root),
+        "",
+        "the extra files are still in the destination"
+    );
     assert_eq!(sums(aside), before, "the aside directory differs");
     assert_eq!(
         on("dst", &format!("cd '{root}' && find . | sort")),
@@ -108,5 +114,112 @@ fn a_final_pass_moves_what_it_removes_aside_intact() {
         .trim(),
         aside,
         "the file is not gone, or a second aside directory was made"
+    );
+}
+
+#[test]
+fn a_backup_that_would_not_fit_is_refused_before_anything_is_written() {
+    let Some(_lab) = lab::enter(module_path!(), Need::Ssh) else {
+        return;
+    };
+    let pid = std::process::id();
+    let name = format!("test-lost-backup-{pid}");
+    let base = format!("/srv/{name}");
+    let root = format!("{base}/nextcloud");
+    let db = name.replace('-', "_");
+    // The backup's disk: a 1 MiB tmpfs made for this test on src.
+    let mnt = format!("/mnt/e2e-backup-{pid}");
+    let _gone = (
+        Cleanup::on(
+            "src",
+            format!(
+                "umount '{mnt}' 2>/dev/null; rmdir '{mnt}' 2>/dev/null; rm -rf '{base}'; cd / && runuser -u postgres -- psql -X -q -c 'DROP DATABASE IF EXISTS \"{db}\"' >/dev/null 2>&1; true"
+            ),
+        ),
+        Cleanup::on("dst", format!("rm -rf '{base}'")),
+    );
+    on(
+        "src",
+        &format!("mkdir -p '{mnt}' && mount -t tmpfs -o size=1m tmpfs '{mnt}'"),
+    );
+    let ex = crate::support::fixtures::workspace_root().join("examples/lab-nextcloud");
+    lab::put_tree(
+        &["src", "dst"],
+        &ex,
+        &["app", "php"],
+        &base,
+        &format!("mkdir -p {base}/bin && mv -f {base}/php {base}/bin/php"),
+    );
+    lab::install(
+        "src",
+        &format!("bash -s -- {root} {db} cloud.example.test"),
+        &ex.join("install-source.sh"),
+    );
+    let before_src = on(
+        "src",
+        &format!("cd '{root}' && find . -printf '%P %s %T@\\n' | sort | sha256sum"),
+    );
+    let op = crate::support::cli::Operator::new();
+    std::fs::write(
+        &op.file,
+        format!(
+            r#"app = "nextcloud"
+domain = "cloud.example.test"
+backup_dir = "{mnt}/backup"
+[source]
+host = "{src}"
+root = "{root}"
+path = ["{base}/bin"]
+[source.databases]
+nextcloud = "{db}"
+[destination]
+host = "{dst}"
+root = "{root}"
+path = ["{base}/bin"]
+[destination.databases]
+nextcloud = "{db}"
+"#,
+            src = lab::src_url(),
+            dst = lab::dst_url(),
+        ),
+    )
+    .unwrap();
+
+    // The plan says where the backup goes and about how big it is.
+    let o = op.with_file(&["plan"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let plan = crate::support::cli::stdout(&o);
+    assert!(
+        plan.contains(&format!("into {mnt}/backup"))
+            && plan.contains("less free than that plus 10 %"),
+        "{plan}"
+    );
+
+    let o = op.app(&[]);
+    assert_ne!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("not enough space for the backup in {mnt}/backup"))
+            && err.contains("nothing was written"),
+        "{err}"
+    );
+    // From outside: the backup's disk is as it was (empty), and nothing
+    // moved on either server.
+    assert_eq!(
+        on("src", &format!("ls -A '{mnt}'")),
+        "",
+        "something was written"
+    );
+    assert_eq!(
+        on(
+            "src",
+            &format!("cd '{root}' && find . -printf '%P %s %T@\\n' | sort | sha256sum")
+        ),
+        before_src
+    );
+    assert_eq!(
+        on("dst", &format!("ls -A '{root}' 2>/dev/null; true")),
+        "",
+        "the destination was written"
     );
 }
