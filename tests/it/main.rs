@@ -18,6 +18,7 @@ mod copy_e2e;
 mod dns_knot;
 mod dns_pdns;
 mod dns_providers_http;
+mod dns_token_http;
 mod docker_lab;
 mod json_envelope;
 mod mail_cli;

@@ -139,7 +139,26 @@ async fn hostile_database(side: &Side<'_, Host>, name: &str) {
         dump.trim().parse::<u64>().unwrap() > 1000,
         "{e}: dump {dump}"
     );
-    query(side, "dropping", None, &statements::drop(e, name))
+    // Moved aside as a migration does with --force (PostgreSQL only): the
+    // rename takes the hostile name and makes the aside one.
+    let name = if e == Engine::Postgresql {
+        let aside = format!("{name}_before_migrate");
+        query(side, "renaming", None, &statements::pg_rename(name, &aside))
+            .await
+            .unwrap();
+        assert!(!exists(side, &db).await.unwrap(), "{name:?} renamed");
+        assert!(
+            exists(side, &DbName::new(e, &aside).unwrap())
+                .await
+                .unwrap(),
+            "{aside:?} exists"
+        );
+        aside
+    } else {
+        name.to_string()
+    };
+    let db = DbName::new(e, &name).unwrap();
+    query(side, "dropping", None, &statements::drop(e, &name))
         .await
         .unwrap();
     assert!(!exists(side, &db).await.unwrap());
