@@ -34,6 +34,9 @@ pub struct CopyOptions {
     pub detach: bool,
     pub bwlimit: Option<String>,
     pub force: bool,
+    /// Remove for good what the pass removes from the destination, instead
+    /// of moving it aside into a dated directory beside it.
+    pub delete_without_backup: bool,
 }
 
 /// What the operator sees while a copy runs.
@@ -75,6 +78,13 @@ pub struct Summary {
     pub files_sent: u64,
     pub bytes_sent: u64,
     pub deleted: u64,
+    /// What the pass removed from the destination (relative paths, the
+    /// first `LISTED_DELETIONS`; `deleted` counts them all).
+    pub deletions: Vec<String>,
+    /// Where they went: the dated directory beside the destination, or
+    /// None when they were deleted (`--delete-without-backup`) or there
+    /// were none.
+    pub aside: Option<String>,
     pub seconds: f64,
     pub mode: &'static str,
     pub warnings: Vec<String>,
@@ -118,6 +128,15 @@ fn key_lifetime(src_probe: &HashMap<String, String>) -> Duration {
         .unwrap_or(0)
         .saturating_mul(1024);
     trust::DEFAULT_LIFETIME + Duration::from_secs(3600 * used_bytes.div_ceil(8 << 30))
+}
+
+/// How many removed paths a summary names (the count is always whole).
+pub const LISTED_DELETIONS: usize = 1000;
+
+/// Where this pass moves what it removes from the destination.
+fn aside_for(opts: &CopyOptions, p: &Plan) -> Option<String> {
+    (!p.delete.is_empty() && !opts.delete_without_backup)
+        .then(|| script::aside_dir(&opts.dst.path, std::time::SystemTime::now()))
 }
 
 /// Stable id for a (source, destination) pair: reruns find their job.
@@ -249,6 +268,8 @@ pub async fn run(
             "--streams must be between 1 and 64".into(),
         ));
     }
+    // A bad key lifetime is refused before anything happens on a server.
+    trust::lifetime_from_env()?;
     let (src, dst) =
         tokio::try_join!(Host::connect(&opts.src.host), Host::connect(&opts.dst.host))?;
     ph.done("connect");
@@ -557,6 +578,19 @@ pub async fn run(
         });
     }
 
+    let aside = aside_for(opts, &p);
+    let deletions: Vec<String> = p
+        .delete
+        .iter()
+        .take(LISTED_DELETIONS)
+        .map(|d| String::from_utf8_lossy(d).into_owned())
+        .collect();
+    for d in &deletions {
+        match &aside {
+            Some(a) => info!(path = %d, aside = %a, "moving aside on the destination"),
+            None => warn!(path = %d, "deleting on the destination (--delete-without-backup)"),
+        }
+    }
     let info_ = PlanInfo {
         id: id.clone(),
         src: opts.src.to_string(),
@@ -589,7 +623,18 @@ pub async fn run(
                 warnings.push(
                     "relayed through this machine: slower than server-to-server, and it stops if this machine disconnects".into(),
                 );
-                relay(&src, &dst, opts, &jd, &p, xattrs, on_progress, started).await?;
+                relay(
+                    &src,
+                    &dst,
+                    opts,
+                    &jd,
+                    &p,
+                    xattrs,
+                    aside.as_deref(),
+                    on_progress,
+                    started,
+                )
+                .await?;
                 ph.done("streaming");
             }
             _ => {
@@ -625,6 +670,7 @@ pub async fn run(
                     bwlimit: opts.bwlimit.clone(),
                     key_removal,
                     walk,
+                    aside: aside.clone(),
                 };
                 // One round trip: job files, script, and the detached start.
                 let mut files = job_files(&p, &info_, walk)?;
@@ -687,6 +733,8 @@ pub async fn run(
         files_sent,
         bytes_sent,
         deleted: p.delete.len() as u64,
+        deletions,
+        aside,
         seconds: started.elapsed().as_secs_f64(),
         mode: mode.name(),
         warnings,
@@ -879,6 +927,7 @@ async fn relay(
     jd: &str,
     p: &Plan,
     xattrs: bool,
+    aside: Option<&str>,
     on_progress: &mut (dyn FnMut(&Progress) + Send),
     started: Instant,
 ) -> Result<(), CopyError> {
@@ -899,6 +948,7 @@ async fn relay(
         bwlimit: None,
         key_removal: None,
         walk: false,
+        aside: aside.map(str::to_string),
     };
     src.sh(
         "marking the job",
@@ -909,7 +959,10 @@ async fn relay(
     let dq = sh_quote(&opts.dst.path);
     dst.sh(
         "preparing the destination",
-        &format!("mkdir -p -- {dq} && cd -- {dq} && xargs -0 rm -rf --"),
+        &format!(
+            "mkdir -p -- {dq} && {}",
+            script::delete_command(&opts.dst.path, aside)
+        ),
         Some(&nul_join(&p.delete)),
     )
     .await?;

@@ -29,6 +29,70 @@ pub struct ScriptParams {
     /// itself and streams what it finds at once (no list from the operator),
     /// writing the manifest as it goes. See `WALK`.
     pub walk: bool,
+    /// Where the destination's entries that the plan removes are moved
+    /// (see `delete_command`); None: removed for good
+    /// (`--delete-without-backup`).
+    pub aside: Option<String>,
+}
+
+/// The command, run on dst with the NUL-separated list of paths to remove
+/// (relative to `dst_root`) on its stdin, that takes them away. With an
+/// `aside` directory each one is moved there under its own relative path,
+/// never overwriting anything, and a path that cannot be moved stops the
+/// command with an error (nothing is removed instead); without one they are
+/// deleted. A path already gone is no error either way.
+pub fn delete_command(dst_root: &str, aside: Option<&str>) -> String {
+    match aside {
+        None => format!("cd -- {} && xargs -0 -r rm -rf --", sh_quote(dst_root)),
+        Some(a) => format!(
+            "cd -- {} && xargs -0 -r sh -c {} migrate-aside {}",
+            sh_quote(dst_root),
+            sh_quote(MOVE_ASIDE),
+            sh_quote(a)
+        ),
+    }
+}
+
+/// `sh -c` body of the aside move: $1 the aside directory, then the paths.
+/// `${p%/*}` rather than `dirname`, whose output loses a name's trailing
+/// newlines.
+const MOVE_ASIDE: &str = r#"a=$1; shift
+for p; do
+  [ -e "$p" ] || [ -L "$p" ] || continue
+  case $p in */*) d=${p%/*} ;; *) d=. ;; esac
+  if [ -e "$a/$p" ] || [ -L "$a/$p" ]; then
+    echo "not moving $p aside: $a/$p already exists" >&2; exit 255
+  fi
+  mkdir -p -- "$a/$d" && mv -- "$p" "$a/$p" || { echo "could not move $p aside into $a" >&2; exit 255; }
+done"#;
+
+/// The dated directory beside the destination that a pass moves what it
+/// removes into: `DST.migrate-aside-YYYYMMDD-HHMMSS` (UTC). Beside, not
+/// inside, so later passes and verification see the destination as the
+/// source has it; on the same filesystem unless the destination is a
+/// mount point of its own (then the move copies).
+pub fn aside_dir(dst_root: &str, now: std::time::SystemTime) -> String {
+    let secs = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86400, secs % 86400);
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let root = dst_root.trim_end_matches('/');
+    format!(
+        "{root}.migrate-aside-{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Manifest record format; the same as `manifest::find_command`'s.
@@ -479,10 +543,7 @@ mv -f "$J/state.tmp" "$J/state"
         n = p.streams,
         mkdir = sh_quote(&format!("mkdir -p -- {}", sh_quote(&p.dst_root))),
         premake = sh_quote(&premake_command(&p.dst_root)),
-        delete = sh_quote(&format!(
-            "cd -- {} && xargs -0 rm -rf --",
-            sh_quote(&p.dst_root)
-        )),
+        delete = sh_quote(&delete_command(&p.dst_root, p.aside.as_deref())),
     )
 }
 
@@ -504,7 +565,80 @@ mod tests {
             bwlimit: None,
             key_removal: None,
             walk: false,
+            aside: None,
         }
+    }
+
+    #[test]
+    fn the_aside_directory_is_dated_in_utc_beside_the_destination() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_709_210_096);
+        assert_eq!(
+            aside_dir("/srv/media/", t),
+            "/srv/media.migrate-aside-20240229-123456"
+        );
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(951_782_400);
+        assert_eq!(aside_dir("/d", t), "/d.migrate-aside-20000229-000000");
+    }
+
+    /// What the pass removes goes aside byte for byte, under its own
+    /// relative path, odd names included; nothing aside is overwritten; a
+    /// path already gone is no error; without an aside it is deleted.
+    #[test]
+    fn deletions_move_aside_intact() {
+        let dir = std::env::temp_dir().join(format!("migrate-aside-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let dst = dir.join("dst tree");
+        std::fs::create_dir_all(dst.join("sub/deeper")).unwrap();
+        std::fs::write(dst.join("extra"), b"one").unwrap();
+        std::fs::write(dst.join("sub/new\nline 'q'"), b"two").unwrap();
+        std::fs::write(dst.join("sub/deeper/f"), b"three").unwrap();
+        std::fs::write(dst.join("keep"), b"kept").unwrap();
+        let aside = dir.join("dst tree.migrate-aside-x");
+        let (d, a) = (dst.to_str().unwrap(), aside.to_str().unwrap());
+        let run = |aside: Option<&str>, list: &[u8]| {
+            let mut c = Command::new("sh")
+                .arg("-c")
+                .arg(delete_command(d, aside))
+                .stdin(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            {
+                use std::io::Write;
+                c.stdin.take().unwrap().write_all(list).unwrap();
+            }
+            c.wait_with_output().unwrap()
+        };
+        let out = run(
+            Some(a),
+            b"./extra\0./sub/new\nline 'q'\0./sub/deeper\0./never-there\0",
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(std::fs::read(aside.join("extra")).unwrap(), b"one");
+        assert_eq!(
+            std::fs::read(aside.join("sub/new\nline 'q'")).unwrap(),
+            b"two"
+        );
+        assert_eq!(std::fs::read(aside.join("sub/deeper/f")).unwrap(), b"three");
+        assert!(!dst.join("extra").exists() && !dst.join("sub/deeper").exists());
+        assert_eq!(std::fs::read(dst.join("keep")).unwrap(), b"kept");
+        // A name already aside is never overwritten: the command fails and
+        // the destination keeps its file.
+        std::fs::write(dst.join("extra"), b"again").unwrap();
+        let out = run(Some(a), b"./extra\0");
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+        assert_eq!(std::fs::read(dst.join("extra")).unwrap(), b"again");
+        assert_eq!(std::fs::read(aside.join("extra")).unwrap(), b"one");
+        // --delete-without-backup.
+        let out = run(None, b"./extra\0");
+        assert!(out.status.success());
+        assert!(!dst.join("extra").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// Runs a job's script to its end (its own failures go to the state file).

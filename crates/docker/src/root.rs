@@ -93,6 +93,7 @@ async fn copy_tree(
         bwlimit: None,
         // The caller decided (empty, or --force with a backup).
         force: true,
+        delete_without_backup: false,
     };
     let mut quiet = |_p: &migrate_copy::Progress| {};
     let sum = match migrate_copy::run(&opts, &mut quiet).await? {

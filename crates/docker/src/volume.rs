@@ -271,6 +271,7 @@ pub async fn move_volume(m: &VolumeMove) -> Result<VolumeReport, DockerError> {
         bwlimit: None,
         // Emptiness was checked above (and a backup taken with --force).
         force: true,
+        delete_without_backup: false,
     };
     let users = lifecycle::select(
         &s,

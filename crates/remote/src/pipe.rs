@@ -209,6 +209,8 @@ pub async fn run(pipe: &Pipe<'_>) -> Result<Transfer, PipeError> {
         (HostSpec::Ssh { .. }, HostSpec::Ssh { dest }) => dest.clone(),
         _ => return relayed(pipe, RelayReason::LocalSide).await,
     };
+    // A bad key lifetime is the operator's to fix, not a reason to relay.
+    trust::lifetime_from_env()?;
     let jd = jobdir::find(pipe.src, &pipe.job).await?;
     // Recorded before the key exists: whatever happens from here on,
     // `migrate cleanup` knows where to look.
@@ -229,7 +231,18 @@ pub async fn run(pipe: &Pipe<'_>) -> Result<Transfer, PipeError> {
         kind: JobKind::Pipe,
     })?;
     let id = pipe.job.as_str();
-    let t = match trust::setup(pipe.src, pipe.dst, &dst_dest, &jd, id, pipe.key_lifetime).await {
+    // The load is known now: the key runs it and nothing else.
+    let t = match trust::setup_for_command(
+        pipe.src,
+        pipe.dst,
+        &dst_dest,
+        &jd,
+        id,
+        pipe.key_lifetime,
+        pipe.load,
+    )
+    .await
+    {
         Ok(t) => t,
         Err(e) => {
             warn!("no direct link between the servers, relaying: {e}");

@@ -20,8 +20,10 @@ pub struct Args {
     pub src: String,
     /// Destination, `HOST:PATH`.
     pub dst: String,
-    /// Final pass (app stopped): send only new and changed files and delete on
-    /// the destination what the source no longer has. Never deletes on the source.
+    /// Final pass (app stopped): send only new and changed files and take away
+    /// on the destination what the source no longer has, moved aside into a
+    /// dated directory beside it (DST.migrate-aside-YYYYMMDD-HHMMSS, UTC).
+    /// Never deletes on the source.
     #[arg(long = "final")]
     pub final_pass: bool,
     /// Afterwards compare both trees, file contents included (sha256).
@@ -46,6 +48,10 @@ pub struct Args {
     /// and ignore the last pass's manifest (compare with the destination itself).
     #[arg(long)]
     pub force: bool,
+    /// Delete for good what the pass takes away on the destination, instead
+    /// of moving it aside.
+    #[arg(long)]
+    pub delete_without_backup: bool,
 }
 
 fn parse_rate(s: &str) -> Result<String, String> {
@@ -137,6 +143,7 @@ pub fn run(args: Args, g: &Global) -> Result<Value, Failure> {
         detach: args.detach,
         bwlimit: args.bwlimit,
         force: args.force,
+        delete_without_backup: args.delete_without_backup,
     };
     if opts.relay {
         eprintln!(
@@ -191,6 +198,21 @@ pub fn run(args: Args, g: &Global) -> Result<Value, Failure> {
                     s.seconds,
                     s.mode
                 );
+                if s.deleted > 0 {
+                    match &s.aside {
+                        Some(a) => eprintln!("moved aside on the destination, into {a}:"),
+                        None => eprintln!("deleted on the destination (--delete-without-backup):"),
+                    }
+                    for d in &s.deletions {
+                        eprintln!("    {d}");
+                    }
+                    if s.deleted as usize > s.deletions.len() {
+                        eprintln!(
+                            "    ... and {} more",
+                            s.deleted as usize - s.deletions.len()
+                        );
+                    }
+                }
                 if let Some(vd) = verdict {
                     if vd.identical() {
                         println!(

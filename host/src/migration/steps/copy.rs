@@ -38,6 +38,7 @@ fn options(cx: &Cx, final_pass: bool) -> Result<migrate_copy::CopyOptions, Strin
         // resume into it after a pass that died without recording its
         // result (seen in the lab under load).
         force: true,
+        delete_without_backup: false,
     })
 }
 
