@@ -46,10 +46,21 @@ pub struct Global {
     /// envelope for every command (README, "JSON output").
     #[arg(long, global = true)]
     pub json: bool,
+    /// No progress (bars on a terminal, a line every few seconds in a log,
+    /// JSON lines on stderr with --json); results and errors still show.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
     /// Extra directory of user plugins (`NAME.wasm`); the data dir's
     /// `plugins/` is always searched too.
     #[arg(long, global = true, env = "MIGRATE_PLUGIN_DIR")]
     pub plugin_dir: Option<PathBuf>,
+}
+
+impl Global {
+    /// Where this command's progress goes (README, "Progress").
+    pub fn progress(&self) -> migrate_progress::Progress {
+        migrate_progress::Progress::new(migrate_progress::Style::detect(self.quiet, self.json))
+    }
 }
 
 #[derive(Debug, Subcommand)]
