@@ -25,6 +25,7 @@ mod mail_sync;
 mod mail_users;
 mod plugin_sandbox;
 mod plugin_scaffold;
+mod progress;
 mod recipes;
 mod upgrade_paths_mastodon_discourse;
 mod upgrade_paths_nextcloud_mailu;

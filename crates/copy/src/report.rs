@@ -51,7 +51,10 @@ pub struct Shown<'a> {
 }
 
 impl<'a> Shown<'a> {
+    /// Starts the task at once (totals unknown yet), so a log hears of the
+    /// copy while it still probes and plans.
     pub fn new(r: &'a dyn Report, task: &str) -> Self {
+        r.update(task, Unit::Bytes, 0, None);
         Shown {
             r,
             task: task.to_string(),

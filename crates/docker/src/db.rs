@@ -141,6 +141,7 @@ impl Pipe for DockerPipe<'_> {
         // through the pipe show without a total.
         let task = format!("database {} → {}", self.src, self.dst);
         let show = |n: u64| self.progress.update(&task, Unit::Bytes, n, None);
+        show(0);
         let res = pipe(
             self.s,
             self.d,

@@ -7,8 +7,8 @@
 //!
 //! - On a terminal: one bar per task with the amount done, the total, the
 //!   rate and the time left (indicatif).
-//! - Anywhere else: a plain line per running task at least every
-//!   [`PLAIN_EVERY`], whether or not the task moved, so a log never goes
+//! - Anywhere else: a plain line per running task every [`plain_every`]
+//!   (5 s, at most 10), whether or not the task moved, so a log never goes
 //!   quiet; and a last line when it ends.
 //! - With `--json`: the same ticks as JSON objects, one per line, on stderr
 //!   (stdout holds the command's one JSON document).
@@ -24,8 +24,19 @@ use std::time::Duration;
 pub use line::{Figures, Unit};
 pub use render::Progress;
 
-/// How often a log gets a line for each running task.
+/// How often a log gets a line for each running task, unless
+/// `MIGRATE_PROGRESS_EVERY` (seconds, 0.2 to 10) says otherwise.
 pub const PLAIN_EVERY: Duration = Duration::from_secs(5);
+
+/// The interval in force: [`PLAIN_EVERY`] or the environment's choice,
+/// never more than 10 s (a log must not go quiet for longer).
+pub fn plain_every() -> Duration {
+    std::env::var("MIGRATE_PROGRESS_EVERY")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite())
+        .map_or(PLAIN_EVERY, |s| Duration::from_secs_f64(s.clamp(0.2, 10.0)))
+}
 
 /// Where progress goes, chosen once per command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -46,6 +46,9 @@ pub struct Figures {
     pub total: Option<u64>,
     pub elapsed: Duration,
     pub detail: Option<String>,
+    /// What was already done when the task was first seen (a stream that
+    /// shows up mid-copy): the rate counts only what moved since.
+    pub base: u64,
 }
 
 impl Figures {
@@ -57,13 +60,13 @@ impl Figures {
             total,
             elapsed,
             detail: None,
+            base: 0,
         }
     }
 
     /// The average rate since the task started, per second.
     pub fn rate(&self) -> f64 {
-        let s = self.elapsed.as_secs_f64();
-        if s > 0.0 { self.done as f64 / s } else { 0.0 }
+        rate(self.done.saturating_sub(self.base), self.elapsed)
     }
 
     /// Time left at the average rate, when there is a total and a rate.
@@ -117,6 +120,12 @@ impl Figures {
         }
         v
     }
+}
+
+/// `moved` over `elapsed`, per second; 0 before any time has passed.
+pub fn rate(moved: u64, elapsed: Duration) -> f64 {
+    let s = elapsed.as_secs_f64();
+    if s > 0.0 { moved as f64 / s } else { 0.0 }
 }
 
 /// `0:26`, `12:05`, `1:02:03`.

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
-use crate::line::{Figures, Unit, clock};
-use crate::{PLAIN_EVERY, Report, Style, colour_on_stderr};
+use crate::line::{Figures, Unit, clock, rate};
+use crate::{Report, Style, colour_on_stderr, plain_every};
 
 /// The host's reporter: hand `progress.reporter()` to the libraries.
 #[derive(Clone)]
@@ -28,6 +28,8 @@ struct Task {
     total: Option<u64>,
     detail: Option<String>,
     started: Instant,
+    /// `done` when the task was first seen.
+    base: u64,
     last_line: Instant,
     finished: bool,
     bar: Option<ProgressBar>,
@@ -43,6 +45,7 @@ impl Task {
             self.started.elapsed(),
         );
         f.detail = self.detail.clone();
+        f.base = self.base;
         f
     }
 }
@@ -104,6 +107,7 @@ impl Progress {
                     total: None,
                     detail: None,
                     started: Instant::now(),
+                    base: u64::MAX,
                     last_line: Instant::now(),
                     finished: false,
                     bar: None,
@@ -118,6 +122,7 @@ impl Progress {
             t.started = Instant::now();
             t.last_line = Instant::now();
             t.done = 0;
+            t.base = u64::MAX;
             t.bar = None;
         }
         f(t)
@@ -130,6 +135,7 @@ impl Progress {
         }
         *started = true;
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        let every = plain_every();
         // Lines for the tasks that have not moved lately, so a log never
         // goes quiet while one of them waits on a slow server. It ends
         // with the last handle on the renderer.
@@ -141,7 +147,7 @@ impl Progress {
                     let Some(inner) = weak.upgrade() else { return };
                     let mut tasks = inner.tasks.lock().unwrap_or_else(|p| p.into_inner());
                     for t in tasks.iter_mut().filter(|t| !t.finished) {
-                        if t.last_line.elapsed() >= PLAIN_EVERY {
+                        if t.last_line.elapsed() >= every {
                             t.last_line = Instant::now();
                             emit(inner.style, &t.figures(), false);
                         }
@@ -166,7 +172,9 @@ fn emit(style: Style, f: &Figures, finished: bool) {
     }
 }
 
-fn bar_style(unit: Unit, total_known: bool) -> ProgressStyle {
+/// The bar for a task counting `unit`; `base` is what was done when the
+/// task was first seen, left out of its rate.
+fn bar_style(unit: Unit, total_known: bool, base: u64) -> ProgressStyle {
     let bar = if colour_on_stderr() {
         "{bar:28.cyan/blue}"
     } else {
@@ -182,14 +190,7 @@ fn bar_style(unit: Unit, total_known: bool) -> ProgressStyle {
     let style = ProgressStyle::with_template(&template)
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("#>-");
-    let rate = |s: &ProgressState| {
-        let secs = s.elapsed().as_secs_f64();
-        if secs > 0.0 {
-            s.pos() as f64 / secs
-        } else {
-            0.0
-        }
-    };
+    let rate = move |s: &ProgressState| rate(s.pos().saturating_sub(base), s.elapsed());
     style
         .with_key(
             "done",
@@ -237,15 +238,19 @@ impl Report for Progress {
             t.unit = unit;
             t.total = total;
             t.done = total.map_or(done, |l| done.min(l));
+            if t.base == u64::MAX {
+                t.base = t.done;
+            }
+            let base = t.base;
             let Some(m) = &self.inner.multi else { return };
             let bar = t.bar.get_or_insert_with(|| {
                 let b = m.add(ProgressBar::new(total.unwrap_or(0)));
-                b.set_style(bar_style(unit, total.is_some()));
+                b.set_style(bar_style(unit, total.is_some(), base));
                 b.set_prefix(t.name.clone());
                 b
             });
             if total.is_some() != known_before {
-                bar.set_style(bar_style(unit, total.is_some()));
+                bar.set_style(bar_style(unit, total.is_some(), base));
             }
             match total {
                 Some(l) => bar.set_length(l),

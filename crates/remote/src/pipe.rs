@@ -348,7 +348,7 @@ p=$!
 ( cat <&3 >/dev/null; kill -TERM -- -$p 2>/dev/null ) &
 w=$!
 exec 3<&-
-( while sleep 2; do echo "progress $(tr "\r" "\n" < dd.err 2>/dev/null | sed -n "s/^\([0-9][0-9]*\) bytes.*/\1/p" | tail -n 1)"; done ) &
+( while sleep 1; do echo "progress $(tr "\r" "\n" < dd.err 2>/dev/null | sed -n "s/^\([0-9][0-9]*\) bytes.*/\1/p" | tail -n 1)"; done ) &
 t=$!
 wait $p
 kill -TERM -- -$w -$t 2>/dev/null
@@ -572,7 +572,7 @@ mod tests {
         let out_file = format!("{dir}/out'put");
         let local = Host::connect(&HostSpec::Local).await.unwrap();
         // A slow dump: dd reports its progress while data flows, once a
-        // second at most, and the script passes it on every two seconds.
+        // second at most, and the script passes it on every second.
         let dump =
             "for i in 1 2 3; do head -c 1000000 /dev/zero; sleep 1.5; done; printf '%s' \"it's\"";
         let load = format!("cat > {}", crate::sh_quote(&out_file));

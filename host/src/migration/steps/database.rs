@@ -168,6 +168,7 @@ impl StepKind for Database<'_> {
                 .progress()
                 .update(task, migrate_progress::Unit::Bytes, n, None)
         };
+        show(0);
         let mut pipe = migrate_remote::Pipe::new(&sides.src, &sides.dst, job, &dump, &load);
         pipe.on_bytes = Some(migrate_remote::OnBytes(&show));
         let moved = sides.rt.block_on(migrate_remote::pipe::run(&pipe));
