@@ -19,6 +19,7 @@ mod dns_knot;
 mod dns_pdns;
 mod dns_providers_http;
 mod docker_lab;
+mod hostile_plugins;
 mod json_envelope;
 mod mail_cli;
 mod mail_sync;
