@@ -217,7 +217,8 @@ fn copy_off_a_terminal_keeps_the_log_going_and_json_and_quiet_behave() {
             .env_remove("MIGRATE_PROGRESS_EVERY"))
     };
 
-    let o = copy(&root, &[]);
+    // With -v: the tracing logs too must carry no colour codes in a log.
+    let o = copy(&root, &["-v"]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(0), "{err}");
     let lines = lines_of(&err, "copy");

@@ -139,7 +139,8 @@ walk_names() {
 # The walk's totals, for progress, before the streams are through: a plain
 # count of the whole tree alongside them (the streams' own walks then find
 # its metadata cached), written to $J/total when it ends. It counts as
-# walk_finish does, so the two agree on a tree at rest.
+# walk_finish does, so the two agree on a tree at rest. Once the job has
+# ended its `sent` stands in for it.
 count_tree() (
   cd "$SRC" || exit 0
   find . -printf "$C" 2>/dev/null | awk '$1 != "d" {n++} $1 == "f" {b += $2} END {printf "%d %d\n", n, b}' > "$J/total.tmp" &&
@@ -312,8 +313,11 @@ pub fn render(p: &ScriptParams) -> String {
   probe_wait
   [ $fail = 0 ] && { walk_deal 2>>"$J/walk.err" || fail=1; }
   if [ $fail = 0 ]; then
-    for ((i = 0; i < N; i++)); do wstream "$i" & done
-    wait
+    # Only the streams are waited for: the count (for progress alone)
+    # never holds the job up.
+    ws=()
+    for ((i = 0; i < N; i++)); do wstream "$i" & ws+=($!); done
+    wait "${ws[@]}"
     for ((i = 0; i < N; i++)); do ok_stream "$i" || fail=1; done
   fi
   [ $fail = 0 ] && { walk_finish || fail=1; }"#,
@@ -851,6 +855,11 @@ mod tests {
         assert_eq!(sent.split_whitespace().next(), Some("74"), "{sent}");
         // The count made alongside the streams agrees with what was sent,
         // and the finished job's progress reads exactly its totals.
+        // (The job does not wait for its count.)
+        let started = std::time::Instant::now();
+        while !job.join("total").exists() && started.elapsed().as_secs() < 30 {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
         let total = std::fs::read_to_string(job.join("total")).unwrap();
         assert_eq!(total, sent);
         let info = crate::job::PlanInfo {
