@@ -29,6 +29,7 @@ mod mail_users;
 mod nothing_lost;
 mod plugin_sandbox;
 mod plugin_scaffold;
+mod progress;
 mod recipes;
 mod trust_keys;
 mod upgrade_paths_mastodon_discourse;

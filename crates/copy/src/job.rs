@@ -51,6 +51,27 @@ pub struct Progress {
     pub elapsed_secs: f64,
 }
 
+impl Progress {
+    /// Whether the totals are known (a walk knows them once it has counted
+    /// the tree).
+    pub fn totals_known(&self) -> bool {
+        self.bytes_total > 0 || self.files_total > 0
+    }
+
+    /// Cap every counter at its total, where the total is known.
+    pub fn clamp(&mut self) {
+        if self.totals_known() {
+            self.files_done = self.files_done.min(self.files_total);
+            self.bytes_done = self.bytes_done.min(self.bytes_total);
+        }
+        for (d, t) in &mut self.streams {
+            if *t > 0 {
+                *d = (*d).min(*t);
+            }
+        }
+    }
+}
+
 /// The plan as stored next to the job on the source (read by `migrate status`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PlanInfo {
@@ -773,7 +794,7 @@ async fn upload_files(
 ) -> Result<(), CopyError> {
     let jq = sh_quote(jd);
     let mut cmd = format!(
-        "umask 077; mkdir -p {jq} && cd {jq} && rm -f list.* delete pid started finished sent s*.rc s*.err s*.walkerr s*.dsterr s*.idx keys && echo starting > state"
+        "umask 077; mkdir -p {jq} && cd {jq} && rm -f list.* delete pid started finished sent s*.rc s*.err s*.walkerr s*.dsterr s*.idx total keys && echo starting > state"
     );
     let mut data = Vec::with_capacity(files.iter().map(|f| f.1.len()).sum());
     for (name, bytes) in files {
@@ -801,11 +822,26 @@ fn launch_command(jd: &str) -> String {
     )
 }
 
-/// Read the job's progress files into a snapshot.
+/// Read the job's progress files into a snapshot. No counter exceeds its
+/// total: each stream is capped by its planned share, the sum by the
+/// whole, and a total that is not known yet (a walk still counting) is 0.
 pub fn progress_from(kv: &HashMap<String, String>, info_: &PlanInfo, elapsed: f64) -> Progress {
+    let pair = |key: &str| {
+        kv.get(key).and_then(|v| {
+            let mut it = v.split_whitespace().map(|x| x.parse::<u64>().ok());
+            Some((it.next()??, it.next()??))
+        })
+    };
+    // A walk learns its totals from its own count of the tree (`total`,
+    // written once that count ends) and, at the end, from what it sent.
+    let (files_total, bytes_total) = match (pair("sent"), info_.walk) {
+        (Some(t), _) => t,
+        (None, true) => pair("total").unwrap_or((0, 0)),
+        (None, false) => (info_.files, info_.bytes),
+    };
     let mut pr = Progress {
-        files_total: info_.files,
-        bytes_total: info_.bytes,
+        files_total,
+        bytes_total,
         elapsed_secs: elapsed,
         ..Progress::default()
     };
@@ -815,33 +851,34 @@ pub fn progress_from(kv: &HashMap<String, String>, info_: &PlanInfo, elapsed: f6
         .zip(info_.stream_bytes.iter())
         .enumerate()
     {
-        let (cp, n) = kv
-            .get(&format!("stream {i}"))
-            .and_then(|v| {
-                let mut it = v.split_whitespace().map(|x| x.parse::<u64>().unwrap_or(0));
-                Some((it.next()?, it.next()?))
-            })
-            .unwrap_or((0, 0));
-        // Walk mode: no per-stream totals to cap by.
-        let (files, bytes) = if info_.walk {
-            (u64::MAX, u64::MAX)
+        // `records` is tar's checkpoint figure, which counts records (not
+        // checkpoints); `members` the non-directories in its index.
+        let (records, members) = pair(&format!("stream {i}")).unwrap_or((0, 0));
+        let archive = records.saturating_mul(script::RECORD_BYTES);
+        let data = archive.saturating_sub(members.saturating_mul(TAR_OVERHEAD_PER_FILE));
+        // A walk has no per-stream shares to cap by.
+        let (n, data, share) = if info_.walk {
+            (members, data, 0)
         } else {
-            (files, bytes)
+            (members.min(files), data.min(bytes), bytes)
         };
-        let n = n.min(files);
-        let archive = cp * script::CHECKPOINT_RECORDS * script::BLOCKING_FACTOR * 512;
-        let data = archive.saturating_sub(n * TAR_OVERHEAD_PER_FILE).min(bytes);
         pr.files_done += n;
         pr.bytes_done += data;
-        pr.streams.push((data, if info_.walk { 0 } else { bytes }));
+        pr.streams.push((data, share));
     }
-    if let Some((f, b)) = kv.get("sent").and_then(|v| {
-        let mut it = v.split_whitespace().map(|x| x.parse::<u64>().ok());
-        Some((it.next()??, it.next()??))
-    }) {
-        pr.files_total = f;
-        pr.bytes_total = b;
+    if kv.get("state").map(String::as_str) == Some("done") {
+        // The job finished: everything it was to send has gone (the
+        // checkpoints lag by up to a megabyte, the directory stream is not
+        // counted per stream).
+        pr.files_done = pr.files_total;
+        pr.bytes_done = pr.bytes_total;
+        if !info_.walk {
+            for ((d, _), &b) in pr.streams.iter_mut().zip(info_.stream_bytes.iter()) {
+                *d = b;
+            }
+        }
     }
+    pr.clamp();
     pr
 }
 
@@ -1052,6 +1089,7 @@ async fn relay(
                     pr.streams.push((b, p.stream_bytes[i]));
                 }
                 pr.files_done = if pr.bytes_total > 0 { (p.files as f64 * pr.bytes_done as f64 / pr.bytes_total as f64) as u64 } else { 0 };
+                pr.clamp();
                 on_progress(&pr);
             }
         }
@@ -1065,6 +1103,17 @@ async fn relay(
         && let Err(e) = one("dirs".into(), Arc::new(AtomicU64::new(0))).await
     {
         failed.push(e);
+    }
+    if failed.is_empty() {
+        // Every stream ended well: all of it went (the counters lag a read).
+        on_progress(&Progress {
+            files_done: p.files,
+            files_total: p.files,
+            bytes_done: p.bytes,
+            bytes_total: p.bytes,
+            streams: p.stream_bytes.iter().map(|&b| (b, b)).collect(),
+            elapsed_secs: started.elapsed().as_secs_f64(),
+        });
     }
     let state = if failed.is_empty() { "done" } else { "failed" };
     let mark = if failed.is_empty() {

@@ -200,6 +200,16 @@ walk_names() {
   done
   return $rc
 }
+# The walk's totals, for progress, before the streams are through: a plain
+# count of the whole tree alongside them (the streams' own walks then find
+# its metadata cached), written to $J/total when it ends. It counts as
+# walk_finish does, so the two agree on a tree at rest. Once the job has
+# ended its `sent` stands in for it.
+count_tree() (
+  cd "$SRC" || exit 0
+  find . -printf "$C" 2>/dev/null | awk '$1 != "d" {n++} $1 == "f" {b += $2} END {printf "%d %d\n", n, b}' > "$J/total.tmp" &&
+    mv -f "$J/total.tmp" "$J/total"
+)
 walk_finish() {
   cat "$J"/hl.* 2>/dev/null > "$J/list.links"
   { cat "$J/list.links"; { cat "$J/dirs.top"; sed -z 's|/[^/]*$||' "$J/list.links"; } | sort -zu; } > "$J/list.dirs"
@@ -262,7 +272,11 @@ pub fn premake_command(dst_root: &str) -> String {
 /// default 10 KiB mean a sixth of the write() calls into the pipe (tar
 /// reading from a pipe reassembles records, so extract needs no option).
 pub const BLOCKING_FACTOR: u64 = 128;
-/// A checkpoint (progress line) every this many records: 1 MiB.
+/// One tar record, in bytes.
+pub const RECORD_BYTES: u64 = BLOCKING_FACTOR * 512;
+/// A checkpoint (progress line) every this many records: 1 MiB. The figure
+/// tar prints there (`%u`) is the number of records written so far, not
+/// of checkpoints.
 pub const CHECKPOINT_RECORDS: u64 = 16;
 
 /// The source-side tar for list `name` (without output redirection).
@@ -354,7 +368,8 @@ pub fn render(p: &ScriptParams) -> String {
     let (walk_fns, streams) = if p.walk {
         (
             WALK.replace("MANIFEST_FMT", MANIFEST_FMT),
-            r#"walk_prepare 2>"$J/walk.err" || fail=1
+            r#"count_tree &
+  walk_prepare 2>"$J/walk.err" || fail=1
   mark walked
   # Below the cut each subtree travels in one stream; above it, several
   # streams write into the same directories.
@@ -362,8 +377,11 @@ pub fn render(p: &ScriptParams) -> String {
   probe_wait
   [ $fail = 0 ] && { walk_deal 2>>"$J/walk.err" || fail=1; }
   if [ $fail = 0 ]; then
-    for ((i = 0; i < N; i++)); do wstream "$i" & done
-    wait
+    # Only the streams are waited for: the count (for progress alone)
+    # never holds the job up.
+    ws=()
+    for ((i = 0; i < N; i++)); do wstream "$i" & ws+=($!); done
+    wait "${ws[@]}"
     for ((i = 0; i < N; i++)); do ok_stream "$i" || fail=1; done
   fi
   [ $fail = 0 ] && { walk_finish || fail=1; }"#,
@@ -389,7 +407,7 @@ cd "$J" || exit 1
 echo $$ > pid
 date +%s > started
 echo running > state
-rm -f s*.rc s*.err s*.walkerr s*.dsterr s*.idx delete.err walk.err sent times retries
+rm -f s*.rc s*.err s*.walkerr s*.dsterr s*.idx delete.err walk.err sent total total.tmp times retries
 # Step timings, for finding where a slow copy spends its time.
 mark() {{ echo "$1 $(date +%s.%N)" >> "$J/times"; }}
 mark start
@@ -650,6 +668,91 @@ mod tests {
         assert!(st.success());
     }
 
+    /// What `migrate status` would read of the job in `job`.
+    fn status_progress(job: &std::path::Path, info: &crate::job::PlanInfo) -> crate::Progress {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(crate::remote_cmds::status_script(&job.to_string_lossy()))
+            .output()
+            .unwrap();
+        crate::job::progress_from(&crate::remote_cmds::parse_kv(&out.stdout), info, 1.0)
+    }
+
+    /// A stream's counters, read from a real tar's checkpoints and index:
+    /// tar's checkpoint figure counts records, and its index lists the
+    /// directories too, so reading either naively overshoots (16 times the
+    /// bytes, files plus directories), which the totals then hide only
+    /// where they cap it.
+    #[test]
+    fn stream_counters_match_what_tar_sent() {
+        let dir = std::env::temp_dir().join(format!("migrate-count-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let p = params(&dir);
+        let job = dir.join("job");
+        let src = dir.join("src tree");
+        std::fs::create_dir_all(&job).unwrap();
+        let mut list = Vec::new();
+        let mut bytes = 0u64;
+        for d in 0..4 {
+            let sub = format!("d{d}");
+            std::fs::create_dir_all(src.join(&sub)).unwrap();
+            list.extend_from_slice(format!("{sub}\0").as_bytes());
+            for f in 0..10 {
+                let len = 200_000 + d * 1000 + f;
+                let body: Vec<u8> = (0..len).map(|i| (i * 7 + d) as u8).collect();
+                std::fs::write(src.join(format!("{sub}/f{f}")), &body).unwrap();
+                list.extend_from_slice(format!("{sub}/f{f}\0").as_bytes());
+                bytes += len as u64;
+            }
+        }
+        std::fs::write(job.join("list.0"), &list).unwrap();
+        std::fs::write(job.join("state"), "running\n").unwrap();
+        let st = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "cd \"$J\" && {} 2>\"$J/s0.err\" > /dev/null",
+                create_command(&p, "0", true)
+            ))
+            .env("J", &job)
+            .env("SRC", &src)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        // Uncapped (a walk before its count ends has no totals): the raw
+        // figures must already be right.
+        let raw = crate::job::PlanInfo {
+            walk: true,
+            stream_files: vec![0],
+            stream_bytes: vec![0],
+            ..Default::default()
+        };
+        let pr = status_progress(&job, &raw);
+        assert_eq!(pr.files_done, 40, "directories counted as files");
+        let slack = (1 << 20) + 40 * 512;
+        assert!(
+            pr.bytes_done + slack >= bytes && pr.bytes_done <= bytes + 40 * 512,
+            "{} bytes counted for {bytes} sent",
+            pr.bytes_done
+        );
+        // Planned totals cap every counter.
+        let planned = crate::job::PlanInfo {
+            files: 40,
+            bytes,
+            stream_files: vec![40],
+            stream_bytes: vec![bytes],
+            ..Default::default()
+        };
+        let pr = status_progress(&job, &planned);
+        assert!(pr.bytes_done <= pr.bytes_total && pr.files_done <= pr.files_total);
+        assert!(pr.streams.iter().all(|(d, t)| d <= t));
+        // A finished job reads exactly its totals.
+        std::fs::write(job.join("state"), "done\n").unwrap();
+        let pr = status_progress(&job, &planned);
+        assert_eq!((pr.files_done, pr.bytes_done), (40, bytes));
+        assert_eq!(pr.streams, vec![(bytes, bytes)]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     /// The script really copies, locally, with dst_run = sh -c.
     #[test]
     fn script_copies_lists_and_records_success() {
@@ -884,6 +987,25 @@ mod tests {
         // 70 + shallow + linked + other + ln = 74 non-directories.
         let sent = std::fs::read_to_string(job.join("sent")).unwrap();
         assert_eq!(sent.split_whitespace().next(), Some("74"), "{sent}");
+        // The count made alongside the streams agrees with what was sent,
+        // and the finished job's progress reads exactly its totals.
+        // (The job does not wait for its count.)
+        let started = std::time::Instant::now();
+        while !job.join("total").exists() && started.elapsed().as_secs() < 30 {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let total = std::fs::read_to_string(job.join("total")).unwrap();
+        assert_eq!(total, sent);
+        let info = crate::job::PlanInfo {
+            walk: true,
+            stream_files: vec![0; 3],
+            stream_bytes: vec![0; 3],
+            ..Default::default()
+        };
+        let pr = status_progress(&job, &info);
+        assert_eq!(pr.files_done, 74);
+        assert_eq!(pr.files_total, 74);
+        assert_eq!(pr.bytes_done, pr.bytes_total);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

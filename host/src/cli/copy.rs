@@ -1,7 +1,6 @@
 //! `migrate copy`, `migrate status`, `migrate cleanup`.
 
 use std::io::IsTerminal;
-use std::time::Instant;
 
 use migrate_copy::status::JobStatus;
 use migrate_copy::{CopyOptions, Outcome, Progress};
@@ -151,19 +150,15 @@ pub fn run(args: Args, g: &Global) -> Result<Value, Failure> {
         );
     }
     let rt = runtime()?;
-    let tty = std::io::stderr().is_terminal() && !g.json;
-    let mut last = Instant::now();
-    let mut shown = false;
-    let mut on_progress = |p: &Progress| {
-        if tty && last.elapsed().as_millis() >= 500 {
-            eprint!("\r\x1b[2K{}", progress_line(p));
-            last = Instant::now();
-            shown = true;
-        }
-    };
+    let progress = g.progress();
+    let mut shown = migrate_copy::report::Shown::new(&progress, "copy");
+    let mut on_progress = |p: &Progress| shown.on(p);
     let res = rt.block_on(migrate_copy::run(&opts, &mut on_progress));
-    if shown {
-        eprintln!();
+    if res
+        .as_ref()
+        .is_ok_and(|o| matches!(o, Outcome::Finished(_)))
+    {
+        shown.end();
     }
     match res? {
         Outcome::Detached { job_id, src_host } => {

@@ -181,12 +181,20 @@ impl StepKind for Database<'_> {
         sides.record(Side::Source, "dump", &dump);
         sides.record(Side::Destination, "load", &load);
         let job = migrate_remote::JobId::sanitized(&self.job(&x.cx));
-        let moved = sides
-            .rt
-            .block_on(migrate_remote::pipe::run(&migrate_remote::Pipe::new(
-                &sides.src, &sides.dst, job, &dump, &load,
-            )))
-            .map_err(|e| format!("piping the dump: {e}"))?;
+        // The dump is not sized before it is made: bytes without a total.
+        let task = "database dump → load";
+        let show = |n: u64| {
+            use migrate_progress::Report;
+            sides
+                .progress()
+                .update(task, migrate_progress::Unit::Bytes, n, None)
+        };
+        show(0);
+        let mut pipe = migrate_remote::Pipe::new(&sides.src, &sides.dst, job, &dump, &load);
+        pipe.on_bytes = Some(migrate_remote::OnBytes(&show));
+        let moved = sides.rt.block_on(migrate_remote::pipe::run(&pipe));
+        migrate_progress::Report::finish(sides.progress(), task);
+        let moved = moved.map_err(|e| format!("piping the dump: {e}"))?;
         let (bytes, route) = (moved.bytes, moved.route);
         let secs = t.elapsed().as_secs_f64();
         let a = x.run("count-source", "counting rows")?;
