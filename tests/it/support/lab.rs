@@ -64,7 +64,7 @@ static LAB: Turns = Turns::new();
 
 /// A test's turn; the next module's tests may start once the last turn of
 /// this module is dropped (also when the test panics).
-#[must_use = "the turn lasts while the value lives: `let _lab = lab::enter(...)`"]
+#[must_use = "the turn lasts while the value lives: `let Some(_lab) = lab::enter(...) else { return; };`"]
 pub struct Turn {
     turns: &'static Turns,
     module: &'static str,
