@@ -162,7 +162,18 @@ pub struct AbortArgs {
 
 fn definition(d: &DefArgs) -> Result<Migration, String> {
     if let Some(f) = &d.file {
-        return definition::load(f).map_err(|e| e.to_string());
+        // A file that names no layout for the source leaves it to discovery.
+        let mut m = definition::load_open(f).map_err(|e| e.to_string())?;
+        let s = &m.source;
+        if s.root.is_empty() && s.compose.is_none() && s.stack.is_none() {
+            let c = crate::migration::discover::find(&m.app, &s.host, Some(&m.domain), d.pick)?;
+            c.apply(&mut m);
+            m.source.resolve();
+            m.destination.resolve();
+        }
+        m.validate(&f.display().to_string())
+            .map_err(|e| e.to_string())?;
+        return Ok(m);
     }
     let need = |v: &Option<String>, flag: &str| {
         v.clone()

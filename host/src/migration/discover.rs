@@ -68,7 +68,10 @@ impl Candidate {
     /// One line for a list of candidates.
     pub fn line(&self) -> String {
         let db = match &self.database {
-            Some(d) => format!("{} database {} (user {}, on {})", d.kind, d.name, d.user, d.host),
+            Some(d) => format!(
+                "{} database {} (user {}, on {})",
+                d.kind, d.name, d.user, d.host
+            ),
             None => "database not named in its config".into(),
         };
         format!(
@@ -264,7 +267,9 @@ fn fill(c: &mut Candidate, keys: &str) {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoverError {
-    #[error("discovery finds only nextcloud so far; for {0}, name the app's directory with --src-root (or give a migration file with --file)")]
+    #[error(
+        "discovery finds only nextcloud so far; for {0}, name the app's directory with --src-root (or give a migration file with --file)"
+    )]
     Unknown(String),
     #[error("cannot look for the app on {host}: {message}")]
     Remote { host: String, message: String },
@@ -478,16 +483,29 @@ mod tests {
     fn choosing_refuses_several_and_takes_a_pick_or_a_domain() {
         let e = choose("nextcloud", "src", parse(OUT), None, None).unwrap_err();
         let s = e.to_string();
-        assert!(s.contains("4 nextcloud installations") && s.contains("  2. /var/www/b"), "{s}");
+        assert!(
+            s.contains("4 nextcloud installations") && s.contains("  2. /var/www/b"),
+            "{s}"
+        );
         let c = choose("nextcloud", "src", parse(OUT), None, Some(2)).unwrap();
         assert_eq!(c.root, "/var/www/b");
-        let c = choose("nextcloud", "src", parse(OUT), Some("B2.example.test"), None).unwrap();
+        let c = choose(
+            "nextcloud",
+            "src",
+            parse(OUT),
+            Some("B2.example.test"),
+            None,
+        )
+        .unwrap();
         assert_eq!(c.root, "/var/www/b");
         assert!(choose("nextcloud", "src", parse(OUT), None, Some(9)).is_err());
         assert!(choose("nextcloud", "src", parse(OUT), None, Some(0)).is_err());
         let e = choose("nextcloud", "src", parse("LOOKED /srv\n"), None, None)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("looked in /srv") && e.contains("Nothing was changed"), "{e}");
+        assert!(
+            e.contains("looked in /srv") && e.contains("Nothing was changed"),
+            "{e}"
+        );
     }
 }
