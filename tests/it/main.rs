@@ -12,6 +12,7 @@ mod support;
 
 mod app_compose;
 mod app_discovery;
+mod app_hometown;
 mod app_mastodon;
 mod app_nextcloud;
 mod app_stack;
