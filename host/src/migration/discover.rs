@@ -133,18 +133,20 @@ done | while IFS= read -r line; do
 done
 "#;
 
-/// Containers whose image names nextcloud: their compose or stack labels
-/// and the volume mounted at /var/www/html. Prints `LOOKED docker`, then
-/// `CONTAINER image|project|working_dir|stack|volume|mountpoint` and the
-/// `K line`s of the config.php in that volume.
+/// Running containers with Nextcloud's directory (/var/www/html) mounted
+/// from a volume whose config.php holds `instanceid` (the marker, not the
+/// image name: images are often rebuilt or mirrored under other names):
+/// their compose or stack labels and that volume. Prints `LOOKED docker
+/// containers`, then `CONTAINER image|project|working_dir|stack|volume|
+/// mountpoint` and the `K line`s of the config.php in that volume.
 const CONTAINER_FINDER: &str = r#"if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
   echo "LOOKED docker containers"
-  docker ps --format '{{.ID}} {{.Image}}' 2>/dev/null | while read -r id image; do
-    case "$image" in *nextcloud*) ;; *) continue ;; esac
+  docker ps -q 2>/dev/null | while read -r id; do
     c=$(docker inspect -f '{{.Config.Image}}|{{index .Config.Labels "com.docker.compose.project"}}|{{index .Config.Labels "com.docker.compose.project.working_dir"}}|{{index .Config.Labels "com.docker.stack.namespace"}}|{{range .Mounts}}{{if eq .Destination "/var/www/html"}}{{.Name}}|{{.Source}}{{end}}{{end}}' "$id" 2>/dev/null) || continue
-    echo "CONTAINER $c"
     m=${c##*|}
-    [ -n "$m" ] && keys "$m/config/config.php"
+    [ -n "$m" ] && grep -q "'instanceid'" "$m/config/config.php" 2>/dev/null || continue
+    echo "CONTAINER $c"
+    keys "$m/config/config.php"
   done
 fi
 "#;
