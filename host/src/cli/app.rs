@@ -348,6 +348,7 @@ pub fn run(args: Args, g: &Global) -> Result<Value, Failure> {
     if args.dry_run && g.json {
         return Ok(dry_run_json(&plan, &sides, &journal));
     }
+    sides.set_progress(g.progress());
     let res = Runner::new(&plan, &sides, &mut journal, opts).run();
     if args.dry_run {
         return Ok(dry_run_json(&plan, &sides, &journal));

@@ -344,7 +344,8 @@ async fn run_async(cmd: Command, g: &Global) -> Result<Value, Failure> {
                 dst_db: a.to_db,
                 force: a.force,
             };
-            let r = migrate_docker::db::move_db(&m).await?;
+            let progress = g.progress();
+            let r = migrate_docker::db::move_db(&m, &progress).await?;
             if text {
                 println!(
                     "{} → {}{}: loaded ({})",
@@ -380,7 +381,8 @@ async fn run_async(cmd: Command, g: &Global) -> Result<Value, Failure> {
                 force,
                 restart_source,
             };
-            let r = migrate_docker::root::move_root(&m).await?;
+            let progress = g.progress();
+            let r = migrate_docker::root::move_root(&m, &progress).await?;
             if text {
                 print_root(&r);
             }
@@ -396,7 +398,8 @@ async fn run_async(cmd: Command, g: &Global) -> Result<Value, Failure> {
                 new_dir,
                 fstab,
             };
-            let r = migrate_docker::root::relocate(&r).await?;
+            let progress = g.progress();
+            let r = migrate_docker::root::relocate(&r, &progress).await?;
             if text {
                 print_root(&r);
             }
@@ -524,7 +527,8 @@ pub fn volume(args: VolumeArgs, g: &Global) -> Result<Value, Failure> {
         map_owner: args.map_owner,
         streams: args.streams as usize,
     };
-    let r = runtime()?.block_on(volume::move_volume(&m))?;
+    let progress = g.progress();
+    let r = runtime()?.block_on(volume::move_volume(&m, &progress))?;
     if !g.json {
         println!(
             "{} → {}: {} files, {} bytes, identical (sha256 verified){}",

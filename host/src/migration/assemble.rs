@@ -188,8 +188,9 @@ pub fn assemble(
             Where::Source,
             Risk::ReadOnly,
             format!(
-                "Back up the app's files and database on the source into {} (tar and dump, with SHA-256 sums)",
-                mig.backup_dir()
+                "Back up the app's files and database on the source into {} (tar and dump, with SHA-256 sums; about {}, refused before anything is written if the disk there has less free than that plus 10 %)",
+                mig.backup_dir(),
+                human_bytes(facts.source_bytes + facts.database_bytes)
             ),
             Action::Backup,
         ),

@@ -223,8 +223,10 @@ fn copy_options(cx: &Cx) -> Result<migrate_copy::CopyOptions, String> {
         relay: false,
         detach: false,
         bwlimit: None,
-        // The incoming directory is this migration's own.
+        // The incoming directory is this migration's own: what a pass
+        // takes off it was staged by this step, so nothing is set aside.
         force: true,
+        delete_without_backup: true,
     })
 }
 
