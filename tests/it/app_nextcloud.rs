@@ -519,15 +519,11 @@ fn refusals_come_before_anything_changes() {
     );
     let o = f
         .migrate()
-        .args(["plan", "nextcloud", "--from", "src"])
+        .args(["plan", "nextcloud", "--to", "dst"])
         .output()
         .expect("plan");
     assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("--src-root is required"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("--from is required"), "{}", stderr(&o));
 
     // A file with an error: file, line, column, what was expected.
     let bad = f.op.home.path().join("bad.toml");

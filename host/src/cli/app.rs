@@ -81,6 +81,10 @@ pub struct DefArgs {
     /// A recipe database's name on both servers, e.g. `nextcloud=nc_prod`; repeatable.
     #[arg(long = "database", value_name = "RECIPE=NAME", value_parser = parse_pair)]
     pub databases: Vec<(String, String)>,
+    /// Which of several installations found on the source to migrate
+    /// (their number in the list the refusal shows).
+    #[arg(long, value_name = "N")]
+    pub pick: Option<usize>,
 }
 
 fn parse_pair(s: &str) -> Result<(String, String), String> {
@@ -164,17 +168,39 @@ pub struct AbortArgs {
 
 fn definition(d: &DefArgs) -> Result<Migration, String> {
     if let Some(f) = &d.file {
-        return definition::load(f).map_err(|e| e.to_string());
+        // A file that names no layout for the source leaves it to discovery.
+        let mut m = definition::load_open(f).map_err(|e| e.to_string())?;
+        let s = &m.source;
+        if s.root.is_empty() && s.compose.is_none() && s.stack.is_none() {
+            let c = crate::migration::discover::find(&m.app, &s.host, Some(&m.domain), d.pick)?;
+            c.apply(&mut m);
+            m.source.resolve();
+            m.destination.resolve();
+        }
+        m.validate(&f.display().to_string())
+            .map_err(|e| e.to_string())?;
+        return Ok(m);
     }
     let need = |v: &Option<String>, flag: &str| {
         v.clone()
             .ok_or_else(|| format!("{flag} is required (or give a migration file with --file)"))
     };
     let app = need(&d.app, "the app (first argument)")?;
+    // No layout named: find the app on the source; any flag still wins.
+    let found = match (&d.src_root, &d.src_compose) {
+        (None, None) => Some(crate::migration::discover::find(
+            &app,
+            &need(&d.from, "--from")?,
+            d.domain.as_deref(),
+            d.pick,
+        )?),
+        _ => None,
+    };
     // With a compose volume the roots follow from it.
     let src_root = match (&d.src_root, &d.src_compose, &d.volume) {
         (Some(r), _, _) => r.clone(),
         (None, Some(_), Some(_)) => String::new(),
+        _ if found.is_some() => String::new(),
         _ => need(&d.src_root, "--src-root")?,
     };
     let dst_root = match (&d.dst_root, &d.dst_compose, &d.volume) {
@@ -184,7 +210,11 @@ fn definition(d: &DefArgs) -> Result<Migration, String> {
     };
     let mut m = Migration {
         app,
-        domain: need(&d.domain, "--domain")?,
+        domain: match (&d.domain, found.as_ref().and_then(|c| c.domain.clone())) {
+            (Some(given), _) => given.clone(),
+            (None, Some(seen)) => seen,
+            (None, None) => need(&d.domain, "--domain")?,
+        },
         old_domain: d.old_domain.clone(),
         target_version: d.target_version.clone(),
         backup_dir: None,
@@ -216,6 +246,9 @@ fn definition(d: &DefArgs) -> Result<Migration, String> {
         dns: None,
         tls_ca: None,
     };
+    if let Some(c) = &found {
+        c.apply(&mut m);
+    }
     m.source.resolve();
     m.destination.resolve();
     m.validate("command line").map_err(|e| e.to_string())?;
