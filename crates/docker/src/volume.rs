@@ -269,6 +269,7 @@ pub async fn move_volume(m: &VolumeMove) -> Result<VolumeReport, DockerError> {
         relay: false,
         detach: false,
         bwlimit: None,
+        exclude: Vec::new(),
         // Emptiness was checked above (and a backup taken with --force).
         force: true,
     };

@@ -39,25 +39,24 @@ pub struct Args {
     /// Start the copy on the source server and return; follow with `migrate status`.
     #[arg(long)]
     pub detach: bool,
-    /// Limit each stream's rate (pv syntax: 500k, 20m, 1g bytes per second).
-    #[arg(long, value_parser = parse_rate)]
-    pub bwlimit: Option<String>,
+    /// Limit each stream's rate, in rsync's units: a bare number is KiB/s,
+    /// K/M/G suffixes are KiB/MiB/GiB per second (500K, 20M, 1.5G), 0 is no limit.
+    #[arg(long, value_name = "RATE", value_parser = super::bwlimit::parse)]
+    pub bwlimit: Option<u64>,
+    /// Leave out what matches PATTERN (repeatable), with rsync's rules: a
+    /// leading `/` anchors at the copied directory, a trailing `/` matches
+    /// directories only, `*` stays within a path component, `**` does not,
+    /// `?` is one character. Excluded files on the destination are kept.
+    #[arg(long, value_name = "PATTERN")]
+    pub exclude: Vec<String>,
     /// Copy into a non-empty destination that no earlier `migrate copy` filled,
     /// and ignore the last pass's manifest (compare with the destination itself).
     #[arg(long)]
     pub force: bool,
-}
-
-fn parse_rate(s: &str) -> Result<String, String> {
-    let digits = s.trim_end_matches(['k', 'm', 'g', 'K', 'M', 'G']);
-    if !digits.is_empty()
-        && digits.len() + 1 >= s.len()
-        && digits.bytes().all(|b| b.is_ascii_digit())
-    {
-        Ok(s.to_ascii_lowercase())
-    } else {
-        Err("expected a rate like 500k, 20m or 1g (bytes per second)".into())
-    }
+    /// Read both servers and show what would be sent and deleted, and the
+    /// commands; change nothing (no key, no job, nothing written).
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -135,9 +134,13 @@ pub fn run(args: Args, g: &Global) -> Result<Value, Failure> {
         compress: args.compress.is_some(),
         relay: args.relay,
         detach: args.detach,
-        bwlimit: args.bwlimit,
+        bwlimit: args.bwlimit.filter(|b| *b > 0).map(|b| b.to_string()),
+        exclude: args.exclude,
         force: args.force,
     };
+    if args.dry_run {
+        return dry_run(&opts, g);
+    }
     if opts.relay {
         eprintln!(
             "warning: --relay streams every byte through this machine: expect it to be slower than server to server, and to stop if this machine disconnects"
@@ -230,6 +233,35 @@ pub fn run(args: Args, g: &Global) -> Result<Value, Failure> {
             }
         }
     }
+}
+
+fn dry_run(opts: &CopyOptions, g: &Global) -> Result<Value, Failure> {
+    let rt = runtime()?;
+    let d = rt.block_on(migrate_copy::dry_run::dry_run(opts))?;
+    if !g.json {
+        println!(
+            "dry run: {} → {}{}: would send {} files ({}), delete {}, create {} directories",
+            d.src,
+            d.dst,
+            if d.final_pass { " (final pass)" } else { "" },
+            d.files,
+            human(d.bytes),
+            d.delete.len(),
+            d.mkdirs.len()
+        );
+        for p in &d.delete {
+            println!("delete {p}");
+        }
+        for p in &d.send {
+            println!("send {p}");
+        }
+        println!("commands:");
+        for (i, c) in d.commands.iter().enumerate() {
+            println!("  {}. {c}", i + 1);
+        }
+        println!("nothing was changed (dry run)");
+    }
+    Ok(json!({"dry_run": true, "plan": to_json(&d)}))
 }
 
 fn print_status(all: &[JobStatus]) {

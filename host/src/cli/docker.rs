@@ -12,8 +12,8 @@ use migrate_remote::HostSpec;
 
 use serde_json::{Value, json};
 
-use super::Global;
 use super::reply::{Failure, runtime, to_json};
+use super::{Global, docker_dry_run};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -55,6 +55,9 @@ pub enum Command {
         /// Start the source's docker again afterwards (default: it stays stopped).
         #[arg(long)]
         restart_source: bool,
+        /// Show the commands and API calls; change nothing.
+        #[arg(long, short = 'n')]
+        dry_run: bool,
     },
     /// Move a host's docker root to a bigger disk and bind-mount it in place.
     RootRelocate {
@@ -65,6 +68,9 @@ pub enum Command {
         /// Also add the bind mount to /etc/fstab.
         #[arg(long)]
         fstab: bool,
+        /// Show the commands and API calls; change nothing.
+        #[arg(long, short = 'n')]
+        dry_run: bool,
     },
     /// Stop or start a host's docker daemon (systemd: mask/unmask too; without
     /// systemd: by PID, restarted from its saved command line).
@@ -137,6 +143,9 @@ pub struct DbArgs {
     /// the destination first.
     #[arg(long)]
     pub force: bool,
+    /// Show the dump and load commands; change nothing.
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -173,6 +182,10 @@ pub struct VolumeArgs {
     /// Parallel tar streams.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub streams: u16,
+    /// Read both servers and show what would be created, stopped, copied and
+    /// remapped; change nothing.
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
 }
 
 fn host(s: &str) -> Result<HostSpec, DockerError> {
@@ -327,6 +340,9 @@ async fn run_async(cmd: Command, g: &Global) -> Result<Value, Failure> {
                 )
                 .into());
             }
+            if a.dry_run {
+                return docker_dry_run::db(&a, g).await;
+            }
             let at = |c: Option<String>| {
                 c.map_or(
                     migrate_docker::db::At::Host,
@@ -373,6 +389,14 @@ async fn run_async(cmd: Command, g: &Global) -> Result<Value, Failure> {
             dst,
             force,
             restart_source,
+            dry_run: true,
+        } => return docker_dry_run::root_move(&src, &dst, force, restart_source, g).await,
+        Command::RootMove {
+            src,
+            dst,
+            force,
+            restart_source,
+            dry_run: false,
         } => {
             let m = migrate_docker::root::RootMove {
                 src: host(&src)?,
@@ -390,6 +414,13 @@ async fn run_async(cmd: Command, g: &Global) -> Result<Value, Failure> {
             host: h,
             new_dir,
             fstab,
+            dry_run: true,
+        } => return docker_dry_run::root_relocate(&h, &new_dir, fstab, g).await,
+        Command::RootRelocate {
+            host: h,
+            new_dir,
+            fstab,
+            dry_run: false,
         } => {
             let r = migrate_docker::root::Relocate {
                 host: host(&h)?,
@@ -512,6 +543,9 @@ pub fn run(cmd: Command, g: &Global) -> Result<Value, Failure> {
 }
 
 pub fn volume(args: VolumeArgs, g: &Global) -> Result<Value, Failure> {
+    if args.dry_run {
+        return runtime()?.block_on(docker_dry_run::volume(&args, g));
+    }
     let (src, sv) = volume::parse_src(&args.src)?;
     let (dst, dv) = volume::parse_dst(&args.dst)?;
     let m = VolumeMove {

@@ -12,9 +12,12 @@ use crate::exit;
 use reply::Failure;
 
 pub mod app;
+pub mod bwlimit;
 pub mod copy;
+pub mod deprecated;
 pub mod dns;
 pub mod docker;
+pub mod docker_dry_run;
 pub mod mail;
 pub mod plugin;
 pub mod recipe;
@@ -97,6 +100,7 @@ pub fn main() -> ExitCode {
         Err(e) => return ExitCode::from(usage_error(&e, &argv)),
     };
     let name = command_name(&matches);
+    deprecated::warn_options(&name, &argv);
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => return ExitCode::from(usage_error(&e, &argv)),
