@@ -117,3 +117,106 @@ fn bwlimit_takes_rsync_units() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("rsync's units"), "{}", stderr(&out));
 }
+
+#[test]
+fn old_command_forms_still_work_with_a_note() {
+    // (old form, new form): the same envelope but for its `command`.
+    for (old, new) in [
+        (&["status"][..], &["copy", "status"][..]),
+        (&["cleanup"][..], &["copy", "cleanup"][..]),
+        (
+            &["volume", "local:x", "local:y"][..],
+            &["docker", "volume", "local:x", "local:y"][..],
+        ),
+        (
+            &[
+                "app-status",
+                "nextcloud",
+                "--to",
+                "local",
+                "--domain",
+                "x.test",
+            ][..],
+            &[
+                "app",
+                "status",
+                "nextcloud",
+                "--to",
+                "local",
+                "--domain",
+                "x.test",
+            ][..],
+        ),
+        (
+            &["plan", "nextcloud", "--to", "local", "--domain", "x.test"][..],
+            &[
+                "app",
+                "plan",
+                "nextcloud",
+                "--to",
+                "local",
+                "--domain",
+                "x.test",
+            ][..],
+        ),
+        (
+            &["abort", "nextcloud", "--to", "local", "--domain", "x.test"][..],
+            &[
+                "app",
+                "abort",
+                "nextcloud",
+                "--to",
+                "local",
+                "--domain",
+                "x.test",
+            ][..],
+        ),
+    ] {
+        let o = migrate_run(&[old, &["--json"]].concat());
+        let n = migrate_run(&[new, &["--json"]].concat());
+        assert_eq!(o.status.code(), n.status.code(), "{old:?}: {}", stderr(&o));
+        let mut vo: serde_json::Value = serde_json::from_slice(&o.stdout).expect("envelope");
+        let mut vn: serde_json::Value = serde_json::from_slice(&n.stdout).expect("envelope");
+        assert_eq!(
+            vn["command"],
+            new.iter()
+                .take_while(|w| !w.contains(':') && *w != &"nextcloud")
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        vo["command"] = serde_json::Value::Null;
+        vn["command"] = serde_json::Value::Null;
+        assert_eq!(vo, vn, "{old:?} and {new:?} differ");
+        let note = format!("`migrate {}` is now `migrate ", old[0]);
+        assert!(stderr(&o).contains(&note), "{old:?}: {}", stderr(&o));
+        assert!(!stderr(&n).contains("is now"), "{new:?}: {}", stderr(&n));
+    }
+    // `app NAME …` without a verb is `app run NAME …`, as before.
+    let a = migrate_run(&[
+        "app",
+        "nextcloud",
+        "--to",
+        "local",
+        "--domain",
+        "x.test",
+        "--json",
+    ]);
+    let r = migrate_run(&[
+        "app",
+        "run",
+        "nextcloud",
+        "--to",
+        "local",
+        "--domain",
+        "x.test",
+        "--json",
+    ]);
+    assert_eq!(a.status.code(), Some(2));
+    let (va, vr): (serde_json::Value, serde_json::Value) = (
+        serde_json::from_slice(&a.stdout).unwrap(),
+        serde_json::from_slice(&r.stdout).unwrap(),
+    );
+    assert_eq!(va["error"], vr["error"]);
+    assert_eq!(stderr(&a).contains("is now"), false);
+}

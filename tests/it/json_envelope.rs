@@ -207,6 +207,15 @@ fn leaf_commands(home: &std::path::Path, path: &[&str]) -> Vec<String> {
         return vec![path.join(" ")];
     };
     let mut out = Vec::new();
+    // A group that also runs on its own (`copy SRC DST`, `app NAME …`)
+    // shows a usage line without `<COMMAND>`.
+    let usage = help.split("Commands:").next().unwrap_or_default();
+    if usage
+        .lines()
+        .any(|l| l.contains("migrate") && !l.trim_end().ends_with("<COMMAND>"))
+    {
+        out.push(path.join(" "));
+    }
     for line in help[start..].lines().skip(1) {
         if line.trim().is_empty() {
             break;
@@ -246,15 +255,19 @@ const FAILURE_ONLY: &[(&str, &str)] = &[
         "a whole migration (the app_* tests check its envelope on success)",
     ),
     (
-        "abort",
+        "app run",
+        "a whole migration (the app_* tests check its envelope on success)",
+    ),
+    (
+        "app abort",
         "needs a migration in flight (the app_* tests cover it)",
     ),
     (
-        "plan",
+        "app plan",
         "reads a real app, its files and database (the app_* tests plan real apps)",
     ),
     (
-        "app-status",
+        "app status",
         "needs a migration's journal (the app_* tests cover it)",
     ),
 ];
@@ -383,8 +396,16 @@ fn every_subcommand_answers_in_exactly_one_envelope_on_success_and_on_failure() 
                 format!("local:{t}/tree3"),
             ],
         ),
-        ("status", Some(s(&["status"])), s(&["status", "--bogus"])),
-        ("cleanup", Some(s(&["cleanup"])), s(&["cleanup", "--bogus"])),
+        (
+            "copy status",
+            Some(s(&["copy", "status"])),
+            s(&["copy", "status", "--bogus"]),
+        ),
+        (
+            "copy cleanup",
+            Some(s(&["copy", "cleanup"])),
+            s(&["copy", "cleanup", "--bogus"]),
+        ),
         ("dns plan", Some(dns("plan", &zone_ip)), dead("plan")),
         (
             "dns lower",
@@ -550,19 +571,46 @@ fn every_subcommand_answers_in_exactly_one_envelope_on_success_and_on_failure() 
             s(&["docker", "logs-check", "nohost.invalid"]),
         ),
         (
-            "volume",
+            "docker volume",
             Some(s(&[
+                "docker",
                 "volume",
                 &format!("src:{vol}"),
                 &format!("dst:{vol}"),
                 "--dry-run",
             ])),
-            s(&["volume", "local:x", "local:y"]),
+            s(&["docker", "volume", "local:x", "local:y"]),
         ),
         (
-            "plan",
+            "app plan",
             None,
-            s(&["plan", "nextcloud", "--to", "local", "--domain", "x.test"]),
+            s(&[
+                "app",
+                "plan",
+                "nextcloud",
+                "--to",
+                "local",
+                "--domain",
+                "x.test",
+            ]),
+        ),
+        (
+            "app run",
+            None,
+            s(&[
+                "app",
+                "run",
+                "nextcloud",
+                "--to",
+                "local",
+                "--domain",
+                "x.test",
+            ]),
+        ),
+        (
+            "app list",
+            Some(s(&["app", "list"])),
+            s(&["app", "list", "--bogus"]),
         ),
         (
             "app",
@@ -578,11 +626,15 @@ fn every_subcommand_answers_in_exactly_one_envelope_on_success_and_on_failure() 
             ]),
         ),
         (
-            "app-status",
+            "app status",
             None,
-            s(&[&["app-status"][..], &app_def[..]].concat()),
+            s(&[&["app", "status"][..], &app_def[..]].concat()),
         ),
-        ("abort", None, s(&[&["abort"][..], &app_def[..]].concat())),
+        (
+            "app abort",
+            None,
+            s(&[&["app", "abort"][..], &app_def[..]].concat()),
+        ),
     ];
 
     // The table names every subcommand there is, so a new one cannot go

@@ -1,4 +1,4 @@
-//! `migrate copy`, `migrate status`, `migrate cleanup`.
+//! `migrate copy`, `migrate copy status`, `migrate copy cleanup`.
 
 use std::io::IsTerminal;
 use std::time::Instant;
@@ -17,9 +17,11 @@ use crate::exit;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Source, `HOST:PATH` (HOST is ssh://user@host:port, user@host, an ssh_config alias, or local).
-    pub src: String,
+    #[arg(required = true)]
+    pub src: Option<String>,
     /// Destination, `HOST:PATH`.
-    pub dst: String,
+    #[arg(required = true)]
+    pub dst: Option<String>,
     /// Final pass (app stopped): send only new and changed files and delete on
     /// the destination what the source no longer has. Never deletes on the source.
     #[arg(long = "final")]
@@ -36,7 +38,7 @@ pub struct Args {
     /// Stream through this machine instead of server to server (slower).
     #[arg(long)]
     pub relay: bool,
-    /// Start the copy on the source server and return; follow with `migrate status`.
+    /// Start the copy on the source server and return; follow with `migrate copy status`.
     #[arg(long)]
     pub detach: bool,
     /// Limit each stream's rate, in rsync's units: a bare number is KiB/s,
@@ -57,6 +59,32 @@ pub struct Args {
     /// commands; change nothing (no key, no job, nothing written).
     #[arg(long, short = 'n')]
     pub dry_run: bool,
+}
+
+/// `migrate copy`: a copy (`copy SRC DST`), or one of its verbs.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct Group {
+    #[command(subcommand)]
+    pub command: Option<Verb>,
+    #[command(flatten)]
+    pub copy: Args,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Verb {
+    /// Show the progress of detached copies.
+    Status(StatusArgs),
+    /// Remove temporary keys and state left by copies (also after a crash).
+    Cleanup(CleanupArgs),
+}
+
+pub fn run_group(grp: Group, g: &Global) -> Result<Value, Failure> {
+    match grp.command {
+        Some(Verb::Status(a)) => status(a, g),
+        Some(Verb::Cleanup(a)) => cleanup(a, g),
+        None => run(grp.copy, g),
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -125,9 +153,16 @@ pub fn progress_line(p: &Progress) -> String {
 }
 
 pub fn run(args: Args, g: &Global) -> Result<Value, Failure> {
+    let (Some(src), Some(dst)) = (&args.src, &args.dst) else {
+        return Err(Failure::new(
+            exit::BAD_INPUT,
+            "usage",
+            "give the source and the destination: migrate copy HOST:PATH HOST:PATH",
+        ));
+    };
     let opts = CopyOptions {
-        src: parse_location(&args.src)?,
-        dst: parse_location(&args.dst)?,
+        src: parse_location(src)?,
+        dst: parse_location(dst)?,
         final_pass: args.final_pass,
         verify: args.verify,
         streams: args.streams as usize,
@@ -165,7 +200,7 @@ pub fn run(args: Args, g: &Global) -> Result<Value, Failure> {
         Outcome::Detached { job_id, src_host } => {
             if !g.json {
                 println!(
-                    "copy {job_id} is running detached on {src_host}; follow it with `migrate status --wait`"
+                    "copy {job_id} is running detached on {src_host}; follow it with `migrate copy status --wait`"
                 );
             }
             Ok(json!({"job": job_id, "state": "detached", "host": src_host}))
@@ -275,7 +310,7 @@ fn print_status(all: &[JobStatus]) {
             println!("    {d}");
         }
         if s.keys_left {
-            println!("    a temporary key is still installed: run `migrate cleanup`");
+            println!("    a temporary key is still installed: run `migrate copy cleanup`");
         }
     }
 }

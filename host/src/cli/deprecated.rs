@@ -61,6 +61,34 @@ pub fn option_notes(command: &str, argv: &[OsString]) -> Vec<String> {
     notes
 }
 
+/// Commands that moved into a group: (old, new).
+const MOVED: &[(&str, &str)] = &[
+    ("plan", "app plan"),
+    ("app-status", "app status"),
+    ("abort", "app abort"),
+    ("status", "copy status"),
+    ("cleanup", "copy cleanup"),
+    ("volume", "docker volume"),
+];
+
+/// The note for a command typed in its old form, if it is one.
+pub fn command_note(command: &str) -> Option<String> {
+    let first = command.split(' ').next().unwrap_or_default();
+    MOVED
+        .iter()
+        .find(|(old, _)| *old == first)
+        .map(|(old, new)| {
+            format!("note: `migrate {old}` is now `migrate {new}`; the old form still works")
+        })
+}
+
+/// Print `command_note` on stderr.
+pub fn warn_command(command: &str) {
+    if let Some(n) = command_note(command) {
+        eprintln!("{n}");
+    }
+}
+
 /// Print `option_notes` on stderr.
 pub fn warn_options(command: &str, argv: &[OsString]) {
     for n in option_notes(command, argv) {

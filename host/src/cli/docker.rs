@@ -1,4 +1,4 @@
-//! `migrate docker …` and `migrate volume …`: thin wrappers over
+//! `migrate docker …` (and its old form `migrate volume …`): thin wrappers over
 //! migrate-docker that print a human report and return the report for
 //! `--json`.
 
@@ -39,6 +39,8 @@ pub enum Command {
         #[arg(long)]
         map_owner: Option<MapOwner>,
     },
+    /// Move a named docker volume server to server.
+    Volume(VolumeArgs),
     /// Pipe a database dump from SRC straight into a database on DST (inside a
     /// container with `docker exec -i`), server to server, no temporary file;
     /// then compare every table's row count.
@@ -199,6 +201,7 @@ async fn connect(h: &str) -> Result<DockerHost, DockerError> {
 async fn run_async(cmd: Command, g: &Global) -> Result<Value, Failure> {
     let text = !g.json;
     let result = match cmd {
+        Command::Volume(a) => return volume_async(a, g).await,
         Command::Ls { host } => {
             let dh = connect(&host).await?;
             let inv = migrate_docker::inventory::inventory(&dh).await?;
@@ -543,8 +546,12 @@ pub fn run(cmd: Command, g: &Global) -> Result<Value, Failure> {
 }
 
 pub fn volume(args: VolumeArgs, g: &Global) -> Result<Value, Failure> {
+    runtime()?.block_on(volume_async(args, g))
+}
+
+async fn volume_async(args: VolumeArgs, g: &Global) -> Result<Value, Failure> {
     if args.dry_run {
-        return runtime()?.block_on(docker_dry_run::volume(&args, g));
+        return docker_dry_run::volume(&args, g).await;
     }
     let (src, sv) = volume::parse_src(&args.src)?;
     let (dst, dv) = volume::parse_dst(&args.dst)?;
@@ -558,7 +565,7 @@ pub fn volume(args: VolumeArgs, g: &Global) -> Result<Value, Failure> {
         map_owner: args.map_owner,
         streams: args.streams as usize,
     };
-    let r = runtime()?.block_on(volume::move_volume(&m))?;
+    let r = volume::move_volume(&m).await?;
     if !g.json {
         println!(
             "{} → {}: {} files, {} bytes, identical (sha256 verified){}",
