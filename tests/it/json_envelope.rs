@@ -608,6 +608,16 @@ fn every_subcommand_answers_in_exactly_one_envelope_on_success_and_on_failure() 
             ]),
         ),
         (
+            "completions",
+            Some(s(&["completions", "bash"])),
+            s(&["completions", "tcsh"]),
+        ),
+        (
+            "man",
+            Some(vec!["man".into(), format!("{t}/man1")]),
+            s(&["man", "/proc/no-such-dir/man1"]),
+        ),
+        (
             "app list",
             Some(s(&["app", "list"])),
             s(&["app", "list", "--bogus"]),

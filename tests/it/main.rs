@@ -16,6 +16,7 @@ mod app_nextcloud;
 mod app_stack;
 mod cli_copy_exclude;
 mod cli_flags;
+mod cli_shell;
 mod copy_e2e;
 mod dns_knot;
 mod dns_pdns;

@@ -18,11 +18,13 @@ pub mod deprecated;
 pub mod dns;
 pub mod docker;
 pub mod docker_dry_run;
+pub mod examples;
 pub mod mail;
 pub mod plugin;
 pub mod recipe;
 pub mod render;
 pub mod reply;
+pub mod shell;
 pub mod upgrade_path;
 
 #[derive(Debug, Parser)]
@@ -99,11 +101,15 @@ pub enum Command {
     /// Old form of `app abort`.
     #[command(hide = true)]
     Abort(app::AbortArgs),
+    /// Print a shell completion script (bash, zsh or fish).
+    Completions(shell::CompletionsArgs),
+    /// Write the manual pages, one per command, into DIR.
+    Man(shell::ManArgs),
 }
 
 pub fn main() -> ExitCode {
     let argv: Vec<OsString> = std::env::args_os().collect();
-    let matches = match Cli::command().try_get_matches_from(&argv) {
+    let matches = match with_examples(Cli::command()).try_get_matches_from(&argv) {
         Ok(m) => m,
         Err(e) => return ExitCode::from(usage_error(&e, &argv)),
     };
@@ -131,8 +137,15 @@ pub fn main() -> ExitCode {
         Command::App(grp) => app::run_group(grp, g),
         Command::AppStatus(args) => app::status(args, g),
         Command::Abort(args) => app::abort(args, g),
+        Command::Completions(args) => shell::completions(args, g),
+        Command::Man(args) => shell::man(args, g),
     };
     ExitCode::from(reply::finish(&name, outcome, g.json))
+}
+
+/// The command tree with every help's examples.
+pub fn with_examples(cmd: clap::Command) -> clap::Command {
+    examples::add(cmd)
 }
 
 /// The subcommand path as typed, e.g. `dns lower`: the envelope's `command`.
