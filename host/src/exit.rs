@@ -241,6 +241,7 @@ impl Classify for PluginError {
     fn exit_code(&self) -> u8 {
         match self {
             PluginError::Unknown { .. } | PluginError::Dir { .. } => BAD_INPUT,
+            PluginError::Override { .. } => REFUSED,
             _ => PLUGIN_ERROR,
         }
     }
@@ -248,6 +249,7 @@ impl Classify for PluginError {
         match self {
             PluginError::Unknown { .. } => "unknown-plugin",
             PluginError::Dir { .. } => "plugin-dir",
+            PluginError::Override { .. } => "plugin-override",
             _ => "plugin-error",
         }
     }

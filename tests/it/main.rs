@@ -23,6 +23,7 @@ mod dns_pdns;
 mod dns_providers_http;
 mod docker_lab;
 mod dry_run;
+mod hostile_plugins;
 mod json_envelope;
 mod mail_cli;
 mod mail_sync;

@@ -141,8 +141,12 @@ fn a_good_call_after_a_hostile_one_still_works() {
 /// The 0.1 fixture and the 0.2 built-ins, loaded by one host.
 fn registry() -> migrate::plugin::Registry {
     let engine = migrate::plugin::PluginEngine::new(None, Default::default()).expect("engine");
-    migrate::plugin::Registry::discover(std::sync::Arc::new(engine), &[hostile_dir().to_path_buf()])
-        .expect("registry")
+    migrate::plugin::Registry::discover(
+        std::sync::Arc::new(engine),
+        &[hostile_dir().to_path_buf()],
+        &[],
+    )
+    .expect("registry")
 }
 
 #[test]

@@ -173,7 +173,14 @@ fn mastodon_paths() {
         .expect("pre-deployment migration step");
     assert_eq!(
         pre["action"]["exec"]["env"],
-        serde_json::json!(["RAILS_ENV", "SKIP_POST_DEPLOYMENT_MIGRATIONS"])
+        serde_json::json!([
+            {"name": "RAILS_ENV", "value": "production"},
+            {"name": "SKIP_POST_DEPLOYMENT_MIGRATIONS", "value": "true"}
+        ])
+    );
+    assert_eq!(
+        pre["action"]["exec"]["shell"],
+        "env RAILS_ENV=production SKIP_POST_DEPLOYMENT_MIGRATIONS=true bundle exec rails db:migrate"
     );
     assert!(a.step_ids(0).contains(&"hop1-migrate-post".to_string()));
     assert!(
@@ -200,6 +207,44 @@ fn mastodon_paths() {
     // The legacy recipe scheme (UPSTREAM_N) orders before X.Y.Z+UPSTREAM.
     let a = cli.hops("mastodon", "4.2.10_1", "2.0.0+v4.3.21", &[], &["4.3.21"]);
     assert!(a.caveats().contains("legacy"), "{}", a.caveats());
+}
+
+/// The text a person pastes from: every command with its environment,
+/// so the zero-downtime pre-deployment step cannot be run as a plain
+/// `db:migrate` (which would run the post-deployment migrations too).
+#[test]
+fn upgrade_path_text_shows_each_command_with_its_environment() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let out = migrate(home.path())
+        .args([
+            "upgrade-path",
+            "mastodon",
+            "4.2.10",
+            "4.3.2",
+            "--zero-downtime",
+        ])
+        .output()
+        .expect("run migrate");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let pre = text
+        .lines()
+        .find(|l| l.contains("pre-deployment"))
+        .unwrap_or_else(|| panic!("no pre-deployment step:\n{text}"));
+    assert!(
+        pre.contains(
+            "$ env RAILS_ENV=production SKIP_POST_DEPLOYMENT_MIGRATIONS=true bundle exec rails db:migrate"
+        ),
+        "{pre}"
+    );
+    let post = text
+        .lines()
+        .find(|l| l.contains("post-deployment migrations now"))
+        .unwrap_or_else(|| panic!("no post-deployment step:\n{text}"));
+    assert!(
+        post.contains("$ env RAILS_ENV=production bundle exec rails db:migrate"),
+        "{post}"
+    );
 }
 
 #[test]
@@ -622,7 +667,7 @@ fn declared_examples_pass_through_the_host() {
 /// migration's context (the real components, as a plan calls them).
 fn builtin(id: &str) -> migrate::plugin::LoadedPlugin {
     let engine = migrate::plugin::PluginEngine::new(None, Default::default()).expect("engine");
-    migrate::plugin::Registry::discover(std::sync::Arc::new(engine), &[])
+    migrate::plugin::Registry::discover(std::sync::Arc::new(engine), &[], &[])
         .expect("registry")
         .load(id)
         .expect("built-in plugin")

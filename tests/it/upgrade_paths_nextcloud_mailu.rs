@@ -645,8 +645,8 @@ fn declared_examples_pass_through_the_host() {
 fn the_co_op_cloud_label_probe_names_the_stack_of_the_context() {
     use migrate::plugin::{Context, LayoutKind, ProbeKind, SideContext};
     let engine = migrate::plugin::PluginEngine::new(None, Default::default()).expect("engine");
-    let registry =
-        migrate::plugin::Registry::discover(std::sync::Arc::new(engine), &[]).expect("registry");
+    let registry = migrate::plugin::Registry::discover(std::sync::Arc::new(engine), &[], &[])
+        .expect("registry");
     let side = |layout, stack: Option<&str>| SideContext {
         layout,
         stack: stack.map(str::to_string),

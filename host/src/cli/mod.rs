@@ -55,6 +55,10 @@ pub struct Global {
     /// `plugins/` is always searched too.
     #[arg(long, global = true, env = "MIGRATE_PLUGIN_DIR")]
     pub plugin_dir: Option<PathBuf>,
+    /// Let the user plugin NAME.wasm replace the built-in plugin NAME
+    /// (refused otherwise); repeatable. Plans show its sha256.
+    #[arg(long = "allow-plugin-override", value_name = "NAME", global = true)]
+    pub allow_plugin_override: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -215,5 +219,6 @@ pub fn registry(g: &Global) -> Result<crate::plugin::Registry, Failure> {
     Ok(crate::plugin::Registry::discover(
         std::sync::Arc::new(engine),
         &dirs,
+        &g.allow_plugin_override,
     )?)
 }

@@ -81,7 +81,23 @@ fn list(g: &Global) -> Result<Value, Failure> {
             }
         }
     }
-    let result = json!({ "plugins": rows });
+    // User plugins with a built-in's name that were not allowed to replace it.
+    let refused: Vec<Value> = registry
+        .refused_overrides()
+        .map(|(id, path)| json!({"id": id, "origin": path, "used": false,
+            "reason": format!("has the name of a built-in; pass --allow-plugin-override {id} to use it instead")}))
+        .collect();
+    if !g.json {
+        for r in &refused {
+            println!(
+                "{:<12} NOT USED ({}): {}",
+                r["id"].as_str().unwrap_or("?"),
+                r["origin"].as_str().unwrap_or("?"),
+                r["reason"].as_str().unwrap_or("")
+            );
+        }
+    }
+    let result = json!({ "plugins": rows, "refused_overrides": refused });
     if broken > 0 {
         Err(Failure::new(
             exit::PLUGIN_ERROR,

@@ -88,7 +88,16 @@ pub fn run(args: Args, g: &Global) -> Result<Value, Failure> {
         facts: args.facts.clone(),
     };
     match plugin.upgrade_path(&req)? {
-        Ok(plan) => Ok(print_plan(g, &args.app, &versions[0], &versions[1], &plan)),
+        Ok(plan) => {
+            // A user plugin's answer says which file (and which bytes) gave it.
+            if let (Some(sha), false) = (&plugin.sha256, g.json) {
+                println!("(user plugin {}, sha256 {sha})", plugin.origin);
+            }
+            let mut v = print_plan(g, &args.app, &versions[0], &versions[1], &plan);
+            v["plugin"] =
+                json!({"id": plugin.id, "origin": plugin.origin, "sha256": plugin.sha256});
+            Ok(v)
+        }
         Err(refusal) => {
             // A version the plugin parses but does not know is still bad input.
             if matches!(

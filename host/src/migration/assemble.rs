@@ -782,7 +782,7 @@ mod tests {
         use crate::migration::{bridge, context};
         use crate::plugin::{PluginEngine, Registry};
         let engine = PluginEngine::new(None, Default::default()).expect("engine");
-        let registry = Registry::discover(std::sync::Arc::new(engine), &[]).expect("registry");
+        let registry = Registry::discover(std::sync::Arc::new(engine), &[], &[]).expect("registry");
         let plugin = registry.load("discourse").expect("built-in discourse");
         let r = recipe("discourse");
         let plan_for = |old: Option<&str>| {

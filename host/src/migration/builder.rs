@@ -92,6 +92,7 @@ pub fn build(
     let mig = &mig;
     let mut plugin = plugin;
     let ctx = super::context::of(mig, sides.mount.as_deref());
+    sides.declare(recipe.directories.iter().map(|d| d.path.clone()).collect());
     super::planning::install_opt(plugin.as_deref_mut(), sides, ctx.clone());
     let mut notes = Vec::new();
     let databases = bridge::databases(recipe, plugin.as_deref(), &mut notes)?;
@@ -136,7 +137,11 @@ pub fn build(
         hop_steps = bridge::upgrade(p, &v, &target, facts, &mut notes)?;
     }
     let answers = bridge::answers(plugin.as_deref(), hop_steps, &ctx)?;
-    Ok(assemble::assemble(
-        mig, recipe, &dbs, probed, answers, notes,
-    ))
+    let mut plan = assemble::assemble(mig, recipe, &dbs, probed, answers, notes);
+    plan.facts.plugin = plugin.as_deref().map(|p| super::plan::PluginUsed {
+        id: p.id.clone(),
+        origin: p.origin.clone(),
+        sha256: p.sha256.clone(),
+    });
+    Ok(plan)
 }

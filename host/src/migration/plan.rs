@@ -235,6 +235,20 @@ pub struct Facts {
     /// The records DNS steps will lower and move, with their TTLs.
     #[serde(default)]
     pub dns: Vec<String>,
+    /// The plugin the plan was made with.
+    #[serde(default)]
+    pub plugin: Option<PluginUsed>,
+}
+
+/// Which plugin answered: a user plugin's file and sha256 say which code
+/// the operator trusted with the plan.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PluginUsed {
+    pub id: String,
+    /// `built-in`, or the file's path.
+    pub origin: String,
+    /// A user plugin's sha256 (None for a built-in).
+    pub sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -138,11 +138,15 @@ pub fn detect_version(
                     }
                     json_field(&body, field).ok_or_else(|| format!("no {field:?} in {path}"))
                 }),
+            // The plugin names the file: it is confined as its read-file
+            // calls are (planning.rs), or a probe could print any file's
+            // first match into the plan.
             ProbeKind::FilePattern((file, pattern)) => {
-                let path = sides.map_path(probe.side, file);
-                // perl is Essential in Debian and speaks the same regex
-                // dialect as the plugins' patterns.
-                sides
+                super::planning::confine(sides, probe.side, file, "the version probe of").and_then(
+                    |path| {
+                        // perl is Essential in Debian and speaks the same regex
+                        // dialect as the plugins' patterns.
+                        sides
                     .sh(
                         probe.side,
                         "reading a version file",
@@ -161,6 +165,8 @@ pub fn detect_version(
                             Ok(v)
                         }
                     })
+                    },
+                )
             }
             ProbeKind::ImageTag(service) | ProbeKind::DockerLabel((service, _)) => {
                 let def = sides.def(probe.side);

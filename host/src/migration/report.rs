@@ -28,6 +28,12 @@ fn facts_lines(plan: &Plan) -> Vec<String> {
             f.target_version.as_deref().unwrap_or("the same")
         ));
     }
+    if let Some(p) = &f.plugin {
+        v.push(match &p.sha256 {
+            Some(h) => format!("Plugin {}: user plugin {} (sha256 {h})", p.id, p.origin),
+            None => format!("Plugin {}: {}", p.id, p.origin),
+        });
+    }
     v.push(if f.hops.is_empty() {
         "Upgrade hops: none (same version)".into()
     } else {
@@ -87,7 +93,7 @@ pub fn commands_json(plan: &Plan, described: &Described) -> Value {
     let steps: Vec<Value> = described
         .iter()
         .map(|(st, planned)| {
-            json!({"id": st.id, "phase": st.phase, "on": st.on, "title": st.title, "risk": st.risk, "commands": planned})
+            json!({"id": st.id, "phase": st.phase, "on": st.on, "title": st.title, "risk": st.risk, "acts": super::run::acts(st, planned), "commands": planned})
         })
         .collect();
     json!({"migration": plan.id, "dry_run": true, "steps": steps})
@@ -101,13 +107,14 @@ pub fn plan_text(plan: &Plan, described: &Described) -> String {
     }
     s.push('\n');
     for (i, st) in plan.steps.iter().enumerate() {
+        let planned = described.get(i).map(|(_, p)| p.as_slice()).unwrap_or(&[]);
         s.push_str(&format!(
             "{:>2}. [{}] {} ({}, {}){}\n",
             i + 1,
             st.phase.name(),
             st.title,
             st.on.name(),
-            risk(st.risk),
+            class(st, planned),
             if st.origin == "migrate" {
                 String::new()
             } else {
@@ -136,6 +143,18 @@ pub fn plan_text(plan: &Plan, described: &Described) -> String {
     s
 }
 
+/// The step's risk as the host classes it: a step declared read-only
+/// that runs a plugin's or recipe's commands acts, and says so.
+fn class(st: &super::plan::PlanStep, planned: &[Planned]) -> &'static str {
+    if st.risk != super::plan::Risk::ReadOnly || !super::run::acts(st, planned) {
+        return risk(st.risk);
+    }
+    match st.action {
+        Action::Baseline | Action::TestPlan => "acting: runs the plugin's or recipe's commands",
+        _ => "acting",
+    }
+}
+
 fn risk(r: super::plan::Risk) -> &'static str {
     match r {
         super::plan::Risk::ReadOnly => "read-only",
@@ -159,21 +178,21 @@ pub fn plan_markdown(plan: &Plan, described: &Described) -> String {
             s.push_str(&format!("\n## {}\n\n", phase_heading(st.phase)));
         }
         n += 1;
-        s.push_str(&format!(
-            "{n}. **{}** ({}, {})",
-            st.title,
-            st.on.name(),
-            risk(st.risk)
-        ));
-        if let Action::Manual { text } = &st.action {
-            s.push_str(&format!(": by hand: {text}"));
-        }
-        s.push('\n');
         let planned = described
             .iter()
             .find(|(d, _)| d.id == st.id)
             .map(|(_, p)| p.as_slice())
             .unwrap_or(&[]);
+        s.push_str(&format!(
+            "{n}. **{}** ({}, {})",
+            st.title,
+            st.on.name(),
+            class(st, planned)
+        ));
+        if let Action::Manual { text } = &st.action {
+            s.push_str(&format!(": by hand: {text}"));
+        }
+        s.push('\n');
         if planned.iter().any(|p| p.on != super::steps::On::ByHand) {
             s.push_str("\n   ```sh\n");
             s.push_str(&command_lines(planned, "   "));
@@ -220,8 +239,9 @@ fn phase_heading(p: Phase) -> &'static str {
 pub fn plan_json(plan: &Plan, described: &Described) -> Value {
     let mut v = serde_json::to_value(plan).unwrap_or(Value::Null);
     if let Some(steps) = v.get_mut("steps").and_then(Value::as_array_mut) {
-        for (step, (_, planned)) in steps.iter_mut().zip(described) {
+        for (step, (st, planned)) in steps.iter_mut().zip(described) {
             if let Value::Object(m) = step {
+                m.insert("acts".into(), json!(super::run::acts(st, planned)));
                 m.insert("commands".into(), json!(planned));
             }
         }

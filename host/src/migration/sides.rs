@@ -30,6 +30,9 @@ pub struct Sides {
     audit: std::sync::Mutex<Audit>,
     /// Each side's layout, resolved once.
     layouts: [Layout; 2],
+    /// The recipe's declared paths of the app (its directories and config
+    /// files), which planning reads may reach besides the root.
+    declared: std::sync::OnceLock<Vec<String>>,
 }
 
 #[derive(Default)]
@@ -74,6 +77,7 @@ impl Sides {
             mount,
             audit: Default::default(),
             layouts: [Layout::of(&mig.source), Layout::of(&mig.destination)],
+            declared: std::sync::OnceLock::new(),
         })
     }
 
@@ -118,6 +122,15 @@ impl Sides {
             });
             let _ = writeln!(f, "{line}");
         }
+    }
+
+    /// Note the recipe's declared paths (once; planning.rs reads them).
+    pub fn declare(&self, paths: Vec<String>) {
+        let _ = self.declared.set(paths);
+    }
+
+    pub fn declared(&self) -> &[String] {
+        self.declared.get().map(Vec::as_slice).unwrap_or(&[])
     }
 
     pub fn host(&self, s: Side) -> &Host {
@@ -282,6 +295,9 @@ pub fn https_get(
     })
 }
 
+/// The most of one HTTP answer the host reads (status pages are KiB).
+const HTTP_ANSWER_CAP: usize = 16 << 20;
+
 fn exchange(
     stream: &mut (impl Read + Write),
     addr: &str,
@@ -289,8 +305,14 @@ fn exchange(
     path: &str,
     headers: &[(String, String)],
 ) -> Result<(u16, String), String> {
-    let mut req = format!("GET {path} HTTP/1.0\r\nHost: {domain}\r\nConnection: close\r\n");
+    let target = request_target(path)?;
+    let mut req = format!("GET {target} HTTP/1.0\r\nHost: {domain}\r\nConnection: close\r\n");
     for (k, v) in headers {
+        if k.is_empty() || format!("{k}{v}").chars().any(|c| c.is_control()) {
+            return Err(format!(
+                "the header {k:?} has a control character (a line break?) or no name; it is not sent"
+            ));
+        }
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");
@@ -298,7 +320,18 @@ fn exchange(
         .write_all(req.as_bytes())
         .map_err(|e| format!("sending to {addr} for {domain}: {e}"))?;
     let mut raw = Vec::new();
-    if let Err(e) = stream.read_to_end(&mut raw) {
+    // An answer is read up to a bound: a server (or a path a plugin chose)
+    // streaming without end must not fill the host's memory.
+    let read = (&mut *stream)
+        .take(HTTP_ANSWER_CAP as u64 + 1)
+        .read_to_end(&mut raw);
+    if raw.len() > HTTP_ANSWER_CAP {
+        return Err(format!(
+            "the answer from {addr} for {domain}{path} is over {} MiB; the host stopped reading there",
+            HTTP_ANSWER_CAP >> 20
+        ));
+    }
+    if let Err(e) = read {
         // A TLS peer that closes without close_notify after a complete
         // HTTP/1.0 answer is common and harmless; anything else is not.
         if raw.is_empty() || e.kind() != std::io::ErrorKind::UnexpectedEof {
@@ -313,6 +346,32 @@ fn exchange(
         .and_then(|s| s.parse::<u16>().ok())
         .ok_or_else(|| format!("{addr} did not answer with HTTP (got {:?})", first(head)))?;
     Ok((status, body.to_string()))
+}
+
+/// A plugin's or recipe's path as an HTTP request target: it must start
+/// with `/`; control characters (CR, LF) are refused, since they would end
+/// the request line and let the path write headers or a second request;
+/// spaces, non-ASCII and other bytes a request line cannot carry are
+/// percent-encoded (an existing `%XX` escape is kept).
+pub fn request_target(path: &str) -> Result<String, String> {
+    if !path.starts_with('/') {
+        return Err(format!("the HTTP path {path:?} does not start with /"));
+    }
+    if path.chars().any(|c| c.is_control()) {
+        return Err(format!(
+            "the HTTP path {path:?} has a control character (a line break?); it is not sent"
+        ));
+    }
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        // RFC 3986 unreserved, sub-delims, and ':' '@' '/' '?' '%'.
+        if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    Ok(out)
 }
 
 fn first(s: &str) -> String {
@@ -353,6 +412,63 @@ mod tests {
             map_path(m, "/srv/nc", "config/config.php"),
             "/srv/nc/config/config.php"
         );
+    }
+
+    #[test]
+    fn http_paths_cannot_break_the_request_line() {
+        assert_eq!(
+            request_target("/status.php?format=json").as_deref(),
+            Ok("/status.php?format=json")
+        );
+        assert_eq!(
+            request_target("/a b/ü\"<>").as_deref(),
+            Ok("/a%20b/%C3%BC%22%3C%3E")
+        );
+        assert_eq!(request_target("/x%20y").as_deref(), Ok("/x%20y"));
+        for bad in [
+            "/\r\nHost: evil.example",
+            "/x\nGET /admin HTTP/1.0",
+            "/\0",
+            "status.php",
+            "",
+        ] {
+            assert!(request_target(bad).is_err(), "{bad:?}");
+        }
+        // Nothing is sent for a path that is refused: the exchange fails
+        // before writing.
+        let mut sink = std::io::Cursor::new(Vec::new());
+        let e = exchange(&mut sink, "127.0.0.1:1", "x.test", "/\r\nX-Evil: 1", &[])
+            .expect_err("refused");
+        assert!(e.contains("control character"), "{e}");
+        assert!(sink.get_ref().is_empty());
+    }
+
+    /// A peer that answers HTTP and then zeros without end.
+    struct Endless(usize);
+    impl Read for Endless {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let head = b"HTTP/1.0 200 OK\r\n\r\n";
+            let n = buf.len();
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = head.get(self.0 + i).copied().unwrap_or(0);
+            }
+            self.0 += n;
+            Ok(n)
+        }
+    }
+    impl Write for Endless {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn an_endless_answer_is_cut_off_with_a_clear_error() {
+        let e = exchange(&mut Endless(0), "127.0.0.1:1", "x.test", "/", &[]).expect_err("capped");
+        assert!(e.contains("over 16 MiB"), "{e}");
     }
 
     #[test]

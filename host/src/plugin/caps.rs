@@ -9,6 +9,20 @@ use super::engine::State;
 use super::wit::latest::migrate::recipe::log::Level;
 use super::wit::latest::migrate::recipe::types::{Context, Side};
 
+/// The most any host call hands back to a plugin: 1 MiB. A config file
+/// or a `docker inspect` is a few KiB; anything longer (a log, a device
+/// like /dev/zero) is refused rather than gathered into the host's memory
+/// and the plugin's.
+pub const ANSWER_CAP: usize = 1 << 20;
+
+/// The refusal for an answer over the cap, naming the call and the cap.
+pub fn over_cap(call: &str, what: &str) -> String {
+    format!(
+        "{call} {what}: the answer is over {} MiB, the cap on a host call's answer to a plugin; the host stopped reading there",
+        ANSWER_CAP >> 20
+    )
+}
+
 /// Read-only answers a plugin may ask for while planning.
 pub trait Planning: Send {
     fn read_file(&mut self, side: Side, path: &str) -> Result<String, String>;
@@ -60,19 +74,32 @@ impl State {
     pub(super) fn read_file(&mut self, side: Side, path: &str) -> Result<String, String> {
         let _span =
             tracing::info_span!("plugin.read_file", plugin = %self.plugin, ?side, %path).entered();
-        self.planning.read_file(side, path)
+        // Every backend is held to the cap, whatever it read.
+        self.planning
+            .read_file(side, path)
+            .and_then(|a| capped(a, "read-file", path))
     }
 
     pub(super) fn http_get(&mut self, side: Side, path: &str) -> Result<(u16, String), String> {
         let _span =
             tracing::info_span!("plugin.http_get", plugin = %self.plugin, ?side, %path).entered();
-        self.planning.http_get(side, path)
+        let (status, body) = self.planning.http_get(side, path)?;
+        Ok((status, capped(body, "http-get", path)?))
     }
 
     pub(super) fn docker_inspect(&mut self, side: Side, name: &str) -> Result<String, String> {
         let _span =
             tracing::info_span!("plugin.docker_inspect", plugin = %self.plugin, ?side, %name)
                 .entered();
-        self.planning.docker_inspect(side, name)
+        self.planning
+            .docker_inspect(side, name)
+            .and_then(|a| capped(a, "docker-inspect", name))
     }
+}
+
+fn capped(answer: String, call: &str, what: &str) -> Result<String, String> {
+    if answer.len() > ANSWER_CAP {
+        return Err(over_cap(call, &format!("{what:?}")));
+    }
+    Ok(answer)
 }

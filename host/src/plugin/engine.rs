@@ -4,7 +4,9 @@
 use std::path::Path;
 
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Cache, CacheConfig, Config, Engine, ResourceLimiter, Store};
+use wasmtime::{
+    Cache, CacheConfig, Config, Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder,
+};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::caps::Planning;
@@ -53,33 +55,83 @@ impl WasiView for State {
     }
 }
 
-/// Caps memory growth and remembers a refusal, so the error can say the
-/// plugin ran out of memory instead of showing the trap it turns into.
+/// Linear memories one plugin's store may hold: a component built by
+/// rustc for wasm32-wasip2 has exactly one (its main module's; the shim
+/// modules wasm-component-ld adds borrow it). With one memory capped at
+/// `Limits::memory_bytes`, that cap bounds the whole plugin.
+pub const MEMORIES: usize = 1;
+
+/// Tables one plugin's store may hold. Not one: besides the main module's
+/// function table, a component made by wit-component (wasm-component-ld)
+/// has a shim module with a table of its own (`$imports`), through which
+/// the canonical ABI's lowered imports are called; every built-in plugin
+/// instantiates two, and with a limit of one none of them loads ("table
+/// count too high at 2", checked against the wasm32-wasip2 builds). Two is
+/// the smallest limit that holds; the element cap below bounds their size.
+pub const TABLES: usize = 2;
+
+/// Instances one plugin's store may hold: a component is a handful of core
+/// instances (main module, shim, fixup, the modules' import bags); 16
+/// leaves room for toolchain changes and still bounds a component made of
+/// many.
+pub const INSTANCES: usize = 16;
+
+/// Elements per table.
+pub const TABLE_ELEMENTS: usize = 100_000;
+
+/// The store's limits (wasmtime's `StoreLimits`: memory size, and how many
+/// memories, tables and instances), remembering the first refusal of
+/// memory growth so the error can say the plugin ran out of memory instead
+/// of showing the trap it turns into.
 pub struct MemoryCap {
-    pub limit: usize,
     pub denied: Option<usize>,
+    limits: StoreLimits,
+}
+
+impl MemoryCap {
+    pub fn new(limit: usize) -> MemoryCap {
+        MemoryCap {
+            denied: None,
+            limits: StoreLimitsBuilder::new()
+                .memory_size(limit)
+                .memories(MEMORIES)
+                .tables(TABLES)
+                .instances(INSTANCES)
+                .table_elements(TABLE_ELEMENTS)
+                .build(),
+        }
+    }
 }
 
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
+        let ok = self.limits.memory_growing(current, desired, maximum)?;
+        if !ok {
             self.denied = Some(desired);
-            return Ok(false);
         }
-        Ok(true)
+        Ok(ok)
     }
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= 100_000)
+        self.limits.table_growing(current, desired, maximum)
+    }
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+    fn memories(&self) -> usize {
+        self.limits.memories()
     }
 }
 
@@ -155,10 +207,7 @@ impl PluginEngine {
             context,
             wasi,
             table: ResourceTable::new(),
-            memory: MemoryCap {
-                limit: self.limits.memory_bytes,
-                denied: None,
-            },
+            memory: MemoryCap::new(self.limits.memory_bytes),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);

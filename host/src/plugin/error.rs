@@ -11,6 +11,14 @@ pub enum PluginError {
         suggestions: Vec<String>,
     },
 
+    #[error(
+        "the user plugin {} has the name of the built-in plugin {id:?} and is not used in its place; \
+         pass --allow-plugin-override {id} to run it instead of the built-in (the plan then shows its sha256), \
+         or rename or remove the file to use the built-in",
+        path.display()
+    )]
+    Override { id: String, path: PathBuf },
+
     #[error("plugin {id:?} ({origin}) could not be read: {source}")]
     Read {
         id: String,
@@ -60,6 +68,21 @@ pub enum PluginError {
         id: String,
         func: &'static str,
         wanted: u64,
+        limit: u64,
+    },
+
+    #[error(
+        "plugin {id:?} asks for more than the sandbox allows in {func} ({detail}); \
+         a plugin may have {memories} memory of at most {limit} MiB, {tables} tables and \
+         {instances} instances, and the host refused to start it"
+    )]
+    OverLimits {
+        id: String,
+        func: &'static str,
+        detail: String,
+        memories: usize,
+        tables: usize,
+        instances: usize,
         limit: u64,
     },
 

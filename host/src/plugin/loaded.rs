@@ -20,6 +20,9 @@ pub struct LoadedPlugin {
     pub id: String,
     /// Where it came from, for messages (`built-in`, or a path).
     pub origin: String,
+    /// The sha256 of a user plugin's file (None for a built-in), for the
+    /// plan to show which code was trusted.
+    pub sha256: Option<String>,
     engine: Arc<PluginEngine>,
     pre: Pre,
     planning: PlanningFactory,
@@ -82,6 +85,7 @@ impl LoadedPlugin {
         Ok(LoadedPlugin {
             id: id.clone(),
             origin: origin.clone(),
+            sha256: None,
             engine,
             pre,
             planning: Box::new(|| Box::new(NoPlanning::default())),
@@ -135,6 +139,21 @@ impl LoadedPlugin {
                 id,
                 func,
                 wanted: (wanted as u64).div_ceil(1 << 20),
+                limit: (self.engine.limits.memory_bytes as u64) >> 20,
+            };
+        }
+        // The store's count limits (engine.rs) refuse at instantiation
+        // with this sentence; wasmtime has no typed error for it.
+        let text = format!("{e:#}");
+        if let Some(at) = text.find("resource limit exceeded") {
+            let detail = text[at..].lines().next().unwrap_or("").to_string();
+            return PluginError::OverLimits {
+                id,
+                func,
+                detail,
+                memories: super::engine::MEMORIES,
+                tables: super::engine::TABLES,
+                instances: super::engine::INSTANCES,
                 limit: (self.engine.limits.memory_bytes as u64) >> 20,
             };
         }

@@ -11,7 +11,7 @@ mod wit;
 
 // The host's model is the newest contract's types; older plugins are
 // adapted to it (wit/since_*).
-pub use caps::{NoPlanning, Planning};
+pub use caps::{ANSWER_CAP, NoPlanning, Planning, over_cap};
 pub use engine::{Limits, PluginEngine};
 pub use error::PluginError;
 pub use loaded::LoadedPlugin;

@@ -1,6 +1,10 @@
 //! Where plugins come from: built into the binary, the data dir's
 //! `plugins/`, and `--plugin-dir`. A user plugin with a built-in's id
-//! replaces it (say so in `plugin list`).
+//! replaces it only when the operator names it with
+//! `--allow-plugin-override ID`: a file dropped into a plugin directory
+//! must not silently take over what a built-in tells the host to run.
+//! Without the flag the built-in stays, and asking for that id is refused
+//! with the reason.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -40,13 +44,22 @@ pub struct PluginSource {
 pub struct Registry {
     engine: Arc<PluginEngine>,
     sources: BTreeMap<String, PluginSource>,
+    /// User plugins with a built-in's id that were not allowed to replace it.
+    refused: BTreeMap<String, PathBuf>,
 }
 
 impl Registry {
     /// Built-ins plus every `*.wasm` in `dirs` (later directories win).
-    /// A missing directory is fine; an unreadable one is an error.
-    pub fn discover(engine: Arc<PluginEngine>, dirs: &[PathBuf]) -> Result<Registry, PluginError> {
+    /// A user plugin replaces a built-in only when its id is in
+    /// `overrides`. A missing directory is fine; an unreadable one is an
+    /// error.
+    pub fn discover(
+        engine: Arc<PluginEngine>,
+        dirs: &[PathBuf],
+        overrides: &[String],
+    ) -> Result<Registry, PluginError> {
         let mut sources = BTreeMap::new();
+        let mut refused = BTreeMap::new();
         for (id, _krate, _bytes) in builtin::BUILTIN {
             sources.insert(
                 id.to_string(),
@@ -67,6 +80,11 @@ impl Registry {
                     continue;
                 };
                 let shadows_builtin = builtin::BUILTIN.iter().any(|(b, _, _)| *b == id);
+                if shadows_builtin && !overrides.contains(&id) {
+                    refused.insert(id, path);
+                    continue;
+                }
+                refused.remove(&id);
                 sources.insert(
                     id.clone(),
                     PluginSource {
@@ -77,7 +95,17 @@ impl Registry {
                 );
             }
         }
-        Ok(Registry { engine, sources })
+        Ok(Registry {
+            engine,
+            sources,
+            refused,
+        })
+    }
+
+    /// User plugins that have a built-in's id and were not allowed to
+    /// replace it: (id, file).
+    pub fn refused_overrides(&self) -> impl Iterator<Item = (&String, &PathBuf)> {
+        self.refused.iter()
     }
 
     pub fn ids(&self) -> Vec<String> {
@@ -89,6 +117,12 @@ impl Registry {
     }
 
     pub fn load(&self, id: &str) -> Result<LoadedPlugin, PluginError> {
+        if let Some(path) = self.refused.get(id) {
+            return Err(PluginError::Override {
+                id: id.to_string(),
+                path: path.clone(),
+            });
+        }
         let Some(source) = self.sources.get(id) else {
             return Err(PluginError::Unknown {
                 id: id.to_string(),
@@ -130,8 +164,16 @@ impl Registry {
             origin: origin.clone(),
             source,
         })?;
-        LoadedPlugin::load(self.engine.clone(), id, &origin, &bytes)
+        let mut plugin = LoadedPlugin::load(self.engine.clone(), id, &origin, &bytes)?;
+        plugin.sha256 = Some(sha256_hex(&bytes));
+        Ok(plugin)
     }
+}
+
+/// The file's sha256, to show in plans which user code was trusted.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
 }
 
 fn wasm_files(dir: &Path) -> Result<Vec<PathBuf>, PluginError> {

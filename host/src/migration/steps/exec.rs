@@ -22,9 +22,17 @@ impl StepKind for Exec<'_> {
         let side = side(cx);
         match commands::script(cx.sides.mount.as_deref(), cx.sides.def(side), self.cmd) {
             Ok(s) => vec![Planned::on("command", side, s)],
+            // Shown as it would run, its environment included (a secret
+            // stays its `secret:NAME` reference).
             Err(e) => vec![Planned::by_hand(format!(
                 "`{}`: {e}",
-                self.cmd.argv.join(" ")
+                self.cmd
+                    .env
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .chain(self.cmd.argv.iter().cloned())
+                    .collect::<Vec<_>>()
+                    .join(" ")
             ))],
         }
     }
