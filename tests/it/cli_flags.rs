@@ -218,5 +218,5 @@ fn old_command_forms_still_work_with_a_note() {
         serde_json::from_slice(&r.stdout).unwrap(),
     );
     assert_eq!(va["error"], vr["error"]);
-    assert_eq!(stderr(&a).contains("is now"), false);
+    assert!(!stderr(&a).contains("is now"), "{}", stderr(&a));
 }

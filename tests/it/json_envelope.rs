@@ -272,6 +272,9 @@ const FAILURE_ONLY: &[(&str, &str)] = &[
     ),
 ];
 
+/// (command, arguments that succeed, arguments that fail)
+type Case = (&'static str, Option<Vec<String>>, Vec<String>);
+
 #[test]
 fn every_subcommand_answers_in_exactly_one_envelope_on_success_and_on_failure() {
     let _lab = crate::support::lab::enter(module_path!(), crate::support::lab::Need::Docker);
@@ -341,7 +344,7 @@ fn every_subcommand_answers_in_exactly_one_envelope_on_success_and_on_failure() 
     let zone_ip = ["--new-ip", "192.0.2.44"];
 
     // (command, success args, failure args)
-    let cases: Vec<(&str, Option<Vec<String>>, Vec<String>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "upgrade-path",
             Some(s(&["upgrade-path", "nextcloud", "27.1.11", "28.0.4"])),

@@ -98,7 +98,7 @@ pub enum Command {
     Plan(app::PlanArgs),
     /// A whole app migration: `app plan`, `app run` (also `app NAME …`),
     /// `app status`, `app abort`, `app list`.
-    App(app::Group),
+    App(Box<app::Group>),
     /// Old form of `app status`.
     #[command(hide = true)]
     AppStatus(app::StatusArgs),
@@ -138,7 +138,7 @@ pub fn main() -> ExitCode {
         Command::Docker(cmd) => docker::run(cmd, g),
         Command::Volume(args) => docker::volume(args, g),
         Command::Plan(args) => app::plan(args, g),
-        Command::App(grp) => app::run_group(grp, g),
+        Command::App(grp) => app::run_group(*grp, g),
         Command::AppStatus(args) => app::status(args, g),
         Command::Abort(args) => app::abort(args, g),
         Command::Completions(args) => shell::completions(args, g),
