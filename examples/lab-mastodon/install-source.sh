@@ -4,6 +4,12 @@
 # Active Record encryption keys), lib/mastodon/version.rb, the
 # public/system media hash tree, and a PostgreSQL database with accounts,
 # statuses and media rows. Args: ROOT DB DOMAIN. app/ must be in ROOT/../.
+# With REDIS_SOCKET set, the app's Redis is that unix socket (see redis.sh;
+# Sidekiq's stand-in, app/worker.py, queues its jobs there).
+# VERSION (default 4.3.2) is the Mastodon version version.rb says; with
+# HOMETOWN (e.g. 1.1.1) set it is Hometown's: version.rb also defines
+# hometown_version, as Hometown's does, and the web stand-in reports
+# VERSION+hometown-HOMETOWN.
 # With COMPOSE_PROJECT set, the install is a compose project instead
 # (compose/docker-compose.yml must be in ROOT/../compose/): the database
 # lives in the project's `db` container, started here.
@@ -14,8 +20,9 @@ base=$(dirname "$root")
 id mastodon >/dev/null 2>&1 || useradd -r -m -d /home/mastodon -s /bin/sh mastodon
 rnd() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 mkdir -p "$root"/{lib/mastodon,bin,public/system,config}
-cp "$base/app/server.py" "$root/"; cp "$base/app/bin/tootctl" "$root/bin/"
-cat > "$root/lib/mastodon/version.rb" <<'RB'
+cp "$base/app/server.py" "$base/app/worker.py" "$root/"; cp "$base/app/bin/tootctl" "$root/bin/"
+IFS=. read -r vmaj vmin vpat <<< "${VERSION:-4.3.2}"
+cat > "$root/lib/mastodon/version.rb" <<RB
 # frozen_string_literal: true
 
 module Mastodon
@@ -23,16 +30,17 @@ module Mastodon
     module_function
 
     def major
-      4
+      $vmaj
     end
 
     def minor
-      3
+      $vmin
     end
 
     def patch
-      2
+      $vpat
     end
+$(if [[ -n ${HOMETOWN:-} ]]; then printf '\n    def hometown_version\n      %s\n    end\n' "'hometown-$HOMETOWN'"; fi)
   end
 end
 RB
@@ -49,7 +57,7 @@ ACTIVE_RECORD_ENCRYPTION_PRIMARY_KEY=$(rnd 16)
 DB_HOST=/var/run/postgresql
 DB_USER=mastodon
 DB_NAME=$db
-REDIS_HOST=localhost
+$(if [[ -n ${REDIS_SOCKET:-} ]]; then echo "REDIS_URL=unix://$REDIS_SOCKET"; else echo REDIS_HOST=localhost; fi)
 ES_ENABLED=false
 ENV
 chmod 600 "$root/.env.production"
@@ -93,4 +101,4 @@ INSERT INTO statuses (account_id, text) SELECT 1 + g % 65, 'toot number ' || g F
 INSERT INTO media_attachments (status_id, file_file_name) SELECT g, 'file' || g || '.png' FROM generate_series(1, 60) g;
 INSERT INTO schema_migrations SELECT '2024' || lpad(g::text, 10, '0') FROM generate_series(1, 300) g;
 SQL
-echo "installed Mastodon 4.3.2 at $root ($n media files, database $db)"
+echo "installed Mastodon ${VERSION:-4.3.2}${HOMETOWN:++hometown-$HOMETOWN} at $root ($n media files, database $db)"

@@ -83,7 +83,7 @@ pub trait Classify: std::error::Error {
 impl Classify for RemoteError {
     fn exit_code(&self) -> u8 {
         match self {
-            RemoteError::BadAddress { .. } => BAD_INPUT,
+            RemoteError::BadAddress { .. } | RemoteError::BadSetting { .. } => BAD_INPUT,
             e if e.is_unreachable() => UNREACHABLE,
             _ => FAILURE,
         }
@@ -97,6 +97,7 @@ impl Classify for RemoteError {
             RemoteError::Disconnected { .. } => "disconnected",
             RemoteError::Command { .. } => "remote-command",
             RemoteError::Trust { .. } => "trust",
+            RemoteError::BadSetting { .. } => "bad-setting",
             _ => "remote",
         }
     }

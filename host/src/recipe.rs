@@ -72,6 +72,11 @@ pub struct Directory {
     pub description: String,
     #[serde(default)]
     pub cache: bool,
+    /// The web server (nginx) serves these files itself, so each must be
+    /// readable by its user: the plan scans them (Mastodon's media, whose
+    /// uploads can arrive with mode 0600 or 0660, mastodon/mastodon#7967).
+    #[serde(default)]
+    pub served: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

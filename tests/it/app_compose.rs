@@ -200,7 +200,9 @@ impl Drop for Fixture {
 
 #[test]
 fn nextcloud_moves_from_a_plain_directory_into_a_compose_project() {
-    let _lab = lab::enter(module_path!(), Need::Docker);
+    let Some(_lab) = lab::enter(module_path!(), Need::Docker) else {
+        return;
+    };
     let _one = serial();
     let f = Fixture::new();
     let keys_before = (keys("src"), keys("dst"));
@@ -394,7 +396,10 @@ impl Masto {
         put(
             "src",
             &format!("{base}/app"),
-            &[("server.py", &read("app/server.py"), "755")],
+            &[
+                ("server.py", &read("app/server.py"), "755"),
+                ("worker.py", &read("app/worker.py"), "755"),
+            ],
         );
         put(
             "src",
@@ -412,7 +417,9 @@ impl Masto {
         );
         lab::install(
             "src",
-            &format!("COMPOSE_PROJECT={project} bash -s -- {root} {db} {MASTO_DOMAIN}"),
+            &format!(
+                "COMPOSE_PROJECT={project} REDIS_SOCKET=/run/redis/redis.sock bash -s -- {root} {db} {MASTO_DOMAIN}"
+            ),
             &ex.join("install-source.sh"),
         );
         // The image has no Ruby: the stand-in `bundle` sits in the app's bin/.
@@ -427,9 +434,8 @@ impl Masto {
 app = "mastodon"
 domain = "{MASTO_DOMAIN}"
 backup_dir = "{base}/backup"
-# The lab's redis is a stand-in (queues start empty) and there is no nginx
-# page to edit; compose stops web, streaming and sidekiq.
-skip_steps = ["maintenance-page", "stop-app", "redis-save"]
+# There is no nginx page to edit; compose stops web, streaming and sidekiq.
+skip_steps = ["maintenance-page", "stop-app"]
 
 [source]
 host = "{src}"
@@ -466,6 +472,32 @@ databases = {{ mastodon_production = "{db}" }}
             p = self.port,
             pr = self.project
         )
+    }
+
+    /// `docker-compose ARGS` of the project on `host`; its output.
+    fn dc(&self, host: &str, args: &str) -> String {
+        ok(
+            host,
+            &format!(
+                "cd {} && docker-compose -p {} {args} </dev/null",
+                self.root, self.project
+            ),
+        )
+    }
+
+    /// The jids waiting in the project's Redis (queue:default, schedule).
+    fn queued_jids(&self, host: &str) -> Vec<String> {
+        let text = self.dc(
+            host,
+            "exec -T redis sh -c 'redis-cli lrange queue:default 0 -1; redis-cli zrange schedule 0 -1'",
+        );
+        let mut jids: Vec<String> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v["jid"].as_str().map(str::to_string))
+            .collect();
+        jids.sort();
+        jids
     }
 
     fn tree(&self, host: &str) -> String {
@@ -515,7 +547,9 @@ impl Drop for Masto {
 
 #[test]
 fn mastodon_moves_from_one_compose_project_to_another() {
-    let _lab = lab::enter(module_path!(), Need::Docker);
+    let Some(_lab) = lab::enter(module_path!(), Need::Docker) else {
+        return;
+    };
     let _one = serial();
     // The instance's name, served by a Knot primary and secondary started
     // for this test, points at src with a 20 s TTL.
@@ -535,6 +569,13 @@ fn mastodon_moves_from_one_compose_project_to_another() {
     let src_rows = f.rows("src");
     assert!(src_rows.contains("accounts 65|"), "{src_rows}");
     let env_src = ok("src", &format!("cat {}/.env.production", f.root));
+    // Sidekiq's jobs in the project's Redis: 50 queued, one scheduled.
+    f.dc(
+        "src",
+        "exec -T sidekiq sh -c 'python3 /mastodon/worker.py enqueue 50 && python3 /mastodon/worker.py schedule 20'",
+    );
+    let jids = f.queued_jids("src");
+    assert_eq!(jids.len(), 51, "{jids:?}");
 
     let o = f
         .run
@@ -546,6 +587,10 @@ fn mastodon_moves_from_one_compose_project_to_another() {
     let plan = stdout(&o);
     assert!(o.status.success(), "{plan}{}", stderr(&o));
     assert!(plan.contains("Source runs Mastodon 4.3.2"), "{plan}");
+    assert!(
+        plan.contains("Sidekiq queues: default 50; schedule 1, retry 0, dead 0"),
+        "{plan}"
+    );
     // Stop means the app's containers, not the database's.
     let o = f
         .run
@@ -599,7 +644,36 @@ fn mastodon_moves_from_one_compose_project_to_another() {
         "db redis sidekiq streaming web",
         "dst"
     );
-    assert_eq!(services("src").trim(), "db redis", "src");
+    // Redis too was stopped on src: its data travelled.
+    assert_eq!(services("src").trim(), "db", "src");
+    // The destination's Redis volume holds the jobs; its Sidekiq runs them.
+    assert_eq!(
+        f.dc("dst", "exec -T redis redis-cli llen queue:default")
+            .trim(),
+        "50"
+    );
+    assert_eq!(f.queued_jids("dst"), jids);
+    f.dc(
+        "dst",
+        "exec -T -d sidekiq python3 /mastodon/worker.py run /run/redis/processed.log",
+    );
+    let mut done = Vec::new();
+    for _ in 0..600 {
+        done = f
+            .dc(
+                "dst",
+                "exec -T redis sh -c 'cat /run/redis/processed.log 2>/dev/null; true'",
+            )
+            .lines()
+            .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+            .collect::<Vec<_>>();
+        if done.len() >= 51 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    done.sort();
+    assert_eq!(done, jids);
     let (code, body) = f.get("127.0.0.3", "/api/v1/instance");
     assert_eq!(code, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).expect("json");
@@ -775,7 +849,9 @@ impl Drop for NcMaria {
 
 #[test]
 fn nextcloud_with_mariadb_moves_between_compose_projects() {
-    let _lab = lab::enter(module_path!(), Need::Docker);
+    let Some(_lab) = lab::enter(module_path!(), Need::Docker) else {
+        return;
+    };
     let _one = serial();
     let f = NcMaria::new();
     let keys_before = (keys("src"), keys("dst"));

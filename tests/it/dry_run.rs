@@ -139,7 +139,12 @@ runuser -u postgres -- psql -X -q -d {db} -c 'CREATE TABLE t(i int); INSERT INTO
             "*.log",
             "--dry-run",
         ],
-        &["send a.txt", "delete gone.txt", "rm -rf -- ", "ssh-keygen"],
+        &[
+            "send a.txt",
+            "delete gone.txt",
+            ".migrate-aside-",
+            "ssh-keygen",
+        ],
     );
     assert!(
         !t.contains("b.log"),

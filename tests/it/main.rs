@@ -11,6 +11,7 @@
 mod support;
 
 mod app_compose;
+mod app_hometown;
 mod app_mastodon;
 mod app_nextcloud;
 mod app_stack;
@@ -21,6 +22,7 @@ mod copy_e2e;
 mod dns_knot;
 mod dns_pdns;
 mod dns_providers_http;
+mod dns_token_http;
 mod docker_lab;
 mod dry_run;
 mod hostile_plugins;
@@ -28,8 +30,11 @@ mod json_envelope;
 mod mail_cli;
 mod mail_sync;
 mod mail_users;
+mod nothing_lost;
 mod plugin_sandbox;
 mod plugin_scaffold;
+mod progress;
 mod recipes;
+mod trust_keys;
 mod upgrade_paths_mastodon_discourse;
 mod upgrade_paths_nextcloud_mailu;

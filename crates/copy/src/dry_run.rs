@@ -111,14 +111,22 @@ pub async fn dry_run(opts: &CopyOptions) -> Result<DryRun, CopyError> {
         ));
     }
     if !p.delete.is_empty() {
-        commands.push(format!(
-            "{d}: cd {dr} && rm -rf -- {}",
-            p.delete
-                .iter()
-                .map(|x| sh_quote(&rel(x)))
-                .collect::<Vec<_>>()
-                .join(" ")
-        ));
+        let paths = p
+            .delete
+            .iter()
+            .map(|x| sh_quote(&rel(x)))
+            .collect::<Vec<_>>()
+            .join(" ");
+        if opts.delete_without_backup {
+            commands.push(format!("{d}: cd {dr} && rm -rf -- {paths}"));
+        } else {
+            // Dated when the pass runs; this is the name it would get now.
+            let aside = crate::script::aside_dir(&opts.dst.path, std::time::SystemTime::now());
+            commands.push(format!(
+                "{d}: cd {dr} && move aside into {} (each under its own path, nothing overwritten): {paths}",
+                sh_quote(&aside)
+            ));
+        }
     }
     if !p.mkdirs.is_empty() {
         commands.push(format!(

@@ -37,6 +37,9 @@ pub struct CopyOptions {
     /// rsync-style patterns of names to leave out (see `exclude`).
     pub exclude: Vec<String>,
     pub force: bool,
+    /// Remove for good what the pass removes from the destination, instead
+    /// of moving it aside into a dated directory beside it.
+    pub delete_without_backup: bool,
 }
 
 /// What the operator sees while a copy runs.
@@ -49,6 +52,27 @@ pub struct Progress {
     /// (bytes done, bytes total) per stream.
     pub streams: Vec<(u64, u64)>,
     pub elapsed_secs: f64,
+}
+
+impl Progress {
+    /// Whether the totals are known (a walk knows them once it has counted
+    /// the tree).
+    pub fn totals_known(&self) -> bool {
+        self.bytes_total > 0 || self.files_total > 0
+    }
+
+    /// Cap every counter at its total, where the total is known.
+    pub fn clamp(&mut self) {
+        if self.totals_known() {
+            self.files_done = self.files_done.min(self.files_total);
+            self.bytes_done = self.bytes_done.min(self.bytes_total);
+        }
+        for (d, t) in &mut self.streams {
+            if *t > 0 {
+                *d = (*d).min(*t);
+            }
+        }
+    }
 }
 
 /// The plan as stored next to the job on the source (read by `migrate status`).
@@ -78,6 +102,13 @@ pub struct Summary {
     pub files_sent: u64,
     pub bytes_sent: u64,
     pub deleted: u64,
+    /// What the pass removed from the destination (relative paths, the
+    /// first `LISTED_DELETIONS`; `deleted` counts them all).
+    pub deletions: Vec<String>,
+    /// Where they went: the dated directory beside the destination, or
+    /// None when they were deleted (`--delete-without-backup`) or there
+    /// were none.
+    pub aside: Option<String>,
     pub seconds: f64,
     pub mode: &'static str,
     pub warnings: Vec<String>,
@@ -121,6 +152,15 @@ fn key_lifetime(src_probe: &HashMap<String, String>) -> Duration {
         .unwrap_or(0)
         .saturating_mul(1024);
     trust::DEFAULT_LIFETIME + Duration::from_secs(3600 * used_bytes.div_ceil(8 << 30))
+}
+
+/// How many removed paths a summary names (the count is always whole).
+pub const LISTED_DELETIONS: usize = 1000;
+
+/// Where this pass moves what it removes from the destination.
+fn aside_for(opts: &CopyOptions, p: &Plan) -> Option<String> {
+    (!p.delete.is_empty() && !opts.delete_without_backup)
+        .then(|| script::aside_dir(&opts.dst.path, std::time::SystemTime::now()))
 }
 
 /// Stable id for a (source, destination) pair: reruns find their job.
@@ -257,6 +297,8 @@ pub async fn run(
         ));
     }
     let excludes = Excludes::new(&opts.exclude)?;
+    // A bad key lifetime is refused before anything happens on a server.
+    trust::lifetime_from_env()?;
     let (src, dst) =
         tokio::try_join!(Host::connect(&opts.src.host), Host::connect(&opts.dst.host))?;
     ph.done("connect");
@@ -569,6 +611,19 @@ pub async fn run(
         });
     }
 
+    let aside = aside_for(opts, &p);
+    let deletions: Vec<String> = p
+        .delete
+        .iter()
+        .take(LISTED_DELETIONS)
+        .map(|d| String::from_utf8_lossy(d).into_owned())
+        .collect();
+    for d in &deletions {
+        match &aside {
+            Some(a) => info!(path = %d, aside = %a, "moving aside on the destination"),
+            None => warn!(path = %d, "deleting on the destination (--delete-without-backup)"),
+        }
+    }
     let info_ = PlanInfo {
         id: id.clone(),
         src: opts.src.to_string(),
@@ -601,7 +656,18 @@ pub async fn run(
                 warnings.push(
                     "relayed through this machine: slower than server-to-server, and it stops if this machine disconnects".into(),
                 );
-                relay(&src, &dst, opts, &jd, &p, xattrs, on_progress, started).await?;
+                relay(
+                    &src,
+                    &dst,
+                    opts,
+                    &jd,
+                    &p,
+                    xattrs,
+                    aside.as_deref(),
+                    on_progress,
+                    started,
+                )
+                .await?;
                 ph.done("streaming");
             }
             _ => {
@@ -638,6 +704,7 @@ pub async fn run(
                     key_removal,
                     walk,
                     exclude: excludes.clone(),
+                    aside: aside.clone(),
                 };
                 // One round trip: job files, script, and the detached start.
                 let mut files = job_files(&p, &info_, walk)?;
@@ -700,6 +767,8 @@ pub async fn run(
         files_sent,
         bytes_sent,
         deleted: p.delete.len() as u64,
+        deletions,
+        aside,
         seconds: started.elapsed().as_secs_f64(),
         mode: mode.name(),
         warnings,
@@ -738,7 +807,7 @@ async fn upload_files(
 ) -> Result<(), CopyError> {
     let jq = sh_quote(jd);
     let mut cmd = format!(
-        "umask 077; mkdir -p {jq} && cd {jq} && rm -f list.* delete pid started finished sent s*.rc s*.err s*.walkerr s*.dsterr s*.idx keys && echo starting > state"
+        "umask 077; mkdir -p {jq} && cd {jq} && rm -f list.* delete pid started finished sent s*.rc s*.err s*.walkerr s*.dsterr s*.idx total keys && echo starting > state"
     );
     let mut data = Vec::with_capacity(files.iter().map(|f| f.1.len()).sum());
     for (name, bytes) in files {
@@ -766,11 +835,26 @@ fn launch_command(jd: &str) -> String {
     )
 }
 
-/// Read the job's progress files into a snapshot.
+/// Read the job's progress files into a snapshot. No counter exceeds its
+/// total: each stream is capped by its planned share, the sum by the
+/// whole, and a total that is not known yet (a walk still counting) is 0.
 pub fn progress_from(kv: &HashMap<String, String>, info_: &PlanInfo, elapsed: f64) -> Progress {
+    let pair = |key: &str| {
+        kv.get(key).and_then(|v| {
+            let mut it = v.split_whitespace().map(|x| x.parse::<u64>().ok());
+            Some((it.next()??, it.next()??))
+        })
+    };
+    // A walk learns its totals from its own count of the tree (`total`,
+    // written once that count ends) and, at the end, from what it sent.
+    let (files_total, bytes_total) = match (pair("sent"), info_.walk) {
+        (Some(t), _) => t,
+        (None, true) => pair("total").unwrap_or((0, 0)),
+        (None, false) => (info_.files, info_.bytes),
+    };
     let mut pr = Progress {
-        files_total: info_.files,
-        bytes_total: info_.bytes,
+        files_total,
+        bytes_total,
         elapsed_secs: elapsed,
         ..Progress::default()
     };
@@ -780,33 +864,34 @@ pub fn progress_from(kv: &HashMap<String, String>, info_: &PlanInfo, elapsed: f6
         .zip(info_.stream_bytes.iter())
         .enumerate()
     {
-        let (cp, n) = kv
-            .get(&format!("stream {i}"))
-            .and_then(|v| {
-                let mut it = v.split_whitespace().map(|x| x.parse::<u64>().unwrap_or(0));
-                Some((it.next()?, it.next()?))
-            })
-            .unwrap_or((0, 0));
-        // Walk mode: no per-stream totals to cap by.
-        let (files, bytes) = if info_.walk {
-            (u64::MAX, u64::MAX)
+        // `records` is tar's checkpoint figure, which counts records (not
+        // checkpoints); `members` the non-directories in its index.
+        let (records, members) = pair(&format!("stream {i}")).unwrap_or((0, 0));
+        let archive = records.saturating_mul(script::RECORD_BYTES);
+        let data = archive.saturating_sub(members.saturating_mul(TAR_OVERHEAD_PER_FILE));
+        // A walk has no per-stream shares to cap by.
+        let (n, data, share) = if info_.walk {
+            (members, data, 0)
         } else {
-            (files, bytes)
+            (members.min(files), data.min(bytes), bytes)
         };
-        let n = n.min(files);
-        let archive = cp * script::CHECKPOINT_RECORDS * script::BLOCKING_FACTOR * 512;
-        let data = archive.saturating_sub(n * TAR_OVERHEAD_PER_FILE).min(bytes);
         pr.files_done += n;
         pr.bytes_done += data;
-        pr.streams.push((data, if info_.walk { 0 } else { bytes }));
+        pr.streams.push((data, share));
     }
-    if let Some((f, b)) = kv.get("sent").and_then(|v| {
-        let mut it = v.split_whitespace().map(|x| x.parse::<u64>().ok());
-        Some((it.next()??, it.next()??))
-    }) {
-        pr.files_total = f;
-        pr.bytes_total = b;
+    if kv.get("state").map(String::as_str) == Some("done") {
+        // The job finished: everything it was to send has gone (the
+        // checkpoints lag by up to a megabyte, the directory stream is not
+        // counted per stream).
+        pr.files_done = pr.files_total;
+        pr.bytes_done = pr.bytes_total;
+        if !info_.walk {
+            for ((d, _), &b) in pr.streams.iter_mut().zip(info_.stream_bytes.iter()) {
+                *d = b;
+            }
+        }
     }
+    pr.clamp();
     pr
 }
 
@@ -892,6 +977,7 @@ async fn relay(
     jd: &str,
     p: &Plan,
     xattrs: bool,
+    aside: Option<&str>,
     on_progress: &mut (dyn FnMut(&Progress) + Send),
     started: Instant,
 ) -> Result<(), CopyError> {
@@ -913,6 +999,7 @@ async fn relay(
         key_removal: None,
         walk: false,
         exclude: Default::default(),
+        aside: aside.map(str::to_string),
     };
     src.sh(
         "marking the job",
@@ -923,7 +1010,10 @@ async fn relay(
     let dq = sh_quote(&opts.dst.path);
     dst.sh(
         "preparing the destination",
-        &format!("mkdir -p -- {dq} && cd -- {dq} && xargs -0 rm -rf --"),
+        &format!(
+            "mkdir -p -- {dq} && {}",
+            script::delete_command(&opts.dst.path, aside)
+        ),
         Some(&nul_join(&p.delete)),
     )
     .await?;
@@ -1013,6 +1103,7 @@ async fn relay(
                     pr.streams.push((b, p.stream_bytes[i]));
                 }
                 pr.files_done = if pr.bytes_total > 0 { (p.files as f64 * pr.bytes_done as f64 / pr.bytes_total as f64) as u64 } else { 0 };
+                pr.clamp();
                 on_progress(&pr);
             }
         }
@@ -1026,6 +1117,17 @@ async fn relay(
         && let Err(e) = one("dirs".into(), Arc::new(AtomicU64::new(0))).await
     {
         failed.push(e);
+    }
+    if failed.is_empty() {
+        // Every stream ended well: all of it went (the counters lag a read).
+        on_progress(&Progress {
+            files_done: p.files,
+            files_total: p.files,
+            bytes_done: p.bytes,
+            bytes_total: p.bytes,
+            streams: p.stream_bytes.iter().map(|&b| (b, b)).collect(),
+            elapsed_secs: started.elapsed().as_secs_f64(),
+        });
     }
     let state = if failed.is_empty() { "done" } else { "failed" };
     let mark = if failed.is_empty() {

@@ -10,6 +10,7 @@ pub mod job;
 pub mod manifest;
 pub mod plan;
 pub mod remote_cmds;
+pub mod report;
 pub mod script;
 pub mod status;
 pub mod verify;

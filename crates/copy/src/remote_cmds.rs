@@ -91,12 +91,13 @@ if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then echo "alive $p"; fi
 [ -f finished ] && echo "finished $(cat finished)"
 [ -f keys ] && echo "keysleft 1"
 [ -f sent ] && echo "sent $(cat sent)"
+[ -f total ] && echo "total $(cat total)"
 [ -s retries ] && echo "retries $(wc -l < retries) $(tail -n 1 retries | tr '\n' ' ')"
 for f in s*.err; do
   [ -e "$f" ] || continue
   i=${{f#s}}; i=${{i%.err}}
   c=$(grep -E '^tar: [0-9]+$' "$f" | tail -n 1); c=${{c#tar: }}
-  n=0; [ -f "s$i.idx" ] && n=$(wc -l < "s$i.idx")
+  n=0; [ -f "s$i.idx" ] && n=$(grep -vc '/$' "s$i.idx")
   echo "stream $i ${{c:-0}} $n"
 done
 echo "now $(date +%s)"

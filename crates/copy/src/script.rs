@@ -33,6 +33,70 @@ pub struct ScriptParams {
     /// Names the walk leaves out (the lists given to the other modes were
     /// made through the same exclusions).
     pub exclude: Excludes,
+    /// Where the destination's entries that the plan removes are moved
+    /// (see `delete_command`); None: removed for good
+    /// (`--delete-without-backup`).
+    pub aside: Option<String>,
+}
+
+/// The command, run on dst with the NUL-separated list of paths to remove
+/// (relative to `dst_root`) on its stdin, that takes them away. With an
+/// `aside` directory each one is moved there under its own relative path,
+/// never overwriting anything, and a path that cannot be moved stops the
+/// command with an error (nothing is removed instead); without one they are
+/// deleted. A path already gone is no error either way.
+pub fn delete_command(dst_root: &str, aside: Option<&str>) -> String {
+    match aside {
+        None => format!("cd -- {} && xargs -0 -r rm -rf --", sh_quote(dst_root)),
+        Some(a) => format!(
+            "cd -- {} && xargs -0 -r sh -c {} migrate-aside {}",
+            sh_quote(dst_root),
+            sh_quote(MOVE_ASIDE),
+            sh_quote(a)
+        ),
+    }
+}
+
+/// `sh -c` body of the aside move: $1 the aside directory, then the paths.
+/// `${p%/*}` rather than `dirname`, whose output loses a name's trailing
+/// newlines.
+const MOVE_ASIDE: &str = r#"a=$1; shift
+for p; do
+  [ -e "$p" ] || [ -L "$p" ] || continue
+  case $p in */*) d=${p%/*} ;; *) d=. ;; esac
+  if [ -e "$a/$p" ] || [ -L "$a/$p" ]; then
+    echo "not moving $p aside: $a/$p already exists" >&2; exit 255
+  fi
+  mkdir -p -- "$a/$d" && mv -- "$p" "$a/$p" || { echo "could not move $p aside into $a" >&2; exit 255; }
+done"#;
+
+/// The dated directory beside the destination that a pass moves what it
+/// removes into: `DST.migrate-aside-YYYYMMDD-HHMMSS` (UTC). Beside, not
+/// inside, so later passes and verification see the destination as the
+/// source has it; on the same filesystem unless the destination is a
+/// mount point of its own (then the move copies).
+pub fn aside_dir(dst_root: &str, now: std::time::SystemTime) -> String {
+    let secs = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86400, secs % 86400);
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let root = dst_root.trim_end_matches('/');
+    format!(
+        "{root}.migrate-aside-{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Manifest record format; the same as `manifest::find_command`'s.
@@ -140,6 +204,16 @@ walk_names() {
   done
   return $rc
 }
+# The walk's totals, for progress, before the streams are through: a plain
+# count of the whole tree alongside them (the streams' own walks then find
+# its metadata cached), written to $J/total when it ends. It counts as
+# walk_finish does, so the two agree on a tree at rest. Once the job has
+# ended its `sent` stands in for it.
+count_tree() (
+  cd "$SRC" || exit 0
+  find . EXCL -printf "$C" 2>/dev/null | awk '$1 != "d" {n++} $1 == "f" {b += $2} END {printf "%d %d\n", n, b}' > "$J/total.tmp" &&
+    mv -f "$J/total.tmp" "$J/total"
+)
 walk_finish() {
   cat "$J"/hl.* 2>/dev/null > "$J/list.links"
   { cat "$J/list.links"; { cat "$J/dirs.top"; sed -z 's|/[^/]*$||' "$J/list.links"; } | sort -zu; } > "$J/list.dirs"
@@ -202,7 +276,11 @@ pub fn premake_command(dst_root: &str) -> String {
 /// default 10 KiB mean a sixth of the write() calls into the pipe (tar
 /// reading from a pipe reassembles records, so extract needs no option).
 pub const BLOCKING_FACTOR: u64 = 128;
-/// A checkpoint (progress line) every this many records: 1 MiB.
+/// One tar record, in bytes.
+pub const RECORD_BYTES: u64 = BLOCKING_FACTOR * 512;
+/// A checkpoint (progress line) every this many records: 1 MiB. The figure
+/// tar prints there (`%u`) is the number of records written so far, not
+/// of checkpoints.
 pub const CHECKPOINT_RECORDS: u64 = 16;
 
 /// The source-side tar for list `name` (without output redirection).
@@ -296,7 +374,8 @@ pub fn render(p: &ScriptParams) -> String {
             format!("{}{}", p.exclude.shell_vars(), WALK)
                 .replace("MANIFEST_FMT", MANIFEST_FMT)
                 .replace(" EXCL ", &format!(" {} ", p.exclude.find_expr())),
-            r#"walk_prepare 2>"$J/walk.err" || fail=1
+            r#"count_tree &
+  walk_prepare 2>"$J/walk.err" || fail=1
   mark walked
   # Below the cut each subtree travels in one stream; above it, several
   # streams write into the same directories.
@@ -304,8 +383,11 @@ pub fn render(p: &ScriptParams) -> String {
   probe_wait
   [ $fail = 0 ] && { walk_deal 2>>"$J/walk.err" || fail=1; }
   if [ $fail = 0 ]; then
-    for ((i = 0; i < N; i++)); do wstream "$i" & done
-    wait
+    # Only the streams are waited for: the count (for progress alone)
+    # never holds the job up.
+    ws=()
+    for ((i = 0; i < N; i++)); do wstream "$i" & ws+=($!); done
+    wait "${ws[@]}"
     for ((i = 0; i < N; i++)); do ok_stream "$i" || fail=1; done
   fi
   [ $fail = 0 ] && { walk_finish || fail=1; }"#,
@@ -331,7 +413,7 @@ cd "$J" || exit 1
 echo $$ > pid
 date +%s > started
 echo running > state
-rm -f s*.rc s*.err s*.walkerr s*.dsterr s*.idx delete.err walk.err sent times retries
+rm -f s*.rc s*.err s*.walkerr s*.dsterr s*.idx delete.err walk.err sent total total.tmp times retries
 # Step timings, for finding where a slow copy spends its time.
 mark() {{ echo "$1 $(date +%s.%N)" >> "$J/times"; }}
 mark start
@@ -485,10 +567,7 @@ mv -f "$J/state.tmp" "$J/state"
         n = p.streams,
         mkdir = sh_quote(&format!("mkdir -p -- {}", sh_quote(&p.dst_root))),
         premake = sh_quote(&premake_command(&p.dst_root)),
-        delete = sh_quote(&format!(
-            "cd -- {} && xargs -0 rm -rf --",
-            sh_quote(&p.dst_root)
-        )),
+        delete = sh_quote(&delete_command(&p.dst_root, p.aside.as_deref())),
     )
 }
 
@@ -511,7 +590,80 @@ mod tests {
             key_removal: None,
             walk: false,
             exclude: Excludes::default(),
+            aside: None,
         }
+    }
+
+    #[test]
+    fn the_aside_directory_is_dated_in_utc_beside_the_destination() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_709_210_096);
+        assert_eq!(
+            aside_dir("/srv/media/", t),
+            "/srv/media.migrate-aside-20240229-123456"
+        );
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(951_782_400);
+        assert_eq!(aside_dir("/d", t), "/d.migrate-aside-20000229-000000");
+    }
+
+    /// What the pass removes goes aside byte for byte, under its own
+    /// relative path, odd names included; nothing aside is overwritten; a
+    /// path already gone is no error; without an aside it is deleted.
+    #[test]
+    fn deletions_move_aside_intact() {
+        let dir = std::env::temp_dir().join(format!("migrate-aside-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let dst = dir.join("dst tree");
+        std::fs::create_dir_all(dst.join("sub/deeper")).unwrap();
+        std::fs::write(dst.join("extra"), b"one").unwrap();
+        std::fs::write(dst.join("sub/new\nline 'q'"), b"two").unwrap();
+        std::fs::write(dst.join("sub/deeper/f"), b"three").unwrap();
+        std::fs::write(dst.join("keep"), b"kept").unwrap();
+        let aside = dir.join("dst tree.migrate-aside-x");
+        let (d, a) = (dst.to_str().unwrap(), aside.to_str().unwrap());
+        let run = |aside: Option<&str>, list: &[u8]| {
+            let mut c = Command::new("sh")
+                .arg("-c")
+                .arg(delete_command(d, aside))
+                .stdin(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            {
+                use std::io::Write;
+                c.stdin.take().unwrap().write_all(list).unwrap();
+            }
+            c.wait_with_output().unwrap()
+        };
+        let out = run(
+            Some(a),
+            b"./extra\0./sub/new\nline 'q'\0./sub/deeper\0./never-there\0",
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(std::fs::read(aside.join("extra")).unwrap(), b"one");
+        assert_eq!(
+            std::fs::read(aside.join("sub/new\nline 'q'")).unwrap(),
+            b"two"
+        );
+        assert_eq!(std::fs::read(aside.join("sub/deeper/f")).unwrap(), b"three");
+        assert!(!dst.join("extra").exists() && !dst.join("sub/deeper").exists());
+        assert_eq!(std::fs::read(dst.join("keep")).unwrap(), b"kept");
+        // A name already aside is never overwritten: the command fails and
+        // the destination keeps its file.
+        std::fs::write(dst.join("extra"), b"again").unwrap();
+        let out = run(Some(a), b"./extra\0");
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+        assert_eq!(std::fs::read(dst.join("extra")).unwrap(), b"again");
+        assert_eq!(std::fs::read(aside.join("extra")).unwrap(), b"one");
+        // --delete-without-backup.
+        let out = run(None, b"./extra\0");
+        assert!(out.status.success());
+        assert!(!dst.join("extra").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// Runs a job's script to its end (its own failures go to the state file).
@@ -521,6 +673,91 @@ mod tests {
             .status()
             .unwrap();
         assert!(st.success());
+    }
+
+    /// What `migrate status` would read of the job in `job`.
+    fn status_progress(job: &std::path::Path, info: &crate::job::PlanInfo) -> crate::Progress {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(crate::remote_cmds::status_script(&job.to_string_lossy()))
+            .output()
+            .unwrap();
+        crate::job::progress_from(&crate::remote_cmds::parse_kv(&out.stdout), info, 1.0)
+    }
+
+    /// A stream's counters, read from a real tar's checkpoints and index:
+    /// tar's checkpoint figure counts records, and its index lists the
+    /// directories too, so reading either naively overshoots (16 times the
+    /// bytes, files plus directories), which the totals then hide only
+    /// where they cap it.
+    #[test]
+    fn stream_counters_match_what_tar_sent() {
+        let dir = std::env::temp_dir().join(format!("migrate-count-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let p = params(&dir);
+        let job = dir.join("job");
+        let src = dir.join("src tree");
+        std::fs::create_dir_all(&job).unwrap();
+        let mut list = Vec::new();
+        let mut bytes = 0u64;
+        for d in 0..4 {
+            let sub = format!("d{d}");
+            std::fs::create_dir_all(src.join(&sub)).unwrap();
+            list.extend_from_slice(format!("{sub}\0").as_bytes());
+            for f in 0..10 {
+                let len = 200_000 + d * 1000 + f;
+                let body: Vec<u8> = (0..len).map(|i| (i * 7 + d) as u8).collect();
+                std::fs::write(src.join(format!("{sub}/f{f}")), &body).unwrap();
+                list.extend_from_slice(format!("{sub}/f{f}\0").as_bytes());
+                bytes += len as u64;
+            }
+        }
+        std::fs::write(job.join("list.0"), &list).unwrap();
+        std::fs::write(job.join("state"), "running\n").unwrap();
+        let st = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "cd \"$J\" && {} 2>\"$J/s0.err\" > /dev/null",
+                create_command(&p, "0", true)
+            ))
+            .env("J", &job)
+            .env("SRC", &src)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        // Uncapped (a walk before its count ends has no totals): the raw
+        // figures must already be right.
+        let raw = crate::job::PlanInfo {
+            walk: true,
+            stream_files: vec![0],
+            stream_bytes: vec![0],
+            ..Default::default()
+        };
+        let pr = status_progress(&job, &raw);
+        assert_eq!(pr.files_done, 40, "directories counted as files");
+        let slack = (1 << 20) + 40 * 512;
+        assert!(
+            pr.bytes_done + slack >= bytes && pr.bytes_done <= bytes + 40 * 512,
+            "{} bytes counted for {bytes} sent",
+            pr.bytes_done
+        );
+        // Planned totals cap every counter.
+        let planned = crate::job::PlanInfo {
+            files: 40,
+            bytes,
+            stream_files: vec![40],
+            stream_bytes: vec![bytes],
+            ..Default::default()
+        };
+        let pr = status_progress(&job, &planned);
+        assert!(pr.bytes_done <= pr.bytes_total && pr.files_done <= pr.files_total);
+        assert!(pr.streams.iter().all(|(d, t)| d <= t));
+        // A finished job reads exactly its totals.
+        std::fs::write(job.join("state"), "done\n").unwrap();
+        let pr = status_progress(&job, &planned);
+        assert_eq!((pr.files_done, pr.bytes_done), (40, bytes));
+        assert_eq!(pr.streams, vec![(bytes, bytes)]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// The script really copies, locally, with dst_run = sh -c.
@@ -757,6 +994,25 @@ mod tests {
         // 70 + shallow + linked + other + ln = 74 non-directories.
         let sent = std::fs::read_to_string(job.join("sent")).unwrap();
         assert_eq!(sent.split_whitespace().next(), Some("74"), "{sent}");
+        // The count made alongside the streams agrees with what was sent,
+        // and the finished job's progress reads exactly its totals.
+        // (The job does not wait for its count.)
+        let started = std::time::Instant::now();
+        while !job.join("total").exists() && started.elapsed().as_secs() < 30 {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let total = std::fs::read_to_string(job.join("total")).unwrap();
+        assert_eq!(total, sent);
+        let info = crate::job::PlanInfo {
+            walk: true,
+            stream_files: vec![0; 3],
+            stream_bytes: vec![0; 3],
+            ..Default::default()
+        };
+        let pr = status_progress(&job, &info);
+        assert_eq!(pr.files_done, 74);
+        assert_eq!(pr.files_total, 74);
+        assert_eq!(pr.bytes_done, pr.bytes_total);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -80,6 +80,16 @@ pub fn drop_if_exists(engine: Engine, db: &str) -> String {
     format!("DROP DATABASE IF EXISTS {}", ident(engine, db))
 }
 
+/// Renaming a PostgreSQL database (moving it aside, kept); MariaDB has no
+/// such statement. Both names go through `ident`.
+pub fn pg_rename(from: &str, to: &str) -> String {
+    format!(
+        "ALTER DATABASE {} RENAME TO {}",
+        ident(Engine::Postgresql, from),
+        ident(Engine::Postgresql, to)
+    )
+}
+
 pub fn drop(engine: Engine, db: &str) -> String {
     format!("DROP DATABASE {}", ident(engine, db))
 }
@@ -145,6 +155,10 @@ mod tests {
 
     #[test]
     fn names_are_escaped_in_every_statement() {
+        assert_eq!(
+            pg_rename("nc\"; DROP DATABASE x; --", "nc\"_before_migrate"),
+            "ALTER DATABASE \"nc\"\"; DROP DATABASE x; --\" RENAME TO \"nc\"\"_before_migrate\""
+        );
         assert_eq!(
             exists(Engine::Mariadb, "a\\'b"),
             "select 1 from information_schema.schemata where schema_name='a\\\\\\'b'"

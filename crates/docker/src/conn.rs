@@ -27,6 +27,8 @@ pub struct DockerHost {
     /// The ssh master that carries the forwarded socket (kept alive with it).
     forward: Option<Session>,
     local_sock: Option<PathBuf>,
+    /// The private directory holding `local_sock`, removed with it.
+    sock_dir: Option<tempfile::TempDir>,
 }
 
 impl std::fmt::Debug for DockerHost {
@@ -96,12 +98,12 @@ impl DockerHost {
                 )));
             }
         }
-        let (forward, local_sock, path) = match host.spec() {
-            HostSpec::Local => (None, None, remote_sock.clone()),
+        let (forward, local_sock, sock_dir, path) = match host.spec() {
+            HostSpec::Local => (None, None, None, remote_sock.clone()),
             HostSpec::Ssh { dest } => {
-                let (s, p) = forward_socket(dest, &remote_sock, &name).await?;
+                let (s, d, p) = forward_socket(dest, &remote_sock, &name).await?;
                 let ps = p.to_string_lossy().to_string();
-                (Some(s), Some(p), ps)
+                (Some(s), Some(p), Some(d), ps)
             }
         };
         let api_err = |what: &str, e| DockerError::Api {
@@ -123,6 +125,7 @@ impl DockerHost {
             docker,
             forward,
             local_sock,
+            sock_dir,
         })
     }
 
@@ -146,6 +149,7 @@ impl DockerHost {
         if let Some(p) = self.local_sock.take() {
             let _ = std::fs::remove_file(p);
         }
+        drop(self.sock_dir.take());
         self.host.clone().close().await;
     }
 }
@@ -158,6 +162,20 @@ impl Drop for DockerHost {
     }
 }
 
+/// A fresh private directory for forwarded sockets, made by mkdtemp: a
+/// name nobody can guess or create first, mode 0700 from the start. (A
+/// fixed name such as `migrate-docker-PID` could be made beforehand by
+/// another user, who would then hold a socket as good as root on the
+/// server.) Made 0700, not chmod-ed after: there is no moment when it is
+/// open. Removed when dropped.
+fn socket_dir() -> std::io::Result<tempfile::TempDir> {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new()
+        .prefix("migrate-docker-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+}
+
 /// Forward `remote_sock` on `dest` to a fresh unix socket in a private
 /// directory on this machine, over an ssh master of its own (the master the
 /// shell commands use has a session limit to respect, see sshd MaxSessions).
@@ -165,19 +183,17 @@ async fn forward_socket(
     dest: &str,
     remote_sock: &str,
     name: &str,
-) -> Result<(Session, PathBuf), DockerError> {
-    let dir = std::env::temp_dir().join(format!("migrate-docker-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| DockerError::Forward {
+) -> Result<(Session, tempfile::TempDir, PathBuf), DockerError> {
+    let dir = socket_dir().map_err(|e| DockerError::Forward {
         host: name.to_string(),
-        detail: format!("creating {}: {e}", dir.display()),
+        detail: format!(
+            "creating a private directory in {}: {e}",
+            std::env::temp_dir().display()
+        ),
     })?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        // The socket is as good as root on the server: only we may reach it.
-        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
-    }
-    let local = dir.join(format!("{}.sock", SEQ.fetch_add(1, Ordering::Relaxed)));
+    let local = dir
+        .path()
+        .join(format!("{}.sock", SEQ.fetch_add(1, Ordering::Relaxed)));
     let _ = std::fs::remove_file(&local);
     let mut b = SessionBuilder::default();
     b.known_hosts_check(KnownHosts::Strict)
@@ -207,5 +223,44 @@ async fn forward_socket(
                 "{e}; the server's sshd must allow stream-local forwarding (AllowStreamLocalForwarding yes, the default)"
             ),
         })?;
-    Ok((session, local))
+    Ok((session, dir, local))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::socket_dir;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// The old fixed name, made first by someone else, is not used; each
+    /// directory is new, private from the start, and gone when dropped.
+    #[test]
+    fn socket_directories_are_unpredictable_and_private() {
+        let fixed = std::env::temp_dir().join(format!("migrate-docker-{}", std::process::id()));
+        std::fs::create_dir_all(&fixed).unwrap();
+        std::fs::set_permissions(&fixed, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let a = socket_dir().unwrap();
+        let b = socket_dir().unwrap();
+        assert_ne!(a.path(), fixed.as_path());
+        assert_ne!(a.path(), b.path());
+        for d in [&a, &b] {
+            let m = std::fs::metadata(d.path()).unwrap();
+            assert!(m.is_dir());
+            assert_eq!(
+                m.permissions().mode() & 0o777,
+                0o700,
+                "{}",
+                d.path().display()
+            );
+            let name = d.path().file_name().unwrap().to_string_lossy().into_owned();
+            assert!(name.starts_with("migrate-docker-"), "{name}");
+            assert!(
+                !name.ends_with(&std::process::id().to_string()),
+                "{name} is derived from the pid"
+            );
+        }
+        let gone = a.path().to_path_buf();
+        drop(a);
+        assert!(!gone.exists());
+        std::fs::remove_dir(&fixed).unwrap();
+    }
 }

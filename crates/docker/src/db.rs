@@ -25,7 +25,8 @@ use bollard::query_parameters::InspectContainerOptions;
 use migrate_db::runner::{Pipe, Piped};
 use migrate_db::transfer::{self, Mode, Side, Source, Transfer};
 use migrate_db::{Client, DbError, DbName, Place};
-use migrate_remote::{HostSpec, JobId, PipeError, sh_quote};
+use migrate_progress::{Report, Unit};
+use migrate_remote::{HostSpec, JobId, OnBytes, PipeError, sh_quote};
 use serde::Serialize;
 use tracing::instrument;
 
@@ -131,16 +132,31 @@ struct DockerPipe<'a> {
     d: &'a DockerHost,
     src: &'a HostSpec,
     dst: &'a HostSpec,
+    progress: &'a dyn Report,
 }
 
 impl Pipe for DockerPipe<'_> {
     async fn pipe(&self, dump: &str, load: &str) -> Result<Piped, DbError> {
-        let (route, outcome) = pipe(self.s, self.d, self.src, self.dst, dump, load)
-            .await
-            .map_err(|e| match e {
-                DockerError::Remote(r) => DbError::Remote(r),
-                e => DbError::Failed(e.to_string()),
-            })?;
+        // The database's dump is not sized before it is made, so the bytes
+        // through the pipe show without a total.
+        let task = format!("database {} → {}", self.src, self.dst);
+        let show = |n: u64| self.progress.update(&task, Unit::Bytes, n, None);
+        show(0);
+        let res = pipe(
+            self.s,
+            self.d,
+            self.src,
+            self.dst,
+            dump,
+            load,
+            Some(OnBytes(&show)),
+        )
+        .await;
+        self.progress.finish(&task);
+        let (route, outcome) = res.map_err(|e| match e {
+            DockerError::Remote(r) => DbError::Remote(r),
+            e => DbError::Failed(e.to_string()),
+        })?;
         Ok(Piped {
             route,
             bytes: None,
@@ -166,7 +182,7 @@ fn docker_err(e: DbError) -> DockerError {
 }
 
 #[instrument(skip_all, fields(src = %m.src, dst = %m.dst))]
-pub async fn move_db(m: &DbMove) -> Result<DbReport, DockerError> {
+pub async fn move_db(m: &DbMove, progress: &dyn Report) -> Result<DbReport, DockerError> {
     let src_db = m
         .src_db
         .as_deref()
@@ -210,6 +226,7 @@ pub async fn move_db(m: &DbMove) -> Result<DbReport, DockerError> {
         d: &d,
         src: &m.src,
         dst: &m.dst,
+        progress,
     };
     let moved = transfer::run(&t, &from, &to, &pipe)
         .await
@@ -244,6 +261,7 @@ async fn pipe(
     dst: &HostSpec,
     src_script: &str,
     load: &str,
+    on_bytes: Option<OnBytes<'_>>,
 ) -> Result<(String, Result<(), String>), DockerError> {
     debug_assert!(s.host.spec() == src && d.host.spec() == dst);
     let stamp = std::time::SystemTime::now()
@@ -253,11 +271,9 @@ async fn pipe(
     let job = JobId::new(&format!("docker-db-{}-{stamp}", std::process::id()))?;
     let dump = format!("bash -c {}", sh_quote(src_script));
     let load = format!("bash -c {}", sh_quote(load));
-    match migrate_remote::pipe::run(&migrate_remote::Pipe::new(
-        &s.host, &d.host, job, &dump, &load,
-    ))
-    .await
-    {
+    let mut p = migrate_remote::Pipe::new(&s.host, &d.host, job, &dump, &load);
+    p.on_bytes = on_bytes;
+    match migrate_remote::pipe::run(&p).await {
         Ok(t) => Ok((t.route.name().into(), Ok(()))),
         Err(PipeError::Remote(e)) => Err(e.into()),
         Err(e @ PipeError::Failed { .. }) => Ok(("stream".into(), Err(e.to_string()))),

@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 
 use migrate_copy::{CopyOptions, Outcome};
+use migrate_progress::Report;
 use migrate_remote::{Host, HostSpec, Location, sh_quote};
 use serde::Serialize;
 use tracing::{info, instrument, warn};
@@ -74,6 +75,7 @@ async fn copy_tree(
     src_path: &str,
     dst: &HostSpec,
     dst_path: &str,
+    progress: &dyn Report,
 ) -> Result<migrate_copy::Summary, DockerError> {
     let opts = CopyOptions {
         src: Location {
@@ -94,9 +96,13 @@ async fn copy_tree(
         exclude: Vec::new(),
         // The caller decided (empty, or --force with a backup).
         force: true,
+        delete_without_backup: false,
     };
-    let mut quiet = |_p: &migrate_copy::Progress| {};
-    let sum = match migrate_copy::run(&opts, &mut quiet).await? {
+    let mut shown = migrate_copy::report::Shown::new(progress, "docker root");
+    let mut on = |p: &migrate_copy::Progress| shown.on(p);
+    let res = migrate_copy::run(&opts, &mut on).await;
+    shown.end();
+    let sum = match res? {
         Outcome::Finished(s) => s,
         Outcome::Detached { job_id, .. } => {
             return Err(DockerError::Failed(format!(
@@ -142,7 +148,7 @@ async fn check_served(
 
 /// Two servers: mask/stop both, copy, unmask/start the destination.
 #[instrument(skip_all, fields(src = %m.src, dst = %m.dst))]
-pub async fn move_root(m: &RootMove) -> Result<RootReport, DockerError> {
+pub async fn move_root(m: &RootMove, progress: &dyn Report) -> Result<RootReport, DockerError> {
     if m.src == m.dst {
         return Err(DockerError::BadInput(
             "source and destination are the same host; use `migrate docker root-relocate HOST NEW_DIR` to move the docker root to another disk".into(),
@@ -202,7 +208,7 @@ pub async fn move_root(m: &RootMove) -> Result<RootReport, DockerError> {
             Err(e) => return Err(restore(e).await),
         }
     };
-    let sum = match copy_tree(&m.src, &si.docker_root, &m.dst, &di.docker_root).await {
+    let sum = match copy_tree(&m.src, &si.docker_root, &m.dst, &di.docker_root, progress).await {
         Ok(s) => s,
         Err(e) => {
             let mut msg = e.to_string();
@@ -268,7 +274,7 @@ pub struct Relocate {
 /// One host: stop docker, copy its root to `new_dir`, bind-mount `new_dir`
 /// over the old root, start docker.
 #[instrument(skip_all, fields(host = %r.host, new = %r.new_dir))]
-pub async fn relocate(r: &Relocate) -> Result<RootReport, DockerError> {
+pub async fn relocate(r: &Relocate, progress: &dyn Report) -> Result<RootReport, DockerError> {
     let dh0 = DockerHost::connect(&r.host).await?;
     let inv = inventory::inventory(&dh0).await?;
     let root = inv.docker_root.clone();
@@ -316,7 +322,7 @@ pub async fn relocate(r: &Relocate) -> Result<RootReport, DockerError> {
         None,
     )
     .await?;
-    let sum = match copy_tree(&r.host, &root, &r.host, &nd).await {
+    let sum = match copy_tree(&r.host, &root, &r.host, &nd, progress).await {
         Ok(s) => s,
         Err(e) => {
             let _ = daemon::start(&host, &init).await;

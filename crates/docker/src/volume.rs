@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use bollard::models::VolumeCreateRequest;
 use migrate_copy::{CopyOptions, Outcome, Summary};
+use migrate_progress::Report;
 use migrate_remote::{HostSpec, Location, sh_quote};
 use serde::Serialize;
 use tracing::{info, instrument, warn};
@@ -179,9 +180,16 @@ echo "$f""#,
     Ok(String::from_utf8_lossy(&out).trim().to_string())
 }
 
-async fn pass(opts: &CopyOptions) -> Result<Summary, DockerError> {
-    let mut quiet = |_p: &migrate_copy::Progress| {};
-    match migrate_copy::run(opts, &mut quiet).await? {
+async fn pass(
+    opts: &CopyOptions,
+    progress: &dyn Report,
+    task: &str,
+) -> Result<Summary, DockerError> {
+    let mut shown = migrate_copy::report::Shown::new(progress, task);
+    let mut on = |p: &migrate_copy::Progress| shown.on(p);
+    let res = migrate_copy::run(opts, &mut on).await;
+    shown.end();
+    match res? {
         Outcome::Finished(s) => Ok(s),
         Outcome::Detached { job_id, .. } => Err(DockerError::Failed(format!(
             "copy job {job_id} detached unexpectedly"
@@ -190,7 +198,10 @@ async fn pass(opts: &CopyOptions) -> Result<Summary, DockerError> {
 }
 
 #[instrument(skip_all, fields(src = %m.src, vol = %m.src_volume, dst = %m.dst))]
-pub async fn move_volume(m: &VolumeMove) -> Result<VolumeReport, DockerError> {
+pub async fn move_volume(
+    m: &VolumeMove,
+    progress: &dyn Report,
+) -> Result<VolumeReport, DockerError> {
     check_volume_name(&m.src_volume)?;
     check_volume_name(&m.dst_volume)?;
     if m.src == m.dst && m.src_volume == m.dst_volume {
@@ -272,6 +283,7 @@ pub async fn move_volume(m: &VolumeMove) -> Result<VolumeReport, DockerError> {
         exclude: Vec::new(),
         // Emptiness was checked above (and a backup taken with --force).
         force: true,
+        delete_without_backup: false,
     };
     let users = lifecycle::select(
         &s,
@@ -290,7 +302,7 @@ pub async fn move_volume(m: &VolumeMove) -> Result<VolumeReport, DockerError> {
     let mut stopped = Vec::new();
     if !running.is_empty() {
         // Bulk while the app runs, then a short final pass while it is stopped.
-        let p = pass(&base).await?;
+        let p = pass(&base, progress, "volume (live pass)").await?;
         passes.push(p);
         if m.stop {
             stopped = lifecycle::stop(
@@ -315,7 +327,7 @@ pub async fn move_volume(m: &VolumeMove) -> Result<VolumeReport, DockerError> {
         verify: true,
         ..base.clone()
     };
-    let res = pass(&fin).await;
+    let res = pass(&fin, progress, "volume").await;
     let mut restarted = Vec::new();
     if !stopped.is_empty() {
         match lifecycle::start(&s, &stopped, Duration::from_secs(180)).await {

@@ -33,15 +33,25 @@ pub struct Options {
     pub renames: Vec<(String, String)>,
 }
 
-/// Live counters across all accounts of a run.
+/// Live counters across all accounts of a run. The planned figures grow
+/// as each folder is compared (a folder's messages to copy are counted
+/// before the first of them is sent), so copied never passes planned.
 #[derive(Debug, Default)]
 pub struct Progress {
     pub messages: std::sync::atomic::AtomicU64,
     pub bytes: std::sync::atomic::AtomicU64,
     pub accounts_done: std::sync::atomic::AtomicU64,
+    pub messages_planned: std::sync::atomic::AtomicU64,
+    pub bytes_planned: std::sync::atomic::AtomicU64,
 }
 
 impl Progress {
+    fn plan(&self, messages: u64, bytes: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.messages_planned.fetch_add(messages, Relaxed);
+        self.bytes_planned.fetch_add(bytes, Relaxed);
+    }
+
     fn add(&self, messages: u64, bytes: u64) {
         use std::sync::atomic::Ordering::Relaxed;
         self.messages.fetch_add(messages, Relaxed);
@@ -459,6 +469,12 @@ async fn folder(
 
     let mut append_failed = false;
     if !to_copy.is_empty() {
+        if let Some(p) = &opts.progress {
+            p.plan(
+                to_copy.len() as u64,
+                to_copy.iter().map(|m| u64::from(m.size)).sum(),
+            );
+        }
         let flags_for: Vec<Vec<String>> = to_copy.iter().map(|m| wanted(m, &mut fr)).collect();
         let dst_display = fr.dst.clone();
         let res = copy(

@@ -61,6 +61,13 @@ pub enum RemoteError {
         "the job directory on {host} would be `{dir}`: not an absolute path without spaces or quotes; set XDG_STATE_HOME there (or HOME) to such a directory"
     )]
     JobDir { host: String, dir: String },
+
+    #[error("{name}={value:?} is not usable: {why}")]
+    BadSetting {
+        name: String,
+        value: String,
+        why: String,
+    },
 }
 
 impl RemoteError {

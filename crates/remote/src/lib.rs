@@ -21,7 +21,7 @@ pub use addr::{HostSpec, Location, parse_location};
 pub use error::RemoteError;
 pub use host::Host;
 pub use jobdir::JobId;
-pub use pipe::{Pipe, PipeError, Route, Transfer};
+pub use pipe::{OnBytes, Pipe, PipeError, Route, Transfer};
 pub use quote::sh_quote;
 pub use script::{Script, ShellWord, WordError};
 pub use ssh::{SshCommand, SshOpt};

@@ -34,6 +34,18 @@ pub struct Pipe<'a> {
     pub relay: bool,
     /// How long the temporary key is accepted if nothing removes it.
     pub key_lifetime: Duration,
+    /// Told the bytes through the pipe so far, every few seconds.
+    pub on_bytes: Option<OnBytes<'a>>,
+}
+
+/// A callback for the bytes a stream has moved so far (for progress).
+#[derive(Clone, Copy)]
+pub struct OnBytes<'a>(pub &'a (dyn Fn(u64) + Send + Sync));
+
+impl std::fmt::Debug for OnBytes<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnBytes")
+    }
 }
 
 impl<'a> Pipe<'a> {
@@ -46,6 +58,7 @@ impl<'a> Pipe<'a> {
             load,
             relay: false,
             key_lifetime: trust::DEFAULT_LIFETIME,
+            on_bytes: None,
         }
     }
 }
@@ -209,6 +222,8 @@ pub async fn run(pipe: &Pipe<'_>) -> Result<Transfer, PipeError> {
         (HostSpec::Ssh { .. }, HostSpec::Ssh { dest }) => dest.clone(),
         _ => return relayed(pipe, RelayReason::LocalSide).await,
     };
+    // A bad key lifetime is the operator's to fix, not a reason to relay.
+    trust::lifetime_from_env()?;
     let jd = jobdir::find(pipe.src, &pipe.job).await?;
     // Recorded before the key exists: whatever happens from here on,
     // `migrate cleanup` knows where to look.
@@ -229,7 +244,18 @@ pub async fn run(pipe: &Pipe<'_>) -> Result<Transfer, PipeError> {
         kind: JobKind::Pipe,
     })?;
     let id = pipe.job.as_str();
-    let t = match trust::setup(pipe.src, pipe.dst, &dst_dest, &jd, id, pipe.key_lifetime).await {
+    // The load is known now: the key runs it and nothing else.
+    let t = match trust::setup_for_command(
+        pipe.src,
+        pipe.dst,
+        &dst_dest,
+        &jd,
+        id,
+        pipe.key_lifetime,
+        pipe.load,
+    )
+    .await
+    {
         Ok(t) => t,
         Err(e) => {
             warn!("no direct link between the servers, relaying: {e}");
@@ -241,7 +267,7 @@ pub async fn run(pipe: &Pipe<'_>) -> Result<Transfer, PipeError> {
         }
     };
     let sink = t.dst_ssh.run_sh(&ShellWord::new(pipe.load)?);
-    let streamed = stream_on_src(pipe.src, &jd, pipe.dump, &sink).await;
+    let streamed = stream_on_src(pipe.src, &jd, pipe.dump, &sink, pipe.on_bytes).await;
     let torn = trust::teardown(pipe.src, pipe.dst, &jd, id).await;
     if torn.is_ok() {
         forget(pipe.src, &jd, id).await;
@@ -287,7 +313,7 @@ async fn forget(src: &Host, jd: &str, id: &str) {
 async fn same_host(pipe: &Pipe<'_>) -> Result<Transfer, PipeError> {
     let jd = jobdir::find(pipe.src, &pipe.job).await?;
     let sink = Script::new().raw("sh -c").word(&ShellWord::new(pipe.load)?);
-    let streamed = stream_on_src(pipe.src, &jd, pipe.dump, &sink).await;
+    let streamed = stream_on_src(pipe.src, &jd, pipe.dump, &sink, pipe.on_bytes).await;
     if let Ok(w) = ShellWord::new(&jd) {
         let _ = pipe
             .src
@@ -328,18 +354,22 @@ umask 077; mkdir -p -- "$1" && cd -- "$1" || exit 1
 shift
 echo $$ > pid; echo running > state; rm -f rc dd.err dump.err load.err
 exec 3<&0 </dev/null
-( sh -c "$1" 2>dump.err | dd bs=1M 2>dd.err | eval "$2" >/dev/null 2>load.err; echo "${PIPESTATUS[*]}" > rc ) 3<&- &
+DDP=status=progress
+dd status=progress if=/dev/null of=/dev/null 2>/dev/null || DDP=
+( sh -c "$1" 2>dump.err | dd bs=1M $DDP 2>dd.err | eval "$2" >/dev/null 2>load.err; echo "${PIPESTATUS[*]}" > rc ) 3<&- &
 p=$!
 ( cat <&3 >/dev/null; kill -TERM -- -$p 2>/dev/null ) &
 w=$!
 exec 3<&-
+( while sleep 1; do echo "progress $(tr "\r" "\n" < dd.err 2>/dev/null | sed -n "s/^\([0-9][0-9]*\) bytes.*/\1/p" | tail -n 1)"; done ) &
+t=$!
 wait $p
-kill -TERM -- -$w 2>/dev/null
+kill -TERM -- -$w -$t 2>/dev/null
 if [ ! -s rc ]; then echo interrupted > state
 elif [ "$(cat rc)" = "0 0 0" ]; then echo done > state
 else echo failed > state; fi
 echo "rc $(cat rc 2>/dev/null)"
-echo "bytes $(sed -n "s/^\([0-9][0-9]*\) bytes.*/\1/p" dd.err | tail -n 1)"
+echo "bytes $(tr "\r" "\n" < dd.err | sed -n "s/^\([0-9][0-9]*\) bytes.*/\1/p" | tail -n 1)"
 echo @@dumperr; tail -c 2000 dump.err; echo; echo @@loaderr; tail -c 2000 load.err
 true' migrate-pipe {{jd}} {{dump}} {{sink}}"#;
 
@@ -349,6 +379,7 @@ async fn stream_on_src(
     jd: &str,
     dump: &str,
     sink: &Script,
+    on_bytes: Option<OnBytes<'_>>,
 ) -> Result<(u64, End, End), PipeError> {
     let script = Script::template(
         STREAM,
@@ -362,10 +393,31 @@ async fn stream_on_src(
     let mut child = src.spawn(what, script.as_str(), true, true).await?;
     // Held open until the script ends: its end is the pipeline's stop signal.
     let stdin = child.stdin.take();
-    let out = child.wait_with_output(what).await;
+    // `progress N` lines come while the stream runs; the report at its end.
+    let stdout = child.stdout.take();
+    let read = async {
+        use tokio::io::AsyncBufReadExt;
+        let mut text = String::new();
+        if let Some(o) = stdout {
+            let mut lines = tokio::io::BufReader::new(o).lines();
+            while let Ok(Some(l)) = lines.next_line().await {
+                if text.is_empty()
+                    && let Some(n) = l.strip_prefix("progress")
+                {
+                    if let (Some(f), Ok(n)) = (on_bytes, n.trim().parse::<u64>()) {
+                        (f.0)(n);
+                    }
+                    continue;
+                }
+                text.push_str(&l);
+                text.push('\n');
+            }
+        }
+        text
+    };
+    let (text, out) = tokio::join!(read, child.wait_with_output(what));
     drop(stdin);
     let out = out?;
-    let text = String::from_utf8_lossy(&out.stdout);
     let report = parse_report(&text);
     match report {
         Some(r) => Ok(r),
@@ -466,6 +518,9 @@ async fn relayed(pipe: &Pipe<'_>, why: RelayReason) -> Result<Transfer, PipeErro
             break;
         }
         bytes += n as u64;
+        if let Some(f) = pipe.on_bytes {
+            (f.0)(bytes);
+        }
     }
     let _ = inp.shutdown().await;
     drop(inp);
@@ -529,13 +584,27 @@ mod tests {
         let dir = tempfile_dir("migrate pipe 'test' $(x)");
         let out_file = format!("{dir}/out'put");
         let local = Host::connect(&HostSpec::Local).await.unwrap();
-        let dump = "head -c 3000000 /dev/zero; printf '%s' \"it's\"";
+        // A slow dump: dd reports its progress while data flows, once a
+        // second at most, and the script passes it on every second.
+        let dump =
+            "for i in 1 2 3; do head -c 1000000 /dev/zero; sleep 1.5; done; printf '%s' \"it's\"";
         let load = format!("cat > {}", crate::sh_quote(&out_file));
         let sink = Script::new()
             .raw("sh -c")
             .word(&ShellWord::new(&load).unwrap());
-        let (bytes, d, l) = stream_on_src(&local, &dir, dump, &sink).await.unwrap();
+        let seen = std::sync::Mutex::new(Vec::new());
+        let note = |n: u64| seen.lock().unwrap().push(n);
+        let (bytes, d, l) = stream_on_src(&local, &dir, dump, &sink, Some(OnBytes(&note)))
+            .await
+            .unwrap();
         assert_eq!(bytes, 3_000_004);
+        let seen = seen.into_inner().unwrap();
+        assert!(
+            seen.iter().any(|&n| n >= 1_000_000),
+            "progress seen: {seen:?}"
+        );
+        assert!(seen.iter().all(|&n| n <= bytes), "{seen:?}");
+        assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
         assert!(d.ok() && l.ok(), "{d:?} {l:?}");
         assert_eq!(std::fs::metadata(&out_file).unwrap().len(), 3_000_004);
         assert_eq!(
@@ -547,7 +616,7 @@ mod tests {
         let sink = Script::new().raw("sh -c").word(&ShellWord::fixed(
             "cat >/dev/null; echo no room >&2; exit 4",
         ));
-        let (_, d, l) = stream_on_src(&local, &dir, "echo broken >&2; exit 2", &sink)
+        let (_, d, l) = stream_on_src(&local, &dir, "echo broken >&2; exit 2", &sink, None)
             .await
             .unwrap();
         assert_eq!(d.status, Some(2));

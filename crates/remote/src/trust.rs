@@ -5,12 +5,18 @@
 //! Everything carries a marker so teardown (and `migrate cleanup` after a
 //! crash) finds it; the expiry ends the trust even when nobody does.
 //!
-//! No `command=`: the copy job runs many different commands on dst over the
-//! key (one extract per stream, directory creation, deletions, directory
-//! metadata, the key's own removal, and a shared control master for them),
-//! so no single forced command serves every user of this trust. `restrict`
-//! (no forwarding, no pty, no agent), `from=` and the expiry bound it
-//! instead.
+//! Where the receiving command is known when the key is made (a pipe's
+//! load), the key also gets `command=`: whatever a client asks, the key
+//! runs that one command (or `true`, the link check) and nothing else.
+//! A copy job runs many different commands on dst over its key (one
+//! extract per stream, directory creation, directory metadata, the key's
+//! own removal, and a shared control master for them), so no single forced
+//! command serves it: `restrict` (no forwarding, no pty, no agent), `from=`
+//! and the expiry bound it instead.
+//!
+//! `expiry-time=` needs OpenSSH 8.2 on dst (an older sshd refuses the
+//! whole line): dst's sshd version is read first, and on an older one the
+//! key goes without an expiry and the operator is told so.
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -30,6 +36,57 @@ pub const MARKER_PREFIX: &str = "migrate-copy-tmp-";
 /// hours past the start. sshd checks the expiry when a connection logs in,
 /// so a stream that started in time runs to its end.
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(6 * 3600);
+
+/// Set to a duration (`90`, `20s`, `30m`, `6h`, `2d`), it replaces every
+/// temporary key's lifetime, whichever command makes the key: for an
+/// operator who wants trust to end sooner, and for tests that watch a key
+/// expire. A copy that runs longer than this cannot open new connections.
+pub const LIFETIME_VAR: &str = "MIGRATE_KEY_LIFETIME";
+
+/// The shortest lifetime accepted: sshd compares the expiry with its
+/// clock when a connection logs in, and the link check must get in.
+const MIN_LIFETIME: Duration = Duration::from_secs(10);
+
+/// Parse a lifetime as `LIFETIME_VAR` takes it.
+pub fn parse_lifetime(text: &str) -> Result<Duration, RemoteError> {
+    let bad = |why: &str| RemoteError::BadSetting {
+        name: LIFETIME_VAR.into(),
+        value: text.into(),
+        why: why.into(),
+    };
+    let t = text.trim();
+    let (num, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| bad("write a number of seconds, or one with s, m, h or d (e.g. 20s, 6h)"))?;
+    let secs = match unit {
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        "d" => n.checked_mul(86400),
+        _ => return Err(bad("the unit must be s, m, h or d (e.g. 20s, 6h)")),
+    }
+    .filter(|s| *s <= 365 * 86400)
+    .ok_or_else(|| bad("at most a year"))?;
+    let d = Duration::from_secs(secs);
+    if d < MIN_LIFETIME {
+        return Err(bad(
+            "at least 10 seconds: the link check must log in before it ends",
+        ));
+    }
+    Ok(d)
+}
+
+/// The lifetime `LIFETIME_VAR` sets, if it is set.
+pub fn lifetime_from_env() -> Result<Option<Duration>, RemoteError> {
+    match std::env::var(LIFETIME_VAR) {
+        Ok(v) if !v.trim().is_empty() => parse_lifetime(&v).map(Some),
+        _ => Ok(None),
+    }
+}
 
 /// How to reach dst, as the operator's ssh resolves it (`ssh -G`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,6 +303,9 @@ pub struct Trust {
     /// When dst stops accepting the key (dst's local time, as sshd reads
     /// it), or None when dst's sshd is older than 8.2 and has no expiry.
     pub expires: Option<String>,
+    /// dst's sshd version when it is older than 8.2 (the reason for no
+    /// expiry), for reports.
+    pub old_sshd: Option<String>,
 }
 
 /// Marker for a job id.
@@ -268,9 +328,8 @@ fn parse_pubkey(line: &str) -> Option<(String, String)> {
 }
 
 /// Create the key on src (in `job_dir`), authorize it on dst until
-/// `lifetime` has passed, pin dst's host key on src, and prove the link
-/// works.
-#[instrument(skip_all, fields(src = %src.name(), dst = %dst.name(), job = job_id))]
+/// `lifetime` has passed (or `MIGRATE_KEY_LIFETIME`), pin dst's host key on
+/// src, and prove the link works. The key may run any command on dst.
 pub async fn setup(
     src: &Host,
     dst: &Host,
@@ -279,6 +338,65 @@ pub async fn setup(
     job_id: &str,
     lifetime: Duration,
 ) -> Result<Trust, RemoteError> {
+    setup_with(src, dst, dst_dest, job_dir, job_id, lifetime, None).await
+}
+
+/// [`setup`] for a key that runs one command on dst and nothing else
+/// (`command=`): `load`, a POSIX sh command line, whatever a client asks;
+/// only the link check's `true` is let through as itself.
+pub async fn setup_for_command(
+    src: &Host,
+    dst: &Host,
+    dst_dest: &str,
+    job_dir: &str,
+    job_id: &str,
+    lifetime: Duration,
+    load: &str,
+) -> Result<Trust, RemoteError> {
+    setup_with(src, dst, dst_dest, job_dir, job_id, lifetime, Some(load)).await
+}
+
+/// The `command="…"` option that runs `load` for any session except the
+/// link check. The command travels base64-encoded, so no character of it
+/// meets authorized_keys' quoting (which cannot hold a backslash before
+/// the closing quote).
+pub fn forced_command_option(load: &str) -> String {
+    format!(
+        r#"command="case \"$SSH_ORIGINAL_COMMAND\" in true) exit 0;; esac; exec sh -c \"$(printf %s {} | base64 -d)\"""#,
+        base64(load.as_bytes())
+    )
+}
+
+/// Standard base64 (RFC 4648), padded.
+fn base64(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for c in data.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
+            if i <= c.len() {
+                out.push(char::from(A[((n >> shift) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[instrument(skip_all, fields(src = %src.name(), dst = %dst.name(), job = job_id))]
+async fn setup_with(
+    src: &Host,
+    dst: &Host,
+    dst_dest: &str,
+    job_dir: &str,
+    job_id: &str,
+    lifetime: Duration,
+    load: Option<&str>,
+) -> Result<Trust, RemoteError> {
+    let lifetime = lifetime_from_env()?.unwrap_or(lifetime);
     let terr = |why: String| RemoteError::Trust {
         src: src.name(),
         dst: dst.name(),
@@ -355,9 +473,15 @@ else
   echo "expiry $x"
 fi
 if [ -s "$f" ] && [ -n "$(tail -c1 "$f")" ]; then echo >> "$f"; fi
-printf '%s,from="%s" %s %s %s\n' "$opts" {{from}} {{kt}} {{k}} {{m}} >> "$f""#,
+printf '%s%s,from="%s" %s %s %s\n' "$opts" {{forced}} {{from}} {{kt}} {{k}} {{m}} >> "$f""#,
         &[
-            ("secs", &ShellWord::new(&lifetime.as_secs().max(60).to_string())?),
+            ("secs", &ShellWord::new(&lifetime.as_secs().to_string())?),
+            (
+                "forced",
+                &ShellWord::new(&load.map_or(String::new(), |l| {
+                    format!(",{}", forced_command_option(l))
+                }))?,
+            ),
             ("from", &ShellWord::new(&from)?),
             ("kt", &ShellWord::new(&kt)?),
             ("k", &ShellWord::new(&k)?),
@@ -372,14 +496,16 @@ printf '%s,from="%s" %s %s %s\n' "$opts" {{from}} {{kt}} {{k}} {{m}} >> "$f""#,
         .lines()
         .find_map(|l| l.strip_prefix("expiry "))
         .map(str::to_string);
-    match (
-        &expires,
-        out.lines().find_map(|l| l.strip_prefix("noexpiry ")),
-    ) {
+    let old_sshd = out
+        .lines()
+        .find_map(|l| l.strip_prefix("noexpiry "))
+        .map(str::to_string);
+    match (&expires, &old_sshd) {
         (Some(x), _) => info!(%from, expires = %x, "temporary key authorized on dst"),
         (None, Some(v)) => warn!(
             %from,
-            "dst's sshd is OpenSSH {v}, older than 8.2: the temporary key cannot expire by itself; `migrate cleanup` removes it after a crash"
+            "{}: dst's sshd is OpenSSH {v}, older than 8.2, which has no `expiry-time`: the temporary key cannot expire by itself; it is removed when the job ends, and `migrate cleanup` removes it after a crash",
+            dst.name()
         ),
         (None, None) => info!(%from, "temporary key authorized on dst"),
     }
@@ -430,6 +556,7 @@ printf '%s,from="%s" %s %s %s\n' "$opts" {{from}} {{kt}} {{k}} {{m}} >> "$f""#,
         marker,
         dst_ssh,
         expires,
+        old_sshd,
     })
 }
 
@@ -500,6 +627,88 @@ mod tests {
             "# Host dst found: line 3\ndst,127.0.0.3 ssh-ed25519 AAAAC3 comment\n@revoked dst ssh-rsa BBBB\n|1|hash= ecdsa-sha2-nistp256 CCCC\n",
         );
         assert_eq!(keys, ["ecdsa-sha2-nistp256 CCCC", "ssh-ed25519 AAAAC3"]);
+    }
+
+    #[test]
+    fn lifetimes_parse_and_bad_ones_are_named() {
+        assert_eq!(parse_lifetime("20s").unwrap(), Duration::from_secs(20));
+        assert_eq!(parse_lifetime("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_lifetime("30m").unwrap(), Duration::from_secs(1800));
+        assert_eq!(parse_lifetime("6h").unwrap(), Duration::from_secs(21600));
+        assert_eq!(parse_lifetime("2d").unwrap(), Duration::from_secs(172800));
+        for bad in ["", "5s", "x", "10y", "-20", "1.5h", "99999999999999999999d"] {
+            let e = parse_lifetime(bad).unwrap_err().to_string();
+            assert!(e.contains(LIFETIME_VAR), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn base64_matches_coreutils() {
+        for s in ["", "a", "ab", "abc", "abcd", "it's \"$(x)\" \\\n\u{e9}"] {
+            let out = Command::new("base64")
+                .arg("-w0")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .and_then(|mut c| {
+                    use std::io::Write;
+                    c.stdin.take().unwrap().write_all(s.as_bytes())?;
+                    c.wait_with_output()
+                })
+                .unwrap();
+            assert_eq!(base64(s.as_bytes()), String::from_utf8_lossy(&out.stdout));
+        }
+    }
+
+    /// authorized_keys' own unquoting (OpenSSH auth-options.c,
+    /// `opt_dequote`): only `\"` is an escape.
+    fn dequote(opt: &str) -> String {
+        let body = opt
+            .strip_prefix("command=\"")
+            .and_then(|b| b.strip_suffix('"'))
+            .expect("command=\"…\"");
+        let b = body.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            assert!(b[i] != b'"', "an unescaped quote ends the option early");
+            if b[i] == b'\\' && b.get(i + 1) == Some(&b'"') {
+                i += 1;
+            }
+            out.push(b[i]);
+            i += 1;
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    /// What sshd does with the forced command: run it with the user's
+    /// shell, the client's request in SSH_ORIGINAL_COMMAND.
+    #[test]
+    fn the_forced_command_runs_the_load_whatever_is_asked() {
+        let load =
+            r#"read x; printf '%s|%s' "$x" "it's \"ok\" \\"; echo; printf '%s\n' trailing\\"#;
+        let forced = dequote(&forced_command_option(load));
+        let run = |asked: &str| {
+            let mut c = Command::new("sh")
+                .arg("-c")
+                .arg(&forced)
+                .env("SSH_ORIGINAL_COMMAND", asked)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            {
+                use std::io::Write;
+                c.stdin.take().unwrap().write_all(b"in\n").unwrap();
+            }
+            String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap()
+        };
+        let want = "in|it's \"ok\" \\\ntrailing\\\n";
+        assert_eq!(run("sh -c 'whatever'"), want);
+        // Anything else a holder of the key asks runs the load too.
+        assert_eq!(run("touch /tmp/pwned; id"), want);
+        // The link check runs nothing.
+        assert_eq!(run("true"), "");
     }
 
     #[test]

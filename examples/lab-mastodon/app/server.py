@@ -3,7 +3,7 @@
 cannot be downloaded in the lab). It serves the same health endpoints from
 the same files and database a from-source install has: /health,
 /api/v1/streaming/health, and /api/v1/instance with the version from
-lib/mastodon/version.rb, LOCAL_DOMAIN from .env.production and the user
+lib/mastodon/version.rb (with Hometown's suffix when it defines one), LOCAL_DOMAIN from .env.production and the user
 count from the database; 503 when the database cannot be queried."""
 import json, os, re, subprocess, sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,7 +24,10 @@ def env():
 def version():
     text = open(os.path.join(ROOT, "lib/mastodon/version.rb")).read()
     part = lambda n: re.search(r"def %s\s+(\d+)" % n, text).group(1)
-    return "%s.%s.%s" % (part("major"), part("minor"), part("patch"))
+    v = "%s.%s.%s" % (part("major"), part("minor"), part("patch"))
+    # Hometown's version.rb appends +hometown-X.Y.Z (lib/mastodon/version.rb)
+    hometown = re.search(r"def hometown_version\s+'([^']+)'", text)
+    return v + "+" + hometown.group(1) if hometown else v
 
 
 def users(e):

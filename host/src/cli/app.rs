@@ -113,6 +113,9 @@ pub struct PlanArgs {
     /// Plan over a destination that already holds the app (it is moved aside, not deleted).
     #[arg(long)]
     pub force: bool,
+    /// Fix (chown/chmod on the destination) the served files the web server cannot read.
+    #[arg(long)]
+    pub fix_permissions: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -133,6 +136,9 @@ pub struct Args {
     /// Migrate over a destination that already holds the app (moved aside, not deleted).
     #[arg(long)]
     pub force: bool,
+    /// Fix (chown/chmod on the destination) the served files the web server cannot read.
+    #[arg(long)]
+    pub fix_permissions: bool,
     /// A step done by hand (its id, as the run that stopped there named it); repeatable.
     #[arg(long, value_name = "STEP")]
     pub done: Vec<String>,
@@ -289,6 +295,7 @@ fn definition(d: &DefArgs) -> Result<Migration, String> {
         target_version: d.target_version.clone(),
         backup_dir: None,
         skip_steps: vec![],
+        fix_permissions: false,
         source: Side {
             host: need(&d.from, "--from")?,
             root: src_root.clone(),
@@ -350,7 +357,8 @@ fn make_plan(mig: &Migration, g: &Global, force: bool) -> Result<(Plan, Arc<Side
 }
 
 pub fn plan(args: PlanArgs, g: &Global) -> Result<Value, Failure> {
-    let mig = definition(&args.def).map_err(bad_definition)?;
+    let mut mig = definition(&args.def).map_err(bad_definition)?;
+    mig.fix_permissions |= args.fix_permissions;
     let (plan, sides) = make_plan(&mig, g, args.force)?;
     let described = crate::migration::steps::describe_plan(&plan, &sides, None);
     if !g.json {
@@ -363,7 +371,8 @@ pub fn plan(args: PlanArgs, g: &Global) -> Result<Value, Failure> {
 }
 
 pub fn run(args: Args, g: &Global) -> Result<Value, Failure> {
-    let mig = definition(&args.def).map_err(bad_definition)?;
+    let mut mig = definition(&args.def).map_err(bad_definition)?;
+    mig.fix_permissions |= args.fix_permissions;
     let id = mig.id();
     let mut journal = Journal::open(&id)?;
     let stored = journal::load_plan(&id)?;
@@ -412,6 +421,7 @@ pub fn run(args: Args, g: &Global) -> Result<Value, Failure> {
     if args.dry_run && g.json {
         return Ok(dry_run_json(&plan, &sides, &journal));
     }
+    sides.set_progress(g.progress());
     let res = Runner::new(&plan, &sides, &mut journal, opts).run();
     if args.dry_run {
         return Ok(dry_run_json(&plan, &sides, &journal));

@@ -1,7 +1,6 @@
 //! `migrate copy`, `migrate copy status`, `migrate copy cleanup`.
 
 use std::io::IsTerminal;
-use std::time::Instant;
 
 use migrate_copy::status::JobStatus;
 use migrate_copy::{CopyOptions, Outcome, Progress};
@@ -22,8 +21,10 @@ pub struct Args {
     /// Destination, `HOST:PATH`.
     #[arg(required = true)]
     pub dst: Option<String>,
-    /// Final pass (app stopped): send only new and changed files and delete on
-    /// the destination what the source no longer has. Never deletes on the source.
+    /// Final pass (app stopped): send only new and changed files and take away
+    /// on the destination what the source no longer has, moved aside into a
+    /// dated directory beside it (DST.migrate-aside-YYYYMMDD-HHMMSS, UTC).
+    /// Never deletes on the source.
     #[arg(long = "final")]
     pub final_pass: bool,
     /// Afterwards compare both trees, file contents included (sha256).
@@ -55,6 +56,10 @@ pub struct Args {
     /// and ignore the last pass's manifest (compare with the destination itself).
     #[arg(long)]
     pub force: bool,
+    /// Delete for good what the pass takes away on the destination, instead
+    /// of moving it aside.
+    #[arg(long)]
+    pub delete_without_backup: bool,
     /// Read both servers and show what would be sent and deleted, and the
     /// commands; change nothing (no key, no job, nothing written).
     #[arg(long, short = 'n')]
@@ -172,6 +177,7 @@ pub fn run(args: Args, g: &Global) -> Result<Value, Failure> {
         bwlimit: args.bwlimit.filter(|b| *b > 0).map(|b| b.to_string()),
         exclude: args.exclude,
         force: args.force,
+        delete_without_backup: args.delete_without_backup,
     };
     if args.dry_run {
         return dry_run(&opts, g);
@@ -182,19 +188,15 @@ pub fn run(args: Args, g: &Global) -> Result<Value, Failure> {
         );
     }
     let rt = runtime()?;
-    let tty = std::io::stderr().is_terminal() && !g.json;
-    let mut last = Instant::now();
-    let mut shown = false;
-    let mut on_progress = |p: &Progress| {
-        if tty && last.elapsed().as_millis() >= 500 {
-            eprint!("\r\x1b[2K{}", progress_line(p));
-            last = Instant::now();
-            shown = true;
-        }
-    };
+    let progress = g.progress();
+    let mut shown = migrate_copy::report::Shown::new(&progress, "copy");
+    let mut on_progress = |p: &Progress| shown.on(p);
     let res = rt.block_on(migrate_copy::run(&opts, &mut on_progress));
-    if shown {
-        eprintln!();
+    if res
+        .as_ref()
+        .is_ok_and(|o| matches!(o, Outcome::Finished(_)))
+    {
+        shown.end();
     }
     match res? {
         Outcome::Detached { job_id, src_host } => {
@@ -229,6 +231,21 @@ pub fn run(args: Args, g: &Global) -> Result<Value, Failure> {
                     s.seconds,
                     s.mode
                 );
+                if s.deleted > 0 {
+                    match &s.aside {
+                        Some(a) => eprintln!("moved aside on the destination, into {a}:"),
+                        None => eprintln!("deleted on the destination (--delete-without-backup):"),
+                    }
+                    for d in &s.deletions {
+                        eprintln!("    {d}");
+                    }
+                    if s.deleted as usize > s.deletions.len() {
+                        eprintln!(
+                            "    ... and {} more",
+                            s.deleted as usize - s.deletions.len()
+                        );
+                    }
+                }
                 if let Some(vd) = verdict {
                     if vd.identical() {
                         println!(
@@ -275,7 +292,7 @@ fn dry_run(opts: &CopyOptions, g: &Global) -> Result<Value, Failure> {
     let d = rt.block_on(migrate_copy::dry_run::dry_run(opts))?;
     if !g.json {
         println!(
-            "dry run: {} → {}{}: would send {} files ({}), delete {}, create {} directories",
+            "dry run: {} → {}{}: would send {} files ({}), take away {}, create {} directories",
             d.src,
             d.dst,
             if d.final_pass { " (final pass)" } else { "" },

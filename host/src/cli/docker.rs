@@ -363,7 +363,8 @@ async fn run_async(cmd: Command, g: &Global) -> Result<Value, Failure> {
                 dst_db: a.to_db,
                 force: a.force,
             };
-            let r = migrate_docker::db::move_db(&m).await?;
+            let progress = g.progress();
+            let r = migrate_docker::db::move_db(&m, &progress).await?;
             if text {
                 println!(
                     "{} → {}{}: loaded ({})",
@@ -407,7 +408,8 @@ async fn run_async(cmd: Command, g: &Global) -> Result<Value, Failure> {
                 force,
                 restart_source,
             };
-            let r = migrate_docker::root::move_root(&m).await?;
+            let progress = g.progress();
+            let r = migrate_docker::root::move_root(&m, &progress).await?;
             if text {
                 print_root(&r);
             }
@@ -430,7 +432,8 @@ async fn run_async(cmd: Command, g: &Global) -> Result<Value, Failure> {
                 new_dir,
                 fstab,
             };
-            let r = migrate_docker::root::relocate(&r).await?;
+            let progress = g.progress();
+            let r = migrate_docker::root::relocate(&r, &progress).await?;
             if text {
                 print_root(&r);
             }
@@ -565,7 +568,8 @@ async fn volume_async(args: VolumeArgs, g: &Global) -> Result<Value, Failure> {
         map_owner: args.map_owner,
         streams: args.streams as usize,
     };
-    let r = volume::move_volume(&m).await?;
+    let progress = g.progress();
+    let r = volume::move_volume(&m, &progress).await?;
     if !g.json {
         println!(
             "{} → {}: {} files, {} bytes, identical (sha256 verified){}",

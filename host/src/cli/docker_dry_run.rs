@@ -65,6 +65,7 @@ fn copy_options(
         bwlimit: None,
         exclude: Vec::new(),
         force: true,
+        delete_without_backup: false,
     }
 }
 

@@ -1,7 +1,6 @@
 //! `migrate mail …`: mailboxes IMAP to IMAP, users on Mailu, the cutover
 //! runbook.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -273,40 +272,57 @@ fn sync(a: SyncArgs, g: &Global) -> Result<Value, Failure> {
     let json = g.json;
     let t0 = Instant::now();
     let n_accounts = accounts.len();
-    // A progress line on a terminal, every two seconds, on stderr.
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let ticker = std::io::stderr().is_terminal().then(|| {
-        let (p, stop) = (progress.clone(), stop.clone());
-        std::thread::spawn(move || {
+    // The sync's shared counters, shown by the one progress renderer.
+    let shown = g.progress();
+    let show = {
+        let (p, shown) = (progress.clone(), shown.clone());
+        move || {
+            use migrate_progress::{Report, Unit};
             use std::sync::atomic::Ordering::Relaxed;
-            while !stop.load(Relaxed) {
-                std::thread::sleep(std::time::Duration::from_millis(200));
-                if t0.elapsed().as_millis() % 2000 < 200 {
-                    let secs = t0.elapsed().as_secs_f64().max(0.001);
-                    let m = p.messages.load(Relaxed);
-                    let b = p.bytes.load(Relaxed);
-                    eprint!(
-                        "\r{}/{n_accounts} accounts done, {m} messages ({}) copied, {:.0} messages/s   ",
-                        p.accounts_done.load(Relaxed),
-                        human_bytes(b),
-                        m as f64 / secs
-                    );
-                }
+            let total = n_accounts as u64;
+            shown.update(
+                "mail accounts",
+                Unit::Items("accounts"),
+                p.accounts_done.load(Relaxed),
+                Some(total),
+            );
+            shown.update(
+                "mail messages",
+                Unit::Items("messages"),
+                p.messages.load(Relaxed),
+                Some(p.messages_planned.load(Relaxed)),
+            );
+            shown.update(
+                "mail data",
+                Unit::Bytes,
+                p.bytes.load(Relaxed),
+                Some(p.bytes_planned.load(Relaxed)),
+            );
+        }
+    };
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ticker = {
+        let (stop, show) = (stop.clone(), show.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                show();
+                std::thread::sleep(std::time::Duration::from_millis(250));
             }
-            eprint!("\r\x1b[K");
         })
-    });
+    };
     let reports = rt.block_on(run::run(job, accounts, |r| {
         if !json {
-            if ticker.is_some() {
-                eprint!("\r\x1b[K");
-            }
-            print_account(r);
+            shown.suspend(|| print_account(r));
         }
     }));
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    if let Some(t) = ticker {
-        let _ = t.join();
+    let _ = ticker.join();
+    show();
+    {
+        use migrate_progress::Report;
+        for t in ["mail accounts", "mail messages", "mail data"] {
+            shown.finish(t);
+        }
     }
     let elapsed = t0.elapsed();
     let totals = run::totals(&reports);

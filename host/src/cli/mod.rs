@@ -51,6 +51,10 @@ pub struct Global {
     /// envelope for every command (README, "JSON output").
     #[arg(long, global = true)]
     pub json: bool,
+    /// No progress (bars on a terminal, a line every few seconds in a log,
+    /// JSON lines on stderr with --json); results and errors still show.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
     /// Extra directory of user plugins (`NAME.wasm`); the data dir's
     /// `plugins/` is always searched too.
     #[arg(long, global = true, env = "MIGRATE_PLUGIN_DIR")]
@@ -59,6 +63,13 @@ pub struct Global {
     /// (refused otherwise); repeatable. Plans show its sha256.
     #[arg(long = "allow-plugin-override", value_name = "NAME", global = true)]
     pub allow_plugin_override: Vec<String>,
+}
+
+impl Global {
+    /// Where this command's progress goes (README, "Progress").
+    pub fn progress(&self) -> migrate_progress::Progress {
+        migrate_progress::Progress::new(migrate_progress::Style::detect(self.quiet, self.json))
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -84,6 +84,20 @@ pub fn abort(
                 }
                 did.push(format!("undid on the source: {}", st.title));
             }
+            Action::Redis { .. } => {
+                if !dry_run {
+                    sides
+                        .sh(
+                            Side::Source,
+                            "restarting Redis on the source",
+                            &super::steps::redis_restart_source(&plan.migration),
+                        )
+                        .map_err(|e| {
+                            AbortError::Failed(format!("restarting Redis on the source: {e}"))
+                        })?;
+                }
+                did.push("started Redis on the source again".into());
+            }
             Action::DnsLower => {
                 let def = plan
                     .migration

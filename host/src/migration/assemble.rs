@@ -188,8 +188,9 @@ pub fn assemble(
             Where::Source,
             Risk::ReadOnly,
             format!(
-                "Back up the app's files and database on the source into {} (tar and dump, with SHA-256 sums)",
-                mig.backup_dir()
+                "Back up the app's files and database on the source into {} (tar and dump, with SHA-256 sums; about {}, refused before anything is written if the disk there has less free than that plus 10 %)",
+                mig.backup_dir(),
+                human_bytes(facts.source_bytes + facts.database_bytes)
             ),
             Action::Backup,
         ),
@@ -294,6 +295,65 @@ pub fn assemble(
             },
         ));
     }
+    let mut redis_carried = false;
+    let served: Vec<String> = recipe
+        .directories
+        .iter()
+        .filter(|d| d.served)
+        .map(|d| d.path.clone())
+        .collect();
+    if !served.is_empty() && dst_layout == Layout::Directory {
+        steps.push(m(
+            "media-permissions",
+            Phase::Cutover,
+            Where::Destination,
+            if mig.fix_permissions {
+                Risk::Reversible
+            } else {
+                Risk::ReadOnly
+            },
+            if mig.fix_permissions {
+                format!("Give the files under {} that the web server's user cannot read the owner and modes the app expects (the app's user; files 0644, directories 0755)", served.join(", "))
+            } else {
+                format!("Name the files under {} that the web server's user cannot read (fixed only with --fix-permissions)", served.join(", "))
+            },
+            Action::Permissions {
+                dirs: served,
+                fix: mig.fix_permissions,
+            },
+        ));
+    }
+    for d in recipe
+        .databases
+        .iter()
+        .filter(|d| d.engine == Engine::Redis)
+    {
+        if mig.skip_steps.iter().any(|k| k == "redis") {
+            skipped.push((
+                "redis".into(),
+                format!("Carry Redis {:?} with its queued jobs", d.name),
+            ));
+        } else if super::steps::redis_carries(&mig.source)
+            && super::steps::redis_carries(&mig.destination)
+        {
+            redis_carried = true;
+            steps.push(m(
+                "redis",
+                Phase::Cutover,
+                Where::Both,
+                Risk::Destructive,
+                format!("Carry Redis with its queued jobs: wait for the workers' busy jobs, SAVE, stop Redis on both sides, copy its dump (and append-only files) into the destination's Redis directory (its own kept aside with a .before-{} suffix), start it and compare key counts and Sidekiq's queue lengths", mig.id()),
+                Action::Redis {
+                    name: d.name.clone(),
+                },
+            ));
+        } else {
+            notes.push(format!(
+                "Redis {:?} is not carried for this layout; it starts empty on the destination (queued jobs are lost).",
+                d.name
+            ));
+        }
+    }
     let (cut, fin): (Vec<_>, Vec<_>) = post_copy
         .into_iter()
         .partition(|s| s.phase <= Phase::Cutover);
@@ -360,6 +420,21 @@ pub fn assemble(
         ));
     }
     steps.extend(fin);
+    // Mastodon's migration guide rebuilds the home feeds only because Redis,
+    // which holds them, did not travel; when it does, they arrive intact.
+    let mut clears = clears;
+    if redis_carried {
+        clears.retain(|s| {
+            let feeds = s.id.ends_with("feeds-build");
+            if feeds {
+                notes.push(format!(
+                    "Step {:?} is left out: Redis travels with the feeds it would rebuild.",
+                    s.id
+                ));
+            }
+            !feeds
+        });
+    }
     steps.extend(clears);
     if mig.dns.is_some() {
         steps.push(m(
@@ -749,6 +824,48 @@ mod tests {
         assert!(p.step("hop1-upgrade").is_none());
         let skipped: Vec<&str> = p.skipped.iter().map(|(id, _)| id.as_str()).collect();
         assert_eq!(skipped, ["files-scan", "hop1-upgrade"]);
+    }
+
+    #[test]
+    fn redis_travels_and_the_feeds_are_rebuilt_only_when_it_does_not() {
+        let r = recipe("mastodon");
+        let answers = || Answers {
+            clears: vec![plugin_step(
+                "tootctl-feeds-build",
+                Phase::Finish,
+                Where::Destination,
+            )],
+            ..Answers::default()
+        };
+        let mut m = mig(
+            "root = \"/home/mastodon/live\"\nstop = \"true\"",
+            "root = \"/home/mastodon/live\"\nstart = \"true\"",
+            false,
+        );
+        m.app = "mastodon".into();
+        let p = plan(m.clone(), &r, answers());
+        assert!(matches!(
+            p.step("redis").map(|s| &s.action),
+            Some(Action::Redis { name }) if name == "0"
+        ));
+        assert!(before(&p, "stop-source", "redis"));
+        assert!(before(&p, "redis", "start-destination"));
+        assert!(p.step("tootctl-feeds-build").is_none(), "{:?}", ids(&p));
+        // Media permissions are named, not fixed, unless the migration says so.
+        assert!(matches!(
+            p.step("media-permissions").map(|s| &s.action),
+            Some(Action::Permissions { fix: false, .. })
+        ));
+        m.skip_steps = vec!["redis".into()];
+        m.fix_permissions = true;
+        let p = plan(m, &r, answers());
+        assert!(p.step("redis").is_none());
+        assert!(p.step("tootctl-feeds-build").is_some(), "{:?}", ids(&p));
+        assert!(p.skipped.iter().any(|(id, _)| id == "redis"));
+        assert!(matches!(
+            p.step("media-permissions").map(|s| &s.action),
+            Some(Action::Permissions { fix: true, .. })
+        ));
     }
 
     #[test]

@@ -101,19 +101,16 @@ pub fn build(
         .filter(|d| matches!(d.engine, Engine::Postgresql | Engine::Mariadb))
         .collect();
     for d in &databases {
-        match d.engine {
-            Engine::Sqlite => notes.push(format!(
+        if d.engine == Engine::Sqlite {
+            notes.push(format!(
                 "Database {:?} is SQLite: it is a file inside the copied tree and moves with it.",
                 d.name
-            )),
-            Engine::Redis => notes.push(format!(
-                "Redis {:?} holds caches and locks only; it starts empty on the destination.",
-                d.name
-            )),
-            _ => {}
+            ));
         }
     }
     let mut probed = probe::servers(sides, mig, &dbs, opts)?;
+    probed.facts.redis = super::steps::redis_plan_reading(sides, mig, recipe, &mut notes);
+    super::steps::permissions_plan_reading(sides, mig, recipe, &mut notes);
 
     // Version and upgrade path, through the plugin.
     let mut hop_steps = Vec::new();

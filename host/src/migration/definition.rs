@@ -30,6 +30,11 @@ pub struct Migration {
     /// Plugin steps to leave out, by id (each is named in the plan as skipped).
     #[serde(default)]
     pub skip_steps: Vec<String>,
+    /// Fix the files the web server's user cannot read under the recipe's
+    /// served directories (on the destination), instead of only naming
+    /// them (`--fix-permissions`).
+    #[serde(default)]
+    pub fix_permissions: bool,
     pub source: Side,
     pub destination: Side,
     /// A PEM file of CA certificates the HTTPS checks trust instead of the

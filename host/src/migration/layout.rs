@@ -146,7 +146,7 @@ impl Project {
     }
 
     /// `--filter` arguments selecting one service's containers.
-    fn service_filter(&self, service: &str) -> String {
+    pub fn service_filter(&self, service: &str) -> String {
         if self.stack {
             format!(
                 "--filter label=com.docker.swarm.service.name={}",

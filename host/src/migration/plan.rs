@@ -137,6 +137,18 @@ pub enum Action {
         from: String,
         to: String,
     },
+    /// Redis carried with its queued jobs: saved, stopped on both sides,
+    /// its files copied, started on the destination and compared.
+    Redis {
+        /// The recipe's Redis database (its number).
+        name: String,
+    },
+    /// The served directories' files the web server's user cannot read:
+    /// named, and fixed only when the migration says so.
+    Permissions {
+        dirs: Vec<String>,
+        fix: bool,
+    },
     /// The destination's deploy command.
     Deploy,
     /// The destination's stop command (its app services, not its database).
@@ -235,6 +247,9 @@ pub struct Facts {
     /// The records DNS steps will lower and move, with their TTLs.
     #[serde(default)]
     pub dns: Vec<String>,
+    /// The source's Redis as the plan found it (keys, Sidekiq's queues).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis: Option<super::steps::redis_state::RedisState>,
     /// The plugin the plan was made with.
     #[serde(default)]
     pub plugin: Option<PluginUsed>,

@@ -46,6 +46,13 @@ fn facts_lines(plan: &Plan) -> Vec<String> {
         human_bytes(f.database_bytes),
         human_bytes(f.destination_free_bytes)
     ));
+    if let Some(r) = &f.redis {
+        v.push(format!(
+            "Redis (read now): {}; Sidekiq {}",
+            r.keyspace_line(),
+            r.sidekiq_line()
+        ));
+    }
     if plan.migration.dns.is_none() {
         v.push("DNS: not managed by this migration (point the name at the destination with `migrate dns` after the destination checks pass)".into());
     } else {
@@ -336,7 +343,7 @@ pub fn report_json(plan: &Plan, journal: &Journal) -> Value {
     let moved: Vec<Value> = plan
         .steps
         .iter()
-        .filter(|s| matches!(s.action, Action::Copy { .. } | Action::Database { .. } | Action::Carry { .. }))
+        .filter(|s| matches!(s.action, Action::Copy { .. } | Action::Database { .. } | Action::Redis { .. } | Action::Permissions { .. } | Action::Carry { .. }))
         .map(|s| json!({"step": s.id, "title": s.title, "result": journal.last(&s.id).map(|e| e.detail.clone())}))
         .collect();
     let by_hand: Vec<Value> = plan
@@ -395,6 +402,13 @@ pub fn report_markdown(plan: &Plan, journal: &Journal) -> String {
     ));
     if let Some(b) = journal.outcome::<outcome::Backup>("backup") {
         s.push_str(&format!("- Backup on the source: {}\n", b.dir));
+    }
+    if let Some(r) = journal.outcome::<outcome::Redis>("redis") {
+        s.push_str(&format!(
+            "- Sidekiq: {} on the source before the window, {} on the destination after\n",
+            r.before.sidekiq_line(),
+            r.after.sidekiq_line()
+        ));
     }
     if plan.migration.dns.is_none() {
         s.push_str("- DNS: not managed by this migration; no TTL was changed\n");

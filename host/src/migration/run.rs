@@ -14,6 +14,10 @@ use serde_json::Value;
 use super::journal::{Event, Journal};
 use super::plan::{Action, Phase, Plan, PlanStep, Risk};
 use super::sides::Sides;
+use migrate_progress::{Report, Unit};
+
+/// The progress task of a whole run.
+const RUN_TASK: &str = "migration";
 use super::steps::{self, Cx, Exec, Planned, outcome};
 
 pub struct RunOptions {
@@ -75,18 +79,40 @@ impl<'a> Runner<'a> {
     }
 
     pub fn run(&mut self) -> Result<(), RunError> {
-        let plan = self.plan;
         if !self.opts.dry_run {
             self.sides
                 .record_to(&self.journal.dir.join("commands.jsonl"));
         }
-        for step in &plan.steps {
+        let res = self.steps();
+        if !self.opts.dry_run {
+            self.sides.progress().finish(RUN_TASK);
+        }
+        res
+    }
+
+    /// The run's own progress: steps done of the plan's steps.
+    fn show_steps(&self, done: usize) {
+        if !self.opts.dry_run {
+            self.sides.progress().update(
+                RUN_TASK,
+                Unit::Items("steps"),
+                done as u64,
+                Some(self.plan.steps.len() as u64),
+            );
+        }
+    }
+
+    fn steps(&mut self) -> Result<(), RunError> {
+        let plan = self.plan;
+        let say = |line: String| self.sides.progress().println(&line);
+        for (i, step) in plan.steps.iter().enumerate() {
+            self.show_steps(i);
             if self.journal.is_done(&step.id) {
-                eprintln!(
+                say(format!(
                     "  done  [{}] {} (finished earlier)",
                     step.phase.name(),
                     step.title
-                );
+                ));
                 continue;
             }
             let resuming = self.journal.last(&step.id).is_some();
@@ -98,13 +124,16 @@ impl<'a> Runner<'a> {
             let planned = kind.describe(&self.cx(step));
             self.confirm(step, &planned)?;
             self.manual_gate(step)?;
-            eprintln!(
+            say(format!(
                 "{} [{}] {} ({})",
                 if resuming { "resume" } else { "start " },
                 step.phase.name(),
                 step.title,
                 step.on.name()
-            );
+            ));
+            if let Some(d) = self.show_detail(step) {
+                self.sides.progress().detail(RUN_TASK, d);
+            }
             self.journal
                 .append(&step.id, Event::Start, &step.title, Value::Null)?;
             let t = Instant::now();
@@ -121,7 +150,7 @@ impl<'a> Runner<'a> {
                     if let Value::Object(m) = &mut data {
                         m.insert("seconds".into(), t.elapsed().as_secs_f64().into());
                     }
-                    eprintln!("  done  {}", o.detail);
+                    say(format!("  done  {}", o.detail));
                     self.journal
                         .append(&step.id, Event::Done, &o.detail, data)?;
                 }
@@ -135,7 +164,13 @@ impl<'a> Runner<'a> {
                 }
             }
         }
+        self.show_steps(plan.steps.len());
         Ok(())
+    }
+
+    /// The step running now, as the run's progress detail.
+    fn show_detail(&self, step: &PlanStep) -> Option<String> {
+        (!self.opts.dry_run).then(|| format!("[{}] {}", step.phase.name(), step.title))
     }
 
     /// A step only a person can do, which later steps rely on (it changes

@@ -30,6 +30,8 @@ pub struct Sides {
     audit: std::sync::Mutex<Audit>,
     /// Each side's layout, resolved once.
     layouts: [Layout; 2],
+    /// Where the run's progress goes (the command's `--quiet`/`--json`).
+    progress: std::sync::OnceLock<migrate_progress::Progress>,
     /// The recipe's declared paths of the app (its directories and config
     /// files), which planning reads may reach besides the root.
     declared: std::sync::OnceLock<Vec<String>>,
@@ -77,7 +79,21 @@ impl Sides {
             mount,
             audit: Default::default(),
             layouts: [Layout::of(&mig.source), Layout::of(&mig.destination)],
+            progress: std::sync::OnceLock::new(),
             declared: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// Show the run's progress with `p` (once; later calls change nothing).
+    pub fn set_progress(&self, p: migrate_progress::Progress) {
+        let _ = self.progress.set(p);
+    }
+
+    /// The run's progress renderer: bars or lines by the terminal unless
+    /// the command chose otherwise.
+    pub fn progress(&self) -> &migrate_progress::Progress {
+        self.progress.get_or_init(|| {
+            migrate_progress::Progress::new(migrate_progress::Style::detect(false, false))
         })
     }
 

@@ -61,17 +61,6 @@ fn bytes_of(value: &str) -> Option<u64> {
     n.checked_mul(mult)
 }
 
-fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    format!("{v:.1} {}", UNITS[u])
-}
-
 /// Whether a PostgreSQL major upgrade will run on the destination's
 /// rebuild: `Some(true/false)` when both majors are known.
 fn pg_upgrade(facts: &[(String, String)]) -> (Option<bool>, u64, Option<u64>) {
@@ -103,15 +92,15 @@ fn disk_precondition(facts: &[(String, String)]) -> Option<Precondition> {
         (Some(Some(free)), Some(Some(db))) => {
             let need = db.saturating_mul(2);
             if free >= need {
-                (Some(true), format!("{} free, {} needed", human(free), human(need)))
+                (Some(true), format!("{} free, {} needed", migrate_units::human_bytes(free), migrate_units::human_bytes(need)))
             } else {
                 (
                     Some(false),
                     format!(
                         "{} free but {} needed ({} more); free space, grow the disk, or keep PostgreSQL 15 with templates/postgres.15.template.yml in containers/app.yml",
-                        human(free),
-                        human(need),
-                        human(need - free)
+                        migrate_units::human_bytes(free),
+                        migrate_units::human_bytes(need),
+                        migrate_units::human_bytes(need - free)
                     ),
                 )
             }

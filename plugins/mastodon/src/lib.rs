@@ -223,19 +223,29 @@ mod tests {
     }
 
     #[test]
-    fn assets_are_precompiled_only_for_a_from_source_destination() {
+    fn assets_are_precompiled_only_for_a_from_source_destination_that_upgrades() {
         use migrate_plugin_sdk::testing;
         let precompiles = |ctx: &Context| {
             Mastodon::post_copy(ctx)
                 .iter()
                 .any(|s| s.id == "assets-precompile")
         };
-        assert!(precompiles(&testing::context("social.example.net").build()));
+        assert!(precompiles(
+            &testing::context("social.example.net")
+                .target_version("4.4.8")
+                .build()
+        ));
+        // The same version: the copied public/packs are the compiled assets.
+        assert!(!precompiles(
+            &testing::context("social.example.net").build()
+        ));
         let stack = testing::context("social.example.net")
+            .target_version("4.4.8")
             .destination_stack("social_example_net", "/opt/mastodon")
             .build();
         assert!(!precompiles(&stack));
         let compose = testing::context("social.example.net")
+            .target_version("4.4.8")
             .destination(LayoutKind::Compose, "/opt/mastodon")
             .build();
         assert!(!precompiles(&compose));

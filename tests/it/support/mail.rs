@@ -87,8 +87,8 @@ pub fn dovecot_available() -> bool {
             .is_ok_and(|o| o.status.success())
 }
 
-/// Skip politely when the prerequisites are missing; CI runs
-/// .ci/setup-mail.sh first, so there they are always present.
+/// Fails the test when the prerequisites are missing (never skips it):
+/// `scripts/services` runs .ci/setup-mail.sh first, which installs them.
 pub fn require_dovecot() {
     assert!(
         dovecot_available(),

@@ -16,6 +16,39 @@ pub struct Reply {
     pub link: Option<String>,
 }
 
+/// An API token travels only over TLS, or to this machine itself (a local
+/// PowerDNS, a test's fake): over plain http to another host anyone on the
+/// path could read it and take over the zone.
+pub fn token_may_go_to(provider: &str, url: &str) -> Result<()> {
+    let lower = url.trim().to_ascii_lowercase();
+    if lower.starts_with("https://") {
+        return Ok(());
+    }
+    let Some(rest) = lower.strip_prefix("http://") else {
+        return Err(DnsError::Invalid(format!(
+            "{provider}: the API URL {url:?} must start with https:// (or http:// to this machine)"
+        )));
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let hostport = authority.rsplit('@').next().unwrap_or("");
+    let host = match hostport.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => hostport.split(':').next().unwrap_or(""),
+    };
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        Ok(())
+    } else {
+        Err(DnsError::Invalid(format!(
+            "{provider}: refusing to send the API token over plain http to {host}, where anyone on the way could read it; use https://{}, or plain http only to this machine (127.0.0.1, ::1, localhost). Nothing was sent",
+            &url.trim()[7..]
+        )))
+    }
+}
+
 pub struct Http {
     agent: ureq::Agent,
     auth_header: &'static str,
@@ -53,6 +86,7 @@ impl Http {
         body: Option<serde_json::Value>,
         extra: &[(&'static str, &'static str)],
     ) -> Result<Reply> {
+        token_may_go_to(self.provider, url)?;
         let agent = self.agent.clone();
         let auth = format!("{}{}", self.auth_prefix, self.token.expose());
         let (url_s, header, provider) = (url.to_string(), self.auth_header, self.provider);
@@ -149,5 +183,46 @@ pub fn short(body: &str) -> String {
         )
     } else {
         b.to_string()
+    }
+}
+
+#[cfg(test)]
+mod token_tests {
+    use super::token_may_go_to;
+
+    #[test]
+    fn tokens_go_over_tls_or_to_this_machine_only() {
+        for ok in [
+            "https://api.gandi.net/v5/livedns",
+            "HTTPS://desec.io/api/v1",
+            "http://127.0.0.1:8081",
+            "http://127.3.4.5/api",
+            "http://localhost:8081/x",
+            "http://[::1]:8081/",
+            "http://user@127.0.0.1:1",
+        ] {
+            assert!(token_may_go_to("P", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://192.0.2.1:8081",
+            "http://pdns.example.net/api",
+            "http://127.0.0.1.example.net/",
+            "http://localhost.example.net/",
+            "http://0.0.0.0:8081",
+            "http://[2001:db8::1]:8081",
+            "http://127.0.0.1@192.0.2.1/",
+            "ftp://127.0.0.1/",
+            "api.gandi.net",
+        ] {
+            let e = token_may_go_to("P", bad).unwrap_err().to_string();
+            assert!(e.contains("P: "), "{bad}: {e}");
+        }
+        let e = token_may_go_to("PowerDNS", "http://192.0.2.1:8081/api")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("plain http to 192.0.2.1") && e.contains("use https://192.0.2.1:8081/api"),
+            "{e}"
+        );
     }
 }

@@ -15,9 +15,30 @@ pub fn backup_path(plan: &Plan) -> String {
     format!("{}/{}", plan.migration.backup_dir(), plan.id)
 }
 
+/// About what the backup takes: the app's files as `du` counts them when
+/// it runs, plus its databases as measured when the plan was made.
+/// Refused, before anything is written, when the filesystem that will
+/// hold the backup has less free than that plus 10 %: a backup that fills
+/// the live source's disk stops the app it is meant to protect.
+fn space_check(plan: &Plan, b: &str) -> String {
+    format!(
+        r#"p={b}; while [ ! -e "$p" ]; do p=$(dirname -- "$p"); done
+files=$(du -sb -- {r} | cut -f1); need=$(( files + {db} )); want=$(( need + need / 10 ))
+free=$(df -PB1 -- "$p" | awk 'NR==2 {{print $4}}')
+h() {{ numfmt --to=iec-i --suffix=B "$1" 2>/dev/null || echo "$1 bytes"; }}
+if [ -z "$free" ] || [ "$free" -lt "$want" ]; then echo "not enough space for the backup in {bq}: $(h "${{free:-0}}") free on the filesystem of $p, the backup needs about $(h "$need") ($(h "$files") of files, $(h {db}) of database) plus 10 %; nothing was written. Free space there, or set backup_dir in the migration file to a directory with room" >&2; exit 3; fi
+"#,
+        b = sh_quote(b),
+        bq = b.replace(['"', '$', '`', '\\'], "_"),
+        r = sh_quote(&plan.migration.source.root),
+        db = plan.facts.database_bytes,
+    )
+}
+
 fn script(plan: &Plan) -> String {
     let b = backup_path(plan);
-    let mut s = format!(
+    let mut s = space_check(plan, &b);
+    s += &format!(
         "set -e; umask 077; mkdir -p {b}; exec 9>>{b}/.lock; flock -w 3600 9; tar -C {r} -cf {b}/files.tar.partial.$$ . && mv {b}/files.tar.partial.$$ {b}/files.tar; ",
         b = sh_quote(&b),
         r = sh_quote(&plan.migration.source.root)

@@ -2,8 +2,6 @@
 //! while the app runs, then the final pass (deleting on the destination
 //! what the source deleted) verified identical.
 
-use std::time::Instant;
-
 use migrate_remote::Location;
 
 use super::super::plan::human_bytes;
@@ -39,6 +37,7 @@ fn options(cx: &Cx, final_pass: bool) -> Result<migrate_copy::CopyOptions, Strin
         // resume into it after a pass that died without recording its
         // result (seen in the lab under load).
         force: true,
+        delete_without_backup: false,
     })
 }
 
@@ -65,19 +64,13 @@ impl StepKind for Copy {
     fn execute(&self, x: &mut Exec) -> Result<Outcome, String> {
         x.planned("copy")?;
         let opts = options(&x.cx, self.final_pass)?;
-        let mut last = Instant::now();
-        let mut on_progress = |p: &migrate_copy::Progress| {
-            if last.elapsed().as_secs() >= 5 {
-                last = Instant::now();
-                eprintln!(
-                    "        {} of {} files, {} of {}",
-                    p.files_done,
-                    p.files_total,
-                    human_bytes(p.bytes_done),
-                    human_bytes(p.bytes_total)
-                );
-            }
+        let task = if self.final_pass {
+            "copy (final pass)"
+        } else {
+            "copy (pre-sync)"
         };
+        let mut shown = migrate_copy::report::Shown::new(x.cx.sides.progress(), task);
+        let mut on_progress = |p: &migrate_copy::Progress| shown.on(p);
         // A copy left running by a killed run finishes on the server; wait for it.
         let mut tries = 0;
         let mut auth_retries = 0;
@@ -120,6 +113,7 @@ impl StepKind for Copy {
                 other => break other,
             }
         };
+        shown.end();
         match outcome.map_err(|e| e.to_string())? {
             migrate_copy::Outcome::Detached { job_id, .. } => Err(format!(
                 "the copy {job_id} detached unexpectedly; rerun to resume it"

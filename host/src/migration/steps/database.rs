@@ -64,6 +64,26 @@ impl StepKind for Database<'_> {
                 format!("sh -c {}", sh_quote(&to.wait_ready())),
             ));
         }
+        // What the destination's database already holds, looked at before
+        // anything is dropped, in every layout (a compose project's reused
+        // volume can hold an old database that no look before the window
+        // could reach: its container was not running).
+        v.push(Planned::on(
+            "existing",
+            Side::Destination,
+            to.sql(None, &statements::exists(engine, dst)),
+        ));
+        v.push(
+            Planned::on(
+                "existing-tables",
+                Side::Destination,
+                to.sql(
+                    (engine == DbEngine::Postgresql).then_some(dst),
+                    &statements::tables(engine, dst),
+                ),
+            )
+            .when_needed(),
+        );
         match engine {
             DbEngine::Postgresql => {
                 v.push(Planned::on(
@@ -140,8 +160,9 @@ impl StepKind for Database<'_> {
             x.run("start", "starting the database container")?;
             x.run("wait", "waiting for the database")?;
         }
-        // The destination database is ours to replace: destination-free
-        // found none (or moved it aside) before the first copy.
+        // The destination database is ours to replace only when it holds
+        // nothing, or only what an earlier attempt of this step loaded.
+        self.refuse_existing_data(x)?;
         let statements = match engine {
             DbEngine::Postgresql => self.postgres_statements(x)?,
             DbEngine::Mariadb => self.mariadb_statements(x)?,
@@ -160,12 +181,20 @@ impl StepKind for Database<'_> {
         sides.record(Side::Source, "dump", &dump);
         sides.record(Side::Destination, "load", &load);
         let job = migrate_remote::JobId::sanitized(&self.job(&x.cx));
-        let moved = sides
-            .rt
-            .block_on(migrate_remote::pipe::run(&migrate_remote::Pipe::new(
-                &sides.src, &sides.dst, job, &dump, &load,
-            )))
-            .map_err(|e| format!("piping the dump: {e}"))?;
+        // The dump is not sized before it is made: bytes without a total.
+        let task = "database dump → load";
+        let show = |n: u64| {
+            use migrate_progress::Report;
+            sides
+                .progress()
+                .update(task, migrate_progress::Unit::Bytes, n, None)
+        };
+        show(0);
+        let mut pipe = migrate_remote::Pipe::new(&sides.src, &sides.dst, job, &dump, &load);
+        pipe.on_bytes = Some(migrate_remote::OnBytes(&show));
+        let moved = sides.rt.block_on(migrate_remote::pipe::run(&pipe));
+        migrate_progress::Report::finish(sides.progress(), task);
+        let moved = moved.map_err(|e| format!("piping the dump: {e}"))?;
         let (bytes, route) = (moved.bytes, moved.route);
         let secs = t.elapsed().as_secs_f64();
         let a = x.run("count-source", "counting rows")?;
@@ -199,11 +228,72 @@ impl StepKind for Database<'_> {
     }
 }
 
+/// How a refusal for existing data begins, so a rerun knows that attempt
+/// never touched the database.
+const EXISTING_DATA: &str = "the destination's database";
+
+/// Whether an earlier attempt of `step` in this migration got past the
+/// look at existing data (it then dropped and loaded the database itself):
+/// an attempt counts unless it ended refused for existing data. The
+/// current attempt, the last start, does not count.
+fn loaded_before(entries: &[super::super::journal::Entry], step: &str) -> bool {
+    use super::super::journal::Event;
+    let mut attempts: Vec<bool> = Vec::new();
+    for e in entries.iter().filter(|e| e.step == step) {
+        match e.event {
+            Event::Start => attempts.push(true),
+            Event::Failed if e.detail.starts_with(EXISTING_DATA) => {
+                if let Some(a) = attempts.last_mut() {
+                    *a = false;
+                }
+            }
+            _ => {}
+        }
+    }
+    attempts.pop();
+    attempts.into_iter().any(|a| a)
+}
+
 fn lines(out: &str) -> impl Iterator<Item = &str> {
     out.lines().map(str::trim).filter(|l| !l.is_empty())
 }
 
 impl Database<'_> {
+    /// Refuses, before anything is dropped, when the destination's database
+    /// holds tables that this migration did not put there: they are the
+    /// operator's to keep or remove, never the tool's to drop.
+    fn refuse_existing_data(&self, x: &Exec) -> Result<(), String> {
+        let name = self.destination_name;
+        if x.run("existing", "looking for an existing database")?
+            .trim()
+            != "1"
+        {
+            return Ok(());
+        }
+        let tables: u64 = x
+            .run("existing-tables", "counting its tables")?
+            .trim()
+            .parse()
+            .unwrap_or(u64::MAX);
+        if tables == 0 {
+            return Ok(());
+        }
+        let step = &x.cx.step.id;
+        if let Ok(j) = x.cx.journal()
+            && loaded_before(&j.entries, step)
+        {
+            return Ok(());
+        }
+        Err(format!(
+            "{EXISTING_DATA} {name} already holds {} (data this migration did not put there); nothing was dropped. Keep it by dumping and renaming or removing it by hand (or point the migration at another database name), then rerun",
+            if tables == u64::MAX {
+                "tables".to_string()
+            } else {
+                format!("{tables} table(s)")
+            }
+        ))
+    }
+
     /// The roles the dump names (the database's owner and its objects'
     /// owners), read from the source: the recipe's user is only the usual
     /// name. They are created without passwords (those stay in the app's
@@ -282,5 +372,58 @@ impl Database<'_> {
             }
         }
         Ok(statements)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::journal::{Entry, Event};
+    use super::{EXISTING_DATA, loaded_before};
+
+    fn e(step: &str, event: Event, detail: &str) -> Entry {
+        Entry {
+            at_ms: 0,
+            migration: "m".into(),
+            step: step.into(),
+            event,
+            detail: detail.into(),
+            data: serde_json::Value::Null,
+        }
+    }
+
+    /// Data in the destination's database is this migration's own only
+    /// when an earlier attempt of the step got past the look.
+    #[test]
+    fn only_an_earlier_attempt_past_the_look_makes_the_data_ours() {
+        let s = "database-nc";
+        let refused = format!("{EXISTING_DATA} nc already holds 1 table(s)");
+        // First attempt: nothing before it.
+        assert!(!loaded_before(&[e(s, Event::Start, "")], s));
+        // After a refusal: still not ours.
+        let j = [
+            e(s, Event::Start, ""),
+            e(s, Event::Failed, &refused),
+            e(s, Event::Start, ""),
+        ];
+        assert!(!loaded_before(&j, s));
+        // After an attempt killed or failed while loading: ours.
+        let j = [
+            e(s, Event::Start, ""),
+            e("other", Event::Start, ""),
+            e(s, Event::Start, ""),
+        ];
+        assert!(loaded_before(&j, s));
+        let j = [
+            e(s, Event::Start, ""),
+            e(s, Event::Failed, "piping the dump: load exit 3"),
+            e(s, Event::Start, ""),
+        ];
+        assert!(loaded_before(&j, s));
+        // Another step's attempts do not count.
+        let j = [
+            e("database-other", Event::Start, ""),
+            e(s, Event::Start, ""),
+        ];
+        assert!(!loaded_before(&j, s));
     }
 }

@@ -4,7 +4,6 @@
 //! PostgreSQL database aside (renamed, never deleted). Both look with the
 //! scripts made here.
 
-use migrate_db::sql::ident;
 use migrate_db::statements;
 use migrate_remote::sh_quote;
 
@@ -225,14 +224,8 @@ impl StepKind for DestinationFree {
                     Planned::on(
                         format!("rename-{name}"),
                         Side::Destination,
-                        DbShell::new(&m.destination, d.service.as_deref()).sql(
-                            None,
-                            &format!(
-                                "ALTER DATABASE {} RENAME TO {}",
-                                ident(DbEngine::Postgresql, &name),
-                                ident(DbEngine::Postgresql, &db_aside(&name))
-                            ),
-                        ),
+                        DbShell::new(&m.destination, d.service.as_deref())
+                            .sql(None, &statements::pg_rename(&name, &db_aside(&name))),
                     )
                     .when_needed(),
                 );

@@ -16,8 +16,11 @@ mod dns;
 mod exec;
 mod manual;
 pub mod outcome;
+mod permissions;
 pub mod preflight;
 mod probe;
+mod redis;
+pub mod redis_state;
 mod secrets;
 mod test_plan;
 mod volume;
@@ -27,6 +30,11 @@ use std::io::{BufRead, IsTerminal, Write};
 use serde::Serialize;
 
 pub use outcome::Outcome;
+pub use permissions::plan_reading as permissions_plan_reading;
+pub use redis::{
+    carries as redis_carries, plan_reading as redis_plan_reading,
+    restart_source as redis_restart_source,
+};
 
 use super::journal::Journal;
 use super::plan::{Action, Plan, PlanStep};
@@ -260,6 +268,8 @@ pub fn kind(action: &Action) -> Box<dyn StepKind + '_> {
         }),
         Action::StackSecrets { from, to } => Box::new(secrets::StackSecrets { from, to }),
         Action::Exec(c) => Box::new(exec::Exec { cmd: c }),
+        Action::Redis { .. } => Box::new(redis::Redis),
+        Action::Permissions { dirs, fix } => Box::new(permissions::Permissions { dirs, fix: *fix }),
         Action::Carry {
             file, key, secret, ..
         } => Box::new(carry::Carry {

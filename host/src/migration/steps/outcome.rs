@@ -103,3 +103,23 @@ pub struct DnsCutover {
 pub struct DnsRestored {
     pub restored: Vec<String>,
 }
+
+/// Redis carried: the source's reading after the save, the destination's
+/// after the start.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Redis {
+    pub before: super::redis_state::RedisState,
+    pub after: super::redis_state::RedisState,
+    /// The source had already been saved and staged by an earlier run.
+    pub resumed: bool,
+}
+
+/// The served files the web server could not read, as found on the
+/// destination, and whether they were fixed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Permissions {
+    pub count: u64,
+    /// The first of them: `TYPE MODE OWNER PATH`.
+    pub shown: Vec<String>,
+    pub fixed: bool,
+}

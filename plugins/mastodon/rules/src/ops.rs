@@ -58,7 +58,7 @@ pub fn data_layout() -> Vec<DataItem> {
             "redis",
             DbEngine::Redis,
             Some("redis"),
-            "Redis data (/var/lib/redis; docker: ./redis at /data): holds unprocessed Sidekiq jobs, so it is copied after `redis-cli SAVE`, not rebuilt.",
+            "Redis data (/var/lib/redis; docker: ./redis at /data): holds unprocessed Sidekiq jobs, so it is copied after `redis-cli SAVE`, not rebuilt (the host's Redis step carries it, from the REDIS_* settings in .env.production).",
             false,
         ),
         item(
@@ -101,13 +101,6 @@ pub fn pre_copy(app: &str) -> Vec<Step> {
             manual(
                 "Stop web, sidekiq and streaming on the source (systemd: systemctl stop 'mastodon-*.service'; docker: docker compose stop web sidekiq streaming). Leave PostgreSQL and Redis running for the dumps.",
             ),
-        ),
-        step(
-            "redis-save",
-            Phase::Cutover,
-            Risk::Reversible,
-            "Write Redis's data to disk so the queued Sidekiq jobs travel with it",
-            exec(in_service(Side::Source, "redis", &["redis-cli", "SAVE"])),
         ),
     ]
 }
@@ -185,7 +178,9 @@ pub fn post_copy(ctx: &Context, app: &str) -> Vec<Step> {
     // Upstream's image compiles its assets when it is built (Dockerfile:
     // `bundle exec rails assets:precompile` in the build stage), so only a
     // from-source destination needs this; the context says which it is.
-    if ctx.destination.runs_in_containers() {
+    // Without an upgrade the copied public/packs already hold the compiled
+    // assets; a target version is named only for a move that upgrades.
+    if ctx.destination.runs_in_containers() || ctx.target_version.is_none() {
         return steps;
     }
     steps.push(step(
@@ -220,7 +215,7 @@ pub fn cache_clears() -> Vec<Step> {
             "tootctl-feeds-build",
             Phase::Finish,
             Risk::Reversible,
-            "Rebuild every user's home and list feeds in Redis",
+            "Rebuild every user's home and list feeds in Redis (left out when Redis travels with the move)",
             exec(tootctl(Side::Destination, &["feeds", "build", "--all"])),
         ),
         step(
@@ -235,7 +230,10 @@ pub fn cache_clears() -> Vec<Step> {
                     &[
                         "sh",
                         "-c",
-                        "if [ \"$ES_ENABLED\" = true ]; then exec bin/tootctl search deploy; fi",
+                        // A from-source install keeps ES_ENABLED in
+                        // .env.production (tootctl reads it, the shell
+                        // does not); a container has it in its environment.
+                        "if [ \"$ES_ENABLED\" = true ] || grep -qs '^ES_ENABLED=true' .env.production; then exec bin/tootctl search deploy; fi",
                     ],
                 )
                 .env("RAILS_ENV", "production"),
