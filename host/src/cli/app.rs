@@ -1,4 +1,4 @@
-//! `migrate plan`, `migrate app`, `migrate app-status`, `migrate abort`: a
+//! `migrate app plan|run|status|abort|list` (and `migrate app NAME …`): a
 //! whole app migration as a plan, then a journal (host/src/migration).
 
 use std::path::PathBuf;
@@ -146,6 +146,112 @@ pub struct Args {
     /// A step done by hand (its id, as the run that stopped there named it); repeatable.
     #[arg(long, value_name = "STEP")]
     pub done: Vec<String>,
+}
+
+/// `migrate app`: the verbs of a whole app migration; `app NAME …` with no
+/// verb is `app run NAME …`, as before.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Group {
+    #[command(subcommand)]
+    pub command: Option<Verb>,
+    #[command(flatten)]
+    pub run: Args,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Verb {
+    /// Plan a whole app migration: ordered steps from the recipe, the plugin and the servers.
+    Plan(PlanArgs),
+    /// Migrate a whole app, phase by phase, journaled and resumable.
+    Run(Args),
+    /// Where a migration stands (or its final report with --report).
+    Status(StatusArgs),
+    /// Return to the source before the point of no return.
+    Abort(AbortArgs),
+    /// The migrations this machine has journaled, newest first.
+    List,
+}
+
+pub fn run_group(grp: Group, g: &Global) -> Result<Value, Failure> {
+    match grp.command {
+        Some(Verb::Plan(a)) => plan(a, g),
+        Some(Verb::Run(a)) => run(a, g),
+        Some(Verb::Status(a)) => status(a, g),
+        Some(Verb::Abort(a)) => abort(a, g),
+        Some(Verb::List) => list(g),
+        None => run(grp.run, g),
+    }
+}
+
+/// Every journal under the data dir: its app, servers, last event.
+pub fn list(g: &Global) -> Result<Value, Failure> {
+    let root = crate::paths::data_dir().join("migrations");
+    let mut rows = Vec::new();
+    let dirs = match std::fs::read_dir(&root) {
+        Ok(d) => d.flatten().collect::<Vec<_>>(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => {
+            return Err(Failure::new(
+                exit::FAILURE,
+                "io",
+                format!("reading {}: {e}", root.display()),
+            ));
+        }
+    };
+    for d in dirs {
+        let id = d.file_name().to_string_lossy().into_owned();
+        let entries = journal::read_entries(&d.path().join("journal.jsonl")).unwrap_or_default();
+        let plan = journal::load_plan(&id).ok().flatten();
+        let last = entries.last();
+        let state = if entries.iter().any(|e| e.event == journal::Event::Aborted) {
+            "aborted"
+        } else {
+            match last.map(|e| &e.event) {
+                None => "planned",
+                Some(journal::Event::Failed) => "failed",
+                Some(journal::Event::Start) => "running or interrupted",
+                Some(_)
+                    if plan.as_ref().is_some_and(|p| {
+                        p.steps
+                            .iter()
+                            .all(|s| journal::state_of(&entries, &s.id) == journal::StepState::Done)
+                    }) =>
+                {
+                    "done"
+                }
+                Some(_) => "in progress",
+            }
+        };
+        rows.push(json!({
+            "id": id,
+            "app": plan.as_ref().map(|p| p.migration.app.clone()),
+            "from": plan.as_ref().map(|p| p.migration.source.host.clone()),
+            "to": plan.as_ref().map(|p| p.migration.destination.host.clone()),
+            "state": state,
+            "last_step": last.map(|e| e.step.clone()),
+            "last_at_ms": last.map(|e| e.at_ms as u64),
+            "journal": d.path().join("journal.jsonl"),
+        }));
+    }
+    rows.sort_by_key(|r| std::cmp::Reverse(r["last_at_ms"].as_u64().unwrap_or(0)));
+    if !g.json {
+        if rows.is_empty() {
+            println!("no migrations journaled on this machine");
+        }
+        for r in &rows {
+            println!(
+                "{}  {}  {} → {}  {}  (last step: {})",
+                r["id"].as_str().unwrap_or(""),
+                r["app"].as_str().unwrap_or("?"),
+                r["from"].as_str().unwrap_or("?"),
+                r["to"].as_str().unwrap_or("?"),
+                r["state"].as_str().unwrap_or(""),
+                r["last_step"].as_str().unwrap_or("-"),
+            );
+        }
+    }
+    Ok(json!({ "migrations": rows }))
 }
 
 #[derive(Debug, clap::Args)]
@@ -375,7 +481,7 @@ pub fn run(args: Args, g: &Global) -> Result<Value, Failure> {
         Err(e) => {
             let mut f = Failure::from(e);
             f.message = format!(
-                "{}\n  The journal ({}) records where it stopped; nothing was lost. Fix the cause and run the same command again to resume, or `migrate abort` to restart the source.",
+                "{}\n  The journal ({}) records where it stopped; nothing was lost. Fix the cause and run the same command again to resume, or `migrate app abort` to restart the source.",
                 f.message,
                 journal.path().display()
             );
