@@ -13,7 +13,31 @@ use std::process::Command;
 
 fn main() {
     if let Err(e) = run() {
-        panic!("building the built-in plugins failed: {e}");
+        // One line, where cargo shows the build script's stderr; a panic
+        // would wrap it in a backtrace note.
+        eprintln!("error: building the built-in plugins failed: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// The plugins are wasm32-wasip2 components: without that target the
+/// nested build fails with pages of `can't find crate for core`. Say what
+/// to run instead, in one line.
+fn check_wasm_target() -> Result<(), String> {
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let out = Command::new(&rustc)
+        .args(["--print", "target-libdir", "--target", "wasm32-wasip2"])
+        .output()
+        .map_err(|e| format!("running {rustc}: {e}"))?;
+    let libdir = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let installed = out.status.success()
+        && fs::read_dir(&libdir).is_ok_and(|mut d| {
+            d.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("libcore-")))
+        });
+    if installed {
+        Ok(())
+    } else {
+        Err("the Rust target wasm32-wasip2 is not installed; run `rustup target add wasm32-wasip2` and build again".into())
     }
 }
 
@@ -40,7 +64,10 @@ fn run() -> Result<(), String> {
         .collect();
     let wasm_dir = match env::var("MIGRATE_PREBUILT_PLUGINS") {
         Ok(dir) => PathBuf::from(dir),
-        Err(_) => build(&root, &out_dir, &plugins)?,
+        Err(_) => {
+            check_wasm_target()?;
+            build(&root, &out_dir, &plugins)?
+        }
     };
 
     let mut src = String::from("/// Built-in plugins: (id, crate, component bytes).\n");

@@ -107,7 +107,9 @@ impl Classify for CopyError {
     fn exit_code(&self) -> u8 {
         match self {
             CopyError::Remote(r) => r.exit_code(),
-            CopyError::MissingPath { .. } | CopyError::BadInput(_) => BAD_INPUT,
+            CopyError::MissingPath { .. }
+            | CopyError::BadInput(_)
+            | CopyError::BadExclude { .. } => BAD_INPUT,
             CopyError::MissingTool { .. }
             | CopyError::DestinationNotEmpty { .. }
             | CopyError::NotEnoughSpace { .. }
@@ -119,7 +121,7 @@ impl Classify for CopyError {
         match self {
             CopyError::Remote(r) => r.kind(),
             CopyError::MissingPath { .. } => "missing-path",
-            CopyError::BadInput(_) => "bad-input",
+            CopyError::BadInput(_) | CopyError::BadExclude { .. } => "bad-input",
             CopyError::MissingTool { .. } => "missing-tool",
             CopyError::DestinationNotEmpty { .. } => "destination-not-empty",
             CopyError::NotEnoughSpace { .. } => "not-enough-space",

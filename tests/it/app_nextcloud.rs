@@ -519,15 +519,11 @@ fn refusals_come_before_anything_changes() {
     );
     let o = f
         .migrate()
-        .args(["plan", "nextcloud", "--from", "src"])
+        .args(["plan", "nextcloud", "--to", "dst"])
         .output()
         .expect("plan");
     assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("--src-root is required"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("--from is required"), "{}", stderr(&o));
 
     // A file with an error: file, line, column, what was expected.
     let bad = f.op.home.path().join("bad.toml");
@@ -866,4 +862,73 @@ fn an_upgrade_hop_runs_in_the_window_and_waits_for_what_only_a_person_can_do() {
         report.contains("VERDICT: PASS") && report.contains("| fixed |"),
         "{report}"
     );
+}
+
+/// Attended, the run asks before anything acts and once more before the
+/// window opens; that last prompt shows every command the window will run
+/// and names the steps only a person can do inside it (here: starting the
+/// app on the destination, for which no command is configured). Declining
+/// it leaves the source app running.
+#[test]
+fn the_window_prompt_shows_its_commands_and_the_steps_left_to_a_person() {
+    let Some(_lab) = lab::enter(module_path!(), Need::Ssh) else {
+        return;
+    };
+    let _one = one_copy_at_a_time();
+    let f = Fixture::new("ncwindow", "");
+    // No start command for the destination: starting it is a person's step.
+    let toml = std::fs::read_to_string(&f.op.file).expect("migration file");
+    let (head, dst) = toml.split_once("[destination]").expect("destination table");
+    let dst: String = dst
+        .lines()
+        .filter(|l| !l.starts_with("start = "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&f.op.file, format!("{head}[destination]{dst}")).expect("rewrite");
+    let h = f.op.home.path();
+    let script = format!(
+        "cd / && env XDG_DATA_HOME={h}/data XDG_CACHE_HOME={cache} XDG_CONFIG_HOME={h}/config XDG_STATE_HOME={h}/state \
+         {bin} app --file {file}; echo EXIT=$?; sleep 600",
+        h = h.display(),
+        cache = crate::support::fixtures::target_dir()
+            .join("test-app-cache")
+            .display(),
+        bin = crate::support::cli::migrate_bin().display(),
+        file = f.op.file.display(),
+    );
+    let term = crate::support::tmux::Tmux::start(h, &script);
+    term.wait_for(
+        "Run the plan's changing steps",
+        std::time::Duration::from_secs(120),
+    );
+    term.answer("y");
+    let pane = term.wait_for(
+        "Start the downtime window now",
+        std::time::Duration::from_secs(300),
+    );
+    let window = pane
+        .split("The downtime window runs these steps")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no list of the window's commands:\n{pane}"));
+    // The source's stop command, verbatim, and the final pass are in it.
+    assert!(
+        window.contains(&format!("kill $(cat {}/app.pid)", f.base)),
+        "{window}"
+    );
+    assert!(window.contains("final"), "{window}");
+    assert!(
+        window.contains("only you can do, by hand, while the app is down")
+            && window.contains("Start the app on the destination"),
+        "the person's step inside the window is not announced:\n{window}"
+    );
+    term.answer("n");
+    let end = term.wait_for("EXIT=", std::time::Duration::from_secs(60));
+    assert!(
+        !end.contains("EXIT=0"),
+        "declining must not succeed:\n{end}"
+    );
+    // Seen from outside: the source app still answers, out of maintenance.
+    let (code, st) = f.http("127.0.0.2", "/status.php");
+    assert_eq!(code, 200, "the source app must still run");
+    assert_eq!(st["maintenance"], false);
 }

@@ -352,14 +352,20 @@ fn provisions_users_through_the_mailu_api() {
         .env_remove("MAILU_API_TOKEN");
     let (code, out, err) = run(&mut c);
     assert_eq!(code, 1, "only dave fails: {out}\n{err}");
+    // (`--token-file` is the old spelling of `--secret-file`: it still works, with a note.)
+    assert!(
+        err.contains("`--token-file` is deprecated") && err.contains("use `--secret-file`"),
+        "{err}"
+    );
     let mut c = users_cmd(&home, &users);
     c.args(["--mailu-api", &fake.url()])
         .env("BOB_PW", "x")
-        .env_remove("MAILU_API_TOKEN");
+        .env_remove("MAILU_API_TOKEN")
+        .env_remove("MIGRATE_MAILU_TOKEN");
     let (code, _, err) = run(&mut c);
     assert_eq!(code, 2);
     assert!(
-        err.contains("set MAILU_API_TOKEN or pass --token-file"),
+        err.contains("set MIGRATE_MAILU_TOKEN or pass --secret-file"),
         "{err}"
     );
 

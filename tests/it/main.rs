@@ -11,17 +11,22 @@
 mod support;
 
 mod app_compose;
+mod app_discovery;
 mod app_hometown;
 mod app_mastodon;
 mod app_mastodon_s3;
 mod app_nextcloud;
 mod app_stack;
+mod cli_copy_exclude;
+mod cli_flags;
+mod cli_shell;
 mod copy_e2e;
 mod dns_knot;
 mod dns_pdns;
 mod dns_providers_http;
 mod dns_token_http;
 mod docker_lab;
+mod dry_run;
 mod hostile_plugins;
 mod json_envelope;
 mod mail_cli;

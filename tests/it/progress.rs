@@ -8,7 +8,7 @@
 //!
 //! Without the lab these tests fail.
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,7 @@ use migrate_units::human_bytes;
 
 use crate::support::cli::{migrate, migrate_bin, run, stderr, stdout};
 use crate::support::lab::{self, Cleanup, Need, ok as on};
+use crate::support::tmux::Tmux;
 
 /// `(done, total)` for every counter shown in `text`: `A / B` and `A of B`
 /// amounts (bytes in binary units, or counted things), and `a/b files`.
@@ -102,34 +103,6 @@ fn lines_of<'a>(text: &'a str, task: &str) -> Vec<&'a str> {
         .collect()
 }
 
-/// A tmux server of this test's own, on a private socket; only it is killed.
-struct Tmux {
-    socket: std::path::PathBuf,
-}
-
-impl Tmux {
-    fn cmd(&self) -> Command {
-        let mut c = Command::new("tmux");
-        c.arg("-S").arg(&self.socket);
-        c
-    }
-
-    fn capture(&self) -> String {
-        let o = self
-            .cmd()
-            .args(["capture-pane", "-p", "-J", "-t", "t"])
-            .output()
-            .expect("tmux capture-pane");
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd().arg("kill-server").output();
-    }
-}
-
 #[test]
 fn copy_on_a_terminal_draws_bars_that_end_at_the_copy_totals() {
     let Some(_lab) = lab::enter(module_path!(), Need::Ssh) else {
@@ -149,17 +122,7 @@ fn copy_on_a_terminal_draws_bars_that_end_at_the_copy_totals() {
         d = h.display(),
         bin = migrate_bin().display(),
     );
-    let tmux = Tmux {
-        socket: h.join("tmux.sock"),
-    };
-    let st = tmux
-        .cmd()
-        .args(["new-session", "-d", "-s", "t", "-x", "220", "-y", "40"])
-        .arg(&script)
-        .env_remove("NO_COLOR")
-        .status()
-        .expect("tmux");
-    assert!(st.success());
+    let tmux = Tmux::start(h, &script);
     let started = Instant::now();
     let mut seen = Vec::new();
     let last = loop {

@@ -55,6 +55,9 @@ pub enum CopyError {
 
     #[error("{0}")]
     BadInput(String),
+
+    #[error("--exclude {pattern:?}: {why}; nothing was copied")]
+    BadExclude { pattern: String, why: String },
 }
 
 impl CopyError {

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use tracing::{info, instrument, warn};
 
 use crate::error::CopyError;
+use crate::exclude::Excludes;
 use crate::manifest::{self, Entry};
 use crate::plan::{self, Plan};
 use crate::remote_cmds::{self, parse_kv};
@@ -33,6 +34,8 @@ pub struct CopyOptions {
     pub relay: bool,
     pub detach: bool,
     pub bwlimit: Option<String>,
+    /// rsync-style patterns of names to leave out (see `exclude`).
+    pub exclude: Vec<String>,
     pub force: bool,
     /// Remove for good what the pass removes from the destination, instead
     /// of moving it aside into a dated directory beside it.
@@ -203,7 +206,11 @@ impl Mode {
     }
 }
 
-async fn read_manifest(host: &Host, cmd: &str, what: &str) -> Result<Vec<Entry>, CopyError> {
+pub(crate) async fn read_manifest(
+    host: &Host,
+    cmd: &str,
+    what: &str,
+) -> Result<Vec<Entry>, CopyError> {
     read_manifest_with(host, cmd, what, &mut |_| true).await
 }
 
@@ -289,6 +296,7 @@ pub async fn run(
             "--streams must be between 1 and 64".into(),
         ));
     }
+    let excludes = Excludes::new(&opts.exclude)?;
     // A bad key lifetime is refused before anything happens on a server.
     trust::lifetime_from_env()?;
     let (src, dst) =
@@ -465,16 +473,20 @@ pub async fn run(
     let jq = sh_quote(&jd);
     let src_scan = format!(
         "umask 077; mkdir -p {jq} && {{ {}; }} | tee {jq}/manifest.pending",
-        manifest::find_command(&opts.src.path)
+        manifest::find_command_excluding(&opts.src.path, &excludes)
     );
     // Our last manifest stands in for the destination only while the
     // destination still looks the way that pass left it.
+    // Which names an earlier pass left out is not recorded, so with
+    // exclusions the destination is listed (through the same exclusions)
+    // rather than trusted: a name excluded now must not look deleted.
     let use_last = !opts.force
+        && excludes.is_empty()
         && sp.get("state").map(String::as_str) == Some("done")
         && has(&sp, "hasdone")
         && has(&dp, "nonempty");
     let dst_root_mtime = dp.get("rootmtime").and_then(|m| manifest::parse_mtime(m));
-    let dst_scan = manifest::find_command(&opts.dst.path);
+    let dst_scan = manifest::find_command_excluding(&opts.dst.path, &excludes);
 
     // With our last manifest as the baseline, it is read first and the source
     // listing is compared against it as it streams in, so only changed
@@ -691,6 +703,7 @@ pub async fn run(
                     bwlimit: opts.bwlimit.clone(),
                     key_removal,
                     walk,
+                    exclude: excludes.clone(),
                     aside: aside.clone(),
                 };
                 // One round trip: job files, script, and the detached start.
@@ -985,6 +998,7 @@ async fn relay(
         bwlimit: None,
         key_removal: None,
         walk: false,
+        exclude: Default::default(),
         aside: aside.map(str::to_string),
     };
     src.sh(
@@ -1191,7 +1205,7 @@ async fn stream_output(
 
 /// Scan one side for verification on the server itself (listing and hashing
 /// in parallel, into a temporary directory there); returns that directory.
-async fn verify_scan(h: &Host, root: &str) -> Result<String, CopyError> {
+async fn verify_scan(h: &Host, root: &str, ex: &Excludes) -> Result<String, CopyError> {
     let cmd = format!(
         r#"T=$(mktemp -d) || exit 1
 ( {find} ) > "$T/m" 2> "$T/me" &
@@ -1202,8 +1216,8 @@ wait $a
 a=$?
 if [ $a != 0 ] || [ $b != 0 ]; then cat "$T/me" "$T/he" >&2; rm -rf "$T"; exit 1; fi
 printf '%s' "$T""#,
-        find = manifest::find_command(root),
-        hash = manifest::hash_command(root)
+        find = manifest::find_command_excluding(root, ex),
+        hash = manifest::hash_command_excluding(root, ex)
     );
     let out = h
         .sh("listing and hashing for verification", &cmd, None)
@@ -1228,9 +1242,10 @@ pub async fn verify_trees(
     dst: &Host,
     opts: &CopyOptions,
 ) -> Result<Verdict, CopyError> {
+    let ex = Excludes::new(&opts.exclude)?;
     let (st, dt) = tokio::try_join!(
-        verify_scan(src, &opts.src.path),
-        verify_scan(dst, &opts.dst.path)
+        verify_scan(src, &opts.src.path, &ex),
+        verify_scan(dst, &opts.dst.path, &ex)
     )?;
     let result = verify_compare(src, dst, &st, &dt).await;
     let (rs, rd) = (

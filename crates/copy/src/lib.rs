@@ -3,7 +3,9 @@
 //! parallel; the job runs detached on the source server and resumes from
 //! what fully arrived.
 
+pub mod dry_run;
 pub mod error;
+pub mod exclude;
 pub mod job;
 pub mod manifest;
 pub mod plan;

@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use crate::exclude::Excludes;
+
 use migrate_remote::sh_quote;
 
 /// One filesystem object under the copied root. `path` is relative and raw
@@ -50,9 +52,18 @@ const WALKERS: u32 = 16;
 /// into one list per walker instead of `xargs -n 4` batches: one process
 /// per walker, not one per four directories (a cold 100k-file listing in
 /// the lab: 8-12 s against 10-19 s, under other load).
-fn parallel_walk(root: &str, fmt: &str, top: &str, per_dir: &str, per_list: &str) -> String {
+///
+/// `EXCL` in the commands stands for the exclusions' find expression.
+fn parallel_walk(
+    root: &str,
+    ex: &Excludes,
+    fmt: &str,
+    top: &str,
+    per_dir: &str,
+    per_list: &str,
+) -> String {
     format!(
-        r#"F={fmt}; export F
+        r#"{vars}F={fmt}; export F
 cd -- {root} || exit 1
 T=$(mktemp -d) || exit 1
 trap 'rm -rf "$T"' EXIT
@@ -64,7 +75,7 @@ while [ $d -lt 8 ]; do
   d=$((d + 1))
 done
 {top} || exit 1
-find . -mindepth $d -maxdepth $d -type d -print0 > "$T/dirs" || exit 1
+find . -mindepth $d -maxdepth $d EXCL -type d -print0 > "$T/dirs" || exit 1
 if find -files0-from /dev/null -maxdepth 0 >/dev/null 2>&1 \
   && split -t '\0' -n r/{WALKERS} -d -a 3 "$T/dirs" "$T/g." 2>/dev/null; then
   L=0; command -v flock >/dev/null 2>&1 && L=1
@@ -84,30 +95,44 @@ else
 fi
 true"#,
         root = sh_quote(root),
-        fmt = sh_quote(fmt)
+        fmt = sh_quote(fmt),
+        vars = ex.shell_vars(),
     )
+    .replace(" EXCL ", &format!(" {} ", ex.find_expr()))
 }
 
 /// The shell command that prints the manifest of the tree at `root`.
 /// Records are `META\0PATH\0TARGET\0` so any byte but NUL can be in a name.
 pub fn find_command(root: &str) -> String {
+    find_command_excluding(root, &Excludes::default())
+}
+
+/// `find_command` leaving out what `ex` excludes.
+pub fn find_command_excluding(root: &str, ex: &Excludes) -> String {
     parallel_walk(
         root,
+        ex,
         r"%y %s %T@ %m %U %G %i %n\0%p\0%l\0",
-        r#"find . -maxdepth $d -printf "$F""#,
-        r#"find "$@" -mindepth 1 -printf "$F""#,
-        r#"find -files0-from "$g" -mindepth 1 -printf "$F""#,
+        r#"find . -maxdepth $d EXCL -printf "$F""#,
+        r#"find "$@" -mindepth 1 EXCL -printf "$F""#,
+        r#"find -files0-from "$g" -mindepth 1 EXCL -printf "$F""#,
     )
 }
 
 /// The shell command printing `HASH  PATH\0` for every regular file.
 pub fn hash_command(root: &str) -> String {
+    hash_command_excluding(root, &Excludes::default())
+}
+
+/// `hash_command` leaving out what `ex` excludes.
+pub fn hash_command_excluding(root: &str, ex: &Excludes) -> String {
     parallel_walk(
         root,
+        ex,
         "",
-        "find . -maxdepth $d -type f -print0 | xargs -0 -r sha256sum -z --",
-        "find \"$@\" -mindepth 1 -type f -print0 | xargs -0 -r sha256sum -z --",
-        "find -files0-from \"$g\" -mindepth 1 -type f -print0 | xargs -0 -r sha256sum -z --",
+        "find . -maxdepth $d EXCL -type f -print0 | xargs -0 -r sha256sum -z --",
+        "find \"$@\" -mindepth 1 EXCL -type f -print0 | xargs -0 -r sha256sum -z --",
+        "find -files0-from \"$g\" -mindepth 1 EXCL -type f -print0 | xargs -0 -r sha256sum -z --",
     )
 }
 

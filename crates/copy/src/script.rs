@@ -3,6 +3,7 @@
 //! dst, run the tar streams in parallel, re-apply directory metadata, record
 //! each stream's exit statuses, and remove the temporary key at the end.
 
+use crate::exclude::Excludes;
 use migrate_remote::{SshCommand, sh_quote};
 
 /// Everything the script needs to know.
@@ -29,6 +30,9 @@ pub struct ScriptParams {
     /// itself and streams what it finds at once (no list from the operator),
     /// writing the manifest as it goes. See `WALK`.
     pub walk: bool,
+    /// Names the walk leaves out (the lists given to the other modes were
+    /// made through the same exclusions).
+    pub exclude: Excludes,
     /// Where the destination's entries that the plan removes are moved
     /// (see `delete_command`); None: removed for good
     /// (`--delete-without-backup`).
@@ -125,9 +129,9 @@ walk_prepare() (
     d=$((d + 1))
   done
   # (-mindepth/-maxdepth are global in find, hence two finds.)
-  find . -maxdepth $((d - 1)) -fprintf "$J/man.top" "$F" -fprintf "$J/cnt.top" "$C" \
+  find . -maxdepth $((d - 1)) EXCL -fprintf "$J/man.top" "$F" -fprintf "$J/cnt.top" "$C" \
     \( -type d -fprint0 "$J/dirs.top" -o -type f -links +1 -fprint0 "$J/hl.top" -o -print0 \) > "$J/walk.t" || exit 1
-  find . -mindepth $d -maxdepth $d \( -type d -fprint0 "$J/walk.g" -o -fprintf "$J/man.top2" "$F" -fprintf "$J/cnt.top2" "$C" \
+  find . -mindepth $d -maxdepth $d EXCL \( -type d -fprint0 "$J/walk.g" -o -fprintf "$J/man.top2" "$F" -fprintf "$J/cnt.top2" "$C" \
     \( -type f -links +1 -fprint0 "$J/hl.top2" -o -print0 \) \) >> "$J/walk.t" || exit 1
   split -t '\0' -n r/$N -d -a 3 "$J/walk.t" "$J/walk.t." || exit 1
 )
@@ -169,7 +173,7 @@ walk_deal() {
 # directories it has already seen when the placeholder is made.
 walk_chunk() {
   local st
-  find -files0-from "$J/walk.g.$1" -fprintf "$J/man.c$1" "$F" -fprintf "$J/cnt.c$1" "$C" \
+  find -files0-from "$J/walk.g.$1" EXCL -fprintf "$J/man.c$1" "$F" -fprintf "$J/cnt.c$1" "$C" \
     \( -type f -links +1 -fprint0 "$J/hl.c$1" -o -type f -printf '%i %p\0' -o -fprint0 "$J/dir.c$1" \) |
     LC_ALL=C sort -z -n -S 32M | LC_ALL=C sed -z 's/^[0-9]* //'
   st=("${PIPESTATUS[@]}")
@@ -207,7 +211,7 @@ walk_names() {
 # ended its `sent` stands in for it.
 count_tree() (
   cd "$SRC" || exit 0
-  find . -printf "$C" 2>/dev/null | awk '$1 != "d" {n++} $1 == "f" {b += $2} END {printf "%d %d\n", n, b}' > "$J/total.tmp" &&
+  find . EXCL -printf "$C" 2>/dev/null | awk '$1 != "d" {n++} $1 == "f" {b += $2} END {printf "%d %d\n", n, b}' > "$J/total.tmp" &&
     mv -f "$J/total.tmp" "$J/total"
 )
 walk_finish() {
@@ -367,7 +371,9 @@ pub fn render(p: &ScriptParams) -> String {
     };
     let (walk_fns, streams) = if p.walk {
         (
-            WALK.replace("MANIFEST_FMT", MANIFEST_FMT),
+            format!("{}{}", p.exclude.shell_vars(), WALK)
+                .replace("MANIFEST_FMT", MANIFEST_FMT)
+                .replace(" EXCL ", &format!(" {} ", p.exclude.find_expr())),
             r#"count_tree &
   walk_prepare 2>"$J/walk.err" || fail=1
   mark walked
@@ -583,6 +589,7 @@ mod tests {
             bwlimit: None,
             key_removal: None,
             walk: false,
+            exclude: Excludes::default(),
             aside: None,
         }
     }

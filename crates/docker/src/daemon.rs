@@ -51,10 +51,13 @@ const WAIT_UP: &str = r#"for i in $(seq 120); do
 done
 echo "dockerd did not answer within 60 s; see /var/log/dockerd.log or journalctl -u docker" >&2; exit 1"#;
 
-/// Stop dockerd (and keep it from being woken up).
-#[instrument(skip_all, fields(host = %host.name()))]
-pub async fn stop(host: &Host, init: &Init) -> Result<DaemonStep, DockerError> {
-    let (script, skipped) = match init {
+/// The script `stop` runs (also shown by the dry runs).
+pub fn stop_script(init: &Init) -> String {
+    stop_parts(init).0
+}
+
+fn stop_parts(init: &Init) -> (String, Vec<String>) {
+    match init {
         Init::Systemd => (
             "set -e; systemctl mask docker.socket docker.service >/dev/null; systemctl stop docker.socket docker.service".to_string(),
             vec![],
@@ -79,7 +82,13 @@ echo "dockerd (pid $pid) did not stop within 60 s" >&2; exit 1"#,
                 format!("systemctl stop (stopped the daemon by its PID; its command line is saved in {CMDLINE_FILE})"),
             ],
         ),
-    };
+    }
+}
+
+/// Stop dockerd (and keep it from being woken up).
+#[instrument(skip_all, fields(host = %host.name()))]
+pub async fn stop(host: &Host, init: &Init) -> Result<DaemonStep, DockerError> {
+    let (script, skipped) = stop_parts(init);
     host.sh("stopping dockerd", &script, None).await?;
     info!("dockerd stopped");
     Ok(DaemonStep {
@@ -89,10 +98,13 @@ echo "dockerd (pid $pid) did not stop within 60 s" >&2; exit 1"#,
     })
 }
 
-/// Start dockerd again and wait until it answers.
-#[instrument(skip_all, fields(host = %host.name()))]
-pub async fn start(host: &Host, init: &Init) -> Result<DaemonStep, DockerError> {
-    let (script, skipped) = match init {
+/// The script `start` runs (also shown by the dry runs).
+pub fn start_script(init: &Init) -> String {
+    start_parts(init).0
+}
+
+fn start_parts(init: &Init) -> (String, Vec<String>) {
+    match init {
         Init::Systemd => (
             format!(
                 "set -e; systemctl unmask docker.socket docker.service >/dev/null; systemctl start docker.service\n{WAIT_UP}"
@@ -115,7 +127,13 @@ xargs -0 -a {f} sh -c 'setsid nohup "$@" >>/var/log/dockerd.log 2>&1 </dev/null 
                 "systemctl start (started from the saved command line)".to_string(),
             ],
         ),
-    };
+    }
+}
+
+/// Start dockerd again and wait until it answers.
+#[instrument(skip_all, fields(host = %host.name()))]
+pub async fn start(host: &Host, init: &Init) -> Result<DaemonStep, DockerError> {
+    let (script, skipped) = start_parts(init);
     host.sh("starting dockerd", &script, None).await?;
     tokio::time::sleep(Duration::from_millis(200)).await;
     Ok(DaemonStep {

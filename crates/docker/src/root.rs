@@ -93,6 +93,7 @@ async fn copy_tree(
         relay: false,
         detach: false,
         bwlimit: None,
+        exclude: Vec::new(),
         // The caller decided (empty, or --force with a backup).
         force: true,
         delete_without_backup: false,

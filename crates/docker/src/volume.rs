@@ -280,6 +280,7 @@ pub async fn move_volume(
         relay: false,
         detach: false,
         bwlimit: None,
+        exclude: Vec::new(),
         // Emptiness was checked above (and a backup taken with --force).
         force: true,
         delete_without_backup: false,

@@ -1,4 +1,4 @@
-//! `migrate plan`, `migrate app`, `migrate app-status`, `migrate abort`: a
+//! `migrate app plan|run|status|abort|list` (and `migrate app NAME …`): a
 //! whole app migration as a plan, then a journal (host/src/migration).
 
 use std::path::PathBuf;
@@ -81,6 +81,10 @@ pub struct DefArgs {
     /// A recipe database's name on both servers, e.g. `nextcloud=nc_prod`; repeatable.
     #[arg(long = "database", value_name = "RECIPE=NAME", value_parser = parse_pair)]
     pub databases: Vec<(String, String)>,
+    /// Which of several installations found on the source to migrate
+    /// (their number in the list the refusal shows).
+    #[arg(long, value_name = "N")]
+    pub pick: Option<usize>,
 }
 
 fn parse_pair(s: &str) -> Result<(String, String), String> {
@@ -144,6 +148,112 @@ pub struct Args {
     pub done: Vec<String>,
 }
 
+/// `migrate app`: the verbs of a whole app migration; `app NAME …` with no
+/// verb is `app run NAME …`, as before.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Group {
+    #[command(subcommand)]
+    pub command: Option<Verb>,
+    #[command(flatten)]
+    pub run: Args,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Verb {
+    /// Plan a whole app migration: ordered steps from the recipe, the plugin and the servers.
+    Plan(PlanArgs),
+    /// Migrate a whole app, phase by phase, journaled and resumable.
+    Run(Args),
+    /// Where a migration stands (or its final report with --report).
+    Status(StatusArgs),
+    /// Return to the source before the point of no return.
+    Abort(AbortArgs),
+    /// The migrations this machine has journaled, newest first.
+    List,
+}
+
+pub fn run_group(grp: Group, g: &Global) -> Result<Value, Failure> {
+    match grp.command {
+        Some(Verb::Plan(a)) => plan(a, g),
+        Some(Verb::Run(a)) => run(a, g),
+        Some(Verb::Status(a)) => status(a, g),
+        Some(Verb::Abort(a)) => abort(a, g),
+        Some(Verb::List) => list(g),
+        None => run(grp.run, g),
+    }
+}
+
+/// Every journal under the data dir: its app, servers, last event.
+pub fn list(g: &Global) -> Result<Value, Failure> {
+    let root = crate::paths::data_dir().join("migrations");
+    let mut rows = Vec::new();
+    let dirs = match std::fs::read_dir(&root) {
+        Ok(d) => d.flatten().collect::<Vec<_>>(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => {
+            return Err(Failure::new(
+                exit::FAILURE,
+                "io",
+                format!("reading {}: {e}", root.display()),
+            ));
+        }
+    };
+    for d in dirs {
+        let id = d.file_name().to_string_lossy().into_owned();
+        let entries = journal::read_entries(&d.path().join("journal.jsonl")).unwrap_or_default();
+        let plan = journal::load_plan(&id).ok().flatten();
+        let last = entries.last();
+        let state = if entries.iter().any(|e| e.event == journal::Event::Aborted) {
+            "aborted"
+        } else {
+            match last.map(|e| &e.event) {
+                None => "planned",
+                Some(journal::Event::Failed) => "failed",
+                Some(journal::Event::Start) => "running or interrupted",
+                Some(_)
+                    if plan.as_ref().is_some_and(|p| {
+                        p.steps
+                            .iter()
+                            .all(|s| journal::state_of(&entries, &s.id) == journal::StepState::Done)
+                    }) =>
+                {
+                    "done"
+                }
+                Some(_) => "in progress",
+            }
+        };
+        rows.push(json!({
+            "id": id,
+            "app": plan.as_ref().map(|p| p.migration.app.clone()),
+            "from": plan.as_ref().map(|p| p.migration.source.host.clone()),
+            "to": plan.as_ref().map(|p| p.migration.destination.host.clone()),
+            "state": state,
+            "last_step": last.map(|e| e.step.clone()),
+            "last_at_ms": last.map(|e| e.at_ms as u64),
+            "journal": d.path().join("journal.jsonl"),
+        }));
+    }
+    rows.sort_by_key(|r| std::cmp::Reverse(r["last_at_ms"].as_u64().unwrap_or(0)));
+    if !g.json {
+        if rows.is_empty() {
+            println!("no migrations journaled on this machine");
+        }
+        for r in &rows {
+            println!(
+                "{}  {}  {} → {}  {}  (last step: {})",
+                r["id"].as_str().unwrap_or(""),
+                r["app"].as_str().unwrap_or("?"),
+                r["from"].as_str().unwrap_or("?"),
+                r["to"].as_str().unwrap_or("?"),
+                r["state"].as_str().unwrap_or(""),
+                r["last_step"].as_str().unwrap_or("-"),
+            );
+        }
+    }
+    Ok(json!({ "migrations": rows }))
+}
+
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
     #[command(flatten)]
@@ -164,17 +274,39 @@ pub struct AbortArgs {
 
 fn definition(d: &DefArgs) -> Result<Migration, String> {
     if let Some(f) = &d.file {
-        return definition::load(f).map_err(|e| e.to_string());
+        // A file that names no layout for the source leaves it to discovery.
+        let mut m = definition::load_open(f).map_err(|e| e.to_string())?;
+        let s = &m.source;
+        if s.root.is_empty() && s.compose.is_none() && s.stack.is_none() {
+            let c = crate::migration::discover::find(&m.app, &s.host, Some(&m.domain), d.pick)?;
+            c.apply(&mut m);
+            m.source.resolve();
+            m.destination.resolve();
+        }
+        m.validate(&f.display().to_string())
+            .map_err(|e| e.to_string())?;
+        return Ok(m);
     }
     let need = |v: &Option<String>, flag: &str| {
         v.clone()
             .ok_or_else(|| format!("{flag} is required (or give a migration file with --file)"))
     };
     let app = need(&d.app, "the app (first argument)")?;
+    // No layout named: find the app on the source; any flag still wins.
+    let found = match (&d.src_root, &d.src_compose) {
+        (None, None) => Some(crate::migration::discover::find(
+            &app,
+            &need(&d.from, "--from")?,
+            d.domain.as_deref(),
+            d.pick,
+        )?),
+        _ => None,
+    };
     // With a compose volume the roots follow from it.
     let src_root = match (&d.src_root, &d.src_compose, &d.volume) {
         (Some(r), _, _) => r.clone(),
         (None, Some(_), Some(_)) => String::new(),
+        _ if found.is_some() => String::new(),
         _ => need(&d.src_root, "--src-root")?,
     };
     let dst_root = match (&d.dst_root, &d.dst_compose, &d.volume) {
@@ -184,7 +316,11 @@ fn definition(d: &DefArgs) -> Result<Migration, String> {
     };
     let mut m = Migration {
         app,
-        domain: need(&d.domain, "--domain")?,
+        domain: match (&d.domain, found.as_ref().and_then(|c| c.domain.clone())) {
+            (Some(given), _) => given.clone(),
+            (None, Some(seen)) => seen,
+            (None, None) => need(&d.domain, "--domain")?,
+        },
         old_domain: d.old_domain.clone(),
         target_version: d.target_version.clone(),
         backup_dir: None,
@@ -216,6 +352,9 @@ fn definition(d: &DefArgs) -> Result<Migration, String> {
         dns: None,
         tls_ca: None,
     };
+    if let Some(c) = &found {
+        c.apply(&mut m);
+    }
     m.source.resolve();
     m.destination.resolve();
     m.validate("command line").map_err(|e| e.to_string())?;
@@ -342,7 +481,7 @@ pub fn run(args: Args, g: &Global) -> Result<Value, Failure> {
         Err(e) => {
             let mut f = Failure::from(e);
             f.message = format!(
-                "{}\n  The journal ({}) records where it stopped; nothing was lost. Fix the cause and run the same command again to resume, or `migrate abort` to restart the source.",
+                "{}\n  The journal ({}) records where it stopped; nothing was lost. Fix the cause and run the same command again to resume, or `migrate app abort` to restart the source.",
                 f.message,
                 journal.path().display()
             );

@@ -1,4 +1,4 @@
-//! `migrate copy`, `migrate status`, `migrate cleanup`.
+//! `migrate copy`, `migrate copy status`, `migrate copy cleanup`.
 
 use std::io::IsTerminal;
 
@@ -16,9 +16,11 @@ use crate::exit;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Source, `HOST:PATH` (HOST is ssh://user@host:port, user@host, an ssh_config alias, or local).
-    pub src: String,
+    #[arg(required = true)]
+    pub src: Option<String>,
     /// Destination, `HOST:PATH`.
-    pub dst: String,
+    #[arg(required = true)]
+    pub dst: Option<String>,
     /// Final pass (app stopped): send only new and changed files and take away
     /// on the destination what the source no longer has, moved aside into a
     /// dated directory beside it (DST.migrate-aside-YYYYMMDD-HHMMSS, UTC).
@@ -37,12 +39,19 @@ pub struct Args {
     /// Stream through this machine instead of server to server (slower).
     #[arg(long)]
     pub relay: bool,
-    /// Start the copy on the source server and return; follow with `migrate status`.
+    /// Start the copy on the source server and return; follow with `migrate copy status`.
     #[arg(long)]
     pub detach: bool,
-    /// Limit each stream's rate (pv syntax: 500k, 20m, 1g bytes per second).
-    #[arg(long, value_parser = parse_rate)]
-    pub bwlimit: Option<String>,
+    /// Limit each stream's rate, in rsync's units: a bare number is KiB/s,
+    /// K/M/G suffixes are KiB/MiB/GiB per second (500K, 20M, 1.5G), 0 is no limit.
+    #[arg(long, value_name = "RATE", value_parser = super::bwlimit::parse)]
+    pub bwlimit: Option<u64>,
+    /// Leave out what matches PATTERN (repeatable), with rsync's rules: a
+    /// leading `/` anchors at the copied directory, a trailing `/` matches
+    /// directories only, `*` stays within a path component, `**` does not,
+    /// `?` is one character. Excluded files on the destination are kept.
+    #[arg(long, value_name = "PATTERN")]
+    pub exclude: Vec<String>,
     /// Copy into a non-empty destination that no earlier `migrate copy` filled,
     /// and ignore the last pass's manifest (compare with the destination itself).
     #[arg(long)]
@@ -51,17 +60,35 @@ pub struct Args {
     /// of moving it aside.
     #[arg(long)]
     pub delete_without_backup: bool,
+    /// Read both servers and show what would be sent and deleted, and the
+    /// commands; change nothing (no key, no job, nothing written).
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
 }
 
-fn parse_rate(s: &str) -> Result<String, String> {
-    let digits = s.trim_end_matches(['k', 'm', 'g', 'K', 'M', 'G']);
-    if !digits.is_empty()
-        && digits.len() + 1 >= s.len()
-        && digits.bytes().all(|b| b.is_ascii_digit())
-    {
-        Ok(s.to_ascii_lowercase())
-    } else {
-        Err("expected a rate like 500k, 20m or 1g (bytes per second)".into())
+/// `migrate copy`: a copy (`copy SRC DST`), or one of its verbs.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct Group {
+    #[command(subcommand)]
+    pub command: Option<Verb>,
+    #[command(flatten)]
+    pub copy: Args,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Verb {
+    /// Show the progress of detached copies.
+    Status(StatusArgs),
+    /// Remove temporary keys and state left by copies (also after a crash).
+    Cleanup(CleanupArgs),
+}
+
+pub fn run_group(grp: Group, g: &Global) -> Result<Value, Failure> {
+    match grp.command {
+        Some(Verb::Status(a)) => status(a, g),
+        Some(Verb::Cleanup(a)) => cleanup(a, g),
+        None => run(grp.copy, g),
     }
 }
 
@@ -131,19 +158,30 @@ pub fn progress_line(p: &Progress) -> String {
 }
 
 pub fn run(args: Args, g: &Global) -> Result<Value, Failure> {
+    let (Some(src), Some(dst)) = (&args.src, &args.dst) else {
+        return Err(Failure::new(
+            exit::BAD_INPUT,
+            "usage",
+            "give the source and the destination: migrate copy HOST:PATH HOST:PATH",
+        ));
+    };
     let opts = CopyOptions {
-        src: parse_location(&args.src)?,
-        dst: parse_location(&args.dst)?,
+        src: parse_location(src)?,
+        dst: parse_location(dst)?,
         final_pass: args.final_pass,
         verify: args.verify,
         streams: args.streams as usize,
         compress: args.compress.is_some(),
         relay: args.relay,
         detach: args.detach,
-        bwlimit: args.bwlimit,
+        bwlimit: args.bwlimit.filter(|b| *b > 0).map(|b| b.to_string()),
+        exclude: args.exclude,
         force: args.force,
         delete_without_backup: args.delete_without_backup,
     };
+    if args.dry_run {
+        return dry_run(&opts, g);
+    }
     if opts.relay {
         eprintln!(
             "warning: --relay streams every byte through this machine: expect it to be slower than server to server, and to stop if this machine disconnects"
@@ -164,7 +202,7 @@ pub fn run(args: Args, g: &Global) -> Result<Value, Failure> {
         Outcome::Detached { job_id, src_host } => {
             if !g.json {
                 println!(
-                    "copy {job_id} is running detached on {src_host}; follow it with `migrate status --wait`"
+                    "copy {job_id} is running detached on {src_host}; follow it with `migrate copy status --wait`"
                 );
             }
             Ok(json!({"job": job_id, "state": "detached", "host": src_host}))
@@ -249,6 +287,35 @@ pub fn run(args: Args, g: &Global) -> Result<Value, Failure> {
     }
 }
 
+fn dry_run(opts: &CopyOptions, g: &Global) -> Result<Value, Failure> {
+    let rt = runtime()?;
+    let d = rt.block_on(migrate_copy::dry_run::dry_run(opts))?;
+    if !g.json {
+        println!(
+            "dry run: {} → {}{}: would send {} files ({}), take away {}, create {} directories",
+            d.src,
+            d.dst,
+            if d.final_pass { " (final pass)" } else { "" },
+            d.files,
+            human(d.bytes),
+            d.delete.len(),
+            d.mkdirs.len()
+        );
+        for p in &d.delete {
+            println!("delete {p}");
+        }
+        for p in &d.send {
+            println!("send {p}");
+        }
+        println!("commands:");
+        for (i, c) in d.commands.iter().enumerate() {
+            println!("  {}. {c}", i + 1);
+        }
+        println!("nothing was changed (dry run)");
+    }
+    Ok(json!({"dry_run": true, "plan": to_json(&d)}))
+}
+
 fn print_status(all: &[JobStatus]) {
     if all.is_empty() {
         println!("no copy jobs");
@@ -260,7 +327,7 @@ fn print_status(all: &[JobStatus]) {
             println!("    {d}");
         }
         if s.keys_left {
-            println!("    a temporary key is still installed: run `migrate cleanup`");
+            println!("    a temporary key is still installed: run `migrate copy cleanup`");
         }
     }
 }

@@ -118,8 +118,8 @@ pub struct Args {
     #[arg(long)]
     pub zone: Option<String>,
     /// The new server's address (repeat for IPv4 and IPv6).
-    #[arg(long)]
-    pub to: Vec<IpAddr>,
+    #[arg(long = "new-ip", value_name = "ADDR", alias = "to")]
+    pub new_ip: Vec<IpAddr>,
     /// More names to lower and cut over with the domain (repeatable).
     #[arg(long = "name")]
     pub names: Vec<String>,
@@ -180,8 +180,8 @@ pub struct MailArgs {
     #[arg(long)]
     pub mail_host: Option<String>,
     /// The new mail server's address.
-    #[arg(long)]
-    pub ip: Option<IpAddr>,
+    #[arg(long = "new-ip", value_name = "ADDR", aliases = ["ip", "to"])]
+    pub new_ip: Option<IpAddr>,
     /// DKIM selector (Mailu's default is `dkim`).
     #[arg(long, default_value = "dkim")]
     pub dkim_selector: String,
@@ -311,10 +311,10 @@ async fn act(what: Act, a: Args, json: bool) -> Result<Value, Failure> {
     dns.verify = !a.no_verify;
 
     // A fresh plan for `plan`, or when there is none yet, or when the
-    // operator changes what is planned (new --to / --name / TTL / provider).
+    // operator changes what is planned (new --new-ip / --name / TTL / provider).
     let replan = what == Act::Plan
         || stored.is_none()
-        || !a.to.is_empty()
+        || !a.new_ip.is_empty()
         || !a.names.is_empty()
         || a.lowered_ttl.is_some()
         || a.provider.is_some()
@@ -340,10 +340,10 @@ async fn act(what: Act, a: Args, json: bool) -> Result<Value, Failure> {
             } else {
                 a.names.clone()
             },
-            to: if a.to.is_empty() {
+            to: if a.new_ip.is_empty() {
                 stored.as_ref().map(|p| p.to.clone()).unwrap_or_default()
             } else {
-                a.to.clone()
+                a.new_ip.clone()
             },
             lowered_ttl: a.lowered_ttl,
             servers: match (
@@ -525,7 +525,7 @@ async fn mail_check(a: MailArgs, json: bool) -> Result<Value, Failure> {
     let findings = mail::check(&MailCheck {
         domain: a.domain.clone(),
         host: a.mail_host.clone(),
-        ip: a.ip,
+        ip: a.new_ip,
         dkim_selector: a.dkim_selector.clone(),
         server,
         lookup,

@@ -1,4 +1,4 @@
-//! `migrate docker …` and `migrate volume …`: thin wrappers over
+//! `migrate docker …` (and its old form `migrate volume …`): thin wrappers over
 //! migrate-docker that print a human report and return the report for
 //! `--json`.
 
@@ -12,8 +12,8 @@ use migrate_remote::HostSpec;
 
 use serde_json::{Value, json};
 
-use super::Global;
 use super::reply::{Failure, runtime, to_json};
+use super::{Global, docker_dry_run};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -39,6 +39,8 @@ pub enum Command {
         #[arg(long)]
         map_owner: Option<MapOwner>,
     },
+    /// Move a named docker volume server to server.
+    Volume(VolumeArgs),
     /// Pipe a database dump from SRC straight into a database on DST (inside a
     /// container with `docker exec -i`), server to server, no temporary file;
     /// then compare every table's row count.
@@ -55,6 +57,9 @@ pub enum Command {
         /// Start the source's docker again afterwards (default: it stays stopped).
         #[arg(long)]
         restart_source: bool,
+        /// Show the commands and API calls; change nothing.
+        #[arg(long, short = 'n')]
+        dry_run: bool,
     },
     /// Move a host's docker root to a bigger disk and bind-mount it in place.
     RootRelocate {
@@ -65,6 +70,9 @@ pub enum Command {
         /// Also add the bind mount to /etc/fstab.
         #[arg(long)]
         fstab: bool,
+        /// Show the commands and API calls; change nothing.
+        #[arg(long, short = 'n')]
+        dry_run: bool,
     },
     /// Stop or start a host's docker daemon (systemd: mask/unmask too; without
     /// systemd: by PID, restarted from its saved command line).
@@ -137,6 +145,9 @@ pub struct DbArgs {
     /// the destination first.
     #[arg(long)]
     pub force: bool,
+    /// Show the dump and load commands; change nothing.
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -173,6 +184,10 @@ pub struct VolumeArgs {
     /// Parallel tar streams.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub streams: u16,
+    /// Read both servers and show what would be created, stopped, copied and
+    /// remapped; change nothing.
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
 }
 
 fn host(s: &str) -> Result<HostSpec, DockerError> {
@@ -186,6 +201,7 @@ async fn connect(h: &str) -> Result<DockerHost, DockerError> {
 async fn run_async(cmd: Command, g: &Global) -> Result<Value, Failure> {
     let text = !g.json;
     let result = match cmd {
+        Command::Volume(a) => return volume_async(a, g).await,
         Command::Ls { host } => {
             let dh = connect(&host).await?;
             let inv = migrate_docker::inventory::inventory(&dh).await?;
@@ -327,6 +343,9 @@ async fn run_async(cmd: Command, g: &Global) -> Result<Value, Failure> {
                 )
                 .into());
             }
+            if a.dry_run {
+                return docker_dry_run::db(&a, g).await;
+            }
             let at = |c: Option<String>| {
                 c.map_or(
                     migrate_docker::db::At::Host,
@@ -374,6 +393,14 @@ async fn run_async(cmd: Command, g: &Global) -> Result<Value, Failure> {
             dst,
             force,
             restart_source,
+            dry_run: true,
+        } => return docker_dry_run::root_move(&src, &dst, force, restart_source, g).await,
+        Command::RootMove {
+            src,
+            dst,
+            force,
+            restart_source,
+            dry_run: false,
         } => {
             let m = migrate_docker::root::RootMove {
                 src: host(&src)?,
@@ -392,6 +419,13 @@ async fn run_async(cmd: Command, g: &Global) -> Result<Value, Failure> {
             host: h,
             new_dir,
             fstab,
+            dry_run: true,
+        } => return docker_dry_run::root_relocate(&h, &new_dir, fstab, g).await,
+        Command::RootRelocate {
+            host: h,
+            new_dir,
+            fstab,
+            dry_run: false,
         } => {
             let r = migrate_docker::root::Relocate {
                 host: host(&h)?,
@@ -515,6 +549,13 @@ pub fn run(cmd: Command, g: &Global) -> Result<Value, Failure> {
 }
 
 pub fn volume(args: VolumeArgs, g: &Global) -> Result<Value, Failure> {
+    runtime()?.block_on(volume_async(args, g))
+}
+
+async fn volume_async(args: VolumeArgs, g: &Global) -> Result<Value, Failure> {
+    if args.dry_run {
+        return docker_dry_run::volume(&args, g).await;
+    }
     let (src, sv) = volume::parse_src(&args.src)?;
     let (dst, dv) = volume::parse_dst(&args.dst)?;
     let m = VolumeMove {
@@ -528,7 +569,7 @@ pub fn volume(args: VolumeArgs, g: &Global) -> Result<Value, Failure> {
         streams: args.streams as usize,
     };
     let progress = g.progress();
-    let r = runtime()?.block_on(volume::move_volume(&m, &progress))?;
+    let r = volume::move_volume(&m, &progress).await?;
     if !g.json {
         println!(
             "{} → {}: {} files, {} bytes, identical (sha256 verified){}",

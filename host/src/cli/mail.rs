@@ -121,12 +121,12 @@ pub struct UsersArgs {
     #[arg(long)]
     pub users: PathBuf,
     /// Mailu API root, e.g. https://mail.example.org/api/v1. The token comes
-    /// from MAILU_API_TOKEN or --token-file, never from the command line.
+    /// from --secret-file or MIGRATE_MAILU_TOKEN, never from the command line.
     #[arg(long, value_name = "URL")]
     pub mailu_api: Option<String>,
     /// File holding the Mailu API token (first line).
-    #[arg(long, value_name = "FILE")]
-    pub token_file: Option<PathBuf>,
+    #[arg(long, value_name = "FILE", alias = "token-file")]
+    pub secret_file: Option<PathBuf>,
     /// Also set the password of users that already exist.
     #[arg(long)]
     pub reset_passwords: bool,
@@ -146,9 +146,9 @@ pub struct CutoverArgs {
     /// The mail domain.
     #[arg(long)]
     pub domain: String,
-    /// The MX host name (Mailu's HOSTNAMES[0]).
-    #[arg(long)]
-    pub mx_host: String,
+    /// The mail server's host name, the MX target (Mailu's HOSTNAMES[0]).
+    #[arg(long = "mail-host", value_name = "HOST", alias = "mx-host")]
+    pub mail_host: String,
     /// The new server's address.
     #[arg(long)]
     pub new_ip: Option<std::net::IpAddr>,
@@ -364,8 +364,13 @@ fn sync(a: SyncArgs, g: &Global) -> Result<Value, Failure> {
     }
 }
 
+/// Where the Mailu API token is read from when no --secret-file is given;
+/// the old name still works, with a note.
+const TOKEN_ENV: &str = "MIGRATE_MAILU_TOKEN";
+const OLD_TOKEN_ENV: &str = "MAILU_API_TOKEN";
+
 fn token(a: &UsersArgs) -> Result<Secret, MailError> {
-    if let Some(p) = &a.token_file {
+    if let Some(p) = &a.secret_file {
         let t = std::fs::read_to_string(p)
             .map_err(|e| MailError::Input(format!("token file {}: {e}", p.display())))?;
         let t = t.lines().next().unwrap_or("").trim().to_string();
@@ -377,11 +382,11 @@ fn token(a: &UsersArgs) -> Result<Secret, MailError> {
         }
         return Ok(Secret::new(t));
     }
-    match std::env::var("MAILU_API_TOKEN") {
-        Ok(t) if !t.trim().is_empty() => Ok(Secret::new(t.trim())),
-        _ => Err(MailError::Input(
-            "no Mailu API token: set MAILU_API_TOKEN or pass --token-file FILE".into(),
-        )),
+    match super::deprecated::env_var(TOKEN_ENV, OLD_TOKEN_ENV) {
+        Some(t) if !t.trim().is_empty() => Ok(Secret::new(t.trim())),
+        _ => Err(MailError::Input(format!(
+            "no Mailu API token: set {TOKEN_ENV} or pass --secret-file FILE"
+        ))),
     }
 }
 
@@ -513,7 +518,7 @@ fn users(a: UsersArgs, g: &Global) -> Result<Value, Failure> {
 }
 
 fn cutover(a: CutoverArgs, g: &Global) -> Value {
-    let mut c = Cutover::new(&a.domain, &a.mx_host);
+    let mut c = Cutover::new(&a.domain, &a.mail_host);
     c.new_ip = a.new_ip;
     c.old_ttl = a.old_ttl;
     c.low_ttl = a.low_ttl;

@@ -12,14 +12,19 @@ use crate::exit;
 use reply::Failure;
 
 pub mod app;
+pub mod bwlimit;
 pub mod copy;
+pub mod deprecated;
 pub mod dns;
 pub mod docker;
+pub mod docker_dry_run;
+pub mod examples;
 pub mod mail;
 pub mod plugin;
 pub mod recipe;
 pub mod render;
 pub mod reply;
+pub mod shell;
 pub mod upgrade_path;
 
 #[derive(Debug, Parser)]
@@ -77,11 +82,14 @@ pub enum Command {
     /// List, show and check app recipes (recipes/*.toml).
     #[command(subcommand)]
     Recipe(recipe::Command),
-    /// Copy a directory tree server to server (tar over ssh, resumable, verified).
-    Copy(copy::Args),
-    /// Show the progress of detached copies.
+    /// Copy a directory tree server to server (tar over ssh, resumable,
+    /// verified); `copy status` and `copy cleanup` follow and tidy up copies.
+    Copy(copy::Group),
+    /// Old form of `copy status`.
+    #[command(hide = true)]
     Status(copy::StatusArgs),
-    /// Remove temporary keys and state left by copies (also after a crash).
+    /// Old form of `copy cleanup`.
+    #[command(hide = true)]
     Cleanup(copy::CleanupArgs),
     /// DNS for migrations: TTLs, wildcard test record, cutover, restore, mail records.
     #[command(subcommand)]
@@ -93,25 +101,36 @@ pub enum Command {
     /// databases piped into containers, ownership.
     #[command(subcommand)]
     Docker(docker::Command),
-    /// Move a named docker volume server to server.
+    /// Old form of `docker volume`.
+    #[command(hide = true)]
     Volume(docker::VolumeArgs),
-    /// Plan a whole app migration: ordered steps from the recipe, the plugin and the servers.
+    /// Old form of `app plan`.
+    #[command(hide = true)]
     Plan(app::PlanArgs),
-    /// Migrate a whole app, phase by phase, journaled and resumable.
-    App(app::Args),
-    /// Where a migration stands (or its final report with --report).
+    /// A whole app migration: `app plan`, `app run` (also `app NAME …`),
+    /// `app status`, `app abort`, `app list`.
+    App(Box<app::Group>),
+    /// Old form of `app status`.
+    #[command(hide = true)]
     AppStatus(app::StatusArgs),
-    /// Return to the source before the point of no return.
+    /// Old form of `app abort`.
+    #[command(hide = true)]
     Abort(app::AbortArgs),
+    /// Print a shell completion script (bash, zsh or fish).
+    Completions(shell::CompletionsArgs),
+    /// Write the manual pages, one per command, into DIR.
+    Man(shell::ManArgs),
 }
 
 pub fn main() -> ExitCode {
     let argv: Vec<OsString> = std::env::args_os().collect();
-    let matches = match Cli::command().try_get_matches_from(&argv) {
+    let matches = match with_examples(Cli::command()).try_get_matches_from(&argv) {
         Ok(m) => m,
         Err(e) => return ExitCode::from(usage_error(&e, &argv)),
     };
     let name = command_name(&matches);
+    deprecated::warn_options(&name, &argv);
+    deprecated::warn_command(&name);
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => return ExitCode::from(usage_error(&e, &argv)),
@@ -122,7 +141,7 @@ pub fn main() -> ExitCode {
         Command::UpgradePath(args) => upgrade_path::run(args, g),
         Command::Plugin(cmd) => plugin::run(cmd, g),
         Command::Recipe(cmd) => recipe::run(cmd, g),
-        Command::Copy(args) => copy::run(args, g),
+        Command::Copy(grp) => copy::run_group(grp, g),
         Command::Status(args) => copy::status(args, g),
         Command::Cleanup(args) => copy::cleanup(args, g),
         Command::Dns(cmd) => dns::run(cmd, g),
@@ -130,11 +149,18 @@ pub fn main() -> ExitCode {
         Command::Docker(cmd) => docker::run(cmd, g),
         Command::Volume(args) => docker::volume(args, g),
         Command::Plan(args) => app::plan(args, g),
-        Command::App(args) => app::run(args, g),
+        Command::App(grp) => app::run_group(*grp, g),
         Command::AppStatus(args) => app::status(args, g),
         Command::Abort(args) => app::abort(args, g),
+        Command::Completions(args) => shell::completions(args, g),
+        Command::Man(args) => shell::man(args, g),
     };
     ExitCode::from(reply::finish(&name, outcome, g.json))
+}
+
+/// The command tree with every help's examples.
+pub fn with_examples(cmd: clap::Command) -> clap::Command {
+    examples::add(cmd)
 }
 
 /// The subcommand path as typed, e.g. `dns lower`: the envelope's `command`.

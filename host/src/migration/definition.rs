@@ -317,6 +317,14 @@ fn valid_domain(d: &str) -> bool {
 
 /// Parse a migration file's text; `file` is for messages.
 pub fn parse(file: &str, text: &str) -> Result<Migration, DefinitionError> {
+    let m = parse_open(file, text)?;
+    m.validate(file)?;
+    Ok(m)
+}
+
+/// Parse without validating: what the file leaves open (the source's
+/// layout) may still be discovered before `validate`.
+pub fn parse_open(file: &str, text: &str) -> Result<Migration, DefinitionError> {
     let m: Migration = crate::toml_file::from_str(text).map_err(|e| DefinitionError::Syntax {
         file: file.to_string(),
         line: e.line,
@@ -326,17 +334,23 @@ pub fn parse(file: &str, text: &str) -> Result<Migration, DefinitionError> {
     let mut m = m;
     m.source.resolve();
     m.destination.resolve();
-    m.validate(file)?;
     Ok(m)
 }
 
 pub fn load(path: &Path) -> Result<Migration, DefinitionError> {
+    let m = load_open(path)?;
+    m.validate(&path.display().to_string())?;
+    Ok(m)
+}
+
+/// Read a migration file without validating it (see `parse_open`).
+pub fn load_open(path: &Path) -> Result<Migration, DefinitionError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| DefinitionError::Io {
         file: file.clone(),
         source,
     })?;
-    parse(&file, &text)
+    parse_open(&file, &text)
 }
 
 impl Side {

@@ -11,6 +11,7 @@ pub mod commands;
 pub mod config;
 pub mod context;
 pub mod definition;
+pub mod discover;
 pub mod dns;
 pub mod journal;
 pub mod layout;

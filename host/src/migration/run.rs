@@ -253,10 +253,25 @@ impl<'a> Runner<'a> {
             .filter(|st| st.phase == Phase::Cutover && !self.journal.is_done(&st.id))
             .map(|st| (st, steps::kind(&st.action).describe(&self.cx(st))))
             .collect();
-        format!(
+        let by_hand: Vec<&str> = described
+            .iter()
+            .filter(|(st, _)| matches!(st.action, Action::Manual { .. }))
+            .map(|(st, _)| st.title.as_str())
+            .collect();
+        let mut s = format!(
             "The downtime window runs these steps, without asking again:\n{}",
             super::report::commands_text(&described)
-        )
+        );
+        // A person's step inside the window is downtime too, and the
+        // prediction cannot know how long it takes: say so before it opens.
+        if !by_hand.is_empty() {
+            s.push_str(&format!(
+                "{} of them only you can do, by hand, while the app is down: {}. The downtime lasts until they are done; the prediction below does not include them.\n",
+                by_hand.len(),
+                by_hand.join("; ")
+            ));
+        }
+        s
     }
 
     /// Predicted downtime from the last pre-sync's delta pass and the dump.

@@ -8,6 +8,7 @@
 //! - `fixtures`: workspace paths, wasm builds, free ports, certificates.
 //! - `dns`: Knot and PowerDNS servers started by a test.
 //! - `mail`: Dovecot servers started by a test, an independent IMAP client.
+//! - `tmux`: a terminal of the test's own, for bars and prompts.
 #![allow(dead_code)]
 
 pub mod cli;
@@ -16,3 +17,4 @@ pub mod fixtures;
 pub mod http;
 pub mod lab;
 pub mod mail;
+pub mod tmux;

@@ -30,6 +30,7 @@ fn options(cx: &Cx, final_pass: bool) -> Result<migrate_copy::CopyOptions, Strin
         relay: false,
         detach: false,
         bwlimit: None,
+        exclude: Vec::new(),
         // The destination-free step proved the directory empty (or moved
         // the old one aside) before the first pass, so it holds only what
         // this migration copied. Without force, migrate-copy refuses to

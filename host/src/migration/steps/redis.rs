@@ -223,6 +223,7 @@ fn copy_options(cx: &Cx) -> Result<migrate_copy::CopyOptions, String> {
         relay: false,
         detach: false,
         bwlimit: None,
+        exclude: Vec::new(),
         // The incoming directory is this migration's own: what a pass
         // takes off it was staged by this step, so nothing is set aside.
         force: true,

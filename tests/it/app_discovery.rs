@@ -1,0 +1,360 @@
+//! `migrate plan` / `migrate app` for Nextcloud with no layout given: the
+//! tool finds the installation on the source by itself (a plain directory
+//! under /var/www, where no other test installs one), reads its database
+//! out of config.php, refuses to guess between two, and says where it
+//! looked when there is nothing, changing nothing.
+
+use crate::support::cli::{Operator, stderr, stdout};
+use crate::support::fixtures::workspace_root;
+use crate::support::lab::{self, Need, ok};
+
+/// The tests of this module look at whole servers: each must see only its
+/// own installations.
+static ALONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    ALONE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The lab has no PHP; the stand-in's occ is Python. While this module
+/// runs, `php` on both servers is the shim (removed afterwards), as it
+/// would be the real PHP on a real server.
+struct PhpShim;
+
+impl PhpShim {
+    fn install() -> PhpShim {
+        for h in ["src", "dst"] {
+            ok(
+                h,
+                "test -e /usr/local/bin/php || { printf '#!/bin/sh\\nexec python3 \"$@\"\\n' > /usr/local/bin/php && chmod 755 /usr/local/bin/php && touch /usr/local/bin/.php-discovery-shim; }",
+            );
+        }
+        PhpShim
+    }
+}
+
+impl Drop for PhpShim {
+    fn drop(&mut self) {
+        for h in ["src", "dst"] {
+            let _ = lab::sh(
+                h,
+                "test -e /usr/local/bin/.php-discovery-shim && rm -f /usr/local/bin/php /usr/local/bin/.php-discovery-shim; true",
+            );
+        }
+    }
+}
+
+/// One stand-in Nextcloud under /var/www on src, removed (files, database,
+/// process) from both servers afterwards.
+struct Install {
+    base: String,
+    root: String,
+    db: String,
+    domain: String,
+    port: u16,
+}
+
+impl Install {
+    fn new(tag: &str) -> Install {
+        let pid = std::process::id();
+        let base = format!("/var/www/discovery-{tag}-{pid}");
+        let root = format!("{base}/nextcloud");
+        let db = format!("discovery_{tag}_{pid}");
+        let domain = format!("{tag}.discovery.test");
+        let ex = workspace_root().join("examples/lab-nextcloud");
+        lab::put_tree(&["src", "dst"], &ex, &["app"], &base, "true");
+        lab::install(
+            "src",
+            &format!("bash -s -- {root} {db} {domain}"),
+            &ex.join("install-source.sh"),
+        );
+        let i = Install {
+            base,
+            root,
+            db,
+            domain,
+            port: lab::port(),
+        };
+        ok("src", &i.start_cmd("127.0.0.2"));
+        i
+    }
+
+    fn start_cmd(&self, addr: &str) -> String {
+        let (b, r, p) = (&self.base, &self.root, self.port);
+        format!(
+            "cd {r} && (python3 status.py {addr}:{p} >> {b}/app.log 2>&1 < /dev/null & echo $! > {b}/app.pid) && for i in $(seq 1 100); do curl -s -o /dev/null http://{addr}:{p}/ && exit 0; sleep 0.1; done; exit 1"
+        )
+    }
+
+    /// What the layout cannot tell (addresses, how the stand-in web front
+    /// stops and starts, the 7-minute wait for sync clients left out):
+    /// the file names no root and no database, discovery supplies them.
+    fn file(&self, op: &Operator) {
+        let toml = format!(
+            r#"app = "nextcloud"
+domain = "{domain}"
+backup_dir = "{base}/backup"
+skip_steps = ["nextcloud-wait-for-sync-clients", "nextcloud-stop-web"]
+
+[source]
+host = "{src}"
+http = "127.0.0.2:{port}"
+stop = "kill $(cat {base}/app.pid) && rm -f {base}/app.pid"
+start = {start_src:?}
+
+[destination]
+host = "{dst}"
+http = "127.0.0.3:{port}"
+start = {start_dst:?}
+"#,
+            domain = self.domain,
+            base = self.base,
+            port = self.port,
+            src = lab::src_url(),
+            dst = lab::dst_url(),
+            start_src = self.start_cmd("127.0.0.2"),
+            start_dst = self.start_cmd("127.0.0.3"),
+        );
+        std::fs::write(&op.file, toml).expect("write migration file");
+    }
+
+    fn rows(&self, host: &str) -> String {
+        ok(
+            host,
+            &format!(
+                "cd / && for t in oc_users oc_filecache oc_appconfig; do printf '%s ' $t; runuser -u postgres -- psql -X -Atqd {} -c \"select count(*), md5(string_agg(t::text, ',' order by t::text)) from $t t\"; done",
+                self.db
+            ),
+        )
+    }
+
+    fn tree(&self, host: &str) -> String {
+        ok(
+            host,
+            &format!(
+                "cd {} && find . -type f ! -path ./config/config.php -print0 | sort -z | xargs -0 sha256sum",
+                self.root
+            ),
+        )
+    }
+}
+
+impl Drop for Install {
+    fn drop(&mut self) {
+        let script = format!(
+            "test -f {b}/app.pid && kill $(cat {b}/app.pid) 2>/dev/null; rm -rf {b} {b}.before-* {r}.before-*; cd / && runuser -u postgres -- psql -X -q -c 'DROP DATABASE IF EXISTS \"{d}\"' -c 'DROP DATABASE IF EXISTS \"{d}_before_migrate\"' -c 'DROP ROLE IF EXISTS \"nc_{d}\"' >/dev/null 2>&1; rmdir /var/www 2>/dev/null; true",
+            b = self.base,
+            r = self.root,
+            d = self.db
+        );
+        for h in ["src", "dst"] {
+            let _ = lab::sh(h, &script);
+        }
+    }
+}
+
+fn plan(op: &Operator, domain: &str, extra: &[&str]) -> std::process::Output {
+    op.migrate()
+        .args([
+            "plan",
+            "nextcloud",
+            "--from",
+            &lab::src_url(),
+            "--to",
+            &lab::dst_url(),
+            "--domain",
+            domain,
+        ])
+        .args(extra)
+        .output()
+        .expect("run migrate plan")
+}
+
+#[test]
+fn a_plain_install_is_found_planned_and_moved_without_layout_flags() {
+    let _lab = lab::enter(module_path!(), Need::Ssh);
+    let _alone = alone();
+    let _php = PhpShim::install();
+    let i = Install::new("plain");
+    let op = Operator::new();
+
+    let o = plan(&op, &i.domain, &[]);
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(
+        err.contains(&format!("Found nextcloud on {}: {} (plain directory), domain {}, pgsql database {} (user nc_{}, on localhost)", lab::src_url(), i.root, i.domain, i.db, i.db)),
+        "{err}"
+    );
+    assert!(err.contains("stop/start: by hand"), "{err}");
+    // The plan itself: both roots, the database, and the stop a person does.
+    assert!(out.contains(&i.root), "{out}");
+    assert!(
+        out.contains(&format!(
+            "database {db} on the source into a fresh database {db}",
+            db = i.db
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("no stop command configured: do it by hand"),
+        "{out}"
+    );
+
+    // The move: the file says only what discovery cannot know.
+    let before_rows = i.rows("src");
+    let before_tree = i.tree("src");
+    i.file(&op);
+    let o = op.app(&[]);
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "Found nextcloud on {}: {}",
+            lab::src_url(),
+            i.root
+        )),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(i.tree("dst"), before_tree, "the files on dst");
+    assert_eq!(i.rows("dst"), before_rows, "the database rows on dst");
+    let conf = |h: &str| {
+        ok(
+            h,
+            &format!(
+                "grep -E \"'(instanceid|dbname)'\" {}/config/config.php",
+                i.root
+            ),
+        )
+    };
+    assert_eq!(conf("dst"), conf("src"));
+}
+
+#[test]
+fn two_installs_are_listed_and_refused_until_one_is_picked() {
+    let _lab = lab::enter(module_path!(), Need::Ssh);
+    let _alone = alone();
+    let one = Install::new("one");
+    let two = Install::new("two");
+    let op = Operator::new();
+    let snapshot = || {
+        ok(
+            "dst",
+            "ls -a /var/www 2>/dev/null; runuser -u postgres -- psql -X -Atqc 'select datname from pg_database order by 1'",
+        )
+    };
+    let before = snapshot();
+
+    // A domain neither has: both are listed, nothing is chosen.
+    let o = plan(&op, "other.discovery.test", &[]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("2 nextcloud installations"), "{err}");
+    let at = |root: &str| {
+        err.find(root)
+            .unwrap_or_else(|| panic!("{root} not listed: {err}"))
+    };
+    let (first, second) = if at(&one.root) < at(&two.root) {
+        (&one, &two)
+    } else {
+        (&two, &one)
+    };
+    assert!(
+        err.contains(&format!(
+            "  1. {} (plain directory), domain {}",
+            first.root, first.domain
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "  2. {} (plain directory), domain {}",
+            second.root, second.domain
+        )),
+        "{err}"
+    );
+    assert!(err.contains("--pick N"), "{err}");
+    assert_eq!(snapshot(), before, "a refusal changes nothing on dst");
+
+    // --pick 2 plans the second.
+    let o = plan(&op, "other.discovery.test", &["--pick", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains(&second.root), "{}", stdout(&o));
+    assert!(!stdout(&o).contains(&first.root), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains(&format!("fresh database {}", second.db)),
+        "{}",
+        stdout(&o)
+    );
+
+    // The domain of one of them picks it.
+    let o = plan(&op, &first.domain, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains(&first.root), "{}", stdout(&o));
+
+    // A pick past the list is refused.
+    let o = plan(&op, "other.discovery.test", &["--pick", "3"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--pick 3"), "{}", stderr(&o));
+}
+
+#[test]
+fn nothing_to_find_is_a_clear_error_and_changes_nothing() {
+    let _lab = lab::enter(module_path!(), Need::Ssh);
+    let _alone = alone();
+    let op = Operator::new();
+    let snapshot = |h: &str| {
+        ok(
+            h,
+            "find /srv /opt /home /var/www -maxdepth 3 -printf '%p %s %T@\\n' 2>/dev/null | sort; cd / && runuser -u postgres -- psql -X -Atqc 'select datname from pg_database order by 1'",
+        )
+    };
+    let before = (snapshot("src"), snapshot("dst"));
+    // dst holds no Nextcloud: look there as the source.
+    let o = op
+        .migrate()
+        .args([
+            "plan",
+            "nextcloud",
+            "--from",
+            &lab::dst_url(),
+            "--to",
+            &lab::src_url(),
+            "--domain",
+            "none.discovery.test",
+        ])
+        .output()
+        .expect("run migrate plan");
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("no nextcloud installation found"), "{err}");
+    assert!(
+        err.contains("looked in") && err.contains("/srv") && err.contains("/opt"),
+        "{err}"
+    );
+    assert!(err.contains("--src-root"), "{err}");
+    let o = op
+        .migrate()
+        .args([
+            "app",
+            "nextcloud",
+            "--yes",
+            "--from",
+            &lab::dst_url(),
+            "--to",
+            &lab::src_url(),
+            "--domain",
+            "none.discovery.test",
+        ])
+        .output()
+        .expect("run migrate app");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(
+        (snapshot("src"), snapshot("dst")),
+        before,
+        "nothing changed"
+    );
+    assert!(
+        !op.home.path().join("data/migrate/migrations").exists(),
+        "no journal is started"
+    );
+}
