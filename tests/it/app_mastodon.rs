@@ -16,19 +16,19 @@ use crate::support::lab::{self, Need, ok};
 
 const DOMAIN: &str = "social.example.test";
 
-struct Fixture {
-    base: String,
+pub(crate) struct Fixture {
+    pub(crate) base: String,
     /// The app's Redis socket: the same path on both servers.
     sock: String,
-    root: String,
+    pub(crate) root: String,
     db: String,
     port: u16,
-    op: Operator,
+    pub(crate) op: Operator,
 }
 
 impl Fixture {
     /// `tag` keeps the module's tests, which run at once, apart.
-    fn new(tag: &str) -> Fixture {
+    pub(crate) fn new(tag: &str) -> Fixture {
         let pid = std::process::id();
         let base = format!("/srv/test-app-masto{tag}-{pid}");
         let root = format!("{base}/live");
@@ -196,11 +196,11 @@ impl Fixture {
         path
     }
 
-    fn migrate(&self) -> Command {
+    pub(crate) fn migrate(&self) -> Command {
         self.op.migrate()
     }
 
-    fn journal(&self) -> PathBuf {
+    pub(crate) fn journal(&self) -> PathBuf {
         self.op.journal()
     }
 
@@ -224,7 +224,7 @@ impl Fixture {
         )
     }
 
-    fn get(&self, addr: &str, path: &str) -> (u16, String) {
+    pub(crate) fn get(&self, addr: &str, path: &str) -> (u16, String) {
         http::get(addr, self.port, DOMAIN, path)
     }
 }

@@ -14,6 +14,7 @@ mod app_compose;
 mod app_discovery;
 mod app_hometown;
 mod app_mastodon;
+mod app_mastodon_s3;
 mod app_nextcloud;
 mod app_stack;
 mod cli_copy_exclude;

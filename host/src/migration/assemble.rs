@@ -112,6 +112,28 @@ pub fn assemble(
             Action::DestinationFree,
         ),
     ];
+    if let Some(o) = &facts.object_storage {
+        notes.push(format!(
+            "Media stay in object storage at {}; public/system is not copied.",
+            o.place
+        ));
+        if let Some(url) = &o.probe_url {
+            steps.push(m(
+                "object-storage",
+                Phase::Check,
+                Where::Destination,
+                Risk::ReadOnly,
+                format!(
+                    "Check the destination reaches the media in object storage at {}: HEAD of one object the source's database names (public-read, no credentials)",
+                    o.place
+                ),
+                Action::ObjectStorage {
+                    place: o.place.clone(),
+                    url: url.clone(),
+                },
+            ));
+        }
+    }
     let (src_layout, dst_layout) = (Layout::of(&mig.source), Layout::of(&mig.destination));
     if let (Some(c), Some(v)) = (dst_layout.project(), &mig.destination.volume) {
         steps.push(m(
@@ -866,6 +888,52 @@ mod tests {
             p.step("media-permissions").map(|s| &s.action),
             Some(Action::Permissions { fix: true, .. })
         ));
+    }
+
+    #[test]
+    fn media_in_object_storage_are_checked_from_the_destination_before_anything_stops() {
+        use crate::migration::steps::object_storage::ObjectStorage;
+        let r = recipe("mastodon");
+        let mut m = mig(
+            "root = \"/home/mastodon/live\"\nstop = \"true\"",
+            "root = \"/home/mastodon/live\"\nstart = \"true\"",
+            true,
+        );
+        m.app = "mastodon".into();
+        compose_defaults(&mut m, &r);
+        let facts = Facts {
+            object_storage: Some(ObjectStorage {
+                place: "http://s3.example.test/media".into(),
+                probe_url: Some("http://s3.example.test/media/k.png".into()),
+                excluded: vec!["/public/system/".into()],
+            }),
+            ..Facts::default()
+        };
+        let p = assemble(
+            &m,
+            &r,
+            &[],
+            Probed { facts, holds: None },
+            Answers::default(),
+            vec![],
+        );
+        assert!(
+            p.notes.iter().any(|n| n
+                == "Media stay in object storage at http://s3.example.test/media; public/system is not copied."),
+            "{:?}",
+            p.notes
+        );
+        assert!(matches!(
+            p.step("object-storage").map(|s| (&s.action, s.on)),
+            Some((Action::ObjectStorage { url, .. }, Where::Destination)) if url == "http://s3.example.test/media/k.png"
+        ));
+        assert!(before(&p, "object-storage", "pre-sync"));
+        assert!(before(&p, "object-storage", "stop-source"));
+        assert!(before(&p, "object-storage", "dns-cutover"));
+        // Media on disk: no check, no note.
+        let p = plan(m, &r, Answers::default());
+        assert!(p.step("object-storage").is_none());
+        assert!(!p.notes.iter().any(|n| n.contains("object storage")));
     }
 
     #[test]

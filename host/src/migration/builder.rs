@@ -111,6 +111,8 @@ pub fn build(
     let mut probed = probe::servers(sides, mig, &dbs, opts)?;
     probed.facts.redis = super::steps::redis_plan_reading(sides, mig, recipe, &mut notes);
     super::steps::permissions_plan_reading(sides, mig, recipe, &mut notes);
+    probed.facts.object_storage =
+        super::steps::object_storage_plan_reading(sides, mig, recipe, &mut notes);
 
     // Version and upgrade path, through the plugin.
     let mut hop_steps = Vec::new();

@@ -137,6 +137,12 @@ pub enum Action {
         from: String,
         to: String,
     },
+    /// One media object in the bucket, asked for from the destination
+    /// (media kept in object storage stay there).
+    ObjectStorage {
+        place: String,
+        url: String,
+    },
     /// Redis carried with its queued jobs: saved, stopped on both sides,
     /// its files copied, started on the destination and compared.
     Redis {
@@ -250,6 +256,10 @@ pub struct Facts {
     /// The source's Redis as the plan found it (keys, Sidekiq's queues).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redis: Option<super::steps::redis_state::RedisState>,
+    /// Media kept in object storage: where, the object the destination
+    /// asks for, and what the copy leaves out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_storage: Option<super::steps::object_storage::ObjectStorage>,
     /// The plugin the plan was made with.
     #[serde(default)]
     pub plugin: Option<PluginUsed>,

@@ -30,7 +30,6 @@ fn options(cx: &Cx, final_pass: bool) -> Result<migrate_copy::CopyOptions, Strin
         relay: false,
         detach: false,
         bwlimit: None,
-        exclude: Vec::new(),
         // The destination-free step proved the directory empty (or moved
         // the old one aside) before the first pass, so it holds only what
         // this migration copied. Without force, migrate-copy refuses to
@@ -38,7 +37,19 @@ fn options(cx: &Cx, final_pass: bool) -> Result<migrate_copy::CopyOptions, Strin
         // result (seen in the lab under load).
         force: true,
         delete_without_backup: false,
+        // Media kept in object storage stay in the bucket (the plan says so).
+        exclude: excluded(cx),
     })
+}
+
+/// What the copy leaves out, relative to the copied root.
+fn excluded(cx: &Cx) -> Vec<String> {
+    cx.plan
+        .facts
+        .object_storage
+        .as_ref()
+        .map(|o| o.excluded.clone())
+        .unwrap_or_default()
 }
 
 impl StepKind for Copy {
@@ -47,11 +58,15 @@ impl StepKind for Copy {
         vec![Planned::operator(
             "copy",
             format!(
-                "migrate copy {}:{} {}:{} --streams 2{}",
+                "migrate copy {}:{} {}:{} --streams 2{}{}",
                 m.source.host,
                 m.source.root,
                 m.destination.host,
                 m.destination.root,
+                excluded(cx)
+                    .iter()
+                    .map(|e| format!(" --exclude {e}"))
+                    .collect::<String>(),
                 if self.final_pass {
                     " --final --verify"
                 } else {

@@ -15,6 +15,7 @@ pub mod destination_free;
 mod dns;
 mod exec;
 mod manual;
+pub mod object_storage;
 pub mod outcome;
 mod permissions;
 pub mod preflight;
@@ -29,6 +30,7 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use serde::Serialize;
 
+pub use object_storage::plan_reading as object_storage_plan_reading;
 pub use outcome::Outcome;
 pub use permissions::plan_reading as permissions_plan_reading;
 pub use redis::{
@@ -268,6 +270,9 @@ pub fn kind(action: &Action) -> Box<dyn StepKind + '_> {
         }),
         Action::StackSecrets { from, to } => Box::new(secrets::StackSecrets { from, to }),
         Action::Exec(c) => Box::new(exec::Exec { cmd: c }),
+        Action::ObjectStorage { place, url } => {
+            Box::new(object_storage::ObjectStorageCheck { place, url })
+        }
         Action::Redis { .. } => Box::new(redis::Redis),
         Action::Permissions { dirs, fix } => Box::new(permissions::Permissions { dirs, fix: *fix }),
         Action::Carry {
