@@ -560,6 +560,16 @@ printf '%s%s,from="%s" %s %s %s\n' "$opts" {{forced}} {{from}} {{kt}} {{k}} {{m}
     })
 }
 
+/// What `teardown` runs on the source: close the job's ssh master and
+/// remove the key pair and the job's known_hosts.
+pub fn teardown_src_script(job_dir: &str) -> Result<Script, RemoteError> {
+    let jd = ShellWord::new(job_dir)?;
+    Ok(Script::template(
+        "ssh -O exit -o ControlPath={{jd}}/cm migrate-dst > /dev/null 2>&1; rm -f {{jd}}/key {{jd}}/key.pub {{jd}}/known_hosts {{jd}}/cm.err",
+        &[("jd", &jd)],
+    ))
+}
+
 /// Remove the key from dst's authorized_keys and the key and pin from src.
 /// Each side is attempted even if the other fails.
 #[instrument(skip_all, fields(src = %src.name(), dst = %dst.name(), job = job_id))]
@@ -576,19 +586,12 @@ pub async fn teardown(
             None,
         )
         .await;
-    let b = match ShellWord::new(job_dir) {
-        Ok(jd) => src
-            .sh(
-                "removing the temporary key",
-                Script::template(
-                    "ssh -O exit -o ControlPath={{jd}}/cm migrate-dst > /dev/null 2>&1; rm -f {{jd}}/key {{jd}}/key.pub {{jd}}/known_hosts {{jd}}/cm.err",
-                    &[("jd", &jd)],
-                )
-                .as_str(),
-                None,
-            )
-            .await,
-        Err(e) => Err(e.into()),
+    let b = match teardown_src_script(job_dir) {
+        Ok(script) => {
+            src.sh("removing the temporary key", script.as_str(), None)
+                .await
+        }
+        Err(e) => Err(e),
     };
     a.and(b).map(|_| ())
 }
