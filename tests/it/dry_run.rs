@@ -158,6 +158,62 @@ runuser -u postgres -- psql -X -q -d {db} -c 'CREATE TABLE t(i int); INSERT INTO
         !t.contains("b.log"),
         "an excluded file is in the plan:\n{t}"
     );
+    // The job script is shown exactly: it is the one the real pass then
+    // writes into its job directory (but for the aside directory's time).
+    let copy_args = [
+        "copy",
+        &src_tree,
+        &dst_tree,
+        "--final",
+        "--force",
+        "--exclude",
+        "*.log",
+    ];
+    let out = run(migrate(home.path())
+        .args(copy_args)
+        .args(["--dry-run", "--json"]));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one envelope");
+    let cmds: Vec<String> = v["result"]["plan"]["commands"]
+        .as_array()
+        .expect("commands")
+        .iter()
+        .map(|c| c.as_str().unwrap_or("").to_string())
+        .collect();
+    let (job_dir, shown) = cmds
+        .iter()
+        .find_map(|c| {
+            let (head, body) = c.split_once('\n')?;
+            let jd = head.strip_prefix("src: ")?.strip_suffix("/run.sh:")?;
+            Some((jd.to_string(), body.to_string()))
+        })
+        .unwrap_or_else(|| panic!("no job script in {cmds:#?}"));
+    for secret in ["PRIVATE KEY", "ssh-ed25519 AAAA"] {
+        assert!(!shown.contains(secret), "key material shown:\n{shown}");
+    }
+    assert!(
+        shown.contains(&format!("{job_dir}/key")),
+        "the key is not shown by its path:\n{shown}"
+    );
+    let out = run(migrate(home.path()).args(copy_args));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let written = ok("src", &format!("cat '{job_dir}/run.sh'"));
+    let timeless = |s: &str| {
+        let mut out = String::new();
+        for (i, part) in s.split(".migrate-aside-").enumerate() {
+            if i > 0 {
+                out.push_str(".migrate-aside-TIME");
+                out.push_str(part.get(15..).unwrap_or(""));
+            } else {
+                out.push_str(part);
+            }
+        }
+        out
+    };
+    assert_eq!(
+        timeless(shown.trim_end()),
+        timeless(written.trim_end()),
+        "the dry run's job script is not the one the pass ran"
+    );
 
     let (sv, dv) = (format!("src:{vol}"), format!("dst:{vol}"));
     unchanged(

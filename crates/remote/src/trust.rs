@@ -406,7 +406,7 @@ async fn setup_with(
     let r = resolve(dst_dest)?;
     let keys = operator_host_keys(&r, dst_dest)?;
     let marker = marker_for(id.as_str());
-    let alias = format!("migrate-dst-{id}");
+    let alias = job_alias(id.as_str());
     let jd = ShellWord::new(job_dir)?;
 
     // Addresses dst will see src connecting from: src's ssh BindAddress if
@@ -510,24 +510,7 @@ printf '%s%s,from="%s" %s %s %s\n' "$opts" {{forced}} {{from}} {{kt}} {{k}} {{m}
         (None, None) => info!(%from, "temporary key authorized on dst"),
     }
 
-    let dst_ssh = SshCommand::new(
-        &r.hostname,
-        vec![
-            SshOpt::identity(&format!("{job_dir}/key"))?,
-            SshOpt::option("IdentitiesOnly", "yes")?,
-            SshOpt::option("BatchMode", "yes")?,
-            SshOpt::option("StrictHostKeyChecking", "yes")?,
-            SshOpt::option("UserKnownHostsFile", &format!("{job_dir}/known_hosts"))?,
-            SshOpt::option("GlobalKnownHostsFile", "/dev/null")?,
-            SshOpt::option("HostKeyAlias", &alias)?,
-            SshOpt::option("ControlMaster", "no")?,
-            SshOpt::option("ControlPath", "none")?,
-            SshOpt::option("ServerAliveInterval", "15")?,
-            SshOpt::option("ServerAliveCountMax", "4")?,
-            SshOpt::port(r.port),
-            SshOpt::user(&r.user)?,
-        ],
-    )?;
+    let dst_ssh = job_ssh(job_dir, &alias, &r)?;
     // The check also opens a connection master on src (ControlPath
     // JOB_DIR/cm) that a copy job reuses for its short serial steps, so it
     // pays no handshake of its own for them. Its stdio goes to files: a
@@ -558,6 +541,34 @@ printf '%s%s,from="%s" %s %s %s\n' "$opts" {{forced}} {{from}} {{kt}} {{k}} {{m}
         expires,
         old_sshd,
     })
+}
+
+/// The ssh command the job on src runs to reach dst: the job's own key,
+/// known_hosts and host key alias, nothing from src's ssh config.
+pub fn job_ssh(job_dir: &str, alias: &str, r: &Resolved) -> Result<SshCommand, RemoteError> {
+    Ok(SshCommand::new(
+        &r.hostname,
+        vec![
+            SshOpt::identity(&format!("{job_dir}/key"))?,
+            SshOpt::option("IdentitiesOnly", "yes")?,
+            SshOpt::option("BatchMode", "yes")?,
+            SshOpt::option("StrictHostKeyChecking", "yes")?,
+            SshOpt::option("UserKnownHostsFile", &format!("{job_dir}/known_hosts"))?,
+            SshOpt::option("GlobalKnownHostsFile", "/dev/null")?,
+            SshOpt::option("HostKeyAlias", alias)?,
+            SshOpt::option("ControlMaster", "no")?,
+            SshOpt::option("ControlPath", "none")?,
+            SshOpt::option("ServerAliveInterval", "15")?,
+            SshOpt::option("ServerAliveCountMax", "4")?,
+            SshOpt::port(r.port),
+            SshOpt::user(&r.user)?,
+        ],
+    )?)
+}
+
+/// The host key alias a job pins dst's keys under.
+pub fn job_alias(job_id: &str) -> String {
+    format!("migrate-dst-{job_id}")
 }
 
 /// What `teardown` runs on the source: close the job's ssh master and

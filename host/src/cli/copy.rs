@@ -311,9 +311,7 @@ fn dry_run(opts: &CopyOptions, g: &Global) -> Result<Value, Failure> {
             println!("send {p}");
         }
         println!("commands:");
-        for (i, c) in d.commands.iter().enumerate() {
-            println!("  {}. {c}", i + 1);
-        }
+        super::docker_dry_run::print_commands(&d.commands);
         println!("nothing was changed (dry run)");
     }
     Ok(json!({"dry_run": true, "plan": to_json(&d)}))

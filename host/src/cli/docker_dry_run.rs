@@ -19,19 +19,23 @@ use serde_json::{Value, json};
 use super::Global;
 use super::reply::{Failure, to_json};
 
-/// Print the commands (unless --json) and return them in the result; a
-/// script's later lines are indented under its number. Every dry run of a
-/// command that changes servers prints through this.
+/// Numbered, a script's later lines indented under its number.
+pub(super) fn print_commands(commands: &[String]) {
+    for (i, c) in commands.iter().enumerate() {
+        let mut lines = c.lines();
+        println!("  {}. {}", i + 1, lines.next().unwrap_or(""));
+        for l in lines {
+            println!("       {l}");
+        }
+    }
+}
+
+/// Print the commands (unless --json) and return them in the result. Every
+/// dry run of a command that changes servers prints through this.
 pub(super) fn finish(g: &Global, title: String, commands: Vec<String>, mut result: Value) -> Value {
     if !g.json {
         println!("dry run: {title}");
-        for (i, c) in commands.iter().enumerate() {
-            let mut lines = c.lines();
-            println!("  {}. {}", i + 1, lines.next().unwrap_or(""));
-            for l in lines {
-                println!("       {l}");
-            }
-        }
+        print_commands(&commands);
         println!("nothing was changed (dry run)");
     }
     result["dry_run"] = json!(true);
