@@ -214,6 +214,7 @@ runuser -u postgres -- psql -X -q -d {db} -c 'CREATE TABLE t(i int); INSERT INTO
         timeless(written.trim_end()),
         "the dry run's job script is not the one the pass ran"
     );
+    ok("src", &format!("rm -rf '{job_dir}'"));
 
     let (sv, dv) = (format!("src:{vol}"), format!("dst:{vol}"));
     unchanged(
@@ -512,4 +513,7 @@ docker create --name {old} --network host --label com.docker.compose.project={pr
         "the planted key is gone"
     );
     ok("dst", &unplant);
+    // The copy's job directory goes the way the tool removes it.
+    let o = run(migrate(home.path()).args(["copy", "cleanup", "--purge"]));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
