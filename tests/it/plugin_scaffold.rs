@@ -112,3 +112,82 @@ fn scaffold_refuses_bad_names_and_existing_directories() {
         "mine"
     );
 }
+
+/// Every file under `dir` (relative paths) and its size.
+fn tree(dir: &std::path::Path) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                let rel = p
+                    .strip_prefix(dir)
+                    .expect("under dir")
+                    .display()
+                    .to_string();
+                out.push((rel, e.metadata().expect("metadata").len()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn plugin_new_dry_run_lists_the_files_and_writes_none() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let work = tempfile::tempdir().expect("tempdir");
+    let crate_dir = work.path().join("dry-app");
+    let out = run(migrate(home.path())
+        .args(["plugin", "new", "dry-app", "-n", "--json", "--dir"])
+        .arg(&crate_dir));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        !crate_dir.exists(),
+        "a dry run created {}",
+        crate_dir.display()
+    );
+    assert!(
+        std::fs::read_dir(work.path())
+            .expect("read_dir")
+            .next()
+            .is_none(),
+        "a dry run wrote into the parent directory"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one envelope");
+    assert_eq!(v["result"]["dry_run"], true, "{v}");
+    let mut listed: Vec<(String, u64)> = v["result"]["commands"]
+        .as_array()
+        .expect("commands")
+        .iter()
+        .map(|c| {
+            let c = c.as_str().expect("string");
+            let rest = c.strip_prefix("write ").expect("a write");
+            let (path, size) = rest.rsplit_once(" (").expect("a size");
+            let size: u64 = size.trim_end_matches(" bytes)").parse().expect("a number");
+            let rel = std::path::Path::new(path)
+                .strip_prefix(&crate_dir)
+                .expect("inside the crate dir")
+                .display()
+                .to_string();
+            (rel, size)
+        })
+        .collect();
+    listed.sort();
+    // The real run writes exactly the listed files, with the listed sizes.
+    let out = run(migrate(home.path())
+        .args(["plugin", "new", "dry-app", "--dir"])
+        .arg(&crate_dir));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(listed, tree(&crate_dir));
+    assert!(listed.iter().any(|(p, _)| p == "Cargo.toml"), "{listed:?}");
+    // A dry run refuses what the real command refuses: the directory exists now.
+    let out = run(migrate(home.path())
+        .args(["plugin", "new", "dry-app", "-n", "--dir"])
+        .arg(&crate_dir));
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+}

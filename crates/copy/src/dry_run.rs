@@ -2,15 +2,22 @@
 //! commands it would run, found by reading both servers only (the same
 //! probes and listings as a real pass, without the job directory, the
 //! temporary key, the operator's job registry or anything else a pass
-//! writes), like rsync's `--dry-run`.
+//! writes), like rsync's `--dry-run`. The job script and its launch command
+//! are printed exactly, made by the same functions a real pass uses
+//! (`script::render`, `job::launch_command`); the temporary key appears by
+//! its path in the job directory, never as key material.
 
 use serde::Serialize;
 
-use migrate_remote::{Host, sh_quote};
+use migrate_remote::{Host, HostSpec, sh_quote, trust};
 
 use crate::error::CopyError;
 use crate::exclude::Excludes;
-use crate::job::{CopyOptions, job_id, read_manifest};
+use crate::job::{
+    CopyOptions, PROBE_MIN_BYTES, aside_for, job_id, launch_command, operator_ssh, read_manifest,
+    relay_create, relay_params, relay_prepare, walks,
+};
+use crate::script::{self, ScriptParams};
 use crate::{manifest, plan, remote_cmds};
 
 /// What the pass would do.
@@ -92,6 +99,14 @@ pub async fn dry_run(opts: &CopyOptions) -> Result<DryRun, CopyError> {
         opts.final_pass,
         opts.streams,
     );
+    let same_host = opts.src.host == opts.dst.host;
+    let relay = opts.relay
+        || (!same_host && matches!(opts.dst.host, HostSpec::Local))
+        || matches!(
+            (&opts.src.host, &opts.dst.host),
+            (HostSpec::Local, HostSpec::Local)
+        );
+    let walk = walks(&sp, &dp, relay);
 
     let (sr, dr) = (sh_quote(&opts.src.path), sh_quote(&opts.dst.path));
     let jd = sp
@@ -102,7 +117,9 @@ pub async fn dry_run(opts: &CopyOptions) -> Result<DryRun, CopyError> {
         format!("{s}: list {sr} (find -printf, one walker per subtree)"),
         format!("{d}: list {dr} (the same find)"),
     ];
-    if opts.src.host != opts.dst.host && !opts.relay {
+    // Only a server-to-server pass makes a key (from this machine, its own
+    // ssh is used).
+    if !same_host && !relay && !matches!(opts.src.host, HostSpec::Local) {
         commands.push(format!(
             "{s}: ssh-keygen -t ed25519 -N '' -f {jd}/key  (a key for this job only)"
         ));
@@ -110,54 +127,54 @@ pub async fn dry_run(opts: &CopyOptions) -> Result<DryRun, CopyError> {
             "{d}: append the key to ~/.ssh/authorized_keys as restrict,from=\"<{s}'s address>\",expiry-time=\"<six hours on>\""
         ));
     }
-    if !p.delete.is_empty() {
-        let paths = p
-            .delete
-            .iter()
-            .map(|x| sh_quote(&rel(x)))
-            .collect::<Vec<_>>()
-            .join(" ");
-        if opts.delete_without_backup {
-            commands.push(format!("{d}: cd {dr} && rm -rf -- {paths}"));
-        } else {
-            // Dated when the pass runs; this is the name it would get now.
-            let aside = crate::script::aside_dir(&opts.dst.path, std::time::SystemTime::now());
-            commands.push(format!(
-                "{d}: cd {dr} && move aside into {} (each under its own path, nothing overwritten): {paths}",
-                sh_quote(&aside)
-            ));
-        }
-    }
-    if !p.mkdirs.is_empty() {
-        commands.push(format!(
-            "{d}: mkdir -p the {} missing directories under {dr}",
-            p.mkdirs.len()
-        ));
-    }
-    let streams = p.streams.iter().filter(|s| !s.is_empty()).count();
-    if p.files > 0 {
-        let via = if opts.relay {
-            "this machine"
-        } else {
-            s.as_str()
+    let has = |m: &std::collections::HashMap<String, String>, k: &str| m.contains_key(k);
+    let job_ssh = |dest: &str| -> Result<_, CopyError> {
+        let r = trust::resolve(dest)?;
+        Ok(trust::job_ssh(&jd, &trust::job_alias(&id), &r)?)
+    };
+    let (dst_ssh, key_removal) = match (&opts.src.host, &opts.dst.host) {
+        _ if same_host || relay => (None, None),
+        (HostSpec::Local, HostSpec::Ssh { dest }) => (Some(operator_ssh(dest)?), None),
+        (_, HostSpec::Ssh { dest }) => (
+            Some(job_ssh(dest)?),
+            Some(trust::removal_script(trust::Keys::Job(&id)).to_string()),
+        ),
+        _ => (None, None),
+    };
+    if relay {
+        relay_outline(
+            &mut commands,
+            opts,
+            &p,
+            (&jd, has(&sp, "xattrs") && has(&dp, "xattrs")),
+            &s,
+            &d,
+        );
+    } else if p.files > 0 || !p.delete.is_empty() || walk {
+        let params = ScriptParams {
+            job_dir: jd.clone(),
+            src_root: opts.src.path.clone(),
+            dst_root: opts.dst.path.clone(),
+            streams: if walk { opts.streams } else { p.streams.len() },
+            dst_ssh,
+            xattrs: has(&sp, "xattrs") && has(&dp, "xattrs"),
+            compress: opts.compress,
+            auto_compress: has(&sp, "tool zstd")
+                && has(&dp, "tool zstd")
+                && (walk || p.bytes >= PROBE_MIN_BYTES),
+            bwlimit: opts.bwlimit.clone(),
+            key_removal,
+            walk,
+            exclude: ex.clone(),
+            aside: aside_for(opts, &p),
         };
         commands.push(format!(
-            "{s}: in {streams} stream(s): tar -C {sr} --null -T LIST -cf - | (through {via}) {d}: tar -C {dr} -xpf -{}",
-            opts.bwlimit
-                .as_ref()
-                .map(|b| format!("  (each limited with pv -L {b})"))
-                .unwrap_or_default()
+            "{s}: write {jd}/run.sh (below) with the file lists, then start it detached:\n{}",
+            launch_command(&jd)
         ));
-    }
-    if !p.dirs.is_empty() {
         commands.push(format!(
-            "{d}: re-apply owner, mode and mtime of {} directories",
-            p.dirs.len()
-        ));
-    }
-    if opts.src.host != opts.dst.host && !opts.relay {
-        commands.push(format!(
-            "{d}: remove the job's key from ~/.ssh/authorized_keys"
+            "{s}: {jd}/run.sh:\n{}",
+            script::render(&params).trim_end()
         ));
     }
     if opts.verify {
@@ -176,4 +193,39 @@ pub async fn dry_run(opts: &CopyOptions) -> Result<DryRun, CopyError> {
         delete: p.delete.iter().map(|x| rel(x)).collect(),
         commands,
     })
+}
+
+/// What a relayed pass runs (no job script: this machine pipes each
+/// stream from one server to the other), through the same builders.
+fn relay_outline(
+    commands: &mut Vec<String>,
+    opts: &CopyOptions,
+    p: &plan::Plan,
+    (jd, xattrs): (&str, bool),
+    s: &str,
+    d: &str,
+) {
+    let aside = aside_for(opts, p);
+    let params = relay_params(opts, jd, p, xattrs, aside.as_deref());
+    commands.push(format!(
+        "{d}: {}  (the {} paths to take away on its stdin)",
+        relay_prepare(opts, aside.as_deref()),
+        p.delete.len()
+    ));
+    if !p.mkdirs.is_empty() {
+        commands.push(format!(
+            "{d}: {}  (the {} missing directories on its stdin)",
+            script::premake_command(&opts.dst.path),
+            p.mkdirs.len()
+        ));
+    }
+    let extract = script::extract_command(&params);
+    for (i, l) in p.streams.iter().enumerate() {
+        if !l.is_empty() {
+            commands.push(format!(
+                "{s}: {}\n  | this machine |\n{d}: {extract}",
+                relay_create(opts, jd, &params, &i.to_string())
+            ));
+        }
+    }
 }

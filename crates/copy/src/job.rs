@@ -126,11 +126,11 @@ pub enum Outcome {
 /// through it, and compressing saves the 7-9 % that tar's headers make of a
 /// media stream, so below about 50 MiB the probe costs more than it can win,
 /// on a slow link as on a fast one (a 1 % final pass is typically smaller).
-const PROBE_MIN_BYTES: u64 = 64 << 20;
+pub(crate) const PROBE_MIN_BYTES: u64 = 64 << 20;
 
 /// This machine's own ssh to dst (the source is this machine): its config,
 /// agent and known_hosts, no questions asked.
-fn operator_ssh(dst_dest: &str) -> Result<SshCommand, migrate_remote::RemoteError> {
+pub(crate) fn operator_ssh(dst_dest: &str) -> Result<SshCommand, migrate_remote::RemoteError> {
     Ok(SshCommand::new(
         dst_dest,
         vec![
@@ -158,7 +158,38 @@ fn key_lifetime(src_probe: &HashMap<String, String>) -> Duration {
 pub const LISTED_DELETIONS: usize = 1000;
 
 /// Where this pass moves what it removes from the destination.
-fn aside_for(opts: &CopyOptions, p: &Plan) -> Option<String> {
+/// Whether the job walks the source itself (see `ScriptParams::walk`),
+/// from the two probes' answers.
+/// Free space on the destination's filesystem, from its probe.
+fn avail_bytes(dp: &HashMap<String, String>) -> u64 {
+    dp.get("availk")
+        .and_then(|a| a.parse::<u64>().ok())
+        .map_or(u64::MAX, |k| k.saturating_mul(1024))
+}
+
+pub(crate) fn walks(
+    sp: &HashMap<String, String>,
+    dp: &HashMap<String, String>,
+    relay: bool,
+) -> bool {
+    let has = |m: &HashMap<String, String>, k: &str| m.contains_key(k);
+    let avail = avail_bytes(dp);
+    // Into an empty destination nothing needs comparing, so the job can walk
+    // the source itself and stream while it walks. The space check then
+    // cannot use the tree's size; the source's whole filesystem (bytes, plus
+    // a block per inode) bounds it. When that does not fit, list first and
+    // check precisely.
+    let src_fs_need = match (
+        sp.get("usedk").and_then(|v| v.parse::<u64>().ok()),
+        sp.get("usedi").and_then(|v| v.parse::<u64>().ok()),
+    ) {
+        (Some(k), Some(i)) => Some(k.saturating_mul(1024) + i.saturating_mul(4096)),
+        _ => None,
+    };
+    !has(dp, "nonempty") && !relay && has(sp, "walk") && src_fs_need.is_some_and(|n| n <= avail)
+}
+
+pub(crate) fn aside_for(opts: &CopyOptions, p: &Plan) -> Option<String> {
     (!p.delete.is_empty() && !opts.delete_without_backup)
         .then(|| script::aside_dir(&opts.dst.path, std::time::SystemTime::now()))
 }
@@ -447,26 +478,8 @@ pub async fn run(
         kind: JobKind::Copy,
     })?;
 
-    let avail: u64 = dp
-        .get("availk")
-        .and_then(|a| a.parse::<u64>().ok())
-        .map_or(u64::MAX, |k| k.saturating_mul(1024));
-    // Into an empty destination nothing needs comparing, so the job can walk
-    // the source itself and stream while it walks. The space check then
-    // cannot use the tree's size; the source's whole filesystem (bytes, plus
-    // a block per inode) bounds it. When that does not fit, list first and
-    // check precisely.
-    let src_fs_need = match (
-        sp.get("usedk").and_then(|v| v.parse::<u64>().ok()),
-        sp.get("usedi").and_then(|v| v.parse::<u64>().ok()),
-    ) {
-        (Some(k), Some(i)) => Some(k.saturating_mul(1024) + i.saturating_mul(4096)),
-        _ => None,
-    };
-    let walk = !has(&dp, "nonempty")
-        && !matches!(mode, Mode::Relay)
-        && has(&sp, "walk")
-        && src_fs_need.is_some_and(|n| n <= avail);
+    let avail = avail_bytes(&dp);
+    let walk = walks(&sp, &dp, matches!(mode, Mode::Relay));
 
     // Manifests. Trust our own last manifest only if that pass completed;
     // otherwise look at what really is on the destination.
@@ -828,7 +841,7 @@ async fn upload_job(src: &Host, jd: &str, p: &Plan, info_: &PlanInfo) -> Result<
 
 /// Starts the job script in its own session so it outlives this process and
 /// its ssh connection.
-fn launch_command(jd: &str) -> String {
+pub(crate) fn launch_command(jd: &str) -> String {
     let jq = sh_quote(jd);
     format!(
         "cd {jq} || exit 1\n{{ if command -v setsid >/dev/null 2>&1; then exec setsid nohup bash {jq}/run.sh; else exec nohup bash {jq}/run.sh; fi; }} > {jq}/run.log 2>&1 < /dev/null &"
@@ -967,6 +980,56 @@ async fn failure(src: &Host, jd: &str, opts: &CopyOptions) -> CopyError {
     CopyError::Interrupted { detail }
 }
 
+/// The script parameters a relayed pass builds its tar commands from.
+pub(crate) fn relay_params(
+    opts: &CopyOptions,
+    jd: &str,
+    p: &Plan,
+    xattrs: bool,
+    aside: Option<&str>,
+) -> ScriptParams {
+    ScriptParams {
+        job_dir: jd.to_string(),
+        src_root: opts.src.path.clone(),
+        dst_root: opts.dst.path.clone(),
+        streams: p.streams.len(),
+        dst_ssh: None,
+        xattrs,
+        compress: false,
+        auto_compress: false,
+        bwlimit: None,
+        key_removal: None,
+        walk: false,
+        exclude: Default::default(),
+        aside: aside.map(str::to_string),
+    }
+}
+
+/// The source side of relayed stream `name` (its list is `list.NAME` in the job directory).
+pub(crate) fn relay_create(
+    opts: &CopyOptions,
+    jd: &str,
+    params: &ScriptParams,
+    name: &str,
+) -> String {
+    format!(
+        "J={}; SRC={}; {}",
+        sh_quote(jd),
+        sh_quote(&opts.src.path),
+        script::create_command(params, name, false)
+    )
+}
+
+/// What a relayed pass runs on dst before the streams, the paths to take
+/// away on its stdin.
+pub(crate) fn relay_prepare(opts: &CopyOptions, aside: Option<&str>) -> String {
+    format!(
+        "mkdir -p -- {} && {}",
+        sh_quote(&opts.dst.path),
+        script::delete_command(&opts.dst.path, aside)
+    )
+}
+
 /// Through-the-operator mode: each stream is a `tar c` on src piped into a
 /// `tar x` on dst by this process.
 #[allow(clippy::too_many_arguments)]
@@ -986,34 +1049,16 @@ async fn relay(
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let jq = sh_quote(jd);
-    let params = ScriptParams {
-        job_dir: jd.to_string(),
-        src_root: opts.src.path.clone(),
-        dst_root: opts.dst.path.clone(),
-        streams: p.streams.len(),
-        dst_ssh: None,
-        xattrs,
-        compress: false,
-        auto_compress: false,
-        bwlimit: None,
-        key_removal: None,
-        walk: false,
-        exclude: Default::default(),
-        aside: aside.map(str::to_string),
-    };
+    let params = relay_params(opts, jd, p, xattrs, aside);
     src.sh(
         "marking the job",
         &format!("echo running > {jq}/state"),
         None,
     )
     .await?;
-    let dq = sh_quote(&opts.dst.path);
     dst.sh(
         "preparing the destination",
-        &format!(
-            "mkdir -p -- {dq} && {}",
-            script::delete_command(&opts.dst.path, aside)
-        ),
+        &relay_prepare(opts, aside),
         Some(&nul_join(&p.delete)),
     )
     .await?;
@@ -1031,11 +1076,7 @@ async fn relay(
         .map(|_| Arc::new(AtomicU64::new(0)))
         .collect();
     let one = |name: String, counter: Arc<AtomicU64>| {
-        let create = format!(
-            "J={jq}; SRC={}; {}",
-            sh_quote(&opts.src.path),
-            script::create_command(&params, &name, false)
-        );
+        let create = relay_create(opts, jd, &params, &name);
         let extract = extract.clone();
         async move {
             let mut c = src.spawn("tar on the source", &create, false, true).await?;

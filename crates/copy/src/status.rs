@@ -136,6 +136,97 @@ pub struct CleanupReport {
     pub failed: Vec<String>,
 }
 
+/// What `cleanup --HOST` runs on a swept host: every migrate key out of
+/// authorized_keys, and any key pair left in a job directory.
+fn sweep_script() -> String {
+    format!(
+        "{}\nrm -f \"${{XDG_STATE_HOME:-$HOME/.local/state}}\"/migrate/copy/*/key \"${{XDG_STATE_HOME:-$HOME/.local/state}}\"/migrate/copy/*/key.pub",
+        trust::removal_script(trust::Keys::All)
+    )
+}
+
+/// What `cleanup --purge` runs on a job's source.
+fn purge_script(job_dir: &str) -> String {
+    format!("rm -rf -- {}", sh_quote(job_dir))
+}
+
+/// One script `cleanup` would run.
+#[derive(Debug, Clone, Serialize)]
+pub struct CleanupStep {
+    /// The host it runs on, as the job or the operator named it.
+    pub host: String,
+    pub what: String,
+    pub script: String,
+}
+
+/// What `cleanup` would do, found by reading only.
+#[derive(Debug, Clone, Serialize)]
+pub struct CleanupPlan {
+    pub steps: Vec<CleanupStep>,
+    /// Jobs left alone (still running), with why.
+    pub skipped: Vec<String>,
+    /// Jobs `--purge` would drop from this machine's job registry.
+    pub forget: Vec<String>,
+}
+
+/// The scripts `cleanup` would run, in order; reads job state only.
+pub async fn cleanup_plan(purge: bool, hosts: &[String]) -> Result<CleanupPlan, CopyError> {
+    let mut plan = CleanupPlan {
+        steps: vec![],
+        skipped: vec![],
+        forget: vec![],
+    };
+    for rec in registry::load()? {
+        let st = one(&rec).await;
+        if st.state == "running" || st.state == "starting" {
+            plan.skipped.push(format!(
+                "{} ({} → {}): still running; not touching its key",
+                rec.id, rec.src, rec.dst
+            ));
+            continue;
+        }
+        let (src, dst) = (
+            parse_location(&rec.src)?.host,
+            parse_location(&rec.dst)?.host,
+        );
+        plan.steps.push(CleanupStep {
+            host: dst.to_string(),
+            what: format!(
+                "remove job {}'s key from ~/.ssh/authorized_keys{}",
+                rec.id,
+                if st.keys_left {
+                    " (the source reports it still installed)"
+                } else {
+                    ""
+                }
+            ),
+            script: trust::removal_script(trust::Keys::Job(&rec.id)).to_string(),
+        });
+        plan.steps.push(CleanupStep {
+            host: src.to_string(),
+            what: format!("remove job {}'s key pair from {}", rec.id, rec.job_dir),
+            script: trust::teardown_src_script(&rec.job_dir)?.to_string(),
+        });
+        if purge {
+            plan.steps.push(CleanupStep {
+                host: src.to_string(),
+                what: format!("remove job directory {}", rec.job_dir),
+                script: purge_script(&rec.job_dir),
+            });
+            plan.forget.push(rec.id.clone());
+        }
+    }
+    for h in hosts {
+        HostSpec::parse(h)?;
+        plan.steps.push(CleanupStep {
+            host: h.clone(),
+            what: "remove every migrate temporary key".into(),
+            script: sweep_script(),
+        });
+    }
+    Ok(plan)
+}
+
 /// Remove temporary keys of every job that is not running; with `purge`,
 /// also the job directories (and with them the manifests `--final` uses).
 /// `hosts`: additionally sweep these hosts for any migrate key, whatever job
@@ -162,7 +253,7 @@ pub async fn cleanup(purge: bool, hosts: &[String]) -> Result<CleanupReport, Cop
             if purge {
                 src.sh(
                     "removing the job directory",
-                    &format!("rm -rf -- {}", sh_quote(&rec.job_dir)),
+                    &purge_script(&rec.job_dir),
                     None,
                 )
                 .await?;
@@ -185,11 +276,8 @@ pub async fn cleanup(purge: bool, hosts: &[String]) -> Result<CleanupReport, Cop
         let res = async {
             let spec = HostSpec::parse(h)?;
             let host = Host::connect(&spec).await?;
-            let script = format!(
-                "{}\nrm -f \"${{XDG_STATE_HOME:-$HOME/.local/state}}\"/migrate/copy/*/key \"${{XDG_STATE_HOME:-$HOME/.local/state}}\"/migrate/copy/*/key.pub",
-                trust::removal_script(trust::Keys::All)
-            );
-            host.sh("removing temporary keys", &script, None).await?;
+            host.sh("removing temporary keys", &sweep_script(), None)
+                .await?;
             Ok::<(), migrate_remote::RemoteError>(())
         }
         .await;

@@ -153,9 +153,12 @@ pub struct Stopped {
     pub already_stopped: Vec<String>,
 }
 
-/// Stop the selected running containers, dependents first.
-#[instrument(skip_all, fields(host = %dh.name()))]
-pub async fn stop(dh: &DockerHost, sel: &Selector) -> Result<Stopped, DockerError> {
+/// Seconds docker gives a container between SIGTERM and SIGKILL on stop.
+pub const STOP_GRACE_SECS: i32 = 60;
+
+/// What `stop` would do, read only: the selected running containers in
+/// stop order (dependents first), and the ones already stopped.
+pub async fn stop_plan(dh: &DockerHost, sel: &Selector) -> Result<Stopped, DockerError> {
     let cs = select(dh, sel).await?;
     let running: Vec<String> = cs
         .iter()
@@ -169,20 +172,36 @@ pub async fn stop(dh: &DockerHost, sel: &Selector) -> Result<Stopped, DockerErro
         .collect();
     let mut order = start_order(&container_deps(dh, &running).await?);
     order.reverse();
-    for n in &order {
-        info!(container = %n, "stopping");
-        dh.docker
-            .stop_container(
-                n,
-                Some(StopContainerOptionsBuilder::default().t(60).build()),
-            )
-            .await
-            .map_err(|e| dh.api_err(format!("stopping {n}"), e))?;
-    }
     Ok(Stopped {
         stopped: order,
         already_stopped: already,
     })
+}
+
+/// Stop the selected running containers, dependents first.
+#[instrument(skip_all, fields(host = %dh.name()))]
+pub async fn stop(dh: &DockerHost, sel: &Selector) -> Result<Stopped, DockerError> {
+    let plan = stop_plan(dh, sel).await?;
+    for n in &plan.stopped {
+        info!(container = %n, "stopping");
+        dh.docker
+            .stop_container(
+                n,
+                Some(
+                    StopContainerOptionsBuilder::default()
+                        .t(STOP_GRACE_SECS)
+                        .build(),
+                ),
+            )
+            .await
+            .map_err(|e| dh.api_err(format!("stopping {n}"), e))?;
+    }
+    Ok(plan)
+}
+
+/// The order `start` would start `names` in (dependencies first), read only.
+pub async fn start_plan(dh: &DockerHost, names: &[String]) -> Result<Vec<String>, DockerError> {
+    Ok(start_order(&container_deps(dh, names).await?))
 }
 
 /// Start containers dependencies first, each one healthy (or running, when
@@ -193,7 +212,7 @@ pub async fn start(
     names: &[String],
     timeout: Duration,
 ) -> Result<Vec<String>, DockerError> {
-    let order = start_order(&container_deps(dh, names).await?);
+    let order = start_plan(dh, names).await?;
     for n in &order {
         info!(container = %n, "starting");
         dh.docker
@@ -273,11 +292,29 @@ async fn swarm_manager(dh: &DockerHost) -> Result<(), DockerError> {
     Ok(())
 }
 
+/// One service update `scale-down` or `scale-up` makes (or, in a dry run,
+/// would make): `POST /services/{service}/update?version={version}` with the
+/// service's current spec, its replica count and the remembered-count label
+/// changed.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceUpdate {
+    pub service: String,
+    pub version: u64,
+    pub replicas_before: i64,
+    pub replicas_after: i64,
+    /// The value of the remembered-count label after the update (None: removed).
+    pub remembered: Option<String>,
+    /// The count scale-down remembered, or scale-up restored.
+    pub count: i64,
+}
+
+/// Edit a service's spec with `f`; send the update only when `apply`.
 async fn set_replicas(
     dh: &DockerHost,
     name: &str,
-    f: impl FnOnce(&mut bollard::models::ServiceSpec) -> Option<i64>,
-) -> Result<Option<i64>, DockerError> {
+    f: fn(&mut bollard::models::ServiceSpec) -> Option<i64>,
+    apply: bool,
+) -> Result<Option<ServiceUpdate>, DockerError> {
     let svc = dh
         .docker
         .inspect_service(
@@ -288,21 +325,100 @@ async fn set_replicas(
         .map_err(|e| dh.api_err(format!("inspecting service {name}"), e))?;
     let version = svc.version.and_then(|v| v.index).unwrap_or(0);
     let mut spec = svc.spec.unwrap_or_default();
-    let Some(result) = f(&mut spec) else {
+    let before = replicas_of(&spec).unwrap_or(0);
+    let Some(count) = f(&mut spec) else {
         return Ok(None);
     };
-    dh.docker
-        .update_service(
-            name,
-            spec,
-            UpdateServiceOptionsBuilder::default()
-                .version(version as i32)
-                .build(),
-            None,
-        )
-        .await
-        .map_err(|e| dh.api_err(format!("updating service {name}"), e))?;
-    Ok(Some(result))
+    let update = ServiceUpdate {
+        service: name.to_string(),
+        version,
+        replicas_before: before,
+        replicas_after: replicas_of(&spec).unwrap_or(0),
+        remembered: spec
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(REPLICAS_LABEL).cloned()),
+        count,
+    };
+    if apply {
+        dh.docker
+            .update_service(
+                name,
+                spec,
+                UpdateServiceOptionsBuilder::default()
+                    .version(version as i32)
+                    .build(),
+                None,
+            )
+            .await
+            .map_err(|e| dh.api_err(format!("updating service {name}"), e))?;
+    }
+    Ok(Some(update))
+}
+
+/// Scale-down's edit: remember the count in a label, set replicas to 0.
+fn down_edit(spec: &mut bollard::models::ServiceSpec) -> Option<i64> {
+    if spec
+        .labels
+        .as_ref()
+        .is_some_and(|l| l.contains_key(REPLICAS_LABEL))
+    {
+        // Already scaled down by us: keep the first count.
+        return None;
+    }
+    let cur = replicas_of(spec)?;
+    spec.labels
+        .get_or_insert_with(Default::default)
+        .insert(REPLICAS_LABEL.into(), cur.to_string());
+    put_replicas(spec, 0);
+    Some(cur)
+}
+
+/// Scale-up's edit: restore the remembered count and drop the label.
+fn up_edit(spec: &mut bollard::models::ServiceSpec) -> Option<i64> {
+    let labels = spec.labels.get_or_insert_with(Default::default);
+    let before: i64 = labels.get(REPLICAS_LABEL)?.parse().ok()?;
+    labels.remove(REPLICAS_LABEL);
+    put_replicas(spec, before);
+    Some(before)
+}
+
+async fn scale(
+    dh: &DockerHost,
+    stack: Option<&str>,
+    names: &[String],
+    f: fn(&mut bollard::models::ServiceSpec) -> Option<i64>,
+    apply: bool,
+) -> Result<Vec<ServiceUpdate>, DockerError> {
+    let picked = pick_services(dh, stack, names).await?;
+    let mut out = Vec::new();
+    for n in &picked {
+        if let Some(u) = set_replicas(dh, n, f, apply).await? {
+            if apply {
+                info!(service = %n, replicas = u.replicas_after, "scaled");
+            }
+            out.push(u);
+        }
+    }
+    Ok(out)
+}
+
+/// The updates `scale_down` would send, read only.
+pub async fn scale_down_plan(
+    dh: &DockerHost,
+    stack: Option<&str>,
+    names: &[String],
+) -> Result<Vec<ServiceUpdate>, DockerError> {
+    scale(dh, stack, names, down_edit, false).await
+}
+
+/// The updates `scale_up` would send, read only.
+pub async fn scale_up_plan(
+    dh: &DockerHost,
+    stack: Option<&str>,
+    names: &[String],
+) -> Result<Vec<ServiceUpdate>, DockerError> {
+    scale(dh, stack, names, up_edit, false).await
 }
 
 fn replicas_of(spec: &bollard::models::ServiceSpec) -> Option<i64> {
@@ -356,34 +472,7 @@ pub async fn scale_down(
     stack: Option<&str>,
     names: &[String],
 ) -> Result<Vec<Scaled>, DockerError> {
-    let picked = pick_services(dh, stack, names).await?;
-    let mut out = Vec::new();
-    for n in &picked {
-        let r = set_replicas(dh, n, |spec| {
-            if spec
-                .labels
-                .as_ref()
-                .is_some_and(|l| l.contains_key(REPLICAS_LABEL))
-            {
-                // Already scaled down by us: keep the first count.
-                return None;
-            }
-            let cur = replicas_of(spec)?;
-            spec.labels
-                .get_or_insert_with(Default::default)
-                .insert(REPLICAS_LABEL.into(), cur.to_string());
-            put_replicas(spec, 0);
-            Some(cur)
-        })
-        .await?;
-        if let Some(r) = r {
-            info!(service = %n, replicas = r, "scaled to 0");
-            out.push(Scaled {
-                service: n.clone(),
-                replicas: r,
-            });
-        }
-    }
+    let out = scaled(scale(dh, stack, names, down_edit, true).await?);
     for s in &out {
         wait_tasks(dh, &s.service, 0, Duration::from_secs(120)).await?;
     }
@@ -398,28 +487,21 @@ pub async fn scale_up(
     names: &[String],
     timeout: Duration,
 ) -> Result<Vec<Scaled>, DockerError> {
-    let picked = pick_services(dh, stack, names).await?;
-    let mut out = Vec::new();
-    for n in &picked {
-        let r = set_replicas(dh, n, |spec| {
-            let labels = spec.labels.get_or_insert_with(Default::default);
-            let before: i64 = labels.get(REPLICAS_LABEL)?.parse().ok()?;
-            labels.remove(REPLICAS_LABEL);
-            put_replicas(spec, before);
-            Some(before)
-        })
-        .await?;
-        if let Some(r) = r {
-            out.push(Scaled {
-                service: n.clone(),
-                replicas: r,
-            });
-        }
-    }
+    let out = scaled(scale(dh, stack, names, up_edit, true).await?);
     for s in &out {
         wait_tasks(dh, &s.service, s.replicas, timeout).await?;
     }
     Ok(out)
+}
+
+fn scaled(updates: Vec<ServiceUpdate>) -> Vec<Scaled> {
+    updates
+        .into_iter()
+        .map(|u| Scaled {
+            service: u.service,
+            replicas: u.count,
+        })
+        .collect()
 }
 
 /// Tasks actually running, whatever their desired state: a task being shut

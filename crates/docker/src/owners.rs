@@ -52,19 +52,44 @@ pub async fn scan(host: &Host, path: &str) -> Result<BTreeMap<(u32, u32), u64>, 
     Ok(m)
 }
 
-/// Remap one numeric id on a tree; returns how many entries changed.
-#[instrument(skip(host))]
-pub async fn remap(host: &Host, path: &str, map: MapOwner) -> Result<u64, DockerError> {
+/// Counts the entries under `path` owned by `map.from` (uid or gid).
+pub fn count_script(path: &str, map: MapOwner) -> String {
+    format!(
+        "find {} -xdev \\( -uid {f} -o -gid {f} \\) -printf x | wc -c",
+        sh_quote(path),
+        f = map.from
+    )
+}
+
+/// The script `remap` runs (also shown by the dry runs): count, then chown
+/// and chgrp; prints the count.
+pub fn remap_script(path: &str, map: MapOwner) -> String {
     let p = sh_quote(path);
-    let cmd = format!(
-        "set -e; n=$(find {p} -xdev \\( -uid {f} -o -gid {f} \\) -printf x | wc -c)
+    format!(
+        "set -e; n=$({count})
 find {p} -xdev -uid {f} -exec chown -h {t} {{}} +
 find {p} -xdev -gid {f} -exec chgrp -h {t} {{}} +
 echo $n",
+        count = count_script(path, map),
         f = map.from,
         t = map.to
-    );
-    let out = host.sh("remapping owners", &cmd, None).await?;
+    )
+}
+
+/// How many entries `remap` would change, read only.
+pub async fn remap_count(host: &Host, path: &str, map: MapOwner) -> Result<u64, DockerError> {
+    let out = host
+        .sh("counting entries to remap", &count_script(path, map), None)
+        .await?;
+    Ok(String::from_utf8_lossy(&out).trim().parse().unwrap_or(0))
+}
+
+/// Remap one numeric id on a tree; returns how many entries changed.
+#[instrument(skip(host))]
+pub async fn remap(host: &Host, path: &str, map: MapOwner) -> Result<u64, DockerError> {
+    let out = host
+        .sh("remapping owners", &remap_script(path, map), None)
+        .await?;
     Ok(String::from_utf8_lossy(&out).trim().parse().unwrap_or(0))
 }
 

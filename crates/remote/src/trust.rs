@@ -406,7 +406,7 @@ async fn setup_with(
     let r = resolve(dst_dest)?;
     let keys = operator_host_keys(&r, dst_dest)?;
     let marker = marker_for(id.as_str());
-    let alias = format!("migrate-dst-{id}");
+    let alias = job_alias(id.as_str());
     let jd = ShellWord::new(job_dir)?;
 
     // Addresses dst will see src connecting from: src's ssh BindAddress if
@@ -510,24 +510,7 @@ printf '%s%s,from="%s" %s %s %s\n' "$opts" {{forced}} {{from}} {{kt}} {{k}} {{m}
         (None, None) => info!(%from, "temporary key authorized on dst"),
     }
 
-    let dst_ssh = SshCommand::new(
-        &r.hostname,
-        vec![
-            SshOpt::identity(&format!("{job_dir}/key"))?,
-            SshOpt::option("IdentitiesOnly", "yes")?,
-            SshOpt::option("BatchMode", "yes")?,
-            SshOpt::option("StrictHostKeyChecking", "yes")?,
-            SshOpt::option("UserKnownHostsFile", &format!("{job_dir}/known_hosts"))?,
-            SshOpt::option("GlobalKnownHostsFile", "/dev/null")?,
-            SshOpt::option("HostKeyAlias", &alias)?,
-            SshOpt::option("ControlMaster", "no")?,
-            SshOpt::option("ControlPath", "none")?,
-            SshOpt::option("ServerAliveInterval", "15")?,
-            SshOpt::option("ServerAliveCountMax", "4")?,
-            SshOpt::port(r.port),
-            SshOpt::user(&r.user)?,
-        ],
-    )?;
+    let dst_ssh = job_ssh(job_dir, &alias, &r)?;
     // The check also opens a connection master on src (ControlPath
     // JOB_DIR/cm) that a copy job reuses for its short serial steps, so it
     // pays no handshake of its own for them. Its stdio goes to files: a
@@ -560,6 +543,44 @@ printf '%s%s,from="%s" %s %s %s\n' "$opts" {{forced}} {{from}} {{kt}} {{k}} {{m}
     })
 }
 
+/// The ssh command the job on src runs to reach dst: the job's own key,
+/// known_hosts and host key alias, nothing from src's ssh config.
+pub fn job_ssh(job_dir: &str, alias: &str, r: &Resolved) -> Result<SshCommand, RemoteError> {
+    Ok(SshCommand::new(
+        &r.hostname,
+        vec![
+            SshOpt::identity(&format!("{job_dir}/key"))?,
+            SshOpt::option("IdentitiesOnly", "yes")?,
+            SshOpt::option("BatchMode", "yes")?,
+            SshOpt::option("StrictHostKeyChecking", "yes")?,
+            SshOpt::option("UserKnownHostsFile", &format!("{job_dir}/known_hosts"))?,
+            SshOpt::option("GlobalKnownHostsFile", "/dev/null")?,
+            SshOpt::option("HostKeyAlias", alias)?,
+            SshOpt::option("ControlMaster", "no")?,
+            SshOpt::option("ControlPath", "none")?,
+            SshOpt::option("ServerAliveInterval", "15")?,
+            SshOpt::option("ServerAliveCountMax", "4")?,
+            SshOpt::port(r.port),
+            SshOpt::user(&r.user)?,
+        ],
+    )?)
+}
+
+/// The host key alias a job pins dst's keys under.
+pub fn job_alias(job_id: &str) -> String {
+    format!("migrate-dst-{job_id}")
+}
+
+/// What `teardown` runs on the source: close the job's ssh master and
+/// remove the key pair and the job's known_hosts.
+pub fn teardown_src_script(job_dir: &str) -> Result<Script, RemoteError> {
+    let jd = ShellWord::new(job_dir)?;
+    Ok(Script::template(
+        "ssh -O exit -o ControlPath={{jd}}/cm migrate-dst > /dev/null 2>&1; rm -f {{jd}}/key {{jd}}/key.pub {{jd}}/known_hosts {{jd}}/cm.err",
+        &[("jd", &jd)],
+    ))
+}
+
 /// Remove the key from dst's authorized_keys and the key and pin from src.
 /// Each side is attempted even if the other fails.
 #[instrument(skip_all, fields(src = %src.name(), dst = %dst.name(), job = job_id))]
@@ -576,19 +597,12 @@ pub async fn teardown(
             None,
         )
         .await;
-    let b = match ShellWord::new(job_dir) {
-        Ok(jd) => src
-            .sh(
-                "removing the temporary key",
-                Script::template(
-                    "ssh -O exit -o ControlPath={{jd}}/cm migrate-dst > /dev/null 2>&1; rm -f {{jd}}/key {{jd}}/key.pub {{jd}}/known_hosts {{jd}}/cm.err",
-                    &[("jd", &jd)],
-                )
-                .as_str(),
-                None,
-            )
-            .await,
-        Err(e) => Err(e.into()),
+    let b = match teardown_src_script(job_dir) {
+        Ok(script) => {
+            src.sh("removing the temporary key", script.as_str(), None)
+                .await
+        }
+        Err(e) => Err(e),
     };
     a.and(b).map(|_| ())
 }

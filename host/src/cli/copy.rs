@@ -107,6 +107,9 @@ pub struct CleanupArgs {
     pub purge: bool,
     /// Also sweep these hosts for any temporary key migrate left behind.
     pub hosts: Vec<String>,
+    /// Show the scripts it would run on each host; change nothing.
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
 }
 
 fn eta(p: &Progress) -> String {
@@ -308,9 +311,7 @@ fn dry_run(opts: &CopyOptions, g: &Global) -> Result<Value, Failure> {
             println!("send {p}");
         }
         println!("commands:");
-        for (i, c) in d.commands.iter().enumerate() {
-            println!("  {}. {c}", i + 1);
-        }
+        super::docker_dry_run::print_commands(&d.commands);
         println!("nothing was changed (dry run)");
     }
     Ok(json!({"dry_run": true, "plan": to_json(&d)}))
@@ -384,6 +385,30 @@ pub fn status(args: StatusArgs, g: &Global) -> Result<Value, Failure> {
 
 pub fn cleanup(args: CleanupArgs, g: &Global) -> Result<Value, Failure> {
     let rt = runtime()?;
+    if args.dry_run {
+        let plan = rt.block_on(migrate_copy::status::cleanup_plan(args.purge, &args.hosts))?;
+        let mut commands: Vec<String> = plan
+            .steps
+            .iter()
+            .map(|s| format!("{}: {}\n{}", s.host, s.what, s.script.trim()))
+            .collect();
+        commands.extend(
+            plan.forget
+                .iter()
+                .map(|id| format!("this machine: forget job {id} in the job registry")),
+        );
+        let title = if plan.skipped.is_empty() {
+            "copy cleanup".to_string()
+        } else {
+            format!("copy cleanup (skipped: {})", plan.skipped.join("; "))
+        };
+        return Ok(super::docker_dry_run::finish(
+            g,
+            title,
+            commands,
+            json!({"plan": to_json(&plan)}),
+        ));
+    }
     let rep = rt.block_on(migrate_copy::status::cleanup(args.purge, &args.hosts))?;
     if !g.json {
         for c in &rep.cleaned {

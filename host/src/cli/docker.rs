@@ -38,6 +38,9 @@ pub enum Command {
         volume: String,
         #[arg(long)]
         map_owner: Option<MapOwner>,
+        /// Show the remap script and how many entries it would change; change nothing.
+        #[arg(long, short = 'n')]
+        dry_run: bool,
     },
     /// Move a named docker volume server to server.
     Volume(VolumeArgs),
@@ -80,6 +83,9 @@ pub enum Command {
         #[arg(value_parser = ["stop", "start"])]
         action: String,
         host: String,
+        /// Show the script; change nothing.
+        #[arg(long, short = 'n')]
+        dry_run: bool,
     },
     /// Scan containers' recent logs for permission errors.
     LogsCheck {
@@ -111,6 +117,9 @@ pub struct SelectArgs {
     /// for permission errors.
     #[arg(long, default_value_t = 5)]
     pub settle: u64,
+    /// Show the commands and API calls; change nothing.
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -162,6 +171,9 @@ pub struct ScaleArgs {
     /// Seconds to wait for the tasks.
     #[arg(long, default_value_t = 180)]
     pub timeout: u64,
+    /// Show the commands and API calls; change nothing.
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -211,6 +223,10 @@ async fn run_async(cmd: Command, g: &Global) -> Result<Value, Failure> {
             }
             to_json(&inv)
         }
+        Command::Stop(a) if a.dry_run => return docker_dry_run::stop(&selector(&a)?, &a, g).await,
+        Command::Start(a) if a.dry_run => {
+            return docker_dry_run::start(&selector(&a)?, &a, g).await;
+        }
         Command::Stop(a) => {
             let sel = selector(&a)?;
             let dh = connect(&a.host).await?;
@@ -250,6 +266,8 @@ async fn run_async(cmd: Command, g: &Global) -> Result<Value, Failure> {
                 DockerError::BadInput("name a --stack or at least one --service".into()).into(),
             );
         }
+        Command::ScaleDown(a) if a.dry_run => return docker_dry_run::scale(&a, false, g).await,
+        Command::ScaleUp(a) if a.dry_run => return docker_dry_run::scale(&a, true, g).await,
         Command::ScaleDown(a) => {
             let dh = connect(&a.host).await?;
             let r =
@@ -294,7 +312,14 @@ async fn run_async(cmd: Command, g: &Global) -> Result<Value, Failure> {
         Command::Owners {
             host,
             volume,
+            map_owner: Some(m),
+            dry_run: true,
+        } => return docker_dry_run::owners(&host, &volume, m, g).await,
+        Command::Owners {
+            host,
+            volume,
             map_owner,
+            dry_run: _,
         } => {
             volume::check_volume_name(&volume)?;
             let dh = connect(&host).await?;
@@ -439,7 +464,16 @@ async fn run_async(cmd: Command, g: &Global) -> Result<Value, Failure> {
             }
             to_json(&r)
         }
-        Command::Daemon { action, host: h } => {
+        Command::Daemon {
+            action,
+            host: h,
+            dry_run: true,
+        } => return docker_dry_run::daemon(&action, &h, g).await,
+        Command::Daemon {
+            action,
+            host: h,
+            dry_run: false,
+        } => {
             let hs = host(&h)?;
             let hh = migrate_remote::Host::connect(&hs).await?;
             let init = migrate_docker::daemon::detect(&hh).await?;

@@ -1,13 +1,17 @@
 //! `--dry-run` for the docker commands that change servers (`volume`,
-//! `docker db`, `docker root-move`, `docker root-relocate`): read what is
-//! there (docker API inspections, listings), refuse what the real command
-//! would refuse, and print the commands and API calls it would make.
+//! `docker db`, `docker root-move`, `docker root-relocate`, `docker stop`,
+//! `docker start`, `docker scale-down`, `docker scale-up`, `docker owners
+//! --map-owner`, `docker daemon`): read what is there (docker API
+//! inspections, listings), refuse what the real command would refuse, and
+//! print the commands and API calls it would make.
 //! Nothing is written on either server or on this machine.
 
 use migrate_db::Place;
 use migrate_db::client::Ownership;
 use migrate_docker::DockerHost;
 use migrate_docker::daemon::{self, Init};
+use migrate_docker::lifecycle::{REPLICAS_LABEL, STOP_GRACE_SECS, Selector};
+use migrate_docker::owners::{self, MapOwner};
 use migrate_docker::{DockerError, inventory, lifecycle, volume};
 use migrate_remote::{HostSpec, Location, sh_quote};
 use serde_json::{Value, json};
@@ -15,13 +19,23 @@ use serde_json::{Value, json};
 use super::Global;
 use super::reply::{Failure, to_json};
 
-/// Print the commands (unless --json) and return them in the result.
-fn finish(g: &Global, title: String, commands: Vec<String>, mut result: Value) -> Value {
+/// Numbered, a script's later lines indented under its number.
+pub(super) fn print_commands(commands: &[String]) {
+    for (i, c) in commands.iter().enumerate() {
+        let mut lines = c.lines();
+        println!("  {}. {}", i + 1, lines.next().unwrap_or(""));
+        for l in lines {
+            println!("       {l}");
+        }
+    }
+}
+
+/// Print the commands (unless --json) and return them in the result. Every
+/// dry run of a command that changes servers prints through this.
+pub(super) fn finish(g: &Global, title: String, commands: Vec<String>, mut result: Value) -> Value {
     if !g.json {
         println!("dry run: {title}");
-        for (i, c) in commands.iter().enumerate() {
-            println!("  {}. {c}", i + 1);
-        }
+        print_commands(&commands);
         println!("nothing was changed (dry run)");
     }
     result["dry_run"] = json!(true);
@@ -407,4 +421,160 @@ pub async fn root_relocate(
         commands,
         json!({}),
     ))
+}
+
+pub async fn stop(
+    sel: &Selector,
+    a: &super::docker::SelectArgs,
+    g: &Global,
+) -> Result<Value, Failure> {
+    let dh = DockerHost::connect(&spec(&a.host)?).await?;
+    let plan = lifecycle::stop_plan(&dh, sel).await?;
+    let hn = dh.name();
+    dh.close().await;
+    let commands = plan
+        .stopped
+        .iter()
+        .map(|n| format!("{hn}: docker API POST /containers/{n}/stop?t={STOP_GRACE_SECS}"))
+        .collect();
+    Ok(finish(
+        g,
+        format!(
+            "stop on {hn}, dependents first (not running, left alone: {})",
+            none_if_empty(&plan.already_stopped)
+        ),
+        commands,
+        to_json(&plan),
+    ))
+}
+
+pub async fn start(
+    sel: &Selector,
+    a: &super::docker::SelectArgs,
+    g: &Global,
+) -> Result<Value, Failure> {
+    let dh = DockerHost::connect(&spec(&a.host)?).await?;
+    let names: Vec<String> = lifecycle::select(&dh, sel)
+        .await?
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    let order = lifecycle::start_plan(&dh, &names).await?;
+    let hn = dh.name();
+    dh.close().await;
+    let mut commands = Vec::new();
+    for n in &order {
+        commands.push(format!("{hn}: docker API POST /containers/{n}/start"));
+        commands.push(format!(
+            "{hn}: docker API GET /containers/{n}/json until healthy (or running, without a health check), at most {} s",
+            a.timeout
+        ));
+    }
+    if !order.is_empty() {
+        commands.push(format!(
+            "{hn}: after {} s, docker API GET /containers/NAME/logs?tail=200 for {}: look for permission errors",
+            a.settle,
+            order.join(", ")
+        ));
+    }
+    Ok(finish(
+        g,
+        format!("start on {hn}, dependencies first"),
+        commands,
+        json!({ "start": order }),
+    ))
+}
+
+pub async fn scale(a: &super::docker::ScaleArgs, up: bool, g: &Global) -> Result<Value, Failure> {
+    let dh = DockerHost::connect(&spec(&a.host)?).await?;
+    let updates = if up {
+        lifecycle::scale_up_plan(&dh, a.stack.as_deref(), &a.services).await?
+    } else {
+        lifecycle::scale_down_plan(&dh, a.stack.as_deref(), &a.services).await?
+    };
+    let hn = dh.name();
+    dh.close().await;
+    let mut commands = Vec::new();
+    for u in &updates {
+        let labels = match &u.remembered {
+            Some(v) => format!(", \"Labels\": {{\"{REPLICAS_LABEL}\": {v:?}}}"),
+            None => format!("; label {REPLICAS_LABEL} removed"),
+        };
+        commands.push(format!(
+            "{hn}: docker API POST /services/{s}/update?version={v} with its spec and {{\"Mode\": {{\"Replicated\": {{\"Replicas\": {r}}}}}{labels}}} (was {b} replicas)",
+            s = u.service,
+            v = u.version,
+            r = u.replicas_after,
+            b = u.replicas_before,
+        ));
+        commands.push(format!(
+            "{hn}: docker API GET /tasks?filters={{\"service\":[\"{s}\"]}} until {r} running",
+            s = u.service,
+            r = u.replicas_after
+        ));
+    }
+    Ok(finish(
+        g,
+        format!(
+            "scale-{} on {hn}{}",
+            if up { "up" } else { "down" },
+            if updates.is_empty() {
+                if up {
+                    ": no service remembers a count from scale-down"
+                } else {
+                    ": nothing to scale down (global services, or already scaled down)"
+                }
+            } else {
+                ""
+            }
+        ),
+        commands,
+        json!({ "services": to_json(&updates) }),
+    ))
+}
+
+pub async fn owners(host: &str, vol: &str, m: MapOwner, g: &Global) -> Result<Value, Failure> {
+    volume::check_volume_name(vol)?;
+    let dh = DockerHost::connect(&spec(host)?).await?;
+    let v = volume::inspect(&dh, vol).await?;
+    let n = owners::remap_count(&dh.host, &v.mountpoint, m).await?;
+    let hn = dh.name();
+    dh.close().await;
+    let commands = if n == 0 {
+        Vec::new()
+    } else {
+        vec![on(&hn, &owners::remap_script(&v.mountpoint, m))]
+    };
+    Ok(finish(
+        g,
+        format!(
+            "remap owner {} → {} on volume {vol} on {hn}: {n} entries would change",
+            m.from, m.to
+        ),
+        commands,
+        json!({ "would_remap": n }),
+    ))
+}
+
+pub async fn daemon(action: &str, host: &str, g: &Global) -> Result<Value, Failure> {
+    let h = migrate_remote::Host::connect(&spec(host)?)
+        .await
+        .map_err(DockerError::from)?;
+    let init = daemon::detect(&h).await?;
+    let hn = h.name();
+    h.close().await;
+    Ok(finish(
+        g,
+        format!("{action} docker on {hn} ({init:?})"),
+        vec![stop_start(&hn, &init, action == "stop")],
+        json!({ "init": to_json(&init) }),
+    ))
+}
+
+fn none_if_empty(v: &[String]) -> String {
+    if v.is_empty() {
+        "(none)".into()
+    } else {
+        v.join(", ")
+    }
 }

@@ -22,6 +22,9 @@ pub enum Command {
         /// Directory to create the crate in (default: ./NAME).
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// List the files it would write; write nothing.
+        #[arg(long, short = 'n')]
+        dry_run: bool,
     },
     /// Run a plugin's declared examples through the host.
     Test {
@@ -33,7 +36,7 @@ pub enum Command {
 pub fn run(cmd: Command, g: &Global) -> Result<Value, Failure> {
     match cmd {
         Command::List => list(g),
-        Command::New { name, dir } => new(g, &name, dir),
+        Command::New { name, dir, dry_run } => new(g, &name, dir, dry_run),
         Command::Test { plugin } => test(g, &plugin),
     }
 }
@@ -111,8 +114,26 @@ fn list(g: &Global) -> Result<Value, Failure> {
     }
 }
 
-fn new(g: &Global, name: &str, dir: Option<PathBuf>) -> Result<Value, Failure> {
+fn new(g: &Global, name: &str, dir: Option<PathBuf>, dry_run: bool) -> Result<Value, Failure> {
     let dir = dir.unwrap_or_else(|| PathBuf::from(name));
+    if dry_run {
+        let files: Vec<String> = crate::plugin::scaffold::files(name, &dir)?
+            .iter()
+            .map(|(rel, content)| {
+                format!(
+                    "write {} ({} bytes)",
+                    dir.join(rel).display(),
+                    content.len()
+                )
+            })
+            .collect();
+        return Ok(super::docker_dry_run::finish(
+            g,
+            format!("plugin new {name} in {}", dir.display()),
+            files,
+            json!({"id": name, "dir": dir}),
+        ));
+    }
     crate::plugin::scaffold::create(name, &dir)?;
     if !g.json {
         let lib = crate::plugin::scaffold::lib_name(name);

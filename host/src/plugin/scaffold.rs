@@ -98,7 +98,9 @@ fn valid(id: &str) -> bool {
         && !id.ends_with('-')
 }
 
-pub fn create(id: &str, dir: &Path) -> Result<(), ScaffoldError> {
+/// The files `create` would write (paths relative to `dir`, contents),
+/// after the same checks; writes nothing.
+pub fn files(id: &str, dir: &Path) -> Result<Vec<(String, String)>, ScaffoldError> {
     if !valid(id) {
         return Err(ScaffoldError::BadName(id.to_string()));
     }
@@ -152,7 +154,11 @@ strip = true
     files.push(("src/lib.rs".into(), template(id, &title, &type_name)));
     files.push(("README.md".into(), readme(id)));
     files.push((".gitignore".into(), "/target\n".into()));
-    for (rel, content) in files {
+    Ok(files)
+}
+
+pub fn create(id: &str, dir: &Path) -> Result<(), ScaffoldError> {
+    for (rel, content) in files(id, dir)? {
         let path = dir.join(&rel);
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).map_err(|source| ScaffoldError::Io {
