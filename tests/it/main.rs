@@ -35,6 +35,7 @@ mod nothing_lost;
 mod plugin_sandbox;
 mod plugin_scaffold;
 mod progress;
+mod progress_copy_wait;
 mod recipes;
 mod trust_keys;
 mod upgrade_paths_mastodon_discourse;
