@@ -16,6 +16,7 @@ mod app_hometown;
 mod app_mastodon;
 mod app_nextcloud;
 mod app_stack;
+mod build_wasm_target;
 mod cli_copy_exclude;
 mod cli_flags;
 mod cli_shell;
