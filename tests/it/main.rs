@@ -37,6 +37,7 @@ mod plugin_sandbox;
 mod plugin_scaffold;
 mod progress;
 mod progress_copy_wait;
+mod progress_mail_sync;
 mod recipes;
 mod trust_keys;
 mod upgrade_paths_mastodon_discourse;
