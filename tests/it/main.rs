@@ -36,6 +36,7 @@ mod nothing_lost;
 mod plugin_sandbox;
 mod plugin_scaffold;
 mod progress;
+mod progress_app;
 mod progress_copy_wait;
 mod progress_mail_sync;
 mod recipes;
