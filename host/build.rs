@@ -11,6 +11,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[path = "build/wasm_target.rs"]
+mod wasm_target;
+
 fn main() {
     if let Err(e) = run() {
         // One line, where cargo shows the build script's stderr; a panic
@@ -20,25 +23,10 @@ fn main() {
     }
 }
 
-/// The plugins are wasm32-wasip2 components: without that target the
-/// nested build fails with pages of `can't find crate for core`. Say what
-/// to run instead, in one line.
+/// The plugins are wasm32-wasip2 components: check for the target first.
 fn check_wasm_target() -> Result<(), String> {
     let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let out = Command::new(&rustc)
-        .args(["--print", "target-libdir", "--target", "wasm32-wasip2"])
-        .output()
-        .map_err(|e| format!("running {rustc}: {e}"))?;
-    let libdir = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let installed = out.status.success()
-        && fs::read_dir(&libdir).is_ok_and(|mut d| {
-            d.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("libcore-")))
-        });
-    if installed {
-        Ok(())
-    } else {
-        Err("the Rust target wasm32-wasip2 is not installed; run `rustup target add wasm32-wasip2` and build again".into())
-    }
+    wasm_target::check(&rustc)
 }
 
 fn run() -> Result<(), String> {

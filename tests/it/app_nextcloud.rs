@@ -19,14 +19,14 @@ const DOMAIN: &str = "cloud.example.test";
 
 /// One Nextcloud installation on src, its migration file, and cleanup of
 /// everything it made (processes by their recorded PID, directories,
-/// databases) on both servers.
-struct Fixture {
+/// databases) on both servers. The progress test runs one migration too.
+pub(crate) struct Fixture {
     name: String,
     base: String,
-    root: String,
+    pub(crate) root: String,
     db: String,
     port: u16,
-    op: Operator,
+    pub(crate) op: Operator,
 }
 
 /// The migrations that copy run one at a time: the first test checks that
@@ -39,7 +39,7 @@ fn one_copy_at_a_time() -> std::sync::MutexGuard<'static, ()> {
 }
 
 impl Fixture {
-    fn new(name: &str, extra: &str) -> Fixture {
+    pub(crate) fn new(name: &str, extra: &str) -> Fixture {
         let pid = std::process::id();
         let name = format!("test-app-{name}-{pid}");
         let base = format!("/srv/{name}");

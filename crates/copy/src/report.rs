@@ -7,6 +7,22 @@ use crate::job::Progress;
 
 /// Shows `p` under the task name `task` ("copy", "volume data", …).
 pub fn show(r: &dyn Report, task: &str, p: &Progress) {
+    show_total(r, task, p);
+    if p.streams.len() > 1 {
+        for (i, &(d, t)) in p.streams.iter().enumerate() {
+            r.update(
+                &format!("{task} stream {}", i + 1),
+                Unit::Bytes,
+                d,
+                (t > 0).then_some(t),
+            );
+        }
+    }
+}
+
+/// Shows only the copy's total under `task`, without a task per stream
+/// (several copies followed at once read better as one line each).
+pub fn show_total(r: &dyn Report, task: &str, p: &Progress) {
     let known = p.totals_known();
     r.update(
         task,
@@ -22,16 +38,6 @@ pub fn show(r: &dyn Report, task: &str, p: &Progress) {
             format!("{} files, counting the tree", p.files_done)
         },
     );
-    if p.streams.len() > 1 {
-        for (i, &(d, t)) in p.streams.iter().enumerate() {
-            r.update(
-                &format!("{task} stream {}", i + 1),
-                Unit::Bytes,
-                d,
-                (t > 0).then_some(t),
-            );
-        }
-    }
 }
 
 /// Ends the tasks `show` started.

@@ -1,9 +1,8 @@
 //! `migrate copy`, `migrate copy status`, `migrate copy cleanup`.
 
-use std::io::IsTerminal;
-
 use migrate_copy::status::JobStatus;
 use migrate_copy::{CopyOptions, Outcome, Progress};
+use migrate_progress::{Report, Unit};
 use migrate_remote::parse_location;
 
 use migrate_units::{human_bytes as human, human_rate};
@@ -317,12 +316,57 @@ fn dry_run(opts: &CopyOptions, g: &Global) -> Result<Value, Failure> {
     Ok(json!({"dry_run": true, "plan": to_json(&d)}))
 }
 
+/// The jobs `copy status --wait` follows: a progress task per job that was
+/// starting or running while it waited ("copy JOB"), ended once the job is
+/// not. Jobs that had already ended before the wait get no task; the
+/// status printed afterwards tells of them.
+#[derive(Default)]
+struct Following {
+    started: Vec<String>,
+    ended: Vec<String>,
+}
+
+impl Following {
+    fn show(&mut self, r: &dyn Report, all: &[JobStatus]) {
+        for s in all {
+            let task = format!("copy {}", s.id);
+            let active = s.state == "running" || s.state == "starting";
+            if self.ended.contains(&s.id) {
+                continue;
+            }
+            if !self.started.contains(&s.id) {
+                if !active {
+                    continue;
+                }
+                self.started.push(s.id.clone());
+                r.update(&task, Unit::Bytes, 0, None);
+            }
+            if let Some(p) = &s.progress {
+                let mut p = p.clone();
+                p.clamp();
+                migrate_copy::report::show_total(r, &task, &p);
+            }
+            if !active {
+                self.ended.push(s.id.clone());
+                r.finish(&task);
+            }
+        }
+    }
+}
+
 fn print_status(all: &[JobStatus]) {
     if all.is_empty() {
         println!("no copy jobs");
     }
     for s in all {
-        let prog = s.progress.as_ref().map(progress_line).unwrap_or_default();
+        let prog = s
+            .progress
+            .clone()
+            .map(|mut p| {
+                p.clamp();
+                progress_line(&p)
+            })
+            .unwrap_or_default();
         println!("{} {} -> {}: {}  {}", s.id, s.src, s.dst, s.state, prog);
         if let Some(d) = &s.detail {
             println!("    {d}");
@@ -335,23 +379,15 @@ fn print_status(all: &[JobStatus]) {
 
 pub fn status(args: StatusArgs, g: &Global) -> Result<Value, Failure> {
     let rt = runtime()?;
-    let tty = std::io::stderr().is_terminal() && !g.json;
     let res = if args.wait {
+        let progress = g.progress();
+        let mut follow = Following::default();
         rt.block_on(migrate_copy::status::wait_all(&mut |all| {
-            if tty {
-                for s in all {
-                    if let Some(p) = &s.progress {
-                        eprint!("\r\x1b[2K{} {}", s.id, progress_line(p));
-                    }
-                }
-            }
+            follow.show(&progress, all)
         }))
     } else {
         rt.block_on(migrate_copy::status::status_all())
     };
-    if tty && args.wait {
-        eprintln!();
-    }
     let all = res?;
     if !g.json {
         print_status(&all);

@@ -8,6 +8,8 @@
 //! - `fixtures`: workspace paths, wasm builds, free ports, certificates.
 //! - `dns`: Knot and PowerDNS servers started by a test.
 //! - `mail`: Dovecot servers started by a test, an independent IMAP client.
+//! - `progress`: counters and task lines read from captured progress
+//!   output; a tree of known size on src.
 //! - `tmux`: a terminal of the test's own, for bars and prompts.
 #![allow(dead_code)]
 
@@ -17,4 +19,5 @@ pub mod fixtures;
 pub mod http;
 pub mod lab;
 pub mod mail;
+pub mod progress;
 pub mod tmux;
