@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 use crate::support::cli::{migrate, run, stderr, stdout};
 use crate::support::lab::{self, Need, ok as on, sh};
 
+/// The tests here compare dst's authorized_keys before and after: they run
+/// one at a time, or one's temporary key shows up in the other's count.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     let t = Instant::now();
     while !f() {
@@ -80,6 +84,7 @@ fn a_killed_copys_key_is_refused_after_its_expiry_and_cleanup_removes_it() {
     let Some(_lab) = lab::enter(module_path!(), Need::Ssh) else {
         return;
     };
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let home = tempfile::tempdir().unwrap();
     let root = format!("/srv/e2e-trust/expiry-{}", std::process::id());
     for h in ["src", "dst"] {
@@ -167,6 +172,7 @@ fn an_unusable_key_lifetime_is_refused_before_anything_happens() {
     let Some(_lab) = lab::enter(module_path!(), Need::Ssh) else {
         return;
     };
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let home = tempfile::tempdir().unwrap();
     let root = format!("/srv/e2e-trust/badlife-{}", std::process::id());
     on("src", &format!("mkdir -p '{root}' && echo x > '{root}/f'"));
