@@ -32,13 +32,15 @@ R="$BUILD/rootfs"
 # for moving data around, plus DB servers and a docker engine.
 # What the copy engine relies on: GNU tar (--xattrs/--acls/--sparse), find -printf,
 # sha256sum, setsid/tmux for detached runs, getfattr/setfacl, compressors and
-# buffers for the pipes; for docker work: the engine, its CLI and compose.
+# buffers for the pipes; for docker work: the engine, its CLI and compose;
+# for the mail-server stand-in (examples/lab-mailu): Dovecot and Postfix.
 PKGS=(
   openssh-server openssh-client rsync tar gzip pigz zstd xz-utils bzip2 lz4 pv
   mbuffer socat coreutils findutils util-linux e2fsprogs tmux
   procps psmisc sudo iproute2 iputils-ping netcat-openbsd less vim-tiny file
   acl attr curl ca-certificates openssl jq time sqlite3 busybox-static python3
   postgresql-15 postgresql-client-15 redis-server redis-tools
+  dovecot-imapd dovecot-lmtpd postfix
   mariadb-server mariadb-client
   docker.io docker-compose
 )
