@@ -22,6 +22,7 @@ mod cli_copy_exclude;
 mod cli_flags;
 mod cli_shell;
 mod copy_e2e;
+mod discovery_mastodon;
 mod dns_knot;
 mod dns_pdns;
 mod dns_providers_http;

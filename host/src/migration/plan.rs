@@ -180,6 +180,13 @@ pub enum Action {
     Manual {
         text: String,
     },
+    /// Files living around the app (systemd units, …) carried to the same
+    /// paths on the destination, then switched on there.
+    Around {
+        what: String,
+        paths: Vec<String>,
+        enable: Option<String>,
+    },
     /// The test plan against the destination through the production
     /// hostname, diffed with the baseline.
     TestPlan,

@@ -7,6 +7,7 @@
 //! on its standard input, described in words.
 
 mod app;
+mod around;
 mod backup;
 mod carry;
 mod copy;
@@ -284,6 +285,15 @@ pub fn kind(action: &Action) -> Box<dyn StepKind + '_> {
         }),
         Action::Http { .. } | Action::Tcp { .. } => Box::new(probe::Probe { action }),
         Action::Manual { text } => Box::new(manual::Manual { text }),
+        Action::Around {
+            what,
+            paths,
+            enable,
+        } => Box::new(around::Around {
+            what,
+            paths,
+            enable: enable.as_deref(),
+        }),
         Action::DnsLower => Box::new(dns::Dns::Lower),
         Action::DnsCutover => Box::new(dns::Dns::Cutover),
         Action::DnsRestore => Box::new(dns::Dns::Restore),
