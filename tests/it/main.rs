@@ -23,6 +23,7 @@ mod cli_flags;
 mod cli_shell;
 mod copy_e2e;
 mod discovery_mastodon;
+mod discovery_nextcloud;
 mod dns_knot;
 mod dns_pdns;
 mod dns_providers_http;
