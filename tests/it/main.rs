@@ -17,6 +17,7 @@ mod app_mastodon;
 mod app_mastodon_s3;
 mod app_nextcloud;
 mod app_stack;
+mod around_cron_certs;
 mod build_wasm_target;
 mod cli_copy_exclude;
 mod cli_flags;

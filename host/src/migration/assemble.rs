@@ -389,7 +389,6 @@ pub fn assemble(
     steps.extend(carries);
     steps.extend(hop_steps);
     steps.extend(commands);
-    steps.extend(super::around::steps(mig));
     steps.push(match &mig.destination.start {
         Some(_) => m(
             "start-destination",

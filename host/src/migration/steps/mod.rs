@@ -11,6 +11,7 @@ mod around;
 mod backup;
 mod carry;
 mod copy;
+mod crontab;
 mod database;
 pub mod destination_free;
 mod dns;
@@ -25,6 +26,7 @@ mod redis;
 pub mod redis_state;
 mod secrets;
 mod test_plan;
+mod toggle;
 mod volume;
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -294,6 +296,8 @@ pub fn kind(action: &Action) -> Box<dyn StepKind + '_> {
             paths,
             enable: enable.as_deref(),
         }),
+        Action::Toggle { what, script, .. } => Box::new(toggle::Toggle { what, script }),
+        Action::Crontab { user, needle } => Box::new(crontab::Crontab { user, needle }),
         Action::DnsLower => Box::new(dns::Dns::Lower),
         Action::DnsCutover => Box::new(dns::Dns::Cutover),
         Action::DnsRestore => Box::new(dns::Dns::Restore),
