@@ -43,6 +43,7 @@ mod progress;
 mod progress_app;
 mod progress_copy_wait;
 mod progress_mail_sync;
+mod readme_blocks;
 mod recipes;
 mod trust_keys;
 mod upgrade_paths_mastodon_discourse;
