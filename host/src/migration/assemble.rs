@@ -724,6 +724,7 @@ mod tests {
                 "maintenance-off",
                 "start-destination",
                 "test-destination",
+                "verify-copy",
                 "files-scan",
                 "clear-cache",
             ]
