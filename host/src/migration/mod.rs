@@ -14,6 +14,8 @@ pub mod definition;
 pub mod discover;
 pub mod dns;
 pub mod journal;
+pub mod launcher;
+pub mod launcher_steps;
 pub mod layout;
 pub mod plan;
 pub mod planning;

@@ -1,0 +1,289 @@
+//! `migrate app` between two Discourse launcher installs in the two-server
+//! lab: the stand-in of examples/lab-discourse (a `launcher`, app.yml, one
+//! `app` container with real PostgreSQL 15 and Redis, run by each server's
+//! own dockerd on lab/debian:1). Everything is checked from outside: psql
+//! and redis-cli inside the containers, the uploads tree on disk, the web
+//! front through the production name, app.yml's bytes.
+
+use crate::support::cli::{Operator, stderr, stdout};
+use crate::support::fixtures::workspace_root;
+use crate::support::http;
+use crate::support::lab::{self, Need, ok, put, put_tree};
+
+const DOMAIN: &str = "forum.example.test";
+const NEW_DOMAIN: &str = "talk.example.net";
+const SMTP_SECRET: &str = "lab-smtp-s3cret-7f2a";
+
+/// Every server has one container named `app` (the launcher's rule), so
+/// this module's tests take turns.
+static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What the destination holds before the move.
+enum Dst {
+    /// A discourse_docker checkout, no forum yet (file-level moves).
+    Checkout,
+    /// A bootstrapped empty forum at this version, its templates naming
+    /// this PostgreSQL major (logical moves).
+    Running { version: &'static str, pg: u32 },
+}
+
+struct Forum {
+    base_src: String,
+    base_dst: String,
+    src: String,
+    dst: String,
+    port: u16,
+    run: Operator,
+}
+
+fn app_yml(port: u16, domain: &str, version: &str) -> String {
+    format!(
+        r#"## this is the all-in-one, standalone Discourse Docker container template
+templates:
+  - "templates/postgres.template.yml"
+  - "templates/redis.template.yml"
+  - "templates/web.template.yml"
+
+expose:
+  - "{port}:80"
+
+params:
+  db_default_text_search_config: "pg_catalog.english"
+  version: {version}
+
+env:
+  DISCOURSE_HOSTNAME: '{domain}'
+  DISCOURSE_DEVELOPER_EMAILS: 'admin@example.org'
+  DISCOURSE_SMTP_ADDRESS: smtp.example.org
+  DISCOURSE_SMTP_USER_NAME: forum@example.org
+  DISCOURSE_SMTP_PASSWORD: "{SMTP_SECRET}"
+  LETSENCRYPT_ACCOUNT_EMAIL: admin@{domain}
+"#
+    )
+}
+
+impl Forum {
+    /// A seeded forum on src at `version`; `dst` as asked, under
+    /// `dst_base` (a path of its own by default).
+    fn new(dst: Dst, dst_base: Option<String>, logical: bool, old_domain: bool) -> Forum {
+        let pid = std::process::id();
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let base_src = format!("/srv/test-discourse-{pid}-{n}");
+        let base_dst = dst_base.unwrap_or_else(|| base_src.clone());
+        let f = Forum {
+            src: format!("{base_src}/discourse"),
+            dst: format!("{base_dst}/discourse"),
+            base_src,
+            base_dst,
+            port: lab::port(),
+            run: Operator::new(),
+        };
+        // Left over by an earlier run that died.
+        for h in ["src", "dst"] {
+            ok(h, "docker rm -f app >/dev/null 2>&1; true");
+        }
+        let ex = workspace_root().join("examples/lab-discourse");
+        let domain = if old_domain { DOMAIN } else { DOMAIN };
+        put_tree(
+            &["src"],
+            &ex,
+            &["launcher", "image", "templates"],
+            &f.src,
+            &format!("echo 127.0.0.2 > {}/lab-listen", f.src),
+        );
+        put(
+            "src",
+            &format!("{}/containers", f.src),
+            &[(
+                "app.yml",
+                app_yml(f.port, domain, "v3.3.2").as_bytes(),
+                "600",
+            )],
+        );
+        ok(
+            "src",
+            &format!(
+                "cd {} && ./launcher start app >/dev/null && docker exec app /var/www/discourse/bin/seed {domain} 7 12",
+                f.src
+            ),
+        );
+        put_tree(
+            &["dst"],
+            &ex,
+            &["launcher", "image", "templates"],
+            &f.dst,
+            &format!("echo 127.0.0.3 > {}/lab-listen", f.dst),
+        );
+        if let Dst::Running { version, pg } = dst {
+            ok(
+                "dst",
+                &format!(
+                    "sed -i 's/pg_major: .*/pg_major: {pg}/' {d}/templates/postgres.template.yml",
+                    d = f.dst
+                ),
+            );
+            put(
+                "dst",
+                &format!("{}/containers", f.dst),
+                &[(
+                    "app.yml",
+                    app_yml(f.port, "fresh.example.invalid", version).as_bytes(),
+                    "600",
+                )],
+            );
+            ok(
+                "dst",
+                &format!("cd {} && ./launcher start app >/dev/null", f.dst),
+            );
+        }
+        let toml = format!(
+            r#"app = "discourse"
+domain = "{domain_now}"
+{old}{logical}
+[source]
+host = "{src}"
+launcher = "{s}"
+http = "127.0.0.2:{port}"
+
+[destination]
+host = "{dst}"
+launcher = "{d}"
+http = "127.0.0.3:{port}"
+"#,
+            domain_now = if old_domain { NEW_DOMAIN } else { DOMAIN },
+            old = if old_domain {
+                format!("old_domain = \"{DOMAIN}\"\n")
+            } else {
+                String::new()
+            },
+            logical = if logical { "logical = true\n" } else { "" },
+            src = lab::src_url(),
+            dst = lab::dst_url(),
+            s = f.src,
+            d = f.dst,
+            port = f.port,
+        );
+        std::fs::write(&f.run.file, toml).expect("write migration file");
+        f
+    }
+
+    /// Count and digest of a table's rows, by psql inside the container.
+    fn rows(&self, host: &str, table: &str) -> String {
+        ok(
+            host,
+            &format!(
+                "docker exec -u postgres app psql -X -Atq -d discourse -c \"select count(*) || ' ' || md5(string_agg(t::text, ',' order by t::text)) from {table} t\""
+            ),
+        )
+        .trim()
+        .to_string()
+    }
+
+    fn all_rows(&self, host: &str) -> Vec<String> {
+        ["users", "topics", "posts", "uploads"]
+            .iter()
+            .map(|t| format!("{t} {}", self.rows(host, t)))
+            .collect()
+    }
+
+    fn sql(&self, host: &str, sql: &str) -> String {
+        ok(
+            host,
+            &format!(
+                "docker exec -u postgres app psql -X -Atq -d discourse -c {}",
+                lab::sq(sql)
+            ),
+        )
+        .trim()
+        .to_string()
+    }
+
+    /// The uploads tree: paths, sizes, modes and contents.
+    fn uploads(&self, host: &str, dir: &str) -> String {
+        ok(
+            host,
+            &format!(
+                "cd {dir}/shared/standalone/uploads && find . -printf '%P %y %s %m\\n' | sort && find . -type f -print0 | sort -z | xargs -0 sha256sum"
+            ),
+        )
+    }
+
+    fn get(&self, addr: &str, path: &str, domain: &str) -> (u16, String) {
+        http::get(addr, self.port, domain, path)
+    }
+
+    fn about(&self, addr: &str, domain: &str) -> serde_json::Value {
+        let (code, body) = self.get(addr, "/about.json", domain);
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str(&body).expect("about.json")
+    }
+}
+
+static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl Drop for Forum {
+    fn drop(&mut self) {
+        for (h, b) in [("src", &self.base_src), ("dst", &self.base_dst)] {
+            let _ = lab::sh(
+                h,
+                &format!("docker rm -f app >/dev/null 2>&1; rm -rf {b}; true"),
+            );
+        }
+    }
+}
+
+#[test]
+fn launcher_to_launcher_on_the_same_domain_copies_the_files() {
+    let Some(_lab) = lab::enter(module_path!(), Need::Docker) else {
+        return;
+    };
+    let _one = serial();
+    let f = Forum::new(Dst::Checkout, None, false, false);
+    let rows = f.all_rows("src");
+    assert!(rows[2].starts_with("posts 42 "), "{rows:?}");
+    let uploads = f.uploads("src", &f.src);
+    assert!(uploads.contains(".png"), "{uploads}");
+    let about = f.about("127.0.0.2", DOMAIN);
+    let yml = ok("src", &format!("cat {}/containers/app.yml", f.src));
+
+    let o = f.run.with_file(&["plan", "--format", "markdown"]);
+    let plan = stdout(&o);
+    assert!(o.status.success(), "{plan}{}", stderr(&o));
+    assert!(
+        plan.contains("File-level move: both sides run PostgreSQL 15"),
+        "{plan}"
+    );
+    assert!(plan.contains("`discourse enable_readonly`"), "{plan}");
+    assert!(!plan.contains(SMTP_SECRET), "{plan}");
+
+    let o = f.run.app(&[]);
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert!(o.status.success(), "{out}{err}");
+    assert!(!out.contains(SMTP_SECRET) && !err.contains(SMTP_SECRET));
+    assert!(!f.run.journal_text().contains(SMTP_SECRET));
+
+    assert_eq!(f.all_rows("dst"), rows);
+    assert_eq!(f.uploads("dst", &f.dst), uploads);
+    assert_eq!(ok("dst", &format!("cat {}/containers/app.yml", f.dst)), yml);
+    let (code, body) = f.get("127.0.0.3", "/srv/status", DOMAIN);
+    assert_eq!((code, body.as_str()), (200, "ok"));
+    assert_eq!(f.about("127.0.0.3", DOMAIN), about);
+    // Read-only travelled in Redis's data and was lifted on the destination;
+    // the source stays stopped, read-only.
+    assert_eq!(
+        ok(
+            "dst",
+            "docker exec app redis-cli -s /run/redis/redis.sock exists readonly_mode:user"
+        )
+        .trim(),
+        "0"
+    );
+    assert_eq!(
+        ok("src", "docker inspect -f '{{.State.Running}}' app").trim(),
+        "false"
+    );
+}
