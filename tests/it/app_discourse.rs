@@ -287,3 +287,113 @@ fn launcher_to_launcher_on_the_same_domain_copies_the_files() {
         "false"
     );
 }
+
+#[test]
+fn a_new_postgresql_major_moves_by_backup_and_restore_with_a_domain_change() {
+    let Some(_lab) = lab::enter(module_path!(), Need::Docker) else {
+        return;
+    };
+    let _one = serial();
+    let f = Forum::new(
+        Dst::Running {
+            version: "v3.3.2",
+            pg: 16,
+        },
+        None,
+        false,
+        true,
+    );
+    let rows = f.all_rows("src");
+    let uploads = f.uploads("src", &f.src);
+    let naming = f.sql(
+        "src",
+        &format!("select count(*) from posts where raw like '%{DOMAIN}%'"),
+    );
+    assert_eq!(naming, "36");
+
+    let o = f.run.with_file(&["plan", "--format", "markdown"]);
+    let plan = stdout(&o);
+    assert!(o.status.success(), "{plan}{}", stderr(&o));
+    assert!(
+        plan.contains("the source's data is PostgreSQL 15 and the destination runs PostgreSQL 16"),
+        "{plan}"
+    );
+    assert!(plan.contains(&format!("36 posts named {DOMAIN}")), "{plan}");
+    assert!(!plan.contains(SMTP_SECRET), "{plan}");
+
+    let o = f.run.app(&[]);
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert!(o.status.success(), "{out}{err}");
+    assert!(
+        err.contains("disable_emails was 'non-staff', now 'no'")
+            || out.contains("disable_emails was 'non-staff', now 'no'"),
+        "{out}{err}"
+    );
+    assert!(!out.contains(SMTP_SECRET) && !err.contains(SMTP_SECRET));
+
+    // The posts name the new domain, none the old.
+    let like = |d: &str| {
+        f.sql(
+            "dst",
+            &format!("select count(*) from posts where raw like '%{d}%' or cooked like '%{d}%'"),
+        )
+    };
+    assert_eq!(like(DOMAIN), "0");
+    assert_eq!(like(NEW_DOMAIN), "36");
+    for (i, t) in [(0, "users"), (1, "topics"), (3, "uploads")] {
+        assert_eq!(format!("{t} {}", f.rows("dst", t)), rows[i]);
+    }
+    assert_eq!(
+        f.rows("dst", "posts").split(' ').next(),
+        rows[2].split(' ').nth(1)
+    );
+    assert_eq!(f.uploads("dst", &f.dst), uploads);
+    assert_eq!(
+        f.sql(
+            "dst",
+            "select value from site_settings where name = 'disable_emails'"
+        ),
+        "no"
+    );
+    assert_eq!(
+        f.sql(
+            "dst",
+            "select value from site_settings where name = 'allow_restore'"
+        ),
+        "f"
+    );
+    // app.yml: the new hostname and Let's Encrypt address, the SMTP
+    // password unchanged.
+    let yml = ok("dst", &format!("cat {}/containers/app.yml", f.dst));
+    assert!(
+        yml.contains(&format!("DISCOURSE_HOSTNAME: '{NEW_DOMAIN}'")),
+        "{yml}"
+    );
+    assert!(
+        yml.contains(&format!("LETSENCRYPT_ACCOUNT_EMAIL: admin@{NEW_DOMAIN}")),
+        "{yml}"
+    );
+    assert!(yml.contains(SMTP_SECRET), "{yml}");
+    // The destination serves, not read-only; the old forum stays read-only.
+    let (code, body) = f.get("127.0.0.3", "/srv/status", NEW_DOMAIN);
+    assert_eq!((code, body.as_str()), (200, "ok"));
+    assert_eq!(
+        ok(
+            "dst",
+            "docker exec app redis-cli -s /run/redis/redis.sock exists readonly_mode:user"
+        )
+        .trim(),
+        "0"
+    );
+    assert_eq!(
+        ok(
+            "src",
+            "docker exec app redis-cli -s /run/redis/redis.sock exists readonly_mode:user"
+        )
+        .trim(),
+        "1"
+    );
+    let about = f.about("127.0.0.3", NEW_DOMAIN);
+    assert_eq!(about["about"]["stats"]["post_count"], 42, "{about}");
+    assert_eq!(about["about"]["stats"]["user_count"], 7, "{about}");
+}
