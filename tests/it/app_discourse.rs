@@ -24,8 +24,9 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 
 /// What the destination holds before the move.
 enum Dst {
-    /// A discourse_docker checkout, no forum yet (file-level moves).
-    Checkout,
+    /// A discourse_docker checkout, no forum yet (file-level moves), its
+    /// templates naming another PostgreSQL major when given.
+    Checkout { pg: Option<u32> },
     /// A bootstrapped empty forum at this version, its templates naming
     /// this PostgreSQL major (logical moves).
     Running { version: &'static str, pg: u32 },
@@ -87,7 +88,7 @@ impl Forum {
             ok(h, "docker rm -f app >/dev/null 2>&1; true");
         }
         let ex = workspace_root().join("examples/lab-discourse");
-        let domain = if old_domain { DOMAIN } else { DOMAIN };
+        let domain = DOMAIN;
         put_tree(
             &["src"],
             &ex,
@@ -118,7 +119,11 @@ impl Forum {
             &f.dst,
             &format!("echo 127.0.0.3 > {}/lab-listen", f.dst),
         );
-        if let Dst::Running { version, pg } = dst {
+        let pg = match &dst {
+            Dst::Checkout { pg } => *pg,
+            Dst::Running { pg, .. } => Some(*pg),
+        };
+        if let Some(pg) = pg {
             ok(
                 "dst",
                 &format!(
@@ -126,6 +131,8 @@ impl Forum {
                     d = f.dst
                 ),
             );
+        }
+        if let Dst::Running { version, .. } = dst {
             put(
                 "dst",
                 &format!("{}/containers", f.dst),
@@ -242,7 +249,7 @@ fn launcher_to_launcher_on_the_same_domain_copies_the_files() {
         return;
     };
     let _one = serial();
-    let f = Forum::new(Dst::Checkout, None, false, false);
+    let f = Forum::new(Dst::Checkout { pg: None }, None, false, false);
     let rows = f.all_rows("src");
     assert!(rows[2].starts_with("posts 42 "), "{rows:?}");
     let uploads = f.uploads("src", &f.src);
@@ -396,4 +403,84 @@ fn a_new_postgresql_major_moves_by_backup_and_restore_with_a_domain_change() {
     let about = f.about("127.0.0.3", NEW_DOMAIN);
     assert_eq!(about["about"]["stats"]["post_count"], 42, "{about}");
     assert_eq!(about["about"]["stats"]["user_count"], 7, "{about}");
+}
+
+impl Forum {
+    /// What a refused move must leave as it was on one server: the
+    /// container's state, app.yml, the forum's rows, Redis's read-only flag,
+    /// the backups and the install tree (PostgreSQL's and Redis's own files
+    /// and the logs change by themselves and are left out).
+    fn snapshot(&self, host: &str, dir: &str) -> String {
+        let running = ok(
+            host,
+            "docker inspect -f '{{.State.Running}} {{.Id}}' app 2>/dev/null || echo none",
+        );
+        let mut s = format!("container {running}");
+        s.push_str(&ok(
+            host,
+            &format!(
+                "cd {dir} && find . -path ./shared/standalone/postgres_data -prune -o -path ./shared/standalone/redis_data -prune -o -path ./shared/standalone/log -prune -o -printf '%P %y %s %m\\n' | sort; cat containers/app.yml 2>/dev/null | sha256sum"
+            ),
+        ));
+        if running.starts_with("true") {
+            s.push_str(&self.all_rows(host).join("\n"));
+            s.push_str(&self.sql(host, "select string_agg(name || '=' || value, ',' order by name) from site_settings"));
+            s.push_str(&ok(
+                host,
+                "docker exec app redis-cli -s /run/redis/redis.sock exists readonly_mode:user",
+            ));
+        }
+        s
+    }
+
+    fn snapshots(&self) -> (String, String) {
+        (self.snapshot("src", &self.src), self.snapshot("dst", &self.dst))
+    }
+
+    /// `migrate app` refuses with `kind`, naming `why`, and nothing moved.
+    fn refuses(&self, kind: &str, why: &str) {
+        let before = self.snapshots();
+        let o = self.run.app(&[]);
+        let (out, err) = (stdout(&o), stderr(&o));
+        assert!(!o.status.success(), "{out}{err}");
+        assert!(err.contains(&format!("refused ({kind})")), "{out}{err}");
+        assert!(err.contains(why), "{out}{err}");
+        assert!(!self.run.journal_text().contains("\"event\":\"start\""), "{}", self.run.journal_text());
+        assert_eq!(self.snapshots(), before);
+    }
+}
+
+#[test]
+fn a_postgresql_major_change_without_twice_the_database_free_is_refused() {
+    let Some(_lab) = lab::enter(module_path!(), Need::Docker) else {
+        return;
+    };
+    let _one = serial();
+    // /mnt/tiny: an 8 MiB tmpfs on each lab server.
+    let pid = std::process::id();
+    let f = Forum::new(
+        Dst::Checkout { pg: Some(16) },
+        Some(format!("/mnt/tiny/test-discourse-{pid}")),
+        false,
+        false,
+    );
+    f.refuses("disk-space", "needs twice the database's size free");
+}
+
+#[test]
+fn a_destination_older_than_the_backup_is_refused() {
+    let Some(_lab) = lab::enter(module_path!(), Need::Docker) else {
+        return;
+    };
+    let _one = serial();
+    let f = Forum::new(
+        Dst::Running {
+            version: "v3.2.5",
+            pg: 16,
+        },
+        None,
+        false,
+        false,
+    );
+    f.refuses("destination-older", "Discourse restores a backup only into the same or a newer version");
 }
