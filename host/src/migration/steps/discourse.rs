@@ -45,6 +45,17 @@ fn discourse(l: &Launcher, args: &str) -> String {
     l.exec(&format!("discourse {args} </dev/null"))
 }
 
+/// Wait (up to ten minutes) for a backup or restore already running in the
+/// container to end: a run killed mid-step leaves it running there, and
+/// Discourse refuses a second operation beside it
+/// (BackupRestore::OperationRunningError).
+fn idle(l: &Launcher) -> String {
+    format!(
+        "for i in $(seq 1 600); do {} >/dev/null 2>&1 || break; sleep 1; done; ",
+        l.exec("pgrep -f 'discourse (backup|restore)'")
+    )
+}
+
 /// The destination's app.yml as it was before this migration wrote it.
 fn before(cx: &Cx) -> String {
     format!(
@@ -91,7 +102,11 @@ impl StepKind for Discourse<'_> {
             Op::Readonly { on: false } => {
                 vec![Planned::on("command", on, discourse(&l, "disable_readonly"))]
             }
-            Op::Backup => vec![Planned::on("command", on, discourse(&l, "backup"))],
+            Op::Backup => vec![Planned::on(
+                "command",
+                on,
+                format!("{}{}", idle(&l), discourse(&l, "backup")),
+            )],
             Op::CopyBackup => {
                 let m = &cx.plan.migration;
                 let (src, dst) = (launcher(cx, Side::Source), launcher(cx, Side::Destination));
@@ -127,7 +142,8 @@ impl StepKind for Discourse<'_> {
                     "command",
                     on,
                     format!(
-                        "read -r f; case \"$f\" in ''|*/*) echo 'no backup file name' >&2; exit 2;; esac; {}",
+                        "read -r f; case \"$f\" in ''|*/*) echo 'no backup file name' >&2; exit 2;; esac; {}{}",
+                        idle(&l),
                         l.exec("discourse restore \"$f\" </dev/null")
                     ),
                 )
