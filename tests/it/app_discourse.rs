@@ -366,6 +366,19 @@ fn logical_move(kills: &[&str]) {
         "{plan}"
     );
     assert!(plan.contains(&format!("36 posts named {DOMAIN}")), "{plan}");
+    // The runbook reads as Discourse's admin guide: each step, why, how long.
+    for s in [
+        "`discourse backup`",
+        "`discourse enable_restore`",
+        "pauses Sidekiq and waits for its jobs (a restore beside running jobs can deadlock)",
+        "`discourse disable_restore`",
+        "disable_emails to 'non-staff'",
+        &format!("`discourse remap {DOMAIN} {NEW_DOMAIN}`"),
+        "`rake posts:rebake`",
+        "(minutes)",
+    ] {
+        assert!(plan.contains(s), "{s}: {plan}");
+    }
     assert!(!plan.contains(SMTP_SECRET), "{plan}");
 
     for step in kills {
