@@ -555,3 +555,53 @@ fn a_destination_older_than_the_backup_is_refused() {
         "Discourse restores a backup only into the same or a newer version",
     );
 }
+
+/// Named by flags only, the source's launcher install is found through its
+/// running container (wherever its directory is), and the plan is the
+/// launcher one; nothing changes.
+#[test]
+fn a_launcher_install_is_discovered_from_its_container() {
+    let Some(_lab) = lab::enter(module_path!(), Need::Docker) else {
+        return;
+    };
+    let _one = serial();
+    let f = Forum::new(Dst::Checkout { pg: None }, None, false, false);
+    let before = f.snapshots();
+    let o = f
+        .run
+        .migrate()
+        .args(["app", "plan", "discourse", "--format", "markdown"])
+        .args(["--from", &lab::src_url(), "--to", &lab::dst_url()])
+        .args([
+            "--src-http",
+            &format!("127.0.0.2:{}", f.port),
+            "--dst-http",
+            &format!("127.0.0.3:{}", f.port),
+        ])
+        .output()
+        .expect("plan");
+    let (plan, err) = (stdout(&o), stderr(&o));
+    assert!(o.status.success(), "{plan}{err}");
+    assert!(
+        err.contains(&format!(
+            "Found discourse on {}: a launcher install in {}",
+            lab::src_url(),
+            f.src
+        )),
+        "{err}"
+    );
+    // The domain came from app.yml's DISCOURSE_HOSTNAME.
+    assert!(
+        plan.contains(&format!("# Moving {DOMAIN} (Discourse)")),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("File-level move: both sides run PostgreSQL 15"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains(&format!("cd {} && ./launcher stop app", f.src)),
+        "{plan}"
+    );
+    assert_eq!(f.snapshots(), before);
+}

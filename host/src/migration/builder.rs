@@ -61,7 +61,7 @@ pub fn compose_defaults(mig: &mut Migration, recipe: &Recipe) {
         .filter_map(|d| d.service.as_deref())
         .collect();
     for side in [&mut mig.source, &mut mig.destination] {
-        if super::launcher::defaults(side) {
+        if super::launcher::defaults(side, &recipe.app.id) {
             continue;
         }
         let layout = Layout::of(side);

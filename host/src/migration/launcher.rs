@@ -93,8 +93,22 @@ pub fn resolve(side: &mut SideDef) {
 }
 
 /// A launcher side stops and starts through `./launcher`; the destination
-/// is rebuilt (app.yml changed under it). True when the side is one.
-pub fn defaults(side: &mut SideDef) -> bool {
+/// is rebuilt (app.yml changed under it). A Discourse side whose root is an
+/// install's shared/standalone (what discovery finds, or the recipe's own
+/// /var/discourse/shared/standalone) is one. True when the side is one.
+pub fn defaults(side: &mut SideDef, app: &str) -> bool {
+    if app == "discourse"
+        && side.launcher.is_none()
+        && side.compose.is_none()
+        && side.stack.is_none()
+        && let Some(dir) = side
+            .root
+            .trim_end_matches('/')
+            .strip_suffix("/shared/standalone")
+        && !dir.is_empty()
+    {
+        side.launcher = Some(dir.to_string());
+    }
     let Some(l) = Launcher::of(side) else {
         return false;
     };
@@ -590,7 +604,15 @@ mod tests {
         };
         resolve(&mut side);
         assert_eq!(side.root, "/var/discourse/shared/standalone");
-        assert!(defaults(&mut side));
+        assert!(defaults(&mut side, "discourse"));
+        let mut found = SideDef {
+            host: "src".into(),
+            root: "/srv/forum/shared/standalone".into(),
+            ..Default::default()
+        };
+        assert!(!defaults(&mut found.clone(), "nextcloud"));
+        assert!(defaults(&mut found, "discourse"));
+        assert_eq!(found.launcher.as_deref(), Some("/srv/forum"));
         assert_eq!(
             side.stop.as_deref(),
             Some("cd /var/discourse && ./launcher stop app")

@@ -12,6 +12,7 @@ pub mod config;
 pub mod context;
 pub mod definition;
 pub mod discover;
+pub mod discover_launcher;
 pub mod dns;
 pub mod journal;
 pub mod launcher;
