@@ -286,6 +286,10 @@ fn file_level_move(kills: &[&str]) {
         "{plan}"
     );
     assert!(plan.contains("`discourse enable_readonly`"), "{plan}");
+    assert!(
+        plan.contains("the newest topic, GET /t/topic-number-12/12, answers 200"),
+        "{plan}"
+    );
     assert!(!plan.contains(SMTP_SECRET), "{plan}");
 
     for step in kills {

@@ -174,6 +174,8 @@ struct Reading {
     schema: Option<String>,
     /// Posts naming the old domain (source, on a domain change).
     posts_naming_old: u64,
+    /// The newest topic's path (`/t/SLUG/ID`).
+    newest_topic: Option<String>,
 }
 
 fn read(
@@ -212,10 +214,12 @@ echo version=$(awk '/^params:/ {{p=1; next}} /^[^ #]/ {{p=0}} p && /^ +version:/
 if [ "$(docker inspect -f '{{{{.State.Running}}}}' {CONTAINER} 2>/dev/null)" = true ]; then
   echo schema=$({schema} 2>/dev/null)
   echo posts=$({posts} 2>/dev/null)
+  echo newest=$({newest} 2>/dev/null)
 fi
 "#,
         d = sh_quote(&l.dir),
         schema = l.psql("select max(version) from schema_migrations"),
+        newest = l.psql("select '/t/' || slug || '/' || id from topics order by created_at desc, id desc limit 1"),
     );
     let out = sides
         .sh(side, "reading the Discourse install", &script)
@@ -239,6 +243,7 @@ fi
             "version" if !v.is_empty() => r.version = Some(v.to_string()),
             "schema" if !v.is_empty() => r.schema = Some(v.to_string()),
             "posts" => r.posts_naming_old = num(),
+            "newest" if v.starts_with("/t/") => r.newest_topic = Some(v.to_string()),
             _ => {}
         }
     }
@@ -413,7 +418,7 @@ pub fn build(
         steps,
         skipped: vec![],
         notes,
-        checks: checks(recipe),
+        checks: checks(recipe, s.newest_topic.as_deref()),
         follow_ups: recipe.follow_ups.clone(),
     }))
 }
@@ -438,7 +443,7 @@ fn s_summary(r: &Reading) -> Summary {
 /// The test plan: the recipe's HTTP checks (/srv/status, /about.json) and
 /// the forum's users, topics and posts, counted in the container on both
 /// sides.
-fn checks(recipe: &Recipe) -> Vec<CheckSpec> {
+fn checks(recipe: &Recipe, newest_topic: Option<&str>) -> Vec<CheckSpec> {
     let mut out: Vec<CheckSpec> = recipe
         .checks
         .iter()
@@ -464,6 +469,22 @@ fn checks(recipe: &Recipe) -> Vec<CheckSpec> {
             _ => None,
         })
         .collect();
+    // The newest topic answers through the production name (and SNI, with
+    // `https`) on the new server before DNS moves.
+    if let Some(path) = newest_topic {
+        out.push(CheckSpec {
+            id: "newest-topic".into(),
+            title: format!("the newest topic, GET {path}, answers 200"),
+            origin: "migrate".into(),
+            kind: CheckKind::Http {
+                path: path.to_string(),
+                status: 200,
+                contains: None,
+                json: None,
+                headers: vec![],
+            },
+        });
+    }
     let l = Launcher { dir: String::new() };
     for table in ["users", "topics", "posts", "uploads"] {
         out.push(CheckSpec {
