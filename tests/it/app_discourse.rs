@@ -609,3 +609,21 @@ fn a_launcher_install_is_discovered_from_its_container() {
     );
     assert_eq!(f.snapshots(), before);
 }
+
+#[test]
+fn a_file_level_move_onto_a_running_forum_is_refused() {
+    let Some(_lab) = lab::enter(module_path!(), Need::Docker) else {
+        return;
+    };
+    let _one = serial();
+    let f = Forum::new(
+        Dst::Running {
+            version: "v3.3.2",
+            pg: 15,
+        },
+        None,
+        false,
+        false,
+    );
+    f.refuses("destination-running", "a file-level move needs it stopped");
+}

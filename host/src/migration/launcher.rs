@@ -382,7 +382,24 @@ pub fn build(
             ));
         }
     }
-    let _ = (recipe, plugin, opts);
+    // A file-level copy fills the destination's shared/standalone; a forum
+    // running there would write into it (and `destination-free` would move
+    // it aside under a running PostgreSQL with --force).
+    if !logical && d.running {
+        return Err(refused(
+            "destination-running",
+            format!(
+                "a Discourse container runs on the destination ({}): a file-level move needs it stopped and its shared/standalone empty. Stop it there (cd {} && ./launcher stop app) and move {} away, or move logically (logical = true) to restore into it",
+                CONTAINER,
+                dst.dir,
+                dst.shared()
+            ),
+        ));
+    }
+    // The plugin's Discourse knowledge (its upgrade rules) is not asked:
+    // a launcher move keeps the version, or restores into the
+    // destination's own (checked above by schema version).
+    let _ = (plugin, opts);
     let facts = Facts {
         detected_version: s.version.clone(),
         detected_display: s.version.clone(),
