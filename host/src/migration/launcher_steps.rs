@@ -194,7 +194,7 @@ pub fn file_level(
             Where::Both,
             Risk::Reversible,
             format!(
-                "Copy the final delta of {} (deleting on the destination what the source deleted) and verify both trees are identical (seconds to minutes: the delta since the pre-sync, and a checksum pass)",
+                "Copy the final delta of {} (deleting on the destination what the source deleted), hashing what it sent on both servers (seconds to minutes: the delta since the pre-sync)",
                 src.shared()
             ),
             Action::Copy { final_pass: true },

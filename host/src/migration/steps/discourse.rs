@@ -308,6 +308,7 @@ fn copy_backup(x: &mut Exec) -> Result<Outcome, String> {
         )?,
         final_pass: false,
         verify: false,
+        verify_sent: false,
         streams: 2,
         compress: false,
         relay: false,
