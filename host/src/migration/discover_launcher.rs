@@ -44,6 +44,11 @@ fn parse(out: &str) -> (Vec<Candidate>, Vec<String>) {
                 domain: None,
                 names: vec![],
                 database: None,
+                units: vec![],
+                owner: None,
+                db_system_user: None,
+                redis: None,
+                smtp: None,
             });
         } else if let (Some(h), Some(c)) = (line.strip_prefix("HOST "), found.last_mut()) {
             c.domain = Some(h.to_string());
