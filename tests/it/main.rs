@@ -11,6 +11,7 @@
 mod support;
 
 mod app_compose;
+mod app_discourse;
 mod app_discovery;
 mod app_hometown;
 mod app_mastodon;

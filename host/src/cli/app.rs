@@ -365,6 +365,7 @@ fn definition(d: &DefArgs) -> Result<Migration, String> {
         },
         dns: None,
         tls_ca: None,
+        logical: false,
     };
     if let Some(c) = &found {
         c.apply(&mut m);

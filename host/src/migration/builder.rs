@@ -61,6 +61,9 @@ pub fn compose_defaults(mig: &mut Migration, recipe: &Recipe) {
         .filter_map(|d| d.service.as_deref())
         .collect();
     for side in [&mut mig.source, &mut mig.destination] {
+        if super::launcher::defaults(side, &recipe.app.id) {
+            continue;
+        }
         let layout = Layout::of(side);
         let Some(c) = layout.project() else {
             continue;
@@ -90,6 +93,9 @@ pub fn build(
     let mut mig = mig.clone();
     compose_defaults(&mut mig, recipe);
     let mig = &mig;
+    if let Some(plan) = super::launcher::build(mig, recipe, plugin.as_deref(), sides, opts)? {
+        return Ok(plan);
+    }
     let mut plugin = plugin;
     let ctx = super::context::of(mig, sides.mount.as_deref());
     sides.declare(recipe.directories.iter().map(|d| d.path.clone()).collect());

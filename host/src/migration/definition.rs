@@ -45,6 +45,10 @@ pub struct Migration {
     /// pointed at the destination after its checks pass, TTLs restored.
     #[serde(default)]
     pub dns: Option<Dns>,
+    /// Move through the app's own backup and restore even when a
+    /// file-level copy would do (Discourse: `discourse backup`/`restore`).
+    #[serde(default)]
+    pub logical: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -128,6 +132,12 @@ pub struct Side {
     /// Shell command stopping the app on this server.
     #[serde(default)]
     pub stop: Option<String>,
+    /// A Discourse launcher install here (discourse_docker's directory,
+    /// e.g. /var/discourse): the forum runs in its `app` container, its
+    /// data under shared/standalone (the root by default), and it stops
+    /// and starts with `./launcher stop|start app` (launcher.rs).
+    #[serde(default)]
+    pub launcher: Option<String>,
     /// Extra directories put in front of PATH for the app's commands.
     #[serde(default)]
     pub path: Vec<String>,
@@ -366,6 +376,7 @@ impl Side {
         {
             self.root = super::layout::volume_root(&c, v);
         }
+        super::launcher::resolve(self);
     }
 }
 

@@ -487,6 +487,9 @@ pub fn find(
     domain: Option<&str>,
     pick: Option<usize>,
 ) -> Result<Candidate, String> {
+    if app == "discourse" {
+        return super::discover_launcher::find(host, domain, pick);
+    }
     let found = look(app, host).map_err(|e| e.to_string())?;
     let c = choose(app, host, found, domain, pick).map_err(|e| e.to_string())?;
     eprintln!("Found {app} on {host}: {}", c.line());

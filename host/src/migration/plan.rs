@@ -212,6 +212,8 @@ pub enum Action {
     DnsCutover,
     /// Put the original TTLs back.
     DnsRestore,
+    /// A step of a Discourse launcher move (launcher.rs, steps/discourse.rs).
+    Discourse(super::launcher::Op),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -14,6 +14,7 @@ mod copy;
 mod crontab;
 mod database;
 pub mod destination_free;
+mod discourse;
 mod dns;
 mod exec;
 mod manual;
@@ -303,6 +304,7 @@ pub fn kind(action: &Action) -> Box<dyn StepKind + '_> {
         Action::DnsLower => Box::new(dns::Dns::Lower),
         Action::DnsCutover => Box::new(dns::Dns::Cutover),
         Action::DnsRestore => Box::new(dns::Dns::Restore),
+        Action::Discourse(op) => Box::new(discourse::Discourse { op }),
     }
 }
 
