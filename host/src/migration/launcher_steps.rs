@@ -221,6 +221,17 @@ pub fn file_level(
         steps.push(clear_caches(Phase::Cutover));
     }
     steps.push(test_destination(mig));
+    steps.push(step(
+        "verify-copy",
+        Phase::Finish,
+        Where::Both,
+        Risk::ReadOnly,
+        format!(
+            "Compare {} with the source's whole (listing and sha256 on each server) now that the forum is back up: the final pass checked only what it sent. What the running forum changed since, PostgreSQL's and Redis's files among them, is counted, not compared (minutes for a large uploads tree, outside the window)",
+            dst.shared()
+        ),
+        Action::VerifyCopy,
+    ));
     steps
 }
 
