@@ -19,7 +19,15 @@ elif ! docker image inspect "$base" >/dev/null 2>&1; then
      bin sbin lib lib64 usr etc var/lib/dpkg var/run 2>/dev/null) \
     | docker import -c 'LABEL org.opencontainers.image.version=lab-1' - "$base" >/dev/null
 fi
+# Each image carries /version and the label `version`, as Mailu's do
+# ("Every docker image will have a docker label with the version. Every
+# docker image will have the file /version", docs/releases.rst 1.9).
 for s in admin dovecot postfix nginx; do
-  docker tag "$base" "ghcr.io/mailu/$s:$version"
+  img="ghcr.io/mailu/$s:$version"
+  [ "$(docker image inspect -f '{{index .Config.Labels "version"}}' "$img" 2>/dev/null)" = "$version" ] && continue
+  c=$(docker create --network none "$base" sh -c "echo $version > /version")
+  docker start -a "$c" >/dev/null
+  docker commit -c "LABEL version=$version" "$c" "$img" >/dev/null
+  docker rm "$c" >/dev/null
 done
 docker tag "$base" redis:alpine

@@ -146,6 +146,11 @@ pub struct Args {
     /// A step done by hand (its id, as the run that stopped there named it); repeatable.
     #[arg(long, value_name = "STEP")]
     pub done: Vec<String>,
+    /// Run the checks, the preparation and the live pre-syncs, then stop
+    /// before the downtime window; each rerun with it copies again what
+    /// changed since (shorter each time), a run without it goes on.
+    #[arg(long)]
+    pub pre_sync_only: bool,
 }
 
 /// `migrate app`: the verbs of a whole app migration; `app NAME …` with no
@@ -351,6 +356,7 @@ fn definition(d: &DefArgs) -> Result<Migration, String> {
         },
         dns: None,
         tls_ca: None,
+        mailu: None,
     };
     if let Some(c) = &found {
         c.apply(&mut m);
@@ -450,6 +456,7 @@ pub fn run(args: Args, g: &Global) -> Result<Value, Failure> {
         dry_run: args.dry_run,
         force: args.force,
         done: args.done.clone(),
+        pre_sync_only: args.pre_sync_only,
     };
     if args.dry_run && g.json {
         return Ok(dry_run_json(&plan, &sides, &journal));

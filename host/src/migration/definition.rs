@@ -45,6 +45,9 @@ pub struct Migration {
     /// pointed at the destination after its checks pass, TTLs restored.
     #[serde(default)]
     pub dns: Option<Dns>,
+    /// Mailu's mail checks (host/src/migration/mailu.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mailu: Option<super::mailu::MailuDef>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

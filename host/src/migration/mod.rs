@@ -15,6 +15,7 @@ pub mod discover;
 pub mod dns;
 pub mod journal;
 pub mod layout;
+pub mod mailu;
 pub mod plan;
 pub mod planning;
 pub mod probe;

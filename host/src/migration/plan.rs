@@ -189,6 +189,10 @@ pub enum Action {
     DnsCutover,
     /// Put the original TTLs back.
     DnsRestore,
+    /// Mailu: stop the source's smtp first, its queue flushed and counted.
+    MailuStopSmtp,
+    /// Mailu: IMAP login, SMTP RCPT and DKIM keys checked on the destination.
+    MailuCheck,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

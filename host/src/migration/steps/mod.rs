@@ -14,6 +14,8 @@ mod database;
 pub mod destination_free;
 mod dns;
 mod exec;
+mod mail_checks;
+pub mod mail_smtp_first;
 mod manual;
 pub mod object_storage;
 pub mod outcome;
@@ -287,6 +289,8 @@ pub fn kind(action: &Action) -> Box<dyn StepKind + '_> {
         Action::DnsLower => Box::new(dns::Dns::Lower),
         Action::DnsCutover => Box::new(dns::Dns::Cutover),
         Action::DnsRestore => Box::new(dns::Dns::Restore),
+        Action::MailuStopSmtp => Box::new(mail_smtp_first::StopSmtp),
+        Action::MailuCheck => Box::new(mail_checks::MailChecks),
     }
 }
 
