@@ -13,6 +13,7 @@ mod support;
 mod app_compose;
 mod app_discovery;
 mod app_hometown;
+mod app_mailu;
 mod app_mastodon;
 mod app_mastodon_s3;
 mod app_nextcloud;

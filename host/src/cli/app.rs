@@ -479,6 +479,12 @@ pub fn run(args: Args, g: &Global) -> Result<Value, Failure> {
     write_reports(&journal);
     let result = report::report_json(&plan, &journal);
     match res {
+        Ok(()) if args.pre_sync_only => {
+            if !g.json {
+                print!("{}", crate::migration::pre_sync::summary(&plan, &journal));
+            }
+            Ok(result)
+        }
         Ok(()) => {
             if !g.json {
                 println!("{}", report::report_markdown(&plan, &journal));

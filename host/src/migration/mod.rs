@@ -18,6 +18,7 @@ pub mod layout;
 pub mod mailu;
 pub mod plan;
 pub mod planning;
+pub mod pre_sync;
 pub mod probe;
 pub mod report;
 pub mod run;

@@ -26,7 +26,6 @@ fn dir(id: &str, sub: &str, service: Option<&str>, cache: bool, description: &st
     }
 }
 
-
 /// Whether the destination runs 2024.06 or later, when the operator said
 /// which version it will run.
 fn target_is_2024_or_later(ctx: &Context) -> bool {
@@ -201,7 +200,11 @@ impl Plugin for Mailu {
                 Risk::ReadOnly,
                 "Check the DKIM private keys arrived (regenerating them would break signatures until DNS changes)",
                 // /dkim is the admin service's mount of the project's dkim/.
-                exec(in_service(Side::Destination, "admin", &["sh", "-c", "ls /dkim/*.key >/dev/null"])),
+                exec(in_service(
+                    Side::Destination,
+                    "admin",
+                    &["sh", "-c", "ls /dkim/*.key >/dev/null"],
+                )),
             ),
         ]
     }

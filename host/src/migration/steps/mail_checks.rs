@@ -211,8 +211,8 @@ fn reply(r: &mut impl BufRead) -> Result<String, String> {
 /// Whether `addr` accepts mail for `to`: the RCPT reply when it is 250.
 fn rcpt(addr: &str, to: &str) -> Result<String, String> {
     let sock = socket(addr)?;
-    let s = TcpStream::connect_timeout(&sock, TIMEOUT)
-        .map_err(|e| format!("SMTP at {addr}: {e}"))?;
+    let s =
+        TcpStream::connect_timeout(&sock, TIMEOUT).map_err(|e| format!("SMTP at {addr}: {e}"))?;
     let _ = s.set_read_timeout(Some(TIMEOUT));
     let mut w = s.try_clone().map_err(|e| e.to_string())?;
     let mut r = BufReader::new(s);
@@ -228,7 +228,11 @@ fn rcpt(addr: &str, to: &str) -> Result<String, String> {
             Err(format!(
                 "SMTP at {addr} answered {:?} to {}",
                 tail(&got),
-                if cmd.is_empty() { "the connection" } else { cmd }
+                if cmd.is_empty() {
+                    "the connection"
+                } else {
+                    cmd
+                }
             ))
         }
     };

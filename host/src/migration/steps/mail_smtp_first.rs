@@ -43,10 +43,7 @@ fn scripts(cx: &Cx) -> Result<(String, String, String), String> {
         .iter()
         .map(|d| sh_quote(&format!("{root}/mailqueue/{d}")))
         .collect();
-    let count = format!(
-        "find {} -type f 2>/dev/null | wc -l",
-        dirs.join(" ")
-    );
+    let count = format!("find {} -type f 2>/dev/null | wc -l", dirs.join(" "));
     Ok((flush, stop, count))
 }
 

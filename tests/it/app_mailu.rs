@@ -1,0 +1,441 @@
+//! `migrate app mailu` between two Mailu compose projects in the lab: the
+//! stand-in of examples/lab-mailu (real Dovecot and Postfix, Mailu's
+//! directories, image names and admin database) runs on src; dst has only
+//! the images. Mail is delivered to src over SMTP while each live pre-sync
+//! runs; the run is killed in the downtime window and rerun. Everything is
+//! checked from outside: every message on dst with the same bytes, flags
+//! and internal date as on src (Python's imaplib), the users' old passwords
+//! accepted by dst's Dovecot, the DKIM key byte for byte, the containers.
+
+use std::process::{Child, Command, Stdio};
+
+use crate::support::cli::{stderr, stdout};
+use crate::support::fixtures::workspace_root;
+use crate::support::lab::{self, Need, keys, ok, put, put_tree, sq};
+
+const DOMAIN: &str = "example.test";
+const VERSION: &str = "2024.06.57";
+const USERS: [(&str, &str); 2] = [
+    ("alice@example.test", "alice-old-pw"),
+    ("bob@example.test", "bob's \"old\" pw"),
+];
+
+/// The test's own IMAP and SMTP client, independent of the tool.
+const MAIL_TOOL: &str = r#"
+import imaplib, smtplib, json, sys, hashlib, re, time
+
+FETCH_RE = re.compile(rb'FLAGS \(([^)]*)\).*?INTERNALDATE "([^"]+)"', re.S)
+
+def snapshot(addr, port, user, pw):
+    M = imaplib.IMAP4(addr, port)
+    M.login(user, pw)
+    out = {}
+    for line in M.list()[1]:
+        name = re.match(rb'\((.*?)\) "(.)" (.*)$', line).group(3).decode().strip('"')
+        M.select('"%s"' % name, readonly=True)
+        typ, data = M.fetch("1:*", "(FLAGS INTERNALDATE BODY.PEEK[])")
+        msgs = []
+        for item in data:
+            if isinstance(item, tuple):
+                m = FETCH_RE.search(item[0])
+                flags = sorted(f for f in m.group(1).decode().split() if f != "\\Recent")
+                msgs.append([hashlib.sha256(item[1]).hexdigest(), flags, m.group(2).decode()])
+        out[name] = sorted(msgs)
+    M.logout()
+    return out
+
+def refused(addr, port, user, pw):
+    try:
+        imaplib.IMAP4(addr, port).login(user, pw)
+        return False
+    except imaplib.IMAP4.error:
+        return True
+
+def send(addr, port, tag, n, pause, *rcpts):
+    sent = 0
+    for i in range(n):
+        to = rcpts[i % len(rcpts)]
+        msg = ("From: someone@elsewhere.test\r\nTo: %s\r\nSubject: %s %d\r\nMessage-ID: <%s-%d@elsewhere.test>\r\n\r\n%s\r\n" % (to, tag, i, tag, i, ("line %d of %s\r\n" % (i, tag)) * (3 + i))).encode()
+        s = smtplib.SMTP(addr, port, timeout=20)
+        s.sendmail("someone@elsewhere.test", [to], msg)
+        s.quit()
+        sent += 1
+        time.sleep(pause)
+    return sent
+
+def organize(addr, port, user, pw):
+    # What users do: read, flag, file away; a message appended with an
+    # old internal date.
+    M = imaplib.IMAP4(addr, port)
+    M.login(user, pw)
+    M.create("Archive")
+    M.append("Archive", "(\\Seen $Work)", imaplib.Time2Internaldate(1600000000),
+             b"From: a@elsewhere.test\r\nSubject: old\r\n\r\nkept since 2020\r\n")
+    M.select("INBOX")
+    M.store("1", "+FLAGS", "(\\Seen \\Flagged)")
+    M.store("2", "+FLAGS", "(\\Answered)")
+    M.logout()
+    return True
+
+cmd = sys.argv[1]
+args = json.loads(sys.argv[2])
+print(json.dumps(globals()[cmd](*args)))
+"#;
+
+struct Mailu {
+    base: String,
+    root: String,
+    project: String,
+    smtp: u16,
+    imap: u16,
+    tool: std::path::PathBuf,
+    run: crate::support::cli::Operator,
+}
+
+impl Mailu {
+    fn new() -> Mailu {
+        let pid = std::process::id();
+        let base = format!("/srv/test-app-mailu-{pid}");
+        let root = format!("{base}/mailu");
+        let project = format!("mtmailu{pid}");
+        let ports: Vec<u16> = (0..6).map(|_| lab::port()).collect();
+        let run = crate::support::cli::Operator::new();
+        let tool = run.home.path().join("mail_tool.py");
+        std::fs::write(&tool, MAIL_TOOL).expect("mail tool");
+        let f = Mailu {
+            base,
+            root,
+            project,
+            smtp: ports[0],
+            imap: ports[1],
+            tool,
+            run,
+        };
+        let ex = workspace_root().join("examples/lab-mailu");
+        // Mailu's image names, on both servers (no registry here).
+        for h in ["src", "dst"] {
+            lab::install(h, &format!("sh -s {VERSION}"), &ex.join("images.sh"));
+        }
+        put_tree(
+            &["src"],
+            &ex,
+            &["docker-compose.yml", "mailu.env", "setup.sh", "standin"],
+            &f.root,
+            "true",
+        );
+        let env = format!(
+            "SMTP_PORT={}\nIMAP_PORT={}\nLMTP_PORT={}\nADMIN_PORT={}\nFRONT_PORT={}\nREDIS_PORT={}\nMAILU_VERSION={VERSION}\n",
+            ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]
+        );
+        put("src", &f.root, &[(".env", env.as_bytes(), "644")]);
+        let users: Vec<String> = USERS
+            .iter()
+            .map(|(u, p)| sq(&format!("{}:{p}", u.split('@').next().unwrap_or(u))))
+            .collect();
+        ok(
+            "src",
+            &format!(
+                "cd {r} && MAILU_ADDR=127.0.0.2 sh setup.sh {p} {DOMAIN} {u} && {up}",
+                r = f.root,
+                p = f.project,
+                u = users.join(" "),
+                up = f.up("127.0.0.2"),
+            ),
+        );
+        let pw = f.run.home.path().join("alice.pw");
+        std::fs::write(&pw, format!("{}\n", USERS[0].1)).expect("password file");
+        let toml = format!(
+            r#"# Mailu from one compose project to another, as docs/maintain.rst moves it
+app = "mailu"
+domain = "mail.{DOMAIN}"
+backup_dir = "{base}/backup"
+
+[source]
+host = "{src}"
+root = "{root}"
+compose = "{root}"
+project = "{project}"
+http = "127.0.0.2:{front}"
+start = {start_src:?}
+
+[destination]
+host = "{dst}"
+root = "{root}"
+compose = "{root}"
+project = "{project}"
+http = "127.0.0.3:{front}"
+# Both lab servers share one network namespace: Mailu listens on dst's address.
+start = {start_dst:?}
+
+[mailu]
+smtp = "127.0.0.3:{smtp}"
+imap = "imap+plain://127.0.0.3:{imap}"
+check_account = "{acc}"
+check_password_file = "{pw}"
+"#,
+            base = f.base,
+            root = f.root,
+            project = f.project,
+            src = lab::src_url(),
+            dst = lab::dst_url(),
+            front = ports[4],
+            smtp = f.smtp,
+            imap = f.imap,
+            start_src = f.up("127.0.0.2"),
+            start_dst = f.up("127.0.0.3"),
+            acc = USERS[0].0,
+            pw = pw.display(),
+        );
+        std::fs::write(&f.run.file, toml).expect("migration file");
+        f
+    }
+
+    /// Start the project on one server and wait for its SMTP and IMAP.
+    fn up(&self, addr: &str) -> String {
+        format!(
+            "cd {r} && MAILU_ADDR={addr} docker-compose -p {p} up -d >/dev/null 2>&1 && for i in $(seq 1 150); do nc -z {addr} {s} && nc -z {addr} {i} && exit 0; sleep 0.2; done; exit 1",
+            r = self.root,
+            p = self.project,
+            s = self.smtp,
+            i = self.imap
+        )
+    }
+
+    fn tool(&self, cmd: &str, args: serde_json::Value) -> serde_json::Value {
+        let o = Command::new("python3")
+            .arg(&self.tool)
+            .arg(cmd)
+            .arg(args.to_string())
+            .output()
+            .expect("python3");
+        assert!(
+            o.status.success(),
+            "mail tool {cmd}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        serde_json::from_slice(&o.stdout).expect("tool json")
+    }
+
+    /// Deliver `n` messages to src over SMTP in the background.
+    fn deliver(&self, tag: &str, n: u32) -> Child {
+        Command::new("python3")
+            .arg(&self.tool)
+            .arg("send")
+            .arg(
+                serde_json::json!(["127.0.0.2", self.smtp, tag, n, 0.15, USERS[0].0, USERS[1].0])
+                    .to_string(),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("python3")
+    }
+
+    fn snapshot(&self, addr: &str) -> serde_json::Value {
+        let mut all = serde_json::Map::new();
+        for (u, p) in USERS {
+            all.insert(
+                u.to_string(),
+                self.tool("snapshot", serde_json::json!([addr, self.imap, u, p])),
+            );
+        }
+        serde_json::Value::Object(all)
+    }
+
+    fn services(&self, host: &str) -> String {
+        ok(
+            host,
+            &format!(
+                "docker ps --filter label=com.docker.compose.project={} --format '{{{{.Label \"com.docker.compose.service\"}}}}' | sort | tr '\\n' ' '",
+                self.project
+            ),
+        )
+        .trim()
+        .to_string()
+    }
+
+    /// Bytes sent by each finished run of a journaled step, in order.
+    fn sent(&self, step: &str) -> Vec<u64> {
+        self.run
+            .journal_text()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|e| e["step"] == step && e["event"] == "done")
+            .filter_map(|e| e["data"]["bytes_sent"].as_u64())
+            .collect()
+    }
+}
+
+fn finished(c: Child) -> u64 {
+    let o = c.wait_with_output().expect("sender");
+    assert!(
+        o.status.success(),
+        "delivering to src: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout)
+        .trim()
+        .parse()
+        .expect("count")
+}
+
+fn messages(snap: &serde_json::Value) -> usize {
+    snap.as_object()
+        .into_iter()
+        .flat_map(|users| users.values())
+        .filter_map(|folders| folders.as_object())
+        .flat_map(|f| f.values())
+        .filter_map(|m| m.as_array())
+        .map(|m| m.len())
+        .sum()
+}
+
+impl Drop for Mailu {
+    fn drop(&mut self) {
+        let script = format!(
+            "test -f {r}/docker-compose.yml && cd {r} && docker-compose -p {p} down -t 1 >/dev/null 2>&1; rm -rf {b}; true",
+            r = self.root,
+            p = self.project,
+            b = self.base
+        );
+        for h in ["src", "dst"] {
+            let _ = lab::sh(h, &script);
+        }
+    }
+}
+
+#[test]
+fn mailu_moves_to_another_server_with_every_message_password_and_dkim_key() {
+    let Some(_lab) = lab::enter(module_path!(), Need::Docker) else {
+        return;
+    };
+    let f = Mailu::new();
+    let keys_before = (keys("src"), keys("dst"));
+    let mut delivered = 0;
+    // Mail that was there before the move, read and filed by its users.
+    delivered += finished(f.deliver("before", 6));
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    for (u, p) in USERS {
+        f.tool("organize", serde_json::json!(["127.0.0.2", f.imap, u, p]));
+    }
+    let dkim_src = ok(
+        "src",
+        &format!("sha256sum {}/dkim/{DOMAIN}.dkim.key", f.root),
+    );
+
+    // Two live pre-syncs while mail keeps arriving at the old server.
+    for pass in ["first", "second"] {
+        let sender = f.deliver(pass, 8);
+        let o = f.run.app(&["--pre-sync-only"]);
+        delivered += finished(sender);
+        assert!(
+            o.status.success(),
+            "{pass} pre-sync: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+        assert!(
+            stdout(&o).contains(&format!(
+                "pass {}, the app still runs on the source",
+                if pass == "first" { 1 } else { 2 }
+            )),
+            "{}",
+            stdout(&o)
+        );
+        // Copied, not started: the compose file and mailu.env are there,
+        // no container of the project runs on dst; src still runs.
+        ok(
+            "dst",
+            &format!(
+                "test -s {r}/docker-compose.yml && test -s {r}/mailu.env",
+                r = f.root
+            ),
+        );
+        assert_eq!(f.services("dst"), "", "dst started during a pre-sync");
+        assert_eq!(f.services("src"), "admin front imap redis smtp");
+    }
+    let pre = f.sent("pre-sync");
+    assert_eq!(pre.len(), 2, "{}", f.run.journal_text());
+    assert!(
+        pre[1] < pre[0],
+        "the second pre-sync sent {} bytes, the first {}",
+        pre[1],
+        pre[0]
+    );
+
+    // Killed in the downtime window (after smtp stopped first and the
+    // rest of Mailu stopped), then run again to the end.
+    f.run.kill_at("final-sync");
+    assert_eq!(
+        f.services("src"),
+        "admin",
+        "only smtp, imap, front and redis stop"
+    );
+    let o = f.run.app(&[]);
+    let report = stdout(&o);
+    assert!(
+        o.status.success(),
+        "{report}{}\n{}",
+        stderr(&o),
+        f.run.journal_text()
+    );
+    assert!(report.contains("VERDICT: PASS"), "{report}");
+    let journal = f.run.journal_text();
+    assert!(
+        journal.contains("the source's smtp is stopped and its Postfix queue is empty"),
+        "{journal}"
+    );
+    assert!(
+        journal.contains("logged in at imap+plain://127.0.0.3"),
+        "{journal}"
+    );
+    assert!(
+        journal.contains("SMTP accepts mail for the local user"),
+        "{journal}"
+    );
+
+    // Every message, flag and internal date is on dst as on src (src's
+    // Dovecot started again, alone, to be read).
+    assert_eq!(f.services("dst"), "admin front imap redis smtp");
+    ok(
+        "src",
+        &format!(
+            "cd {r} && MAILU_ADDR=127.0.0.2 docker-compose -p {p} up -d --no-deps imap >/dev/null 2>&1 && for i in $(seq 1 100); do nc -z 127.0.0.2 {i} && exit 0; sleep 0.2; done; exit 1",
+            r = f.root,
+            p = f.project,
+            i = f.imap
+        ),
+    );
+    let src = f.snapshot("127.0.0.2");
+    let dst = f.snapshot("127.0.0.3");
+    // Each delivered message plus each user's archived one: none lost at
+    // the old server either.
+    assert_eq!(messages(&src), delivered as usize + USERS.len(), "{src}");
+    assert_eq!(dst, src);
+    // The old passwords open the mailboxes on dst (the snapshot logged in
+    // with them); a wrong one is refused there.
+    assert_eq!(
+        f.tool(
+            "refused",
+            serde_json::json!(["127.0.0.3", f.imap, USERS[0].0, "not-the-password"])
+        ),
+        serde_json::json!(true)
+    );
+    // The DKIM private key, byte for byte.
+    assert_eq!(
+        ok(
+            "dst",
+            &format!("sha256sum {}/dkim/{DOMAIN}.dkim.key", f.root)
+        ),
+        dkim_src
+    );
+    // dst receives mail for its users now.
+    assert_eq!(
+        f.tool(
+            "send",
+            serde_json::json!(["127.0.0.3", f.smtp, "after", 1, 0, USERS[1].0])
+        ),
+        serde_json::json!(1)
+    );
+    assert_eq!((keys("src"), keys("dst")), keys_before);
+}
