@@ -39,12 +39,11 @@ postconf -e \
 postconf -M -e "$MAILU_ADDR:$SMTP_PORT/inet=$MAILU_ADDR:$SMTP_PORT inet n - n - - smtpd"
 postconf -M -X smtp/inet 2>/dev/null || true
 postconf -F -e '*/*/chroot = n'
-# A relay to another server while this one is the fallback MX: Mailu's
-# RELAYHOST setting (main.cf relayhost); a transport for our own domains
-# (overrides/postfix/transport) sends them there instead of to LMTP.
-if [ -s /overrides/transport ]; then
-  cp /overrides/transport /etc/postfix/transport && postmap /etc/postfix/transport
-  postconf -e "transport_maps = hash:/etc/postfix/transport"
+# Mailu's core/postfix/start.py merges overrides/postfix.cf into main.cf
+# line by line (postconf -e); a fallback MX relays its domains to the new
+# server with `virtual_transport = smtp:[NEW]:25` there.
+if [ -s /overrides/postfix.cf ]; then
+  grep -v '^[[:space:]]*\(#\|$\)' /overrides/postfix.cf | while IFS= read -r line; do postconf -e "$line"; done
 fi
 maps
 # A queue carried from another server keeps the old inode-based file names;

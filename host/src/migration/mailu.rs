@@ -89,6 +89,9 @@ pub fn extend(plan: &mut Plan) {
             ),
         );
     }
+    if plan.migration.dns.is_some() {
+        dns_steps(plan);
+    }
     // The recipe's banner checks name Mailu's public ports; a front on
     // other ports (the [mailu] section) is checked where it answers.
     let def = plan.migration.mailu.clone().unwrap_or_default();
@@ -120,6 +123,88 @@ pub fn extend(plan: &mut Plan) {
             "No [mailu] check_account: the destination's IMAP login and SMTP delivery checks are left to you (log in with a real account and send a test mail both ways).".into(),
         );
     }
+}
+
+/// Mail DNS checked before and after, the old server kept as a relay
+/// until resolvers have forgotten it, the PTR left to a person.
+fn dns_steps(plan: &mut Plan) {
+    let m = |id: &str, phase, on, risk, title: String, action| PlanStep {
+        id: id.to_string(),
+        phase,
+        on,
+        title,
+        risk,
+        origin: "migrate".into(),
+        action,
+    };
+    let to = plan
+        .migration
+        .dns
+        .as_ref()
+        .map(|d| d.to.join(", "))
+        .unwrap_or_default();
+    if let Some(i) = plan.steps.iter().position(|s| s.id == "dns-lower") {
+        plan.steps.insert(
+            i + 1,
+            m(
+                "mailu-dns-before",
+                Phase::Prepare,
+                Where::Operator,
+                Risk::ReadOnly,
+                "Check the mail DNS on every authoritative server before the move: MX, SPF, DKIM (the record matches the key in dkim/), DMARC, the mail host's address".into(),
+                Action::MailuDns { after: false },
+            ),
+        );
+    }
+    if let Some(i) = plan.steps.iter().position(|s| s.id == "dns-cutover") {
+        let after = [
+            m(
+                "mailu-dns-after",
+                Phase::Finish,
+                Where::Operator,
+                Risk::ReadOnly,
+                format!(
+                    "Check the mail DNS on every authoritative server after the cutover: MX reaches {to}, SPF lets it send, the DKIM record still matches the key (it travelled unchanged), DMARC; and the PTR of {to}"
+                ),
+                Action::MailuDns { after: true },
+            ),
+            m(
+                "mailu-fallback-relay",
+                Phase::Finish,
+                Where::Source,
+                Risk::Reversible,
+                format!(
+                    "Keep the old server as a fallback MX: its smtp starts again and relays every mail domain to the new server ({to}) while resolvers may still send mail to the old address; its IMAP stays off"
+                ),
+                Action::MailuRelay,
+            ),
+            m(
+                "mailu-ptr",
+                Phase::Finish,
+                Where::Operator,
+                Risk::ReadOnly,
+                format!(
+                    "Set the reverse DNS (PTR) of {to} to the mail host name at your hosting provider"
+                ),
+                Action::Manual {
+                    text: format!(
+                        "Set the reverse DNS (PTR) of {to} to Mailu's HOSTNAMES[0] at the hosting provider (only the owner of the address can): with a wrong PTR most mail systems reject your mail (Mailu docs/dns.rst). The mail DNS check above says what it is now."
+                    ),
+                },
+            ),
+        ];
+        for (k, s) in after.into_iter().enumerate() {
+            plan.steps.insert(i + 1 + k, s);
+        }
+    }
+    plan.steps.push(m(
+        "mailu-switch-off",
+        Phase::Finish,
+        Where::Operator,
+        Risk::ReadOnly,
+        "Say when the old server may be switched off: once the TTL resolvers may hold for its address has run out after the cutover".into(),
+        Action::MailuSwitchOff,
+    ));
 }
 
 #[cfg(test)]

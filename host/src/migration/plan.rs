@@ -193,6 +193,14 @@ pub enum Action {
     MailuStopSmtp,
     /// Mailu: IMAP login, SMTP RCPT and DKIM keys checked on the destination.
     MailuCheck,
+    /// Mailu: MX, SPF, DKIM, DMARC and the mail host on every authoritative server.
+    MailuDns {
+        after: bool,
+    },
+    /// Mailu: the old server relays to the new one while it is the fallback MX.
+    MailuRelay,
+    /// Mailu: when the old server may be switched off.
+    MailuSwitchOff,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -15,6 +15,7 @@ pub mod destination_free;
 mod dns;
 mod exec;
 mod mail_checks;
+mod mail_dns;
 pub mod mail_smtp_first;
 mod manual;
 pub mod object_storage;
@@ -291,6 +292,9 @@ pub fn kind(action: &Action) -> Box<dyn StepKind + '_> {
         Action::DnsRestore => Box::new(dns::Dns::Restore),
         Action::MailuStopSmtp => Box::new(mail_smtp_first::StopSmtp),
         Action::MailuCheck => Box::new(mail_checks::MailChecks),
+        Action::MailuDns { after } => Box::new(mail_dns::MailDns { after: *after }),
+        Action::MailuRelay => Box::new(mail_dns::Relay),
+        Action::MailuSwitchOff => Box::new(mail_dns::SwitchOff),
     }
 }
 
