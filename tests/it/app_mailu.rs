@@ -13,6 +13,7 @@ use crate::support::cli::{stderr, stdout};
 use crate::support::dns;
 use crate::support::fixtures::workspace_root;
 use crate::support::lab::{self, Need, keys, ok, put, put_tree, sq};
+use crate::support::mail;
 
 const DOMAIN: &str = "example.test";
 const VERSION: &str = "2024.06.57";
@@ -33,7 +34,10 @@ def snapshot(addr, port, user, pw):
     out = {}
     for line in M.list()[1]:
         name = re.match(rb'\((.*?)\) "(.)" (.*)$', line).group(3).decode().strip('"')
-        M.select('"%s"' % name, readonly=True)
+        typ, n = M.select('"%s"' % name, readonly=True)
+        if int(n[0]) == 0:
+            out[name] = []
+            continue
         typ, data = M.fetch("1:*", "(FLAGS INTERNALDATE BODY.PEEK[])")
         msgs = []
         for item in data:
@@ -77,6 +81,19 @@ def organize(addr, port, user, pw):
     M.store("2", "+FLAGS", "(\\Answered)")
     M.logout()
     return True
+
+def seed(addr, port, user, pw, n, tag):
+    M = imaplib.IMAP4(addr, port)
+    M.login(user, pw)
+    M.create("Archive")
+    for i in range(n):
+        folder = "Archive" if i % 3 == 2 else "INBOX"
+        flags = ["(\\Seen)", "()", "(\\Seen \\Flagged $Work)"][i % 3]
+        msg = ("From: x%d@elsewhere.test\r\nTo: %s\r\nSubject: %s %d\r\nMessage-ID: <%s-%d-%s@elsewhere.test>\r\n\r\n%s\r\n" % (i, user, tag, i, tag, i, user, "body of %s %d\r\n" % (tag, i) * (2 + i))).encode()
+        typ, data = M.append(folder, flags, imaplib.Time2Internaldate(1650000000 + 3600 * i), msg)
+        assert typ == "OK", data
+    M.logout()
+    return n
 
 cmd = sys.argv[1]
 args = json.loads(sys.argv[2])
@@ -573,4 +590,192 @@ fn mailu_mx_moves_on_every_authoritative_server_and_the_old_server_relays_meanwh
         "mail sent to the old server after the cutover never reached dst"
     );
     assert!(report.contains("may be switched off after"), "{report}");
+}
+
+#[test]
+fn mail_moves_from_a_plain_dovecot_into_mailu_with_a_message_after_the_mx_switch() {
+    let Some(_lab) = lab::enter(module_path!(), Need::Docker) else {
+        return;
+    };
+    let _one = serial();
+    let old_users = [
+        ("ann@example.test", "ann-pw"),
+        ("ben@example.test", "ben-pw"),
+    ];
+    let old = mail::Dovecot::start(
+        "mailu-old",
+        &old_users
+            .iter()
+            .map(|(u, p)| mail::user(u, p))
+            .collect::<Vec<_>>(),
+        mail::Opts::default(),
+    );
+    // A Mailu with its domain and no users yet, on dst.
+    let pid = std::process::id();
+    let ports: Vec<u16> = (0..6).map(|_| lab::port()).collect();
+    let run = crate::support::cli::Operator::new();
+    let tool = run.home.path().join("mail_tool.py");
+    std::fs::write(&tool, MAIL_TOOL).expect("mail tool");
+    let f = Mailu {
+        base: format!("/srv/test-app-mailu-i-{pid}"),
+        root: format!("/srv/test-app-mailu-i-{pid}/mailu"),
+        project: format!("mtmailui{pid}"),
+        smtp: ports[0],
+        imap: ports[1],
+        tool,
+        run,
+    };
+    let ex = workspace_root().join("examples/lab-mailu");
+    lab::install("dst", &format!("sh -s {VERSION}"), &ex.join("images.sh"));
+    put_tree(
+        &["dst"],
+        &ex,
+        &["docker-compose.yml", "mailu.env", "setup.sh", "standin"],
+        &f.root,
+        "true",
+    );
+    let env = format!(
+        "SMTP_PORT={}\nIMAP_PORT={}\nLMTP_PORT={}\nADMIN_PORT={}\nFRONT_PORT={}\nREDIS_PORT={}\nMAILU_VERSION={VERSION}\n",
+        ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]
+    );
+    put("dst", &f.root, &[(".env", env.as_bytes(), "644")]);
+    ok(
+        "dst",
+        &format!(
+            "cd {r} && MAILU_ADDR=127.0.0.3 sh setup.sh {p} {DOMAIN} && {up}",
+            r = f.root,
+            p = f.project,
+            up = f.up("127.0.0.3")
+        ),
+    );
+    let mut expected = 0;
+    for (u, p) in old_users {
+        expected += f
+            .tool(
+                "seed",
+                serde_json::json!(["127.0.0.1", old.port, u, p, 7, "old"]),
+            )
+            .as_u64()
+            .unwrap_or(0);
+    }
+    // The mail host is on the old server (127.0.0.1) until the switch.
+    let knot = dns::KnotLab::start(&format!(
+        "$ORIGIN {DOMAIN}.\n$TTL 3600\n@ 3600 IN SOA ns1.{DOMAIN}. hostmaster.{DOMAIN}. 2024010101 7200 3600 1209600 5\n@ 3600 IN NS ns1.{DOMAIN}.\n@ 3600 IN NS ns2.{DOMAIN}.\nns1 3600 IN A 127.0.0.1\nns2 3600 IN A 127.0.0.2\n@ 20 IN MX 10 mail.{DOMAIN}.\nmail 20 IN A 127.0.0.1\n"
+    ));
+    let home = f.run.home.path();
+    let key = home.join("tsig.key");
+    std::fs::write(&key, dns::TSIG_LINE).expect("key");
+    let dns_file = home.join("dns.toml");
+    std::fs::write(
+        &dns_file,
+        format!(
+            "[dns]\nprovider = \"rfc2136\"\nserver = \"{p}\"\nauthoritative = [\"{p}\", \"{s}\"]\nzone = \"{DOMAIN}\"\nto = [\"127.0.0.3\"]\ntsig_key_file = \"{k}\"\nlowered_ttl = 2\n",
+            p = knot.primary(),
+            s = knot.secondary(),
+            k = key.display()
+        ),
+    )
+    .expect("dns file");
+    let users = home.join("users.csv");
+    let mut csv = String::from("src_user,src_password,dst_user,dst_password\n");
+    for (u, p) in old_users {
+        csv.push_str(&format!("{u},{p},{u},new-{p}\n"));
+    }
+    std::fs::write(&users, csv).expect("users");
+    let token = home.join("token");
+    std::fs::write(&token, "lab-api-token-0123456789\n").expect("token");
+
+    let child = f
+        .run
+        .migrate()
+        .args([
+            "app",
+            "mailu",
+            "--domain",
+            &format!("mail.{DOMAIN}"),
+            "--from-imap",
+            &old.plain_url(),
+        ])
+        .arg("--to-imap")
+        .arg(format!("imap+plain://127.0.0.3:{}", f.imap))
+        .arg("--users")
+        .arg(&users)
+        .arg("--mailu-api")
+        .arg(format!("http://127.0.0.3:{}/api/v1", ports[3]))
+        .arg("--mailu-token-file")
+        .arg(&token)
+        .arg("--dns-file")
+        .arg(&dns_file)
+        .args(["--settle", "6"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("migrate");
+    // Once MX points at Mailu, one more message reaches the old server
+    // (a sender that still had its address).
+    let t = std::time::Instant::now();
+    loop {
+        if knot
+            .rrset(&knot.primary(), &format!("mail.{DOMAIN}"), "A")
+            .1
+            == ["127.0.0.3"]
+        {
+            break;
+        }
+        assert!(t.elapsed().as_secs() < 120, "the MX host never moved");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    expected += f
+        .tool(
+            "seed",
+            serde_json::json!([
+                "127.0.0.1",
+                old.port,
+                old_users[0].0,
+                old_users[0].1,
+                1,
+                "late"
+            ]),
+        )
+        .as_u64()
+        .unwrap_or(0);
+    let o = child.wait_with_output().expect("migrate");
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    // Users created through the API, in Mailu's database.
+    assert_eq!(
+        ok(
+            "dst",
+            &format!(
+                "sqlite3 {}/data/main.db 'select email from user order by email'",
+                f.root
+            )
+        )
+        .trim(),
+        "ann@example.test\nben@example.test"
+    );
+    // Every message, the late one too, on Mailu as on the old server,
+    // read with the new passwords.
+    let mut total = 0;
+    for (u, p) in old_users {
+        let before = f.tool("snapshot", serde_json::json!(["127.0.0.1", old.port, u, p]));
+        let after = f.tool(
+            "snapshot",
+            serde_json::json!(["127.0.0.3", f.imap, u, format!("new-{p}")]),
+        );
+        assert_eq!(after, before, "{u}");
+        total += messages(&serde_json::json!({ "u": before }));
+    }
+    assert_eq!(total as u64, expected);
+    for server in [knot.primary(), knot.secondary()] {
+        assert_eq!(
+            knot.rrset(&server, &format!("mail.{DOMAIN}"), "A"),
+            (20, vec!["127.0.0.3".to_string()]),
+            "{server}"
+        );
+    }
+    // Each account's verdict, with counts before and after.
+    for (u, _) in old_users {
+        assert!(out.contains(&format!("{u} -> {u}: old server")), "{out}");
+    }
 }

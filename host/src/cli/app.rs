@@ -151,6 +151,8 @@ pub struct Args {
     /// changed since (shorter each time), a run without it goes on.
     #[arg(long)]
     pub pre_sync_only: bool,
+    #[command(flatten)]
+    pub imap: super::mailu_from_imap::ImapArgs,
 }
 
 /// `migrate app`: the verbs of a whole app migration; `app NAME …` with no
@@ -410,6 +412,9 @@ pub fn plan(args: PlanArgs, g: &Global) -> Result<Value, Failure> {
 }
 
 pub fn run(args: Args, g: &Global) -> Result<Value, Failure> {
+    if args.imap.from_imap.is_some() && args.def.app.as_deref() == Some("mailu") {
+        return super::mailu_from_imap::run(&args.imap, args.def.domain.as_deref(), g);
+    }
     let mut mig = definition(&args.def).map_err(bad_definition)?;
     mig.fix_permissions |= args.fix_permissions;
     let id = mig.id();
