@@ -1,28 +1,40 @@
 #!/usr/bin/env python3
-"""bench/mail-sync.py - `migrate mail sync` against a plain single-connection
-IMAP copy written with Python's imaplib, in the same run, on two loopback
-Dovecot servers started here (needs .ci/setup-mail.sh: dovecot-imapd, vmail).
+"""bench/mail-sync.py - `migrate mail sync` against mbsync (isync), IMAP to
+IMAP, on the same two loopback Dovecot servers started here (needs
+.ci/setup-mail.sh: dovecot-imapd, vmail; installs isync when missing).
 
-    python3 bench/mail-sync.py                      # 20 accounts x 200 messages
-    ACCOUNTS=20 MSGS=300 MIGRATE=target/release/migrate python3 bench/mail-sync.py
+    python3 bench/mail-sync.py                        # both sets below, 3 rounds
+    SET=many ACCOUNTS=200 MSGS=200 python3 bench/mail-sync.py
+    SET=big BIG_ACCOUNTS=5 BIG_MSGS=20000 python3 bench/mail-sync.py
+    SET=many ACCOUNTS=20 MSGS=100 ROUNDS=3 python3 bench/mail-sync.py   # a quick look
 
-Every run copies into fresh destination users, so each starts empty; the
-last one reruns the 20x8 run (nothing to copy: messages compared per second).
-Prints messages/s and MB/s per run and the ratios against imaplib.
+Sets: `many` is many accounts of a few hundred messages; `big` is a few very
+large mailboxes. The source is written straight into Dovecot's maildirs
+(internal dates as file times, flags in the names) and indexed once before
+the first round. Every round runs, back to back, each into fresh destination
+accounts: mbsync (one session: it works through its channels one at a
+time), then migrate with 1, 4 and 16 sessions. Every copy is counted on the
+destination over IMAP afterwards; a run that copied less fails the bench.
+Prints and writes to bench/results/mail-sync-DATE-SET.md every round's
+times, messages/s, MB/s and the ratio mbsync time / migrate time, with the
+median, min and max of the ratios, the machine and the commit.
 """
-import base64, imaplib, json, os, random, shutil, socket, subprocess, sys, tempfile, time
+import base64, imaplib, json, os, platform, random, shutil, socket, statistics, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ACCOUNTS = int(os.environ.get("ACCOUNTS", 20))
-MSGS = int(os.environ.get("MSGS", 200))
+SETS = {
+    "many": (int(os.environ.get("ACCOUNTS", 200)), int(os.environ.get("MSGS", 200))),
+    "big": (int(os.environ.get("BIG_ACCOUNTS", 5)), int(os.environ.get("BIG_MSGS", 20000))),
+}
+CHOSEN = os.environ.get("SET", "many,big").split(",")
+ROUNDS = int(os.environ.get("ROUNDS", 3))
+SESSIONS = [1, 4, 16]
+FOLDERS = ["INBOX", "Sent", "Archive", "Archive/2024"]
 MIGRATE = os.environ.get("MIGRATE") or next(
     (p for p in (os.path.join(HERE, "target/release/migrate"), os.path.join(HERE, "target/debug/migrate")) if os.path.exists(p)),
     None)
 if not MIGRATE:
-    sys.exit("build migrate first: cargo build --release -p migrate")
-RUNS = [("migrate-1", 1, 1), ("migrate-20x1", ACCOUNTS, 1), ("migrate-20x4", ACCOUNTS, 4), ("migrate-20x8", ACCOUNTS, 8),
-        # the same users again: nothing to copy, every message compared
-        ("rerun-20x8", ACCOUNTS, 8)]
+    sys.exit("build migrate first: cargo build --release -p migrate (or give MIGRATE=path)")
 
 CONF = """instance_name = bench-{name}-{port}
 base_dir = {d}/run
@@ -89,7 +101,7 @@ def free_port():
 def start(root, name, users):
     d = os.path.join(root, name)
     for sub in ("run", "state", "mail"):
-        os.makedirs(os.path.join(d, sub))
+        os.makedirs(os.path.join(d, sub), exist_ok=True)
     shutil.chown(os.path.join(d, "mail"), "vmail", "vmail")
     port = free_port()
     open(os.path.join(d, "dovecot.conf"), "w").write(CONF.format(name=name, port=port, d=d))
@@ -118,103 +130,212 @@ def message(i, rnd):
     return (h + "Content-Type: text/plain\r\n\r\n").encode() + b"lorem ipsum dolor sit amet\r\n" * rnd.randint(100, 300)
 
 
-def seed(port, user):
+def seed_maildir(d, user, msgs):
+    """Writes `msgs` messages for `user` straight into the maildirs Dovecot
+    reads (Maildir++: INBOX at the root, folders as .Name.Sub); returns the
+    bytes written."""
     rnd = random.Random(user)
-    M = imaplib.IMAP4("127.0.0.1", port)
-    M.login(user, "src")
-    for f in ("Archive", "Archive/2024"):
-        M.create(f)
+    base = os.path.join(d, "mail", user, "Maildir")
+    dirs = {f: base if f == "INBOX" else os.path.join(base, "." + f.replace("/", ".")) for f in FOLDERS}
+    for p in dirs.values():
+        for sub in ("cur", "new", "tmp"):
+            os.makedirs(os.path.join(p, sub), exist_ok=True)
     size = 0
-    for i in range(MSGS):
+    for i in range(msgs):
         body = message(i, rnd)
         size += len(body)
-        M.append(["INBOX", "Sent", "Archive", "Archive/2024"][i % 4], "(\\Seen)" if i % 3 else "()",
-                 imaplib.Time2Internaldate(1_700_000_000 - i * 3600), body)
-    M.logout()
+        when = 1_700_000_000 - i * 60
+        flags = "S" if i % 3 else ""
+        name = "%d.M%dP%d.bench,S=%d:2,%s" % (when, i, os.getpid(), len(body), flags)
+        path = os.path.join(dirs[FOLDERS[i % 4]], "cur", name)
+        with open(path, "wb") as f:
+            f.write(body)
+        os.utime(path, (when, when))
+    subprocess.run(["chown", "-R", "vmail:vmail", os.path.join(d, "mail", user)], check=True)
     return size
 
 
-def imaplib_copy(sport, dport, suser, duser):
-    """The plain way: one connection per side, one message at a time."""
-    S = imaplib.IMAP4("127.0.0.1", sport)
-    S.login(suser, "src")
-    D = imaplib.IMAP4("127.0.0.1", dport)
-    D.login(duser, "dst")
+def count(port, user, password):
+    """Messages in every folder of `user`, asked over IMAP."""
+    M = imaplib.IMAP4("127.0.0.1", port)
+    M.login(user, password)
     n = 0
-    for line in S.list()[1]:
+    for line in M.list()[1]:
         name = line.decode().rsplit(' "/" ', 1)[1].strip('"')
-        if name != "INBOX":
-            D.create('"%s"' % name)
-        S.select('"%s"' % name, readonly=True)
-        uids = S.uid("SEARCH", None, "ALL")[1][0].split()
-        for uid in uids:
-            typ, data = S.uid("FETCH", uid, "(FLAGS INTERNALDATE BODY.PEEK[])")
-            meta, body = data[0]
-            flags = "(" + " ".join(f.decode() for f in imaplib.ParseFlags(meta) if f != b"\\Recent") + ")"
-            date = '"' + meta.decode().split('INTERNALDATE "')[1].split('"')[0] + '"'
-            D.append('"%s"' % name, flags, date, body)
-            n += 1
-    S.logout()
-    D.logout()
+        typ, data = M.status('"%s"' % name, "(MESSAGES)")
+        n += int(data[0].decode().rsplit("MESSAGES ", 1)[1].rstrip(")"))
+    M.logout()
     return n
 
 
-def main():
+MBSYNC = """IMAPAccount src{i}
+Host 127.0.0.1
+Port {sport}
+User {suser}
+Pass src
+SSLType None
+AuthMechs LOGIN
+
+IMAPStore src{i}
+Account src{i}
+
+IMAPAccount dst{i}
+Host 127.0.0.1
+Port {dport}
+User {duser}
+Pass dst
+SSLType None
+AuthMechs LOGIN
+
+IMAPStore dst{i}
+Account dst{i}
+
+Channel ch{i}
+Far :src{i}:
+Near :dst{i}:
+Patterns *
+Create Near
+Sync Pull
+Expunge None
+CopyArrivalDate yes
+SyncState {state}/{i}/
+
+"""
+
+
+def mbsync(root, run, sport, dport, pairs):
+    conf = os.path.join(root, run + ".mbsyncrc")
+    state = os.path.join(root, run + "-state")
+    with open(conf, "w") as f:
+        for i, (su, du) in enumerate(pairs):
+            os.makedirs(os.path.join(state, str(i)))
+            f.write(MBSYNC.format(i=i, sport=sport, dport=dport, suser=su, duser=du, state=state))
+    t = time.time()
+    out = subprocess.run(["mbsync", "-q", "-c", conf, "-a"], capture_output=True)
+    dt = time.time() - t
+    if out.returncode != 0:
+        sys.exit("mbsync failed (%d): %s" % (out.returncode, out.stderr.decode()[-2000:]))
+    return dt
+
+
+def migrate(root, run, sport, dport, pairs, sessions):
+    users = os.path.join(root, run + ".csv")
+    with open(users, "w") as f:
+        for su, du in pairs:
+            f.write("%s;src;%s;dst\n" % (su, du))
+    env = dict(os.environ, XDG_STATE_HOME=os.path.join(root, "state"), XDG_CACHE_HOME=os.path.join(root, "cache"),
+               XDG_DATA_HOME=os.path.join(root, "data"))
+    t = time.time()
+    out = subprocess.run([MIGRATE, "--json", "mail", "sync", "--from", "imap+plain://127.0.0.1:%d" % sport,
+                          "--to", "imap+plain://127.0.0.1:%d" % dport, "--users", users, "--connections", str(sessions)],
+                         capture_output=True, env=env)
+    dt = time.time() - t
+    if out.returncode != 0:
+        sys.exit("migrate failed (%d): %s %s" % (out.returncode, out.stdout.decode()[-2000:], out.stderr.decode()[-2000:]))
+    return dt
+
+
+def commit():
+    try:
+        c = subprocess.run(["git", "-C", HERE, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", HERE, "diff", "--quiet", "HEAD"]).returncode != 0
+        return c + (" (with uncommitted changes)" if dirty else "")
+    except OSError:
+        return "unknown"
+
+
+def machine():
+    model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    mem = next((int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal")), 0)
+    return "%d CPUs (%s), %.0f GiB, kernel %s" % (os.cpu_count(), model, mem / 2**20, platform.release())
+
+
+def bench_set(name, accounts, msgs):
     root = tempfile.mkdtemp(prefix="bench-mail-")
     os.chmod(root, 0o755)
-    src_users = [("b%02d@example.test" % i, "src") for i in range(ACCOUNTS)]
-    dst_users = [("py%02d@example.test" % i, "dst") for i in range(ACCOUNTS)]
-    for run, _, _ in RUNS[:-1]:
-        dst_users += [("%s-%02d@example.test" % (run, i), "dst") for i in range(ACCOUNTS)]
+    src_users = ["s%03d@example.test" % i for i in range(accounts)]
+    tools = ["mbsync"] + ["migrate-%d" % n for n in SESSIONS]
+    dst_users = ["%s-r%d-%03d@example.test" % (t, r, i) for t in tools for r in range(ROUNDS) for i in range(accounts)]
     procs = []
+    lines = []
     try:
-        p, sport = start(root, "src", src_users)
-        procs.append(p)
-        p, dport = start(root, "dst", dst_users)
-        procs.append(p)
+        sd = os.path.join(root, "src")
         t = time.time()
-        sizes = [seed(sport, u) for u, _ in src_users]
-        print("seeded %d accounts x %d messages (%.1f MB) in %.1f s" % (ACCOUNTS, MSGS, sum(sizes) / 1e6, time.time() - t))
-        print("migrate binary: %s" % MIGRATE)
-        results = []
-
-        t = time.time()
-        n = imaplib_copy(sport, dport, src_users[0][0], dst_users[0][0])
-        dt = time.time() - t
-        results.append(("imaplib-1", 1, n, sizes[0], dt))
-
-        for run, accounts, conns in RUNS:
-            users = os.path.join(root, run + ".csv")
-            with open(users, "w") as f:
-                for i in range(accounts):
-                    target = "migrate-20x8" if run.startswith("rerun") else run
-                    f.write("%s;src;%s-%02d@example.test;dst\n" % (src_users[i][0], target, i))
-            env = dict(os.environ, XDG_STATE_HOME=os.path.join(root, "state"), XDG_CACHE_HOME=os.path.join(root, "cache"),
-                       XDG_DATA_HOME=os.path.join(root, "data"))
-            t = time.time()
-            out = subprocess.run([MIGRATE, "--json", "mail", "sync", "--from", "imap+plain://127.0.0.1:%d" % sport,
-                                  "--to", "imap+plain://127.0.0.1:%d" % dport, "--users", users, "--connections", str(conns)],
-                                 capture_output=True, env=env)
-            dt = time.time() - t
-            if out.returncode != 0:
-                print(out.stdout.decode()[-2000:], out.stderr.decode()[-2000:])
-                sys.exit("migrate failed (%d)" % out.returncode)
-            tot = json.loads(out.stdout)["totals"]
-            if run.startswith("rerun"):
-                # messages compared per second; nothing is copied
-                results.append((run, accounts, tot["src_messages"], 0, dt))
-            else:
-                results.append((run, accounts, tot["copied"], tot["copied_bytes"], dt))
-
-        base = results[0][2] / results[0][4]
-        print("\n%-14s %8s %9s %8s %10s %8s %9s" % ("run", "accounts", "messages", "seconds", "msg/s", "MB/s", "x imaplib"))
-        for name, acc, n, b, dt in results:
-            print("%-14s %8d %9d %8.2f %10.1f %8.2f %9.2f" % (name, acc, n, dt, n / dt, b / dt / 1e6, (n / dt) / base))
+        sizes = []
+        for u in src_users:
+            sizes.append(seed_maildir(sd, u, msgs))
+        p, sport = start(root, "src", [(u, "src") for u in src_users])
+        procs.append(p)
+        p, dport = start(root, "dst", [(u, "dst") for u in dst_users])
+        procs.append(p)
+        total = sum(count(sport, u, "src") for u in src_users)  # also builds Dovecot's indexes
+        if total != accounts * msgs:
+            sys.exit("the source holds %d messages, not %d" % (total, accounts * msgs))
+        nbytes = sum(sizes)
+        head = "set %s: %d accounts x %d messages = %d messages, %.1f MB; written and indexed in %.1f s" % (
+            name, accounts, msgs, total, nbytes / 1e6, time.time() - t)
+        print(head, flush=True)
+        times = {t: [] for t in tools}
+        for r in range(ROUNDS):
+            for tool in tools:
+                pairs = [(su, "%s-r%d-%03d@example.test" % (tool, r, i)) for i, su in enumerate(src_users)]
+                if tool == "mbsync":
+                    dt = mbsync(root, "%s-r%d" % (tool, r), sport, dport, pairs)
+                else:
+                    dt = migrate(root, "%s-r%d" % (tool, r), sport, dport, pairs, int(tool.split("-")[1]))
+                got = sum(count(dport, du, "dst") for _, du in pairs)
+                if got != total:
+                    sys.exit("%s round %d left %d of %d messages on the destination" % (tool, r + 1, got, total))
+                times[tool].append(dt)
+                print("  round %d %-11s %7.2f s  %8.0f msg/s  %6.1f MB/s" % (r + 1, tool, dt, total / dt, nbytes / dt / 1e6), flush=True)
+                # the copies are not needed once counted: keep the disk small
+                for _, du in pairs:
+                    shutil.rmtree(os.path.join(root, "dst", "mail", du), ignore_errors=True)
+        lines.append("## Set %s: %d accounts x %d messages (%d messages, %.1f MB)" % (name, accounts, msgs, total, nbytes / 1e6))
+        lines.append("")
+        lines.append("| tool | seconds per round | median msg/s | median MB/s | mbsync time / this time, per round | median | min | max |")
+        lines.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        for tool in tools:
+            ts = times[tool]
+            med = statistics.median(ts)
+            ratios = [m / x for m, x in zip(times["mbsync"], ts)]
+            lines.append("| %s | %s | %.0f | %.1f | %s | %.2f | %.2f | %.2f |" % (
+                tool, " ".join("%.2f" % x for x in ts), total / med, nbytes / med / 1e6,
+                " ".join("%.2f" % x for x in ratios), statistics.median(ratios), min(ratios), max(ratios)))
+        lines.append("")
     finally:
         for p in procs:
             p.terminate()
             p.wait()
         shutil.rmtree(root, ignore_errors=True)
+    return lines
+
+
+def main():
+    if shutil.which("mbsync") is None:
+        subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "isync"], check=True,
+                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    version = subprocess.run(["mbsync", "-v"], capture_output=True, text=True).stdout.strip()
+    out = ["# bench/mail-sync.py, %s" % time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "",
+           "- command: `SET=%s ROUNDS=%d %s python3 bench/mail-sync.py`" % (
+               ",".join(CHOSEN), ROUNDS, " ".join("%s=%s" % (k, os.environ[k]) for k in
+                                                  ("ACCOUNTS", "MSGS", "BIG_ACCOUNTS", "BIG_MSGS") if k in os.environ)),
+           "- machine: %s" % machine(),
+           "- servers: two Dovecot %s on loopback, Maildir, plain IMAP" % subprocess.run(
+               ["dovecot", "--version"], capture_output=True, text=True).stdout.strip(),
+           "- peer: %s, one invocation over all accounts (Sync Pull, Create Near, CopyArrivalDate yes, FSync left at its default, yes)" % version,
+           "- commit: %s; migrate: %s" % (commit(), MIGRATE), ""]
+    for name in CHOSEN:
+        if name not in SETS:
+            sys.exit("SET must name sets among %s, not %r" % (", ".join(SETS), name))
+        out += bench_set(name, *SETS[name])
+    out.append("- load at the end: %s" % " ".join(open("/proc/loadavg").read().split(" ")[:3]))
+    text = "\n".join(out) + "\n"
+    print("\n" + text)
+    path = os.environ.get("OUT") or os.path.join(HERE, "bench/results/mail-sync-%s-%s.md" % (
+        time.strftime("%Y-%m-%d"), "-".join(CHOSEN)))
+    open(path, "w").write(text)
+    print("written to %s" % path)
 
 
 if __name__ == "__main__":

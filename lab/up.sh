@@ -191,12 +191,16 @@ if ! docker image inspect lab/busybox:latest >/dev/null 2>&1; then
   rm -rf "$d"
 fi
 # The server's own Debian (PostgreSQL 15, MariaDB, Python) as an image, for
-# apps laid out as compose projects (examples/lab-*/compose).
-if ! docker image inspect lab/debian:1 >/dev/null 2>&1; then
+# apps laid out as compose projects (examples/lab-*/compose). The engine's
+# images outlive the server's container (they sit on its data disk), so the
+# image is labelled with the server's package list and imported again when
+# a new rootfs brings other packages.
+pk=$(md5sum < /var/lib/dpkg/status | cut -c1-16)
+if [ "$(docker image inspect -f '{{index .Config.Labels "lab.packages"}}' lab/debian:1 2>/dev/null)" != "$pk" ]; then
   (cd / && tar -c --exclude=usr/sbin/dockerd --exclude='usr/bin/containerd*' --exclude='usr/bin/docker*' \
      --exclude=etc/ssh --exclude=usr/share/doc --exclude=usr/share/man --exclude=usr/share/locale \
      bin sbin lib lib64 usr etc var/lib/dpkg var/run 2>/dev/null) \
-    | docker import -c 'LABEL org.opencontainers.image.version=lab-1' - lab/debian:1 >/dev/null
+    | docker import -c 'LABEL org.opencontainers.image.version=lab-1' -c "LABEL lab.packages=$pk" - lab/debian:1 >/dev/null
 fi
 EOF
     echo "dockerd_ready_${h}_s=$(elapsed "$t")" >> "$TIMES"

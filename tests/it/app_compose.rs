@@ -6,11 +6,15 @@
 //! Everything is checked with the servers' own tools: the volume's files,
 //! psql inside the container, the web front through the production name.
 
+use std::ops::Deref;
+
 use crate::support::cli::{Operator, stderr, stdout};
 use crate::support::dns;
 use crate::support::fixtures::workspace_root;
 use crate::support::http;
 use crate::support::lab::{self, Need, keys, ok, put, sq};
+use crate::support::masto_compose::{MastoCompose, Spec};
+use crate::support::nc_compose::NcCompose;
 
 const DOMAIN: &str = "cloud.example.test";
 
@@ -24,113 +28,22 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 
 /// Nextcloud installed plainly on src, an empty compose project directory
 /// on dst, the migration file between them; everything removed on drop.
-struct Fixture {
-    base: String,
-    root: String,
-    db: String,
-    project: String,
-    compose_dir: String,
-    port: u16,
-    run: Operator,
+struct Fixture(NcCompose);
+
+impl Deref for Fixture {
+    type Target = NcCompose;
+    fn deref(&self) -> &NcCompose {
+        &self.0
+    }
 }
 
 impl Fixture {
     fn new() -> Fixture {
-        let pid = std::process::id();
-        let name = format!("test-app-ncc-{pid}");
-        let base = format!("/srv/{name}");
-        let root = format!("{base}/nextcloud");
-        let db = name.replace('-', "_");
-        let project = format!("mtncc{pid}");
-        let compose_dir = format!("{base}/compose");
-        let port = lab::port();
-        let ex = workspace_root().join("examples/lab-nextcloud");
-        let read = |p: &str| std::fs::read(ex.join(p)).expect("example file");
-        let f = Fixture {
-            base: base.clone(),
-            root: root.clone(),
-            db: db.clone(),
-            project: project.clone(),
-            compose_dir: compose_dir.clone(),
-            port,
-            run: Operator::new(),
-        };
-        // The source: the stand-in app next to a plain install.
-        put(
-            "src",
-            &format!("{base}/app"),
-            &[
-                ("status.py", &read("app/status.py"), "755"),
-                ("occ", &read("app/occ"), "755"),
-            ],
-        );
-        put(
-            "src",
-            &format!("{base}/bin"),
-            &[("php", &read("php"), "755")],
-        );
-        lab::install(
-            "src",
-            &format!("bash -s -- {root} {db} {DOMAIN}"),
-            &ex.join("install-source.sh"),
-        );
-        ok("src", &f.start_src());
-        // The destination: a compose project that has never run.
-        put(
-            "dst",
-            &compose_dir,
-            &[
-                (
-                    "docker-compose.yml",
-                    &read("compose/docker-compose.yml"),
-                    "644",
-                ),
-                ("php", &read("php"), "755"),
-                (
-                    ".env",
-                    format!("NC_LISTEN=127.0.0.3:{port}\n").as_bytes(),
-                    "644",
-                ),
-            ],
-        );
-        ok("dst", "docker image inspect lab/debian:1 >/dev/null");
-        let toml = format!(
-            r#"# Nextcloud from a plain directory on src into a compose project on dst
-app = "nextcloud"
-domain = "{DOMAIN}"
-backup_dir = "{base}/backup"
-skip_steps = ["nextcloud-wait-for-sync-clients", "nextcloud-stop-web"]
-
-[source]
-host = "{src}"
-root = "{root}"
-http = "127.0.0.2:{port}"
-path = ["{base}/bin"]
-stop = "kill $(cat {base}/app.pid) && rm -f {base}/app.pid"
-start = {start:?}
-databases = {{ nextcloud = "{db}" }}
-
-[destination]
-host = "{dst}"
-compose = "{compose_dir}"
-project = "{project}"
-volume = "html"
-http = "127.0.0.3:{port}"
-databases = {{ nextcloud = "{db}" }}
-"#,
-            src = lab::src_url(),
-            dst = lab::dst_url(),
-            start = f.start_src(),
-        );
-        std::fs::write(&f.run.file, toml).expect("write migration file");
-        f
-    }
-
-    fn start_src(&self) -> String {
-        let (b, r, p) = (&self.base, &self.root, self.port);
-        format!(
-            "cd {r} && (python3 status.py 127.0.0.2:{p} >> {b}/app.log 2>&1 < /dev/null & echo $! > {b}/app.pid) && for i in $(seq 1 100); do curl -s -o /dev/null http://127.0.0.2:{p}/ && exit 0; sleep 0.1; done; exit 1"
-        )
+        Fixture(NcCompose::install(
+            "test-app-ncc",
+            "mtncc",
+            "Nextcloud from a plain directory on src into a compose project on dst",
+        ))
     }
 
     fn volume(&self) -> String {
@@ -174,28 +87,6 @@ fn config_value(text: &str, key: &str) -> String {
         .and_then(|l| l.split('\'').nth(3))
         .unwrap_or("")
         .to_string()
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let _ = lab::sh(
-            "dst",
-            &format!(
-                "cd {c} 2>/dev/null && docker-compose -p {p} down -v -t 1 >/dev/null 2>&1; docker volume rm {p}_html >/dev/null 2>&1; rm -rf {b}; true",
-                c = self.compose_dir,
-                p = self.project,
-                b = self.base
-            ),
-        );
-        let _ = lab::sh(
-            "src",
-            &format!(
-                "test -f {b}/app.pid && kill $(cat {b}/app.pid) 2>/dev/null; rm -rf {b}; cd / && runuser -u postgres -- psql -X -q -c 'DROP DATABASE IF EXISTS \"{d}\"' -c 'DROP ROLE IF EXISTS \"nc_{d}\"' >/dev/null 2>&1; true",
-                b = self.base,
-                d = self.db
-            ),
-        );
-    }
 }
 
 #[test]
@@ -358,131 +249,27 @@ fn nextcloud_moves_from_a_plain_directory_into_a_compose_project() {
 /// file, .env.production and public/system in one directory, PostgreSQL in
 /// the `db` container with its data in a named volume), moved to the same
 /// project on dst, whose docker has never seen it.
-struct Masto {
-    base: String,
-    root: String,
-    db: String,
-    project: String,
-    port: u16,
-    run: Operator,
-}
+struct Masto(MastoCompose);
 
 const MASTO_DOMAIN: &str = "social.example.test";
-const MASTO_IMAGE: &str = "ghcr.io/mastodon/mastodon:v4.3.2";
+
+impl Deref for Masto {
+    type Target = MastoCompose;
+    fn deref(&self) -> &MastoCompose {
+        &self.0
+    }
+}
 
 impl Masto {
     /// `extra`: more of the migration file (a [dns] section).
     fn new(extra: &str) -> Masto {
-        let pid = std::process::id();
-        let base = format!("/srv/test-app-mastoc-{pid}");
-        let root = format!("{base}/live");
-        let db = format!("test_app_mastoc_{pid}");
-        let project = format!("mtmc{pid}");
-        let port = lab::port();
-        let ex = workspace_root().join("examples/lab-mastodon");
-        let read = |p: &str| std::fs::read(ex.join(p)).expect("example file");
-        let f = Masto {
-            base: base.clone(),
-            root: root.clone(),
-            db: db.clone(),
-            project: project.clone(),
-            port,
-            run: Operator::new(),
-        };
-        // The image web, streaming and sidekiq run, on both servers.
-        for h in ["src", "dst"] {
-            ok(h, &format!("docker tag lab/debian:1 {MASTO_IMAGE}"));
-        }
-        put(
-            "src",
-            &format!("{base}/app"),
-            &[
-                ("server.py", &read("app/server.py"), "755"),
-                ("worker.py", &read("app/worker.py"), "755"),
-            ],
-        );
-        put(
-            "src",
-            &format!("{base}/app/bin"),
-            &[("tootctl", &read("app/bin/tootctl"), "755")],
-        );
-        put(
-            "src",
-            &format!("{base}/compose"),
-            &[(
-                "docker-compose.yml",
-                &read("compose/docker-compose.yml"),
-                "644",
-            )],
-        );
-        lab::install(
-            "src",
-            &format!(
-                "COMPOSE_PROJECT={project} REDIS_SOCKET=/run/redis/redis.sock bash -s -- {root} {db} {MASTO_DOMAIN}"
-            ),
-            &ex.join("install-source.sh"),
-        );
-        // The image has no Ruby: the stand-in `bundle` sits in the app's bin/.
-        put(
-            "src",
-            &format!("{root}/bin"),
-            &[("bundle", &read("bundle"), "755")],
-        );
-        ok("src", &f.up("127.0.0.2"));
-        let toml = format!(
-            r#"# Mastodon from a compose project on src to the same project on dst
-app = "mastodon"
-domain = "{MASTO_DOMAIN}"
-backup_dir = "{base}/backup"
-# There is no nginx page to edit; compose stops web, streaming and sidekiq.
-skip_steps = ["maintenance-page", "stop-app"]
-
-[source]
-host = "{src}"
-root = "{root}"
-compose = "{root}"
-project = "{project}"
-http = "127.0.0.2:{port}"
-start = {start_src:?}
-databases = {{ mastodon_production = "{db}" }}
-
-[destination]
-host = "{dst}"
-root = "{root}"
-compose = "{root}"
-project = "{project}"
-http = "127.0.0.3:{port}"
-# Both lab servers share one network namespace: web listens on dst's address.
-start = {start_dst:?}
-databases = {{ mastodon_production = "{db}" }}
-{extra}"#,
-            src = lab::src_url(),
-            dst = lab::dst_url(),
-            start_src = f.up("127.0.0.2"),
-            start_dst = f.up("127.0.0.3"),
-        );
-        std::fs::write(&f.run.file, toml).expect("write migration file");
-        f
-    }
-
-    fn up(&self, addr: &str) -> String {
-        format!(
-            "cd {r} && MASTODON_LISTEN={addr}:{p} docker-compose -p {pr} up -d >/dev/null 2>&1 && for i in $(seq 1 100); do curl -s -o /dev/null http://{addr}:{p}/ && exit 0; sleep 0.1; done; exit 1",
-            r = self.root,
-            p = self.port,
-            pr = self.project
-        )
-    }
-
-    /// `docker-compose ARGS` of the project on `host`; its output.
-    fn dc(&self, host: &str, args: &str) -> String {
-        ok(
-            host,
-            &format!(
-                "cd {} && docker-compose -p {} {args} </dev/null",
-                self.root, self.project
-            ),
-        )
+        Masto(MastoCompose::install(&Spec {
+            stem: "mastoc",
+            domain: MASTO_DOMAIN,
+            install_env: "",
+            head: "# Mastodon from a compose project on src to the same project on dst\napp = \"mastodon\"",
+            tail: extra,
+        }))
     }
 
     /// The jids waiting in the project's Redis (queue:default, schedule).
@@ -528,20 +315,6 @@ databases = {{ mastodon_production = "{db}" }}
 
     fn get(&self, addr: &str, path: &str) -> (u16, String) {
         http::get(addr, self.port, MASTO_DOMAIN, path)
-    }
-}
-
-impl Drop for Masto {
-    fn drop(&mut self) {
-        let script = format!(
-            "test -f {r}/docker-compose.yml && cd {r} && docker-compose -p {p} down -v -t 1 >/dev/null 2>&1; rm -rf {b}; true",
-            r = self.root,
-            p = self.project,
-            b = self.base
-        );
-        for h in ["src", "dst"] {
-            let _ = lab::sh(h, &script);
-        }
     }
 }
 

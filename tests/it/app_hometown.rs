@@ -6,125 +6,33 @@
 //! The migration names the target in the `v`-prefixed form Hometown's tags
 //! use (`v4.0.10+hometown-1.1.1`); the plugin reads both as one version.
 
-use crate::support::cli::{Operator, stderr, stdout};
-use crate::support::fixtures::workspace_root;
+use std::ops::Deref;
+
+use crate::support::cli::{stderr, stdout};
 use crate::support::http;
-use crate::support::lab::{self, Need, ok, put};
+use crate::support::lab::{self, Need, ok};
+use crate::support::masto_compose::{MastoCompose, Spec};
 
 const DOMAIN: &str = "town.example.test";
-const IMAGE: &str = "ghcr.io/mastodon/mastodon:v4.3.2";
 
-struct Town {
-    base: String,
-    root: String,
-    db: String,
-    project: String,
-    port: u16,
-    run: Operator,
+struct Town(MastoCompose);
+
+impl Deref for Town {
+    type Target = MastoCompose;
+    fn deref(&self) -> &MastoCompose {
+        &self.0
+    }
 }
 
 impl Town {
     fn new() -> Town {
-        let pid = std::process::id();
-        let base = format!("/srv/test-app-town-{pid}");
-        let root = format!("{base}/live");
-        let db = format!("test_app_town_{pid}");
-        let project = format!("town{pid}");
-        let port = lab::port();
-        let ex = workspace_root().join("examples/lab-mastodon");
-        let read = |p: &str| std::fs::read(ex.join(p)).expect("example file");
-        let f = Town {
-            base: base.clone(),
-            root: root.clone(),
-            db: db.clone(),
-            project: project.clone(),
-            port,
-            run: Operator::new(),
-        };
-        for h in ["src", "dst"] {
-            ok(h, &format!("docker tag lab/debian:1 {IMAGE}"));
-        }
-        put(
-            "src",
-            &format!("{base}/app"),
-            &[
-                ("server.py", &read("app/server.py"), "755"),
-                ("worker.py", &read("app/worker.py"), "755"),
-            ],
-        );
-        put(
-            "src",
-            &format!("{base}/app/bin"),
-            &[("tootctl", &read("app/bin/tootctl"), "755")],
-        );
-        put(
-            "src",
-            &format!("{base}/compose"),
-            &[(
-                "docker-compose.yml",
-                &read("compose/docker-compose.yml"),
-                "644",
-            )],
-        );
-        lab::install(
-            "src",
-            &format!(
-                "COMPOSE_PROJECT={project} REDIS_SOCKET=/run/redis/redis.sock VERSION=4.0.10 HOMETOWN=1.1.1 bash -s -- {root} {db} {DOMAIN}"
-            ),
-            &ex.join("install-source.sh"),
-        );
-        ok("src", &f.up("127.0.0.2"));
-        let toml = format!(
-            r#"app = "hometown"
-domain = "{DOMAIN}"
-target_version = "v4.0.10+hometown-1.1.1"
-backup_dir = "{base}/backup"
-skip_steps = ["maintenance-page", "stop-app"]
-
-[source]
-host = "{src}"
-root = "{root}"
-compose = "{root}"
-project = "{project}"
-http = "127.0.0.2:{port}"
-start = {start_src:?}
-databases = {{ mastodon_production = "{db}" }}
-
-[destination]
-host = "{dst}"
-root = "{root}"
-compose = "{root}"
-project = "{project}"
-http = "127.0.0.3:{port}"
-start = {start_dst:?}
-databases = {{ mastodon_production = "{db}" }}
-"#,
-            src = lab::src_url(),
-            dst = lab::dst_url(),
-            start_src = f.up("127.0.0.2"),
-            start_dst = f.up("127.0.0.3"),
-        );
-        std::fs::write(&f.run.file, toml).expect("write migration file");
-        f
-    }
-
-    fn up(&self, addr: &str) -> String {
-        format!(
-            "cd {r} && MASTODON_LISTEN={addr}:{p} docker-compose -p {pr} up -d >/dev/null 2>&1 && for i in $(seq 1 100); do curl -s -o /dev/null http://{addr}:{p}/ && exit 0; sleep 0.1; done; exit 1",
-            r = self.root,
-            p = self.port,
-            pr = self.project
-        )
-    }
-
-    fn dc(&self, host: &str, args: &str) -> String {
-        ok(
-            host,
-            &format!(
-                "cd {} && docker-compose -p {} {args} </dev/null",
-                self.root, self.project
-            ),
-        )
+        Town(MastoCompose::install(&Spec {
+            stem: "town",
+            domain: DOMAIN,
+            install_env: "VERSION=4.0.10 HOMETOWN=1.1.1",
+            head: "app = \"hometown\"\ntarget_version = \"v4.0.10+hometown-1.1.1\"",
+            tail: "",
+        }))
     }
 
     fn tree(&self, host: &str) -> String {
@@ -152,20 +60,6 @@ databases = {{ mastodon_production = "{db}" }}
         assert_eq!(code, 200, "{body}");
         let v: serde_json::Value = serde_json::from_str(&body).expect("json");
         v["version"].as_str().unwrap_or("").to_string()
-    }
-}
-
-impl Drop for Town {
-    fn drop(&mut self) {
-        let script = format!(
-            "test -f {r}/docker-compose.yml && cd {r} && docker-compose -p {p} down -v -t 1 >/dev/null 2>&1; rm -rf {b}; true",
-            r = self.root,
-            p = self.project,
-            b = self.base
-        );
-        for h in ["src", "dst"] {
-            let _ = lab::sh(h, &script);
-        }
     }
 }
 

@@ -503,6 +503,35 @@ fn compose_app_database_piped_into_fresh_container_with_equal_row_counts() {
     assert!(stdout(&o).contains("public.posts: 20000"), "{}", stdout(&o));
     assert_eq!(psql("dst", &ddb, "fromfile", counts), a);
 
+    // A dump as pg_dump before 10 (or a person) writes it: bare table names
+    // under `SET search_path`. Its rows are counted against public.bare.
+    let bare = format!("/srv/test-docker-{}/bare.sql", std::process::id());
+    on(
+        "src",
+        &format!(
+            "printf 'SET search_path = public, pg_catalog;\\nCREATE TABLE bare (id integer);\\nCOPY bare (id) FROM stdin;\\n1\\n2\\n3\\n\\\\.\\n' > {bare}"
+        ),
+    );
+    let o = mig(&[
+        "docker",
+        "db",
+        "src",
+        "dst",
+        "--engine",
+        "postgres",
+        "--dump-file",
+        &bare,
+        "--to-container",
+        &ddb,
+        "--to-db",
+        "handmade",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        psql("dst", &ddb, "handmade", "SELECT count(*) FROM public.bare;"),
+        "3\n"
+    );
+
     // A database container that is not running.
     on("dst", &format!("docker stop {ddb} >/dev/null"));
     let o = mig(&[

@@ -9,6 +9,7 @@
 
 use crate::support::cli::{migrate, run, run_json, stderr};
 use crate::support::lab::{self, Cleanup, Need, ok as on};
+use crate::support::nc_compose::NcCompose;
 
 /// A fresh directory on the servers for this test.
 fn unique(name: &str) -> String {
@@ -229,69 +230,12 @@ fn a_compose_destinations_database_with_data_is_refused_and_its_rows_stay() {
     let Some(_lab) = lab::enter(module_path!(), Need::Docker) else {
         return;
     };
-    let pid = std::process::id();
-    let name = format!("test-lost-db-{pid}");
-    let base = format!("/srv/{name}");
-    let root = format!("{base}/nextcloud");
-    let db = name.replace('-', "_");
-    let project = format!("mtlost{pid}");
-    let compose_dir = format!("{base}/compose");
-    let port = lab::port();
-    let _gone = (
-        Cleanup::on(
-            "dst",
-            format!(
-                "cd '{compose_dir}' 2>/dev/null && docker-compose -p {project} down -v -t 1 >/dev/null 2>&1; docker volume rm {project}_html {project}_db {project}_pgrun >/dev/null 2>&1; rm -rf '{base}'; true"
-            ),
-        ),
-        Cleanup::on(
-            "src",
-            format!(
-                "test -f {base}/app.pid && kill $(cat {base}/app.pid) 2>/dev/null; rm -rf '{base}'; cd / && runuser -u postgres -- psql -X -q -c 'DROP DATABASE IF EXISTS \"{db}\"' -c 'DROP ROLE IF EXISTS \"nc_{db}\"' >/dev/null 2>&1; true"
-            ),
-        ),
+    let f = NcCompose::install(
+        "test-lost-db",
+        "mtlost",
+        "Nextcloud into a compose project whose database volume holds data",
     );
-    let ex = crate::support::fixtures::workspace_root().join("examples/lab-nextcloud");
-    let read = |p: &str| std::fs::read(ex.join(p)).expect("example file");
-    lab::put(
-        "src",
-        &format!("{base}/app"),
-        &[
-            ("status.py", &read("app/status.py"), "755"),
-            ("occ", &read("app/occ"), "755"),
-        ],
-    );
-    lab::put(
-        "src",
-        &format!("{base}/bin"),
-        &[("php", &read("php"), "755")],
-    );
-    lab::install(
-        "src",
-        &format!("bash -s -- {root} {db} cloud.example.test"),
-        &ex.join("install-source.sh"),
-    );
-    let start_src = format!(
-        "cd {root} && (python3 status.py 127.0.0.2:{port} >> {base}/app.log 2>&1 < /dev/null & echo $! > {base}/app.pid) && for i in $(seq 1 100); do curl -s -o /dev/null http://127.0.0.2:{port}/ && exit 0; sleep 0.1; done; exit 1"
-    );
-    on("src", &start_src);
-    lab::put(
-        "dst",
-        &compose_dir,
-        &[
-            (
-                "docker-compose.yml",
-                &read("compose/docker-compose.yml"),
-                "644",
-            ),
-            ("php", &read("php"), "755"),
-            (
-                ".env",
-                format!("NC_LISTEN=127.0.0.3:{port}\n").as_bytes(),
-                "644",
-            ),
-        ],
-    );
+    let (db, project, compose_dir) = (&f.db, &f.project, &f.compose_dir);
     // The destination project ran once, long ago: its database volume
     // holds the app's database with a table and rows. Its containers are
     // gone (so the project looks unused), the volume stays.
@@ -313,7 +257,7 @@ fn a_compose_destinations_database_with_data_is_refused_and_its_rows_stay() {
         "dst",
         &psql(
             "CREATE TABLE keepme (id int PRIMARY KEY, note text); INSERT INTO keepme VALUES (1, 'first'), (2, 'second'), (3, 'third')",
-            &db,
+            db,
         ),
     );
     let rows = || {
@@ -321,7 +265,7 @@ fn a_compose_destinations_database_with_data_is_refused_and_its_rows_stay() {
             "dst",
             &psql(
                 "SELECT count(*), string_agg(id || ':' || note, ',' ORDER BY id) FROM keepme",
-                &db,
+                db,
             ),
         )
     };
@@ -333,37 +277,7 @@ fn a_compose_destinations_database_with_data_is_refused_and_its_rows_stay() {
         ),
     );
 
-    let op = crate::support::cli::Operator::new();
-    std::fs::write(
-        &op.file,
-        format!(
-            r#"app = "nextcloud"
-domain = "cloud.example.test"
-backup_dir = "{base}/backup"
-skip_steps = ["nextcloud-wait-for-sync-clients", "nextcloud-stop-web"]
-
-[source]
-host = "{src}"
-root = "{root}"
-http = "127.0.0.2:{port}"
-path = ["{base}/bin"]
-stop = "kill $(cat {base}/app.pid) && rm -f {base}/app.pid"
-start = {start_src:?}
-databases = {{ nextcloud = "{db}" }}
-
-[destination]
-host = "{dst}"
-compose = "{compose_dir}"
-project = "{project}"
-volume = "html"
-http = "127.0.0.3:{port}"
-databases = {{ nextcloud = "{db}" }}
-"#,
-            src = lab::src_url(),
-            dst = lab::dst_url(),
-        ),
-    )
-    .unwrap();
+    let op = &f.run;
     let o = op.app(&[]);
     assert_ne!(o.status.code(), Some(0), "{}", stderr(&o));
     let err = stderr(&o);

@@ -252,36 +252,15 @@ async fn read_manifest_with(
     what: &str,
     keep: &mut (dyn FnMut(&Entry) -> bool + Send),
 ) -> Result<Vec<Entry>, CopyError> {
-    use tokio::io::AsyncReadExt;
     let bad = |e: manifest::ParseError| CopyError::Manifest {
         host: host.name(),
         why: e.to_string(),
     };
-    let mut child = host.spawn(what, cmd, false, true).await?;
     let mut parser = manifest::StreamParser::default();
-    if let Some(mut out) = child.stdout.take() {
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            let n = out.read(&mut buf).await.map_err(|e| CopyError::Manifest {
-                host: host.name(),
-                why: format!("{what}: {e}"),
-            })?;
-            if n == 0 {
-                break;
-            }
-            parser.feed_filtered(&buf[..n], keep).map_err(bad)?;
-        }
-    }
-    let done = child.wait_with_output(what).await?;
-    if !done.status.success() {
-        return Err(migrate_remote::RemoteError::Command {
-            host: host.name(),
-            what: what.to_string(),
-            status: done.status.code().unwrap_or(-1),
-            stderr: String::from_utf8_lossy(&done.stderr).trim().to_string(),
-        }
-        .into());
-    }
+    stream_output(host, cmd, what, &mut |chunk| {
+        parser.feed_filtered(chunk, keep).map_err(bad)
+    })
+    .await?;
     parser.finish().map_err(bad)
 }
 

@@ -137,20 +137,56 @@ pub fn compare(src: &Counts, dst: &Counts) -> (Compared, Vec<String>) {
 
 /// Rows per table in a plain pg_dump stream (its COPY blocks), counted on
 /// the server holding the file: the reference when the source is a dump.
+/// Each line is `SEARCH_PATH|TABLE|ROWS`: a dump from pg_dump before 10, or
+/// one written by hand, names tables without their schema and sets
+/// `search_path` instead, so the schema a bare name lands in is the first
+/// one that statement names (PostgreSQL's default is `public`).
 pub fn pg_dump_file_script(decompress: &str) -> String {
     format!(
-        "{decompress} | awk '/^COPY .* FROM stdin;$/ {{t=$2; n=0; inb=1; next}} inb && $0==\"\\\\.\" {{print t \"|\" n; inb=0; next}} inb {{n++}}'"
+        "{decompress} | awk 'BEGIN {{sp=\"public\"}} /^SET search_path = / {{sp=$4; sub(/[,;]$/, \"\", sp); next}} /^COPY .* FROM stdin;$/ {{t=$2; n=0; inb=1; next}} inb && $0==\"\\\\.\" {{print sp \"|\" t \"|\" n; inb=0; next}} inb {{n++}}'"
     )
 }
 
-/// The answer of [`pg_dump_file_script`] (names as the dump quotes them,
-/// quotes taken off).
+/// The parts of a dotted SQL name as a dump writes it (`public.t`,
+/// `"My Schema"."a.b"`), quotes taken off and doubled quotes undone.
+fn name_parts(name: &str) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut quoted = false;
+    let mut chars = name.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                chars.next();
+                if let Some(p) = parts.last_mut() {
+                    p.push('"');
+                }
+            }
+            '"' => quoted = !quoted,
+            '.' if !quoted => parts.push(String::new()),
+            c => {
+                if let Some(p) = parts.last_mut() {
+                    p.push(c);
+                }
+            }
+        }
+    }
+    parts
+}
+
+/// The answer of [`pg_dump_file_script`], keyed as the counts of a live
+/// database are: `schema.table`, a bare name
+/// qualified with the dump's search path.
 pub fn parse_pg_dump_file(answer: &str) -> Counts {
     answer
         .lines()
         .filter_map(|l| {
-            let (t, n) = l.rsplit_once('|')?;
-            Some((t.replace('"', ""), n.trim().parse().ok()?))
+            let (rest, n) = l.rsplit_once('|')?;
+            let (sp, t) = rest.split_once('|')?;
+            let key = match name_parts(t).as_slice() {
+                [table] => format!("{}.{table}", name_parts(sp).concat()),
+                parts => parts.join("."),
+            };
+            Some((key, n.trim().parse().ok()?))
         })
         .collect()
 }
@@ -209,6 +245,37 @@ mod tests {
             ]
         );
         assert!(compare(&a, &a).1.is_empty());
+    }
+
+    #[test]
+    fn dump_file_tables_are_keyed_like_a_live_database() {
+        let answer =
+            "public|public.big|3\npublic|big|2\nshop|\"Order\"|1\npublic|\"my schema\".\"a.b\"|4\n";
+        let c = parse_pg_dump_file(answer);
+        assert_eq!(c["public.big"], 2, "{c:?}");
+        assert_eq!(c["shop.Order"], 1);
+        assert_eq!(c["my schema.a.b"], 4);
+        assert_eq!(c.len(), 3);
+    }
+
+    #[test]
+    fn dump_file_script_counts_bare_and_qualified_copies() {
+        let dump = "SET search_path = shop, pg_catalog;\nCOPY items (id) FROM stdin;\n1\n2\n\\.\nCOPY public.t (id) FROM stdin;\n1\n\\.\n";
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(pg_dump_file_script("cat"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut ch| {
+                use std::io::Write;
+                ch.stdin.take().map(|mut i| i.write_all(dump.as_bytes()));
+                ch.wait_with_output()
+            })
+            .expect("sh runs");
+        let c = parse_pg_dump_file(&String::from_utf8_lossy(&out.stdout));
+        assert_eq!(c["shop.items"], 2, "{c:?}");
+        assert_eq!(c["public.t"], 1);
     }
 
     pub fn hex(s: &str) -> String {

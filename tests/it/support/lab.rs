@@ -57,6 +57,8 @@ pub struct Turns {
 struct Holders {
     module: Option<&'static str>,
     count: usize,
+    /// When the holding module took the lab.
+    since: Option<std::time::Instant>,
 }
 
 /// The lab's turns.
@@ -76,6 +78,7 @@ impl Turns {
             holders: Mutex::new(Holders {
                 module: None,
                 count: 0,
+                since: None,
             }),
             changed: Condvar::new(),
         }
@@ -91,6 +94,9 @@ impl Turns {
                 Some(m) => m == module && h.count < at_once,
             };
             if free {
+                if h.module.is_none() {
+                    h.since = Some(std::time::Instant::now());
+                }
                 h.module = Some(module);
                 h.count += 1;
                 return Turn {
@@ -110,6 +116,17 @@ impl Drop for Turn {
         h.count -= 1;
         if h.count == 0 {
             h.module = None;
+            // How long each module held the lab, for scripts/test's list of
+            // the slowest: straight to stderr, which libtest does not
+            // capture.
+            if let Some(t) = h.since.take() {
+                let line = format!(
+                    "\nmigrate-lab-turn: {} {:.1}\n",
+                    self.module,
+                    t.elapsed().as_secs_f64()
+                );
+                let _ = std::io::stderr().write_all(line.as_bytes());
+            }
         }
         self.turns.changed.notify_all();
     }

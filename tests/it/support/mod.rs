@@ -8,6 +8,10 @@
 //! - `fixtures`: workspace paths, wasm builds, free ports, certificates.
 //! - `dns`: Knot and PowerDNS servers started by a test.
 //! - `mail`: Dovecot servers started by a test, an independent IMAP client.
+//! - `masto_compose`: the Mastodon stand-in as a compose project on src
+//!   and the migration file moving it (Mastodon and Hometown tests).
+//! - `nc_compose`: the Nextcloud stand-in plainly on src, an unstarted
+//!   compose project on dst, and the migration file between them.
 //! - `progress`: counters and task lines read from captured progress
 //!   output; a tree of known size on src.
 //! - `tmux`: a terminal of the test's own, for bars and prompts.
@@ -19,5 +23,7 @@ pub mod fixtures;
 pub mod http;
 pub mod lab;
 pub mod mail;
+pub mod masto_compose;
+pub mod nc_compose;
 pub mod progress;
 pub mod tmux;
