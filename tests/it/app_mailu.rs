@@ -390,8 +390,9 @@ fn mailu_moves_to_another_server_with_every_message_password_and_dkim_key() {
         pre[0]
     );
 
-    // Killed in the downtime window (after smtp stopped first and the
-    // rest of Mailu stopped), then run again to the end.
+    // Killed while smtp stops first, then again in the final copy (after
+    // the rest of Mailu stopped), then run again to the end.
+    f.run.kill_at("mailu-stop-smtp");
     f.run.kill_at("final-sync");
     assert_eq!(
         f.services("src"),
@@ -510,6 +511,8 @@ fn mailu_mx_moves_on_every_authoritative_server_and_the_old_server_relays_meanwh
     std::fs::write(&f.run.file, toml).expect("migration file");
     finished(f.deliver("before", 4));
 
+    // Killed while the old server becomes the fallback relay, then rerun.
+    f.run.kill_at("mailu-fallback-relay");
     let o = f.run.app(&[]);
     let report = stdout(&o);
     let journal = f.run.journal_text();
