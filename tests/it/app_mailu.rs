@@ -440,6 +440,19 @@ fn mailu_moves_to_another_server_with_every_message_password_and_dkim_key() {
     // the old server either.
     assert_eq!(messages(&src), delivered as usize + USERS.len(), "{src}");
     assert_eq!(dst, src);
+    // The report counts each mailbox as the admin would, the same numbers.
+    let journal = f.run.journal_text();
+    assert!(
+        journal.contains("2 mailboxes moved, the same on both servers"),
+        "{journal}"
+    );
+    for (u, _) in USERS {
+        let n = messages(&serde_json::json!({ "u": src[u] }));
+        assert!(
+            journal.contains(&format!("{u} {n} messages")),
+            "{u} {n}: {journal}"
+        );
+    }
     // The old passwords open the mailboxes on dst (the snapshot logged in
     // with them); a wrong one is refused there.
     assert_eq!(

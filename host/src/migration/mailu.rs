@@ -76,6 +76,19 @@ pub fn extend(plan: &mut Plan) {
             ),
         );
     }
+    if let Some(i) = plan.steps.iter().position(|s| s.id == "final-sync") {
+        plan.steps.insert(
+            i + 1,
+            m(
+                "mailu-mailboxes",
+                Phase::Cutover,
+                Where::Both,
+                Risk::ReadOnly,
+                "Count each mailbox's messages and bytes on both servers (maildirs under mail/): the same on the new server as on the old one",
+                Action::MailuMailboxes,
+            ),
+        );
+    }
     if let Some(i) = plan.steps.iter().position(|s| s.id == "start-destination") {
         plan.steps.insert(
             i + 1,
@@ -278,6 +291,7 @@ check_password_file = "/p"
                 "mailu-stop-smtp",
                 "stop-source",
                 "final-sync",
+                "mailu-mailboxes",
                 "start-destination",
                 "mailu-check-destination",
                 "test-destination"

@@ -201,6 +201,8 @@ pub enum Action {
     MailuRelay,
     /// Mailu: when the old server may be switched off.
     MailuSwitchOff,
+    /// Mailu: messages and bytes per mailbox on both servers, equal.
+    MailuMailboxes,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -16,6 +16,7 @@ mod dns;
 mod exec;
 mod mail_checks;
 mod mail_dns;
+mod mail_mailboxes;
 pub mod mail_smtp_first;
 mod manual;
 pub mod object_storage;
@@ -295,6 +296,7 @@ pub fn kind(action: &Action) -> Box<dyn StepKind + '_> {
         Action::MailuDns { after } => Box::new(mail_dns::MailDns { after: *after }),
         Action::MailuRelay => Box::new(mail_dns::Relay),
         Action::MailuSwitchOff => Box::new(mail_dns::SwitchOff),
+        Action::MailuMailboxes => Box::new(mail_mailboxes::Mailboxes),
     }
 }
 
