@@ -272,6 +272,26 @@ rm dangling && mkdir dangling && printf x > dangling/inside
         tree("src", &root),
         "the final pass changed the source"
     );
+    // One more change, the pass checked by what it sent only: one file,
+    // hashed on both servers.
+    on("src", &format!("printf 'again' > '{root}/a/b/new.txt'"));
+    let out = run(&mut copy_cmd(
+        home.path(),
+        &[&spec_src, &spec_dst, "--final", "--verify-sent", "--json"],
+    ));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let verified = &v["result"]["verified"];
+    assert_eq!(
+        (
+            &verified["scope"],
+            &verified["identical"],
+            &verified["files"]
+        ),
+        (&"sent".into(), &true.into(), &1.into()),
+        "{v}"
+    );
+    assert_same_tree(&root, &root);
     assert_eq!(authorized_markers(home.path()), 0);
 
     // A difference made behind the tool's back is reported with exit 6.

@@ -45,3 +45,4 @@ mod recipes;
 mod trust_keys;
 mod upgrade_paths_mastodon_discourse;
 mod upgrade_paths_nextcloud_mailu;
+mod verify_after_window;

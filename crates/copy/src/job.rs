@@ -28,7 +28,12 @@ pub struct CopyOptions {
     pub src: Location,
     pub dst: Location,
     pub final_pass: bool,
+    /// Afterwards compare both trees whole, contents included.
     pub verify: bool,
+    /// Afterwards hash what this pass sent on both servers and compare
+    /// those files only (a pass that walked an empty destination sent
+    /// everything: it is verified whole). `verify` supersedes it.
+    pub verify_sent: bool,
     pub streams: usize,
     pub compress: bool,
     pub relay: bool,
@@ -113,7 +118,7 @@ pub struct Summary {
     pub mode: &'static str,
     pub warnings: Vec<String>,
     #[serde(skip)]
-    pub verdict: Option<Verdict>,
+    pub verdict: Option<Box<Verdict>>,
 }
 
 #[derive(Debug)]
@@ -737,9 +742,15 @@ pub async fn run(
         }
     }
 
-    let verdict = if opts.verify {
+    let verdict = if opts.verify || (opts.verify_sent && walk) {
         let v = verify_trees(&src, &dst, opts).await?;
         ph.done("verify");
+        Some(v)
+    } else if opts.verify_sent {
+        let paths: Vec<&[u8]> = p.streams.iter().flatten().map(Vec::as_slice).collect();
+        let v =
+            crate::sent::verify_sent(&src, &dst, &opts.src.path, &opts.dst.path, &paths).await?;
+        ph.done("verify sent");
         Some(v)
     } else {
         None
@@ -764,7 +775,7 @@ pub async fn run(
         seconds: started.elapsed().as_secs_f64(),
         mode: mode.name(),
         warnings,
-        verdict,
+        verdict: verdict.map(Box::new),
     }))
 }
 
@@ -1262,12 +1273,34 @@ pub async fn verify_trees(
     dst: &Host,
     opts: &CopyOptions,
 ) -> Result<Verdict, CopyError> {
+    compare_trees(src, dst, opts, false).await
+}
+
+/// The whole comparison once the app runs on the destination: what the
+/// destination changed or made after the copy is counted, not judged
+/// (`verify::Comparer::since_copy`). Run after a move's downtime window, it
+/// checks the bulk of the tree, which the final pass only listed.
+#[instrument(skip_all)]
+pub async fn verify_unchanged(
+    src: &Host,
+    dst: &Host,
+    opts: &CopyOptions,
+) -> Result<Verdict, CopyError> {
+    compare_trees(src, dst, opts, true).await
+}
+
+async fn compare_trees(
+    src: &Host,
+    dst: &Host,
+    opts: &CopyOptions,
+    since_copy: bool,
+) -> Result<Verdict, CopyError> {
     let ex = Excludes::new(&opts.exclude)?;
     let (st, dt) = tokio::try_join!(
         verify_scan(src, &opts.src.path, &ex),
         verify_scan(dst, &opts.dst.path, &ex)
     )?;
-    let result = verify_compare(src, dst, &st, &dt).await;
+    let result = verify_compare(src, dst, &st, &dt, since_copy).await;
     let (rs, rd) = (
         format!("rm -rf {}", sh_quote(&st)),
         format!("rm -rf {}", sh_quote(&dt)),
@@ -1279,7 +1312,13 @@ pub async fn verify_trees(
     result
 }
 
-async fn verify_compare(src: &Host, dst: &Host, st: &str, dt: &str) -> Result<Verdict, CopyError> {
+async fn verify_compare(
+    src: &Host,
+    dst: &Host,
+    st: &str,
+    dt: &str,
+    since_copy: bool,
+) -> Result<Verdict, CopyError> {
     let bad = |h: &Host| {
         let host = h.name();
         move |e: manifest::ParseError| CopyError::Manifest {
@@ -1313,6 +1352,9 @@ async fn verify_compare(src: &Host, dst: &Host, st: &str, dt: &str) -> Result<Ve
     )
     .await?;
     let mut c = verify::Comparer::new(m);
+    if since_copy {
+        c = c.since_copy();
+    }
     let mut recs = manifest::NulRecords::default();
     stream_output(
         dst,

@@ -12,6 +12,7 @@ pub mod plan;
 pub mod remote_cmds;
 pub mod report;
 pub mod script;
+pub mod sent;
 pub mod status;
 pub mod verify;
 

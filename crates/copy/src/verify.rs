@@ -14,6 +14,14 @@ pub struct Verdict {
     pub hashed: u64,
     /// One human line per difference.
     pub differences: Vec<String>,
+    /// Only the files one pass sent were compared (`sent::verify_sent`).
+    pub sent_only: bool,
+    /// Entries left out because the destination changed them after the
+    /// copy (newer there than on the source): the app, running there, or
+    /// the move's own steps after the copy (see `Comparer::since_copy`).
+    pub changed_on_destination: u64,
+    /// Entries only the destination has, made after the copy.
+    pub new_on_destination: u64,
 }
 
 impl Verdict {
@@ -49,6 +57,11 @@ pub fn compare(src: &[Entry], dst: &[Entry]) -> Verdict {
 struct Seen {
     entry: bool,
     hash: bool,
+    /// The destination's digest differs; judged with its entry, which
+    /// comes after the digests and may show the file changed since.
+    content_differs: bool,
+    /// Changed on the destination after the copy: not judged.
+    changed_since: bool,
 }
 
 /// Streaming comparison: the source side is held (sorted by path, hashes
@@ -59,6 +72,8 @@ pub struct Comparer {
     seen: Vec<Seen>,
     /// Destination inode of each multi-link source file (hard-link check).
     dst_ino: HashMap<usize, u64>,
+    /// See [`Comparer::since_copy`].
+    since_copy: bool,
     v: Verdict,
 }
 
@@ -71,8 +86,20 @@ impl Comparer {
             src,
             seen,
             dst_ino: HashMap::new(),
+            since_copy: false,
             v: Verdict::default(),
         }
+    }
+
+    /// Compare a destination that has been in use since the copy: an entry
+    /// newer there than on the source was changed after the copy (every
+    /// entry a pass writes gets the source's mtime), so it is counted, not
+    /// judged; an entry only the destination has is new since. What still
+    /// counts is what the app has no reason to do: content that differs
+    /// under the source's mtime, owners and modes, missing entries.
+    pub fn since_copy(mut self) -> Self {
+        self.since_copy = true;
+        self
     }
 
     fn find(&self, path: &[u8]) -> Option<usize> {
@@ -90,10 +117,7 @@ impl Comparer {
         }
         self.seen[i].hash = true;
         match &s.sha256 {
-            Some(a) if **a != *digest => self.v.differences.push(format!(
-                "differs: {}: content (sha256) differs",
-                display(&s.path)
-            )),
+            Some(a) if **a != *digest => self.seen[i].content_differs = true,
             Some(_) => self.v.hashed += 1,
             None => {}
         }
@@ -105,14 +129,28 @@ impl Comparer {
             return;
         }
         let Some(i) = self.find(&d.path) else {
-            self.v
-                .differences
-                .push(format!("only on destination: {}", display(&d.path)));
+            if self.since_copy {
+                self.v.new_on_destination += 1;
+            } else {
+                self.v
+                    .differences
+                    .push(format!("only on destination: {}", display(&d.path)));
+            }
             return;
         };
         self.seen[i].entry = true;
         let s = &self.src[i];
+        if self.since_copy && d.mtime_ns > s.mtime_ns {
+            self.seen[i].changed_since = true;
+            self.v.changed_on_destination += 1;
+            return;
+        }
         let p = display(&s.path);
+        if self.seen[i].content_differs {
+            self.v
+                .differences
+                .push(format!("differs: {p}: content (sha256) differs"));
+        }
         if s.kind != d.kind {
             self.v.differences.push(format!(
                 "type differs: {p} ({} vs {})",
@@ -124,11 +162,21 @@ impl Comparer {
             self.dst_ino.insert(i, d.ino);
         }
         let mut what = Vec::new();
+        // Owners and modes are the move's own business after the copy (a
+        // permissions fix, an owner map for a container's user) and do not
+        // touch mtimes: since the copy they are counted, not judged.
+        let mut relabelled = false;
         if s.uid != d.uid || s.gid != d.gid {
+            relabelled = true;
             what.push(format!("owner {}:{} vs {}:{}", s.uid, s.gid, d.uid, d.gid));
         }
         if s.kind != b'l' && s.mode != d.mode {
+            relabelled = true;
             what.push(format!("mode {:o} vs {:o}", s.mode, d.mode));
+        }
+        if self.since_copy && relabelled {
+            what.clear();
+            self.v.changed_on_destination += 1;
         }
         if s.kind != b'l' && s.mtime_ns != d.mtime_ns {
             what.push(format!(
@@ -154,19 +202,40 @@ impl Comparer {
         }
     }
 
+    /// Whether the directory holding `path` changed on the destination
+    /// since the copy: removing or renaming an entry updates its parent's
+    /// mtime, so an entry gone from such a directory went since the copy
+    /// (mail read and moved from new/ to cur/, a file a user deleted).
+    fn parent_changed_since(&self, path: &[u8]) -> bool {
+        let parent = match path.iter().rposition(|b| *b == b'/') {
+            Some(i) => &path[..i],
+            None => b"".as_slice(),
+        };
+        self.find(parent)
+            .is_some_and(|i| self.seen[i].changed_since)
+    }
+
     pub fn finish(mut self) -> Verdict {
-        for (s, seen) in self.src.iter().zip(&self.seen) {
+        let gone_since: Vec<bool> = self
+            .src
+            .iter()
+            .zip(&self.seen)
+            .map(|(s, seen)| self.since_copy && !seen.entry && self.parent_changed_since(&s.path))
+            .collect();
+        for ((s, seen), gone) in self.src.iter().zip(&self.seen).zip(gone_since) {
             if s.kind != b'd' {
                 self.v.files += 1;
             }
             if s.kind == b'f' {
                 self.v.bytes += s.size;
             }
-            if !seen.entry {
+            if gone {
+                self.v.changed_on_destination += 1;
+            } else if !seen.entry {
                 self.v
                     .differences
                     .push(format!("missing on destination: {}", display(&s.path)));
-            } else if s.kind == b'f' && s.sha256.is_some() && !seen.hash {
+            } else if s.kind == b'f' && s.sha256.is_some() && !seen.hash && !seen.changed_since {
                 self.v.differences.push(format!(
                     "differs: {}: could not be read on the destination",
                     display(&s.path)
@@ -212,6 +281,76 @@ mod tests {
             target: vec![],
             sha256: Some(Box::new([1; 32])),
         }
+    }
+
+    #[test]
+    fn since_the_copy_only_what_the_app_cannot_explain_counts() {
+        let src = vec![
+            f("kept", 1),
+            f("edited", 2),
+            f("rotted", 3),
+            f("gone", 4),
+            f("chowned", 5),
+        ];
+        let mut c = Comparer::new(src).since_copy();
+        // The app rewrote `edited` (newer, other content) and made `new`;
+        // `rotted` changed content under the source's mtime; `gone` is gone.
+        c.dst_hash(b"kept", &[1; 32]);
+        c.dst_hash(b"edited", &[5; 32]);
+        c.dst_hash(b"rotted", &[6; 32]);
+        c.dst_hash(b"new", &[7; 32]);
+        c.dst_hash(b"chowned", &[1; 32]);
+        c.dst_entry(&f("kept", 10));
+        let mut edited = f("edited", 11);
+        edited.mtime_ns = 99;
+        c.dst_entry(&edited);
+        c.dst_entry(&f("rotted", 12));
+        c.dst_entry(&f("new", 13));
+        let mut chowned = f("kept", 14);
+        chowned.path = b"chowned".to_vec();
+        chowned.uid = 33;
+        c.dst_entry(&chowned);
+        let v = c.finish();
+        assert_eq!(
+            v.differences,
+            vec![
+                "differs: rotted: content (sha256) differs".to_string(),
+                "missing on destination: gone".to_string()
+            ]
+        );
+        assert_eq!((v.changed_on_destination, v.new_on_destination), (2, 1));
+        // Without since_copy the same destination is judged whole.
+        let src = vec![f("edited", 2)];
+        let mut c = Comparer::new(src);
+        c.dst_hash(b"edited", &[5; 32]);
+        c.dst_entry(&edited);
+        let v = c.finish();
+        assert_eq!(v.differences.len(), 2, "{:?}", v.differences);
+    }
+
+    #[test]
+    fn gone_since_the_copy_only_from_a_directory_changed_since() {
+        let dir = |p: &str, mtime_ns: i64| Entry {
+            kind: b'd',
+            sha256: None,
+            mtime_ns,
+            ..f(p, 0)
+        };
+        let src = vec![
+            dir("cur", 7),
+            dir("kept", 7),
+            f("cur/read", 1),
+            f("kept/lost", 2),
+        ];
+        let mut c = Comparer::new(src).since_copy();
+        c.dst_entry(&dir("cur", 50));
+        c.dst_entry(&dir("kept", 7));
+        let v = c.finish();
+        assert_eq!(
+            v.differences,
+            vec!["missing on destination: kept/lost".to_string()]
+        );
+        assert_eq!(v.changed_on_destination, 2, "cur itself and cur/read");
     }
 
     #[test]

@@ -88,6 +88,7 @@ async fn copy_tree(
         },
         final_pass: true,
         verify: true,
+        verify_sent: false,
         streams: 4,
         compress: false,
         relay: false,

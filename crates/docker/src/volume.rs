@@ -275,6 +275,7 @@ pub async fn move_volume(
         },
         final_pass: false,
         verify: false,
+        verify_sent: false,
         streams: m.streams.max(1),
         compress: false,
         relay: false,
@@ -325,6 +326,7 @@ pub async fn move_volume(
     let fin = CopyOptions {
         final_pass: true,
         verify: true,
+        verify_sent: false,
         ..base.clone()
     };
     let res = pass(&fin, progress, "volume").await;

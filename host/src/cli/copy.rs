@@ -29,6 +29,11 @@ pub struct Args {
     /// Afterwards compare both trees, file contents included (sha256).
     #[arg(long)]
     pub verify: bool,
+    /// Afterwards hash only the files this pass sent, on both servers, and
+    /// compare them (a final pass checks its own work without re-reading
+    /// both trees; --verify compares everything).
+    #[arg(long, conflicts_with = "verify")]
+    pub verify_sent: bool,
     /// Parallel tar streams, each over its own ssh connection.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub streams: u16,
@@ -172,6 +177,7 @@ pub fn run(args: Args, g: &Global) -> Result<Value, Failure> {
         dst: parse_location(dst)?,
         final_pass: args.final_pass,
         verify: args.verify,
+        verify_sent: args.verify_sent,
         streams: args.streams as usize,
         compress: args.compress.is_some(),
         relay: args.relay,
@@ -218,6 +224,7 @@ pub fn run(args: Args, g: &Global) -> Result<Value, Failure> {
             if let Some(vd) = verdict {
                 v["verified"] = json!({
                     "identical": vd.identical(),
+                    "scope": if vd.sent_only { "sent" } else { "all" },
                     "files": vd.files,
                     "bytes": vd.bytes,
                     "differences": vd.differences,
@@ -249,7 +256,12 @@ pub fn run(args: Args, g: &Global) -> Result<Value, Failure> {
                     }
                 }
                 if let Some(vd) = verdict {
-                    if vd.identical() {
+                    if vd.identical() && vd.sent_only {
+                        println!(
+                            "copy looks good: the {} files this pass sent are identical on both servers (sha256)",
+                            vd.files
+                        );
+                    } else if vd.identical() {
                         println!(
                             "copy looks good: {} files, {} bytes identical",
                             vd.files, vd.bytes

@@ -72,6 +72,7 @@ fn copy_options(
         },
         final_pass,
         verify: final_pass,
+        verify_sent: false,
         streams,
         compress: false,
         relay: false,

@@ -288,7 +288,7 @@ pub fn assemble(
         Phase::Cutover,
         Where::Both,
         Risk::Reversible,
-        "Copy the final delta, deleting on the destination what the source deleted, and verify the trees are identical".into(),
+        "Copy the final delta, deleting on the destination what the source deleted, and hash what it sent on both servers".into(),
         Action::Copy { final_pass: true },
     ));
     for d in dbs {
@@ -441,6 +441,14 @@ pub fn assemble(
             Action::TestPlan,
         ));
     }
+    steps.push(m(
+        "verify-copy",
+        Phase::Finish,
+        Where::Both,
+        Risk::ReadOnly,
+        "Compare the whole trees (listing and sha256 on each server) now that the app is back up; the final pass checked only what it sent, so reading both trees stays out of the downtime window. What the destination changed since the copy is counted, not compared".into(),
+        Action::VerifyCopy,
+    ));
     steps.extend(fin);
     // Mastodon's migration guide rebuilds the home feeds only because Redis,
     // which holds them, did not travel; when it does, they arrive intact.

@@ -109,6 +109,9 @@ pub enum Action {
     Copy {
         final_pass: bool,
     },
+    /// After the window: both trees compared whole, what the destination
+    /// changed since the copy left out.
+    VerifyCopy,
     StopApp,
     StartApp,
     /// Dump on the source piped into the destination's database.

@@ -1,6 +1,7 @@
 //! The app's tree, server to server, by the copy crate: live pre-syncs
 //! while the app runs, then the final pass (deleting on the destination
-//! what the source deleted) verified identical.
+//! what the source deleted), which hashes what it sent on both servers.
+//! The whole trees are compared after the window (`verify_copy`).
 
 use migrate_remote::Location;
 
@@ -12,7 +13,7 @@ pub struct Copy {
 }
 
 /// The copy this step asks of the copy crate.
-fn options(cx: &Cx, final_pass: bool) -> Result<migrate_copy::CopyOptions, String> {
+pub(super) fn options(cx: &Cx, final_pass: bool) -> Result<migrate_copy::CopyOptions, String> {
     let m = &cx.plan.migration;
     let loc = |host: &str, path: &str| -> Result<Location, String> {
         Ok(Location {
@@ -24,7 +25,8 @@ fn options(cx: &Cx, final_pass: bool) -> Result<migrate_copy::CopyOptions, Strin
         src: loc(&m.source.host, &m.source.root)?,
         dst: loc(&m.destination.host, &m.destination.root)?,
         final_pass,
-        verify: final_pass,
+        verify: false,
+        verify_sent: final_pass,
         streams: 2,
         compress: false,
         relay: false,
@@ -68,7 +70,7 @@ impl StepKind for Copy {
                     .map(|e| format!(" --exclude {e}"))
                     .collect::<String>(),
                 if self.final_pass {
-                    " --final --verify"
+                    " --final --verify-sent"
                 } else {
                     ""
                 }
@@ -154,6 +156,10 @@ impl StepKind for Copy {
                         human_bytes(s.bytes_sent),
                         s.seconds,
                         match &s.verdict {
+                            Some(v) if v.sent_only => format!(
+                                "; the {} files sent are identical on both servers (sha256)",
+                                v.hashed
+                            ),
                             Some(v) => format!(
                                 "; verified identical ({} entries, {} hashed)",
                                 v.files, v.hashed

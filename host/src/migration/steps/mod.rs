@@ -28,6 +28,7 @@ mod redis;
 pub mod redis_state;
 mod secrets;
 mod test_plan;
+mod verify_copy;
 mod volume;
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -244,6 +245,7 @@ pub fn kind(action: &Action) -> Box<dyn StepKind + '_> {
         Action::Copy { final_pass } => Box::new(copy::Copy {
             final_pass: *final_pass,
         }),
+        Action::VerifyCopy => Box::new(verify_copy::VerifyCopy),
         Action::StopApp => Box::new(app::Lifecycle::StopSource),
         Action::StartApp => Box::new(app::Lifecycle::StartDestination),
         Action::StopDestination => Box::new(app::Lifecycle::StopDestination),

@@ -47,8 +47,20 @@ pub struct Copied {
     pub files_sent: u64,
     pub bytes_sent: u64,
     pub copy_seconds: f64,
-    /// Entries compared after the final pass.
+    /// Entries compared after the final pass (for a final pass: the
+    /// files it sent).
     pub verified: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Verified {
+    /// Entries compared, and of those the files compared by content.
+    pub entries: u64,
+    pub hashed: u64,
+    /// Left out: changed on the destination since the copy, or new there.
+    pub changed_since: u64,
+    pub new_since: u64,
+    pub seconds: f64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

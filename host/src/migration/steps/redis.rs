@@ -218,6 +218,7 @@ fn copy_options(cx: &Cx) -> Result<migrate_copy::CopyOptions, String> {
         dst: loc(&m.destination.host, incoming(cx))?,
         final_pass: true,
         verify: true,
+        verify_sent: false,
         streams: 1,
         compress: false,
         relay: false,
