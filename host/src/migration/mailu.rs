@@ -206,9 +206,19 @@ fn dns_steps(plan: &mut Plan) {
                 },
             ),
         ];
-        for (k, s) in after.into_iter().enumerate() {
-            plan.steps.insert(i + 1 + k, s);
-        }
+        let [check, relay, ptr] = after;
+        plan.steps.insert(i + 1, check);
+        // The old server changes once it relays (its queue, its Postfix
+        // override): only after the whole-tree comparison, which reads
+        // the source as the final copy left it.
+        let at = plan
+            .steps
+            .iter()
+            .position(|s| s.id == "verify-copy")
+            .unwrap_or(i + 1)
+            + 1;
+        plan.steps.insert(at, relay);
+        plan.steps.insert(at + 1, ptr);
     }
     plan.steps.push(m(
         "mailu-switch-off",
