@@ -358,3 +358,214 @@ fn nothing_to_find_is_a_clear_error_and_changes_nothing() {
         "no journal is started"
     );
 }
+
+/// The journal directory (in `op`'s home) whose stored plan is for `domain`.
+fn journal_of(op: &Operator, domain: &str) -> Option<std::path::PathBuf> {
+    let dir = op.home.path().join("data/migrate/migrations");
+    std::fs::read_dir(dir).ok()?.flatten().find_map(|e| {
+        let plan = std::fs::read_to_string(e.path().join("plan.json")).ok()?;
+        plan.contains(&format!("\"domain\": \"{domain}\""))
+            .then(|| e.path())
+    })
+}
+
+/// `migrate app --yes --file FILE`, killed (SIGKILL) once the migration
+/// for `domain` has started `step`.
+fn kill_at(op: &Operator, domain: &str, step: &str) {
+    let mut child = op
+        .migrate()
+        .args(["app", "--yes", "--file"])
+        .arg(&op.file)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn migrate");
+    let needle = format!("\"step\":\"{step}\",\"event\":\"start\"");
+    let t = std::time::Instant::now();
+    loop {
+        let text = journal_of(op, domain)
+            .and_then(|d| std::fs::read_to_string(d.join("journal.jsonl")).ok())
+            .unwrap_or_default();
+        if text.contains(&needle) {
+            break;
+        }
+        if let Ok(Some(s)) = child.try_wait() {
+            panic!("migrate exited ({s}) before step {step} started:\n{text}");
+        }
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(600),
+            "step {step} never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().expect("kill");
+    let _ = child.wait();
+}
+
+fn serves(host: &str, i: &Install) -> bool {
+    let addr = if host == "src" {
+        "127.0.0.2"
+    } else {
+        "127.0.0.3"
+    };
+    lab::sh(
+        host,
+        &format!(
+            "curl -sf -o /dev/null -H 'Host: {}' http://{addr}:{}/status.php",
+            i.domain, i.port
+        ),
+    )
+    .status
+    .success()
+}
+
+#[test]
+fn status_list_abort_and_resume_find_the_migration_in_the_journals() {
+    let _lab = lab::enter(module_path!(), Need::Ssh);
+    let _alone = alone();
+    let _php = PhpShim::install();
+    let a = Install::new("resumed");
+    let b = Install::new("aborted");
+    let op = Operator::new();
+    let before_rows = a.rows("src");
+    let before_tree = a.tree("src");
+
+    // Two discovered moves (the file names no layout), each interrupted in
+    // its window: the source stopped, the copy under way.
+    a.file(&op);
+    kill_at(&op, &a.domain, "final-sync");
+    b.file(&op);
+    kill_at(&op, &b.domain, "final-sync");
+    assert!(!serves("src", &b), "the interrupted source is stopped");
+    let id = |i: &Install| {
+        journal_of(&op, &i.domain)
+            .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .expect("a journal")
+    };
+    let (id_a, id_b) = (id(&a), id(&b));
+
+    // No definition at all: the newest (b) is the one shown.
+    let o = op
+        .migrate()
+        .args(["app", "status"])
+        .output()
+        .expect("status");
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(out.starts_with(&format!("Migration {id_b}:")), "{out}");
+    assert!(err.contains(&b.domain), "{err}");
+    assert!(out.contains("RUNNING"), "{out}");
+    // The domain picks the other.
+    let o = op
+        .migrate()
+        .args(["app", "status", "--domain", &a.domain])
+        .output()
+        .expect("status");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with(&format!("Migration {id_a}:")),
+        "{}",
+        stdout(&o)
+    );
+
+    // The list: both, newest first, with their state and journal.
+    let o = op.migrate().args(["app", "list"]).output().expect("list");
+    let out = stdout(&o);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (pa, pb) = (
+        out.find(&id_a).expect("a listed"),
+        out.find(&id_b).expect("b listed"),
+    );
+    assert!(pb < pa, "newest first: {out}");
+    for (i, jid) in [(&a, &id_a), (&b, &id_b)] {
+        assert!(
+            out.contains(&format!(
+                "{jid}  nextcloud {}  {} → {}  running or interrupted",
+                i.domain,
+                lab::src_url(),
+                lab::dst_url()
+            )),
+            "{out}"
+        );
+    }
+    assert!(out.contains("last: final-sync start at "), "{out}");
+
+    // Abort by domain only: b's source serves again, a's stays stopped.
+    let o = op
+        .migrate()
+        .args(["app", "abort", "--domain", &b.domain])
+        .output()
+        .expect("abort");
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!("Migration {id_b} aborted")),
+        "{}",
+        stdout(&o)
+    );
+    assert!(serves("src", &b), "the aborted source serves again");
+    assert!(!serves("src", &a), "the other migration is untouched");
+    let maint = |i: &Install| {
+        ok(
+            "src",
+            &format!(
+                "grep -c \"'maintenance' => true\" {}/config/config.php || true",
+                i.root
+            ),
+        )
+    };
+    assert_eq!(maint(&b).trim(), "0", "maintenance mode off again");
+
+    // Resume by domain only: a finishes from its stored plan.
+    let o = op
+        .migrate()
+        .args(["app", "run", "--resume", "--yes", "--domain", &a.domain])
+        .output()
+        .expect("resume");
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("Resuming migration {id_a}")),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(a.tree("dst"), before_tree, "the files on dst");
+    assert_eq!(a.rows("dst"), before_rows, "the database rows on dst");
+    assert!(serves("dst", &a), "the destination serves the app");
+
+    // An aborted one is not resumed; a domain nobody migrated is named.
+    let o = op
+        .migrate()
+        .args(["app", "--resume", "--yes", "--domain", &b.domain])
+        .output()
+        .expect("resume aborted");
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("was aborted"), "{}", stderr(&o));
+    let o = op
+        .migrate()
+        .args(["app", "--resume", "--domain", "nowhere.discovery.test"])
+        .output()
+        .expect("resume nothing");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "no migration journaled on this machine matches domain nowhere.discovery.test"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    let o = op.migrate().args(["app", "list"]).output().expect("list");
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!("{id_a}  nextcloud {}", a.domain)),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with(&id_a) && l.contains("  done, ")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with(&id_b) && l.contains("  aborted, ")),
+        "{out}"
+    );
+}

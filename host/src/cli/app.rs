@@ -146,6 +146,11 @@ pub struct Args {
     /// A step done by hand (its id, as the run that stopped there named it); repeatable.
     #[arg(long, value_name = "STEP")]
     pub done: Vec<String>,
+    /// Continue a journaled migration from its stored plan: the newest, or
+    /// the one for --domain (and the app, --from, --to when given); no
+    /// layout flags or file needed.
+    #[arg(long)]
+    pub resume: bool,
     /// Run the checks, the preparation and the live pre-syncs, then stop
     /// before the downtime window; each rerun with it copies again what
     /// changed since (shorter each time), a run without it goes on.
@@ -191,74 +196,83 @@ pub fn run_group(grp: Group, g: &Global) -> Result<Value, Failure> {
     }
 }
 
-/// Every journal under the data dir: its app, servers, last event.
+/// Every migration journaled on this machine, newest first: its app,
+/// domain, servers, where it stands and its last event.
 pub fn list(g: &Global) -> Result<Value, Failure> {
-    let root = crate::paths::data_dir().join("migrations");
     let mut rows = Vec::new();
-    let dirs = match std::fs::read_dir(&root) {
-        Ok(d) => d.flatten().collect::<Vec<_>>(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => {
-            return Err(Failure::new(
-                exit::FAILURE,
-                "io",
-                format!("reading {}: {e}", root.display()),
-            ));
-        }
-    };
-    for d in dirs {
-        let id = d.file_name().to_string_lossy().into_owned();
-        let entries = journal::read_entries(&d.path().join("journal.jsonl")).unwrap_or_default();
-        let plan = journal::load_plan(&id).ok().flatten();
-        let last = entries.last();
-        let state = if entries.iter().any(|e| e.event == journal::Event::Aborted) {
-            "aborted"
-        } else {
-            match last.map(|e| &e.event) {
-                None => "planned",
-                Some(journal::Event::Failed) => "failed",
-                Some(journal::Event::Start) => "running or interrupted",
-                Some(_)
-                    if plan.as_ref().is_some_and(|p| {
-                        p.steps
-                            .iter()
-                            .all(|s| journal::state_of(&entries, &s.id) == journal::StepState::Done)
-                    }) =>
-                {
-                    "done"
-                }
-                Some(_) => "in progress",
-            }
-        };
+    for st in journal::stored_all()? {
+        let m = &st.plan.migration;
+        let last = st.entries.last();
         rows.push(json!({
-            "id": id,
-            "app": plan.as_ref().map(|p| p.migration.app.clone()),
-            "from": plan.as_ref().map(|p| p.migration.source.host.clone()),
-            "to": plan.as_ref().map(|p| p.migration.destination.host.clone()),
-            "state": state,
+            "id": st.plan.id,
+            "app": m.app,
+            "domain": m.domain,
+            "from": m.source.host,
+            "to": m.destination.host,
+            "state": st.state(),
+            "steps_done": st.done(),
+            "steps": st.plan.steps.len(),
             "last_step": last.map(|e| e.step.clone()),
-            "last_at_ms": last.map(|e| e.at_ms as u64),
-            "journal": d.path().join("journal.jsonl"),
+            "last_event": last.map(|e| e.event),
+            "last_detail": last.map(|e| e.detail.clone()).filter(|d| !d.is_empty()),
+            "last_at_ms": st.at_ms as u64,
+            "journal": st.dir.join("journal.jsonl"),
         }));
     }
-    rows.sort_by_key(|r| std::cmp::Reverse(r["last_at_ms"].as_u64().unwrap_or(0)));
     if !g.json {
         if rows.is_empty() {
             println!("no migrations journaled on this machine");
         }
         for r in &rows {
+            let s = |k: &str| r[k].as_str().unwrap_or("-").to_string();
             println!(
-                "{}  {}  {} → {}  {}  (last step: {})",
-                r["id"].as_str().unwrap_or(""),
-                r["app"].as_str().unwrap_or("?"),
-                r["from"].as_str().unwrap_or("?"),
-                r["to"].as_str().unwrap_or("?"),
-                r["state"].as_str().unwrap_or(""),
-                r["last_step"].as_str().unwrap_or("-"),
+                "{}  {} {}  {} → {}  {}, {}/{} steps done",
+                s("id"),
+                s("app"),
+                s("domain"),
+                s("from"),
+                s("to"),
+                s("state"),
+                r["steps_done"],
+                r["steps"],
             );
+            let at = journal_time(r["last_at_ms"].as_u64().unwrap_or(0));
+            match (r["last_step"].as_str(), r["last_event"].as_str()) {
+                (Some(step), Some(ev)) => {
+                    let detail = r["last_detail"]
+                        .as_str()
+                        .map(|d| format!(": {d}"))
+                        .unwrap_or_default();
+                    println!("    last: {step} {ev} at {at}{detail}");
+                }
+                _ => println!("    planned at {at}, no step started"),
+            }
+            println!("    journal: {}", s("journal"));
         }
     }
     Ok(json!({ "migrations": rows }))
+}
+
+/// Milliseconds since the epoch as UTC `YYYY-MM-DD HH:MM:SS`.
+fn journal_time(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[derive(Debug, clap::Args)]
@@ -415,9 +429,18 @@ pub fn run(args: Args, g: &Global) -> Result<Value, Failure> {
     if args.imap.from_imap.is_some() && args.def.app.as_deref() == Some("mailu") {
         return super::mailu_from_imap::run(&args.imap, args.def.domain.as_deref(), g);
     }
-    let mut mig = definition(&args.def).map_err(bad_definition)?;
+    // --resume takes the stored plan as it is: its migration is the
+    // definition, so neither flags nor discovery are needed again.
+    let resumed = match args.resume {
+        true => Some(stored(&args.def)?.0),
+        false => None,
+    };
+    let mut mig = match &resumed {
+        Some(p) => p.migration.clone(),
+        None => definition(&args.def).map_err(bad_definition)?,
+    };
     mig.fix_permissions |= args.fix_permissions;
-    let id = mig.id();
+    let id = resumed.as_ref().map_or_else(|| mig.id(), |p| p.id.clone());
     let mut journal = Journal::open(&id)?;
     let stored = journal::load_plan(&id)?;
     if journal.aborted() {
@@ -438,19 +461,20 @@ pub fn run(args: Args, g: &Global) -> Result<Value, Failure> {
     if let Ok(r) = crate::recipe::find(&mig.app, &recipe_dirs()) {
         builder::compose_defaults(&mut implied, &r);
     }
-    let (plan, sides) =
-        match stored.filter(|p| !journal.entries.is_empty() && p.migration == implied) {
-            Some(p) => {
-                eprintln!(
-                    "Resuming migration {id} from its journal ({})",
-                    journal.path().display()
-                );
-                let recipe = crate::recipe::find(&mig.app, &recipe_dirs())?;
-                let mount = recipe.volumes.first().map(|v| v.mount.clone());
-                (p, Arc::new(Sides::connect(&mig, mount)?))
-            }
-            None => make_plan(&mig, g, args.force)?,
-        };
+    let resuming = resumed
+        .or_else(|| stored.filter(|p| !journal.entries.is_empty() && p.migration == implied));
+    let (plan, sides) = match resuming {
+        Some(p) => {
+            eprintln!(
+                "Resuming migration {id} from its journal ({})",
+                journal.path().display()
+            );
+            let recipe = crate::recipe::find(&mig.app, &recipe_dirs())?;
+            let mount = recipe.volumes.first().map(|v| v.mount.clone());
+            (p, Arc::new(Sides::connect(&mig, mount)?))
+        }
+        None => make_plan(&mig, g, args.force)?,
+    };
     if !args.dry_run {
         journal::save_plan(&plan)?;
     } else if !g.json {
@@ -528,7 +552,66 @@ fn dry_run_json(plan: &Plan, sides: &Sides, journal: &Journal) -> Value {
     v
 }
 
+/// No file and no layout flag: the command names a migration only by what
+/// the journals can match (the app, --domain, --from, --to).
+fn by_journal(d: &DefArgs) -> bool {
+    d.file.is_none()
+        && d.src_root.is_none()
+        && d.dst_root.is_none()
+        && d.src_compose.is_none()
+        && d.dst_compose.is_none()
+        && d.volume.is_none()
+}
+
+/// Enough given to work the migration's id out again (discovery fills the
+/// layout): a file, or the app with both servers.
+fn complete(d: &DefArgs) -> bool {
+    d.file.is_some() || (d.app.is_some() && d.from.is_some() && d.to.is_some())
+}
+
+/// The newest journaled migration matching what the command names, said
+/// on stderr so the operator sees which one was taken.
+fn from_journals(d: &DefArgs) -> Result<Option<journal::Stored>, Failure> {
+    if !by_journal(d) {
+        return Ok(None);
+    }
+    let filter = journal::Filter {
+        app: d.app.as_deref(),
+        domain: d.domain.as_deref(),
+        from: d.from.as_deref(),
+        to: d.to.as_deref(),
+    };
+    let found = journal::newest(&filter)?;
+    if let Some(st) = &found {
+        let m = &st.plan.migration;
+        eprintln!(
+            "Migration {} ({} {}, {} → {}; {}), the newest journaled matching {}",
+            st.plan.id,
+            m.app,
+            m.domain,
+            m.source.host,
+            m.destination.host,
+            st.state(),
+            filter.words()
+        );
+    } else if !complete(d) {
+        return Err(Failure::new(
+            exit::BAD_INPUT,
+            "no-migration",
+            format!(
+                "no migration journaled on this machine matches {}; `migrate app list` shows those there are (or name one completely: the app, --from, --to, or --file)",
+                filter.words()
+            ),
+        ));
+    }
+    Ok(found)
+}
+
 fn stored(d: &DefArgs) -> Result<(Plan, Journal), Failure> {
+    if let Some(st) = from_journals(d)? {
+        let journal = Journal::open(&st.plan.id)?;
+        return Ok((st.plan, journal));
+    }
     let mig = definition(d).map_err(bad_definition)?;
     let id = mig.id();
     let plan = journal::load_plan(&id)?.ok_or_else(|| {

@@ -84,6 +84,14 @@ pub fn abort(
                 }
                 did.push(format!("undid on the source: {}", st.title));
             }
+            Action::Toggle { what, undo, .. } => {
+                if !dry_run {
+                    sides
+                        .sh(Side::Source, "restoring what the window disabled", undo)
+                        .map_err(|e| AbortError::Failed(format!("restoring the {what}: {e}")))?;
+                }
+                did.push(format!("restored on the source: {what}"));
+            }
             Action::Redis { .. } => {
                 if !dry_run {
                     sides

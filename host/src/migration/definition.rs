@@ -143,6 +143,10 @@ pub struct Side {
     /// PostgreSQL's peer authentication accepts `psql -U mastodon`).
     #[serde(default)]
     pub service_users: BTreeMap<String, String>,
+    /// The app's systemd unit files on this server (the source's are
+    /// carried to the destination and enabled there before it starts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub units: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

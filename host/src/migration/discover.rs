@@ -3,8 +3,9 @@
 //! directory, a compose project, a Co-op Cloud stack), and the candidates
 //! are read out of what it prints. Choosing among them is `choose`.
 //!
-//! Only Nextcloud is known here so far: its `config/config.php` holding
-//! `instanceid`, and containers whose image names nextcloud.
+//! Nextcloud: its `config/config.php` holding `instanceid`, and containers
+//! with such a config in their /var/www/html volume. Mastodon and
+//! Hometown: discover_mastodon.rs.
 
 use migrate_remote::{Host, HostSpec};
 
@@ -48,6 +49,19 @@ pub struct Database {
     pub name: String,
     pub user: String,
     pub host: String,
+    /// The recipe's name for this database (its `[[databases]]` entry).
+    pub recipe: String,
+}
+
+/// A systemd unit running the app, found by the directory it names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unit {
+    /// `mastodon-web.service`
+    pub name: String,
+    /// Its file on the server.
+    pub path: String,
+    /// The program of its `ExecStart=`.
+    pub exec: Option<String>,
 }
 
 /// One installation of the app found on a server.
@@ -62,6 +76,17 @@ pub struct Candidate {
     /// Every name the app's config accepts (trusted domains and the CLI URL).
     pub names: Vec<String>,
     pub database: Option<Database>,
+    /// The systemd units running the app (stop and start).
+    pub units: Vec<Unit>,
+    /// Who owns the app's directory (the app's system user).
+    pub owner: Option<String>,
+    /// The database user when it is also a system user (PostgreSQL's peer
+    /// authentication: the app's database commands run as it).
+    pub db_system_user: Option<String>,
+    /// Where the app's Redis is (its URL or host:port; no password).
+    pub redis: Option<String>,
+    /// The SMTP relay the app sends its mail through.
+    pub smtp: Option<String>,
 }
 
 impl Candidate {
@@ -74,22 +99,66 @@ impl Candidate {
             ),
             None => "database not named in its config".into(),
         };
-        format!(
+        let mut s = format!(
             "{} ({}), domain {}, {db}",
             self.root,
             self.layout.word(),
             self.domain.as_deref().unwrap_or("unknown")
-        )
+        );
+        if let Some(r) = &self.redis {
+            s.push_str(&format!(", Redis {r}"));
+        }
+        if !self.units.is_empty() {
+            let names: Vec<&str> = self.units.iter().map(|u| u.name.as_str()).collect();
+            s.push_str(&format!(", systemd units {}", names.join(", ")));
+        }
+        s
+    }
+
+    /// The directories of the units' programs that are the app's own
+    /// (rbenv's shims, a bundle in the app user's home): the app's commands
+    /// need them on PATH as its units have them. System directories are on
+    /// PATH already.
+    pub fn tool_dirs(&self) -> Vec<String> {
+        let mut dirs: Vec<String> = Vec::new();
+        for u in &self.units {
+            let Some((dir, _)) = u.exec.as_deref().and_then(|e| e.rsplit_once('/')) else {
+                continue;
+            };
+            let system = ["/usr/", "/bin", "/sbin"]
+                .iter()
+                .any(|p| dir == p.trim_end_matches('/') || dir.starts_with(p));
+            if !dir.is_empty() && !system && !dirs.iter().any(|d| d == dir) {
+                dirs.push(dir.to_string());
+            }
+        }
+        dirs
+    }
+
+    /// `systemctl VERB` of the app's units, in their order.
+    pub fn systemctl(&self, verb: &str) -> Option<String> {
+        (!self.units.is_empty()).then(|| {
+            let names: Vec<String> = self
+                .units
+                .iter()
+                .map(|u| migrate_remote::sh_quote(&u.name))
+                .collect();
+            format!("systemctl {verb} {}", names.join(" "))
+        })
     }
 
     /// How the app is stopped and started, or why that is left to a person.
-    pub fn lifecycle(&self) -> &'static str {
+    pub fn lifecycle(&self) -> String {
         match self.layout {
+            Layout::Plain if !self.units.is_empty() => format!(
+                "stop/start: its systemd units ({}; on the destination after carrying the unit files)",
+                self.systemctl("stop").unwrap_or_default()
+            ),
             Layout::Plain => {
-                "stop/start: by hand (a plain install shares its web server and PHP with other sites, so the plan asks a person; give --src-stop/--src-start/--dst-start to automate)"
+                "stop/start: by hand (no systemd unit names the app's directory, and a plain install shares its web server with other sites, so the plan asks a person; give --src-stop/--src-start/--dst-start to automate)".into()
             }
-            Layout::Compose { .. } => "stop/start: the compose project's services",
-            Layout::Stack { .. } => "stop/start: the stack's services, scaled to zero and back",
+            Layout::Compose { .. } => "stop/start: the compose project's services".into(),
+            Layout::Stack { .. } => "stop/start: the stack's services, scaled to zero and back".into(),
         }
     }
 }
@@ -151,18 +220,24 @@ const CONTAINER_FINDER: &str = r#"if command -v docker >/dev/null 2>&1 && docker
 fi
 "#;
 
-/// The whole look, read-only.
-pub fn script() -> String {
-    format!("set -u\n{PLAIN_FINDER}{CONTAINER_FINDER}")
+/// The whole look for `app`, read-only.
+pub fn script(app: &str) -> String {
+    match app {
+        "mastodon" | "hometown" => format!("set -u\n{}", super::discover_mastodon::script()),
+        _ => format!("set -u\n{PLAIN_FINDER}{CONTAINER_FINDER}"),
+    }
 }
 
-/// Read the finders' output.
-pub fn parse(out: &str) -> Found {
+/// Read the finders' output for `app`.
+pub fn parse(app: &str, out: &str) -> Found {
     let mut found = Found::default();
     let mut current: Option<(Candidate, String)> = None;
     let flush = |c: Option<(Candidate, String)>, found: &mut Found| {
         if let Some((mut cand, keys)) = c {
-            fill(&mut cand, &keys);
+            match app {
+                "mastodon" | "hometown" => super::discover_mastodon::fill(&mut cand, &keys),
+                _ => fill(&mut cand, &keys),
+            }
             // A container of a project already found (several replicas,
             // the cron container) is the same installation.
             if !found
@@ -188,6 +263,17 @@ pub fn parse(out: &str) -> Found {
         {
             keys.push_str(k);
             keys.push('\n');
+        } else if let Some((cand, _)) = current.as_mut() {
+            if let Some(u) = line.strip_prefix("OWNER ") {
+                cand.owner = Some(u.trim().to_string()).filter(|u| !u.is_empty());
+            } else if let Some(u) = line.strip_prefix("SYSUSER ") {
+                cand.db_system_user = Some(u.trim().to_string()).filter(|u| !u.is_empty());
+            } else if let Some(u) = line
+                .strip_prefix("UNIT ")
+                .and_then(super::discover_mastodon::unit)
+            {
+                cand.units.push(u);
+            }
         }
     }
     flush(current, &mut found);
@@ -201,6 +287,11 @@ fn candidate(root: String, layout: Layout) -> Candidate {
         domain: None,
         names: vec![],
         database: None,
+        units: vec![],
+        owner: None,
+        db_system_user: None,
+        redis: None,
+        smtp: None,
     }
 }
 
@@ -209,9 +300,14 @@ fn container(line: &str) -> Option<Candidate> {
     let f: Vec<&str> = line.split('|').collect();
     let get = |i: usize| f.get(i).map(|s| s.trim()).unwrap_or("");
     let (project, dir, stack, volume, mountpoint) = (get(1), get(2), get(3), get(4), get(5));
-    if mountpoint.is_empty() {
-        return None;
-    }
+    // Without a volume mounted at the app's directory (Mastodon's compose
+    // keeps its files in bind mounts of the project's directory) the app is
+    // its project's directory.
+    let root = if mountpoint.is_empty() {
+        dir
+    } else {
+        mountpoint
+    };
     let key = |prefix: &str| {
         (!volume.is_empty()).then(|| {
             volume
@@ -234,7 +330,7 @@ fn container(line: &str) -> Option<Candidate> {
     } else {
         return None;
     };
-    Some(candidate(mountpoint.to_string(), layout))
+    Some(candidate(root.to_string(), layout))
 }
 
 /// The domain and database out of config.php's lines.
@@ -263,6 +359,7 @@ fn fill(c: &mut Candidate, keys: &str) {
             name,
             user: config_get(keys, "dbuser").unwrap_or_default(),
             host: config_get(keys, "dbhost").unwrap_or_default(),
+            recipe: "nextcloud".into(),
         });
     }
 }
@@ -270,7 +367,7 @@ fn fill(c: &mut Candidate, keys: &str) {
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoverError {
     #[error(
-        "discovery finds only nextcloud so far; for {0}, name the app's directory with --src-root (or give a migration file with --file)"
+        "discovery finds nextcloud, mastodon and hometown so far; for {0}, name the app's directory with --src-root (or give a migration file with --file)"
     )]
     Unknown(String),
     #[error("cannot look for the app on {host}: {message}")]
@@ -303,7 +400,7 @@ pub enum DiscoverError {
 
 /// Look for `app` on `host` over ssh (read-only).
 pub fn look(app: &str, host: &str) -> Result<Found, DiscoverError> {
-    if app != "nextcloud" {
+    if !matches!(app, "nextcloud" | "mastodon" | "hometown") {
         return Err(DiscoverError::Unknown(app.to_string()));
     }
     let remote = |e: &dyn std::fmt::Display| DiscoverError::Remote {
@@ -316,10 +413,10 @@ pub fn look(app: &str, host: &str) -> Result<Found, DiscoverError> {
     let out = rt
         .block_on(async {
             let h = Host::connect(&spec).await?;
-            h.sh("looking for the app", &script(), None).await
+            h.sh("looking for the app", &script(app), None).await
         })
         .map_err(|e| remote(&e))?;
-    Ok(parse(&String::from_utf8_lossy(&out)))
+    Ok(parse(app, &String::from_utf8_lossy(&out)))
 }
 
 /// The one candidate to migrate: `pick` (1-based) wins, then the domain
@@ -435,12 +532,61 @@ impl Candidate {
             }
             if let Some(db) = &self.database {
                 side.databases
-                    .entry("nextcloud".into())
+                    .entry(db.recipe.clone())
                     .or_insert_with(|| db.name.clone());
             }
+            if self.layout == Layout::Plain && unset {
+                // The app's commands run as its user (and the database's
+                // as the database user, for peer authentication), with the
+                // app's own tools on PATH, as its units run them.
+                if let Some(o) = &self.owner {
+                    side.service_users
+                        .entry("web".into())
+                        .or_insert_with(|| o.clone());
+                }
+                if let Some(u) = self.db_system_user.as_ref().or(self.owner.as_ref()) {
+                    side.service_users
+                        .entry("db".into())
+                        .or_insert_with(|| u.clone());
+                }
+                if side.path.is_empty() {
+                    side.path = self.tool_dirs();
+                }
+            }
         };
+        let plain = self.layout == Layout::Plain;
+        let src_unset =
+            m.source.root.is_empty() && m.source.compose.is_none() && m.source.stack.is_none();
+        let dst_unset = m.destination.root.is_empty()
+            && m.destination.compose.is_none()
+            && m.destination.stack.is_none();
         fill(&mut m.source);
         fill(&mut m.destination);
+        // Units stop and start the app: on the source (start is what an
+        // abort runs), and on the destination once their files are carried.
+        if plain {
+            if src_unset && !self.units.is_empty() {
+                // The plugin's own stop step asks a person to do what the
+                // units now do.
+                if let Some(step) = super::discover_mastodon::manual_stop_step(&m.app)
+                    && !m.skip_steps.iter().any(|s| s == step)
+                {
+                    m.skip_steps.push(step.to_string());
+                }
+            }
+            if src_unset {
+                m.source.units = self.units.iter().map(|u| u.path.clone()).collect();
+                m.source.stop = m.source.stop.take().or_else(|| self.systemctl("stop"));
+                m.source.start = m.source.start.take().or_else(|| self.systemctl("start"));
+            }
+            if dst_unset {
+                m.destination.start = m
+                    .destination
+                    .start
+                    .take()
+                    .or_else(|| self.systemctl("start"));
+            }
+        }
     }
 }
 
@@ -452,7 +598,7 @@ mod tests {
 
     #[test]
     fn the_finders_output_becomes_candidates() {
-        let f = parse(OUT);
+        let f = parse("nextcloud", OUT);
         assert_eq!(f.looked, ["/srv", "/var/www", "docker containers"]);
         assert_eq!(f.candidates.len(), 4, "{:#?}", f.candidates);
         let a = &f.candidates[0];
@@ -483,28 +629,34 @@ mod tests {
 
     #[test]
     fn choosing_refuses_several_and_takes_a_pick_or_a_domain() {
-        let e = choose("nextcloud", "src", parse(OUT), None, None).unwrap_err();
+        let e = choose("nextcloud", "src", parse("nextcloud", OUT), None, None).unwrap_err();
         let s = e.to_string();
         assert!(
             s.contains("4 nextcloud installations") && s.contains("  2. /var/www/b"),
             "{s}"
         );
-        let c = choose("nextcloud", "src", parse(OUT), None, Some(2)).unwrap();
+        let c = choose("nextcloud", "src", parse("nextcloud", OUT), None, Some(2)).unwrap();
         assert_eq!(c.root, "/var/www/b");
         let c = choose(
             "nextcloud",
             "src",
-            parse(OUT),
+            parse("nextcloud", OUT),
             Some("B2.example.test"),
             None,
         )
         .unwrap();
         assert_eq!(c.root, "/var/www/b");
-        assert!(choose("nextcloud", "src", parse(OUT), None, Some(9)).is_err());
-        assert!(choose("nextcloud", "src", parse(OUT), None, Some(0)).is_err());
-        let e = choose("nextcloud", "src", parse("LOOKED /srv\n"), None, None)
-            .unwrap_err()
-            .to_string();
+        assert!(choose("nextcloud", "src", parse("nextcloud", OUT), None, Some(9)).is_err());
+        assert!(choose("nextcloud", "src", parse("nextcloud", OUT), None, Some(0)).is_err());
+        let e = choose(
+            "nextcloud",
+            "src",
+            parse("nextcloud", "LOOKED /srv\n"),
+            None,
+            None,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             e.contains("looked in /srv") && e.contains("Nothing was changed"),
             "{e}"

@@ -223,6 +223,128 @@ pub fn load_plan(id: &str) -> Result<Option<Plan>, JournalError> {
     }
 }
 
+/// One migration journaled on this machine: its stored plan and events.
+pub struct Stored {
+    pub plan: Plan,
+    pub entries: Vec<Entry>,
+    pub dir: PathBuf,
+    /// When it last changed: its last event, else when its plan was saved.
+    pub at_ms: u128,
+}
+
+impl Stored {
+    /// Where it stands, in a word or two.
+    pub fn state(&self) -> &'static str {
+        if self.entries.iter().any(|e| e.event == Event::Aborted) {
+            return "aborted";
+        }
+        match self.entries.last().map(|e| e.event) {
+            None => "planned",
+            Some(Event::Failed) => "failed",
+            Some(Event::Start) => "running or interrupted",
+            Some(_) if self.done() == self.plan.steps.len() => "done",
+            Some(_) => "in progress",
+        }
+    }
+
+    /// How many of the plan's steps are finished.
+    pub fn done(&self) -> usize {
+        self.plan
+            .steps
+            .iter()
+            .filter(|s| state_of(&self.entries, &s.id) == StepState::Done)
+            .count()
+    }
+
+    /// Neither finished nor aborted: something a rerun would continue.
+    pub fn open(&self) -> bool {
+        !matches!(self.state(), "done" | "aborted")
+    }
+}
+
+/// Every migration with a stored plan under the data dir, newest first.
+/// A directory without a readable plan is skipped (it holds nothing a
+/// command could resume), a journal that is not one is an error.
+pub fn stored_all() -> Result<Vec<Stored>, JournalError> {
+    let root = crate::paths::data_dir().join("migrations");
+    let dirs = match std::fs::read_dir(&root) {
+        Ok(d) => d.flatten().collect::<Vec<_>>(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(io(&root)(e)),
+    };
+    let mut out = Vec::new();
+    for d in dirs {
+        let id = d.file_name().to_string_lossy().into_owned();
+        let Some(plan) = load_plan(&id)? else {
+            continue;
+        };
+        let dir = d.path();
+        let entries = read_entries(&dir.join("journal.jsonl"))?;
+        let saved = std::fs::metadata(plan_path(&id))
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        let at_ms = entries.last().map(|e| e.at_ms).unwrap_or(saved).max(saved);
+        out.push(Stored {
+            plan,
+            entries,
+            dir,
+            at_ms,
+        });
+    }
+    out.sort_by_key(|s| std::cmp::Reverse(s.at_ms));
+    Ok(out)
+}
+
+/// What picks a migration out of the journals; an unset field matches all.
+#[derive(Debug, Default)]
+pub struct Filter<'a> {
+    pub app: Option<&'a str>,
+    pub domain: Option<&'a str>,
+    pub from: Option<&'a str>,
+    pub to: Option<&'a str>,
+}
+
+impl Filter<'_> {
+    pub fn matches(&self, p: &Plan) -> bool {
+        let m = &p.migration;
+        self.app.is_none_or(|a| a == m.app)
+            && self.domain.is_none_or(|d| {
+                d.eq_ignore_ascii_case(&m.domain)
+                    || m.old_domain
+                        .as_deref()
+                        .is_some_and(|o| d.eq_ignore_ascii_case(o))
+            })
+            && self.from.is_none_or(|h| h == m.source.host)
+            && self.to.is_none_or(|h| h == m.destination.host)
+    }
+
+    /// The filter in words, for an error naming what was looked for.
+    pub fn words(&self) -> String {
+        let parts: Vec<String> = [
+            ("app", self.app),
+            ("domain", self.domain),
+            ("from", self.from),
+            ("to", self.to),
+        ]
+        .iter()
+        .filter_map(|(k, v)| v.map(|v| format!("{k} {v}")))
+        .collect();
+        if parts.is_empty() {
+            "any".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+/// The newest stored migration the filter matches.
+pub fn newest(filter: &Filter) -> Result<Option<Stored>, JournalError> {
+    Ok(stored_all()?.into_iter().find(|s| filter.matches(&s.plan)))
+}
+
 /// Where each step stands, for `migrate app-status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

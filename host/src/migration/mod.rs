@@ -3,6 +3,7 @@
 //! step, resumable, with before/after test plans and a final report.
 
 pub mod abort;
+pub mod around;
 pub mod assemble;
 pub mod bridge;
 pub mod builder;
@@ -12,6 +13,7 @@ pub mod config;
 pub mod context;
 pub mod definition;
 pub mod discover;
+pub mod discover_mastodon;
 pub mod dns;
 pub mod journal;
 pub mod layout;

@@ -183,6 +183,26 @@ pub enum Action {
     Manual {
         text: String,
     },
+    /// Files living around the app (systemd units, …) carried to the same
+    /// paths on the destination, then switched on there.
+    Around {
+        what: String,
+        paths: Vec<String>,
+        enable: Option<String>,
+    },
+    /// Switched off on the source for the window (`script`); `undo` is what
+    /// an abort runs to switch it back on.
+    Toggle {
+        what: String,
+        script: String,
+        undo: String,
+    },
+    /// A user's crontab lines naming the app (`needle`), added to the
+    /// same user's crontab on the destination.
+    Crontab {
+        user: String,
+        needle: String,
+    },
     /// The test plan against the destination through the production
     /// hostname, diffed with the baseline.
     TestPlan,

@@ -7,9 +7,11 @@
 //! on its standard input, described in words.
 
 mod app;
+mod around;
 mod backup;
 mod carry;
 mod copy;
+mod crontab;
 mod database;
 pub mod destination_free;
 mod dns;
@@ -28,6 +30,7 @@ mod redis;
 pub mod redis_state;
 mod secrets;
 mod test_plan;
+mod toggle;
 mod verify_copy;
 mod volume;
 
@@ -290,6 +293,17 @@ pub fn kind(action: &Action) -> Box<dyn StepKind + '_> {
         }),
         Action::Http { .. } | Action::Tcp { .. } => Box::new(probe::Probe { action }),
         Action::Manual { text } => Box::new(manual::Manual { text }),
+        Action::Around {
+            what,
+            paths,
+            enable,
+        } => Box::new(around::Around {
+            what,
+            paths,
+            enable: enable.as_deref(),
+        }),
+        Action::Toggle { what, script, .. } => Box::new(toggle::Toggle { what, script }),
+        Action::Crontab { user, needle } => Box::new(crontab::Crontab { user, needle }),
         Action::DnsLower => Box::new(dns::Dns::Lower),
         Action::DnsCutover => Box::new(dns::Dns::Cutover),
         Action::DnsRestore => Box::new(dns::Dns::Restore),
