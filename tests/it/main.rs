@@ -14,6 +14,7 @@ mod app_compose;
 mod app_discourse;
 mod app_discovery;
 mod app_hometown;
+mod app_mailu;
 mod app_mastodon;
 mod app_mastodon_s3;
 mod app_nextcloud;

@@ -151,6 +151,13 @@ pub struct Args {
     /// layout flags or file needed.
     #[arg(long)]
     pub resume: bool,
+    /// Run the checks, the preparation and the live pre-syncs, then stop
+    /// before the downtime window; each rerun with it copies again what
+    /// changed since (shorter each time), a run without it goes on.
+    #[arg(long)]
+    pub pre_sync_only: bool,
+    #[command(flatten)]
+    pub imap: super::mailu_from_imap::ImapArgs,
 }
 
 /// `migrate app`: the verbs of a whole app migration; `app NAME …` with no
@@ -366,6 +373,7 @@ fn definition(d: &DefArgs) -> Result<Migration, String> {
         dns: None,
         tls_ca: None,
         logical: false,
+        mailu: None,
     };
     if let Some(c) = &found {
         c.apply(&mut m);
@@ -419,6 +427,9 @@ pub fn plan(args: PlanArgs, g: &Global) -> Result<Value, Failure> {
 }
 
 pub fn run(args: Args, g: &Global) -> Result<Value, Failure> {
+    if args.imap.from_imap.is_some() && args.def.app.as_deref() == Some("mailu") {
+        return super::mailu_from_imap::run(&args.imap, args.def.domain.as_deref(), g);
+    }
     // --resume takes the stored plan as it is: its migration is the
     // definition, so neither flags nor discovery are needed again.
     let resumed = match args.resume {
@@ -475,6 +486,7 @@ pub fn run(args: Args, g: &Global) -> Result<Value, Failure> {
         dry_run: args.dry_run,
         force: args.force,
         done: args.done.clone(),
+        pre_sync_only: args.pre_sync_only,
     };
     if args.dry_run && g.json {
         return Ok(dry_run_json(&plan, &sides, &journal));
@@ -497,6 +509,12 @@ pub fn run(args: Args, g: &Global) -> Result<Value, Failure> {
     write_reports(&journal);
     let result = report::report_json(&plan, &journal);
     match res {
+        Ok(()) if args.pre_sync_only => {
+            if !g.json {
+                print!("{}", crate::migration::pre_sync::summary(&plan, &journal));
+            }
+            Ok(result)
+        }
         Ok(()) => {
             if !g.json {
                 println!("{}", report::report_markdown(&plan, &journal));

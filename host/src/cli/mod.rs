@@ -20,6 +20,7 @@ pub mod docker;
 pub mod docker_dry_run;
 pub mod examples;
 pub mod mail;
+pub mod mailu_from_imap;
 pub mod plugin;
 pub mod recipe;
 pub mod render;

@@ -144,6 +144,7 @@ pub fn build(
     let answers = bridge::answers(plugin.as_deref(), hop_steps, &ctx)?;
     let mut plan = assemble::assemble(mig, recipe, &dbs, probed, answers, notes);
     super::around::add(&mut plan, sides).map_err(BuildError::Remote)?;
+    super::mailu::extend(&mut plan);
     plan.facts.plugin = plugin.as_deref().map(|p| super::plan::PluginUsed {
         id: p.id.clone(),
         origin: p.origin.clone(),

@@ -49,6 +49,9 @@ pub struct Migration {
     /// file-level copy would do (Discourse: `discourse backup`/`restore`).
     #[serde(default)]
     pub logical: bool,
+    /// Mailu's mail checks (host/src/migration/mailu.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mailu: Option<super::mailu::MailuDef>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -214,6 +214,20 @@ pub enum Action {
     DnsRestore,
     /// A step of a Discourse launcher move (launcher.rs, steps/discourse.rs).
     Discourse(super::launcher::Op),
+    /// Mailu: stop the source's smtp first, its queue flushed and counted.
+    MailuStopSmtp,
+    /// Mailu: IMAP login, SMTP RCPT and DKIM keys checked on the destination.
+    MailuCheck,
+    /// Mailu: MX, SPF, DKIM, DMARC and the mail host on every authoritative server.
+    MailuDns {
+        after: bool,
+    },
+    /// Mailu: the old server relays to the new one while it is the fallback MX.
+    MailuRelay,
+    /// Mailu: when the old server may be switched off.
+    MailuSwitchOff,
+    /// Mailu: messages and bytes per mailbox on both servers, equal.
+    MailuMailboxes,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -343,7 +343,7 @@ pub fn report_json(plan: &Plan, journal: &Journal) -> Value {
     let moved: Vec<Value> = plan
         .steps
         .iter()
-        .filter(|s| matches!(s.action, Action::Copy { .. } | Action::Database { .. } | Action::Redis { .. } | Action::Permissions { .. } | Action::Carry { .. }))
+        .filter(|s| matches!(s.action, Action::Copy { .. } | Action::Database { .. } | Action::Redis { .. } | Action::Permissions { .. } | Action::Carry { .. } | Action::MailuStopSmtp | Action::MailuCheck | Action::MailuDns { .. } | Action::MailuRelay | Action::MailuSwitchOff | Action::MailuMailboxes))
         .map(|s| json!({"step": s.id, "title": s.title, "result": journal.last(&s.id).map(|e| e.detail.clone())}))
         .collect();
     let by_hand: Vec<Value> = plan

@@ -26,6 +26,9 @@ pub struct RunOptions {
     pub force: bool,
     /// Steps a person has done by hand (`--done STEP`).
     pub done: Vec<String>,
+    /// Stop before the downtime window, running the live pre-syncs again
+    /// even when an earlier run finished them (`--pre-sync-only`).
+    pub pre_sync_only: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,7 +110,17 @@ impl<'a> Runner<'a> {
         let say = |line: String| self.sides.progress().println(&line);
         for (i, step) in plan.steps.iter().enumerate() {
             self.show_steps(i);
-            if self.journal.is_done(&step.id) {
+            if self.opts.pre_sync_only && step.phase >= Phase::Cutover {
+                say(format!(
+                    "  stop  before the downtime window (--pre-sync-only); run again without it to go on from [{}] {}",
+                    step.phase.name(),
+                    step.title
+                ));
+                break;
+            }
+            let again = self.opts.pre_sync_only
+                && matches!(step.action, Action::Copy { final_pass: false });
+            if self.journal.is_done(&step.id) && !again {
                 say(format!(
                     "  done  [{}] {} (finished earlier)",
                     step.phase.name(),

@@ -26,12 +26,6 @@ fn dir(id: &str, sub: &str, service: Option<&str>, cache: bool, description: &st
     }
 }
 
-fn compose(side: Side, args: &[&str]) -> Command {
-    let mut argv = vec!["docker", "compose"];
-    argv.extend_from_slice(args);
-    cmd(side, &argv).workdir(ROOT)
-}
-
 /// Whether the destination runs 2024.06 or later, when the operator said
 /// which version it will run.
 fn target_is_2024_or_later(ctx: &Context) -> bool {
@@ -165,15 +159,13 @@ impl Plugin for Mailu {
     }
 
     /// maintain.rst "Migrating an instance": rsync while live, then stop
-    /// Mailu on the old server and rsync once more.
+    /// Mailu on the old server and rsync once more. The host stops and
+    /// starts the compose project itself (its layout knows the directory,
+    /// the project and the compose CLI), and stops `smtp` first, checking
+    /// its queue (host/src/migration/mailu.rs): nothing for the plugin to
+    /// add before the copy.
     fn pre_copy(_ctx: &Context) -> Vec<Step> {
-        vec![step(
-            "mailu-stop-source",
-            Phase::Cutover,
-            Risk::Reversible,
-            "Stop Mailu on the source before the final copy (senders retry while it is down)",
-            exec(compose(Side::Source, &["down"])),
-        )]
+        Vec::new()
     }
 
     fn post_copy(_ctx: &Context) -> Vec<Step> {
@@ -207,17 +199,12 @@ impl Plugin for Mailu {
                 Phase::Cutover,
                 Risk::ReadOnly,
                 "Check the DKIM private keys arrived (regenerating them would break signatures until DNS changes)",
-                exec(cmd(
+                // /dkim is the admin service's mount of the project's dkim/.
+                exec(in_service(
                     Side::Destination,
-                    &["sh", "-c", &format!("ls {ROOT}/dkim/*.key >/dev/null")],
+                    "admin",
+                    &["sh", "-c", "ls /dkim/*.key >/dev/null"],
                 )),
-            ),
-            step(
-                "mailu-start-destination",
-                Phase::Cutover,
-                Risk::Reversible,
-                "Start Mailu on the destination",
-                exec(compose(Side::Destination, &["up", "-d"])),
             ),
         ]
     }
@@ -254,10 +241,7 @@ impl Plugin for Mailu {
                 "mailu-admin-running",
                 "The admin service runs",
                 Side::Destination,
-                exec(compose(
-                    Side::Destination,
-                    &["exec", "-T", "admin", "cat", "/version"],
-                )),
+                exec(in_service(Side::Destination, "admin", &["cat", "/version"])),
             ),
         ];
         if target_is_2024_or_later(ctx) {

@@ -17,6 +17,10 @@ pub mod destination_free;
 mod discourse;
 mod dns;
 mod exec;
+mod mail_checks;
+mod mail_dns;
+mod mail_mailboxes;
+pub mod mail_smtp_first;
 mod manual;
 pub mod object_storage;
 pub mod outcome;
@@ -305,6 +309,12 @@ pub fn kind(action: &Action) -> Box<dyn StepKind + '_> {
         Action::DnsCutover => Box::new(dns::Dns::Cutover),
         Action::DnsRestore => Box::new(dns::Dns::Restore),
         Action::Discourse(op) => Box::new(discourse::Discourse { op }),
+        Action::MailuStopSmtp => Box::new(mail_smtp_first::StopSmtp),
+        Action::MailuCheck => Box::new(mail_checks::MailChecks),
+        Action::MailuDns { after } => Box::new(mail_dns::MailDns { after: *after }),
+        Action::MailuRelay => Box::new(mail_dns::Relay),
+        Action::MailuSwitchOff => Box::new(mail_dns::SwitchOff),
+        Action::MailuMailboxes => Box::new(mail_mailboxes::Mailboxes),
     }
 }
 
