@@ -8,11 +8,11 @@
 
 use std::ops::Deref;
 
+use crate::support;
 use crate::support::cli::{Operator, stderr, stdout};
 use crate::support::dns;
-use crate::support::fixtures::workspace_root;
 use crate::support::http;
-use crate::support::lab::{self, Need, keys, ok, put, sq};
+use crate::support::lab::{self, Need, keys, ok, sq};
 use crate::support::masto_compose::{MastoCompose, Spec};
 use crate::support::nc_compose::NcCompose;
 
@@ -482,141 +482,47 @@ fn mastodon_moves_from_one_compose_project_to_another() {
 /// the app's own MariaDB account (password hash and grants), which the web
 /// front logs in with on dst.
 struct NcMaria {
-    base: String,
-    db: String,
-    project: String,
-    port: u16,
+    nc: support::nc_maria::NcMaria,
     run: Operator,
+}
+
+impl Deref for NcMaria {
+    type Target = support::nc_maria::NcMaria;
+    fn deref(&self) -> &support::nc_maria::NcMaria {
+        &self.nc
+    }
 }
 
 impl NcMaria {
     fn new() -> NcMaria {
         let pid = std::process::id();
-        let base = format!("/srv/test-app-ncm-{pid}");
-        let db = format!("test_app_ncm_{pid}");
-        let project = format!("mtncm{pid}");
-        let port = lab::port();
-        let ex = workspace_root().join("examples/lab-nextcloud");
-        let read = |p: &str| std::fs::read(ex.join(p)).expect("example file");
         let f = NcMaria {
-            base: base.clone(),
-            db: db.clone(),
-            project: project.clone(),
-            port,
+            nc: support::nc_maria::NcMaria::install(
+                &format!("/srv/test-app-ncm-{pid}"),
+                &format!("test_app_ncm_{pid}"),
+                &format!("mtncm{pid}"),
+                DOMAIN,
+            ),
             run: Operator::new(),
         };
-        let compose = format!("{base}/compose");
-        for (h, addr) in [("src", "127.0.0.2"), ("dst", "127.0.0.3")] {
-            put(
-                h,
-                &compose,
-                &[
-                    (
-                        "docker-compose.yml",
-                        &read("compose-mariadb/docker-compose.yml"),
-                        "644",
-                    ),
-                    ("php", &read("php"), "755"),
-                    (
-                        ".env",
-                        format!("NC_LISTEN={addr}:{port}\n").as_bytes(),
-                        "644",
-                    ),
-                ],
-            );
-        }
-        put(
-            "src",
-            &format!("{base}/app"),
-            &[
-                ("status.py", &read("app/status.py"), "755"),
-                ("occ", &read("app/occ"), "755"),
-            ],
-        );
-        ok(
-            "src",
-            &format!("cd {compose} && docker-compose -p {project} up -d db >/dev/null 2>&1"),
-        );
-        let vol = ok(
-            "src",
-            &format!("docker volume inspect -f '{{{{.Mountpoint}}}}' {project}_html"),
-        )
-        .trim()
-        .to_string();
-        lab::install(
-            "src",
-            &format!(
-                "DB_ENGINE=mariadb COMPOSE_DIR={compose} COMPOSE_PROJECT={project} APP_SRC={base}/app APP_DIR=/var/www/html bash -s -- {vol} {db} {DOMAIN}"
-            ),
-            &ex.join("install-source.sh"),
-        );
-        ok(
-            "src",
-            &format!(
-                "cd {compose} && docker-compose -p {project} up -d >/dev/null 2>&1 && for i in $(seq 1 100); do curl -s -o /dev/null http://127.0.0.2:{port}/ && exit 0; sleep 0.1; done; exit 1"
-            ),
-        );
+        let (compose, project, port, db) = (f.compose_dir(), &f.project, f.port, &f.db);
         let side = |host: &str, addr: &str| {
             format!(
                 "host = \"{host}\"\ncompose = \"{compose}\"\nproject = \"{project}\"\nvolume = \"html\"\nhttp = \"{addr}:{port}\"\ndatabases = {{ nextcloud = \"{db}\" }}\n"
             )
         };
         let toml = format!(
-            "app = \"nextcloud\"\ndomain = \"{DOMAIN}\"\nbackup_dir = \"{base}/backup\"\nskip_steps = [\"nextcloud-wait-for-sync-clients\", \"nextcloud-stop-web\"]\n\n[source]\n{}\n[destination]\n{}",
+            "app = \"nextcloud\"\ndomain = \"{DOMAIN}\"\nbackup_dir = \"{b}/backup\"\nskip_steps = [\"nextcloud-wait-for-sync-clients\", \"nextcloud-stop-web\"]\n\n[source]\n{}\n[destination]\n{}",
             side(&lab::src_url(), "127.0.0.2"),
             side(&lab::dst_url(), "127.0.0.3"),
+            b = f.base,
         );
         std::fs::write(&f.run.file, toml).expect("write migration file");
         f
     }
 
-    fn volume(&self, host: &str) -> String {
-        ok(
-            host,
-            &format!(
-                "docker volume inspect -f '{{{{.Mountpoint}}}}' {}_html",
-                self.project
-            ),
-        )
-        .trim()
-        .to_string()
-    }
-
-    /// Per table: row count and a digest of every row, read with the
-    /// server's own client in the db container.
-    fn rows(&self, host: &str) -> String {
-        let sql = "SET SESSION group_concat_max_len = 10000000; \
-            SELECT 'oc_users', count(*), md5(group_concat(concat_ws(',', uid, displayname, password) ORDER BY uid)) FROM oc_users; \
-            SELECT 'oc_storages', count(*), md5(group_concat(concat_ws(',', numeric_id, id) ORDER BY numeric_id)) FROM oc_storages; \
-            SELECT 'oc_filecache', count(*), md5(group_concat(concat_ws(',', fileid, storage, path, size, mtime, etag) ORDER BY fileid)) FROM oc_filecache; \
-            SELECT 'oc_appconfig', count(*), md5(group_concat(concat_ws(',', appid, configkey, configvalue) ORDER BY appid, configkey)) FROM oc_appconfig;";
-        ok(
-            host,
-            &format!(
-                "cd {}/compose && docker-compose -p {} exec -T db mysql -N -B -D {} -e {}",
-                self.base,
-                self.project,
-                self.db,
-                sq(sql)
-            ),
-        )
-    }
-
     fn get(&self, addr: &str, path: &str) -> (u16, String) {
         http::get(addr, self.port, DOMAIN, path)
-    }
-}
-
-impl Drop for NcMaria {
-    fn drop(&mut self) {
-        let script = format!(
-            "cd {b}/compose 2>/dev/null && docker-compose -p {p} down -v -t 1 >/dev/null 2>&1; rm -rf {b}; true",
-            b = self.base,
-            p = self.project
-        );
-        for h in ["src", "dst"] {
-            let _ = lab::sh(h, &script);
-        }
     }
 }
 

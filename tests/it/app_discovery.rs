@@ -5,8 +5,8 @@
 //! looked when there is nothing, changing nothing.
 
 use crate::support::cli::{Operator, stderr, stdout};
-use crate::support::fixtures::workspace_root;
 use crate::support::lab::{self, Need, ok};
+use crate::support::nc_plain::{PhpShim, PlainNc};
 
 /// The tests of this module look at whole servers: each must see only its
 /// own installations.
@@ -19,138 +19,21 @@ fn alone() -> std::sync::MutexGuard<'static, ()> {
 /// The lab has no PHP; the stand-in's occ is Python. While this module
 /// runs, `php` on both servers is the shim (removed afterwards), as it
 /// would be the real PHP on a real server.
-struct PhpShim;
-
-impl PhpShim {
-    fn install() -> PhpShim {
-        for h in ["src", "dst"] {
-            ok(
-                h,
-                "test -e /usr/local/bin/php || { printf '#!/bin/sh\\nexec python3 \"$@\"\\n' > /usr/local/bin/php && chmod 755 /usr/local/bin/php && touch /usr/local/bin/.php-discovery-shim; }",
-            );
-        }
-        PhpShim
-    }
-}
-
-impl Drop for PhpShim {
-    fn drop(&mut self) {
-        for h in ["src", "dst"] {
-            let _ = lab::sh(
-                h,
-                "test -e /usr/local/bin/.php-discovery-shim && rm -f /usr/local/bin/php /usr/local/bin/.php-discovery-shim; true",
-            );
-        }
-    }
+fn php_shim() -> PhpShim {
+    PhpShim::install(".php-discovery-shim")
 }
 
 /// One stand-in Nextcloud under /var/www on src, removed (files, database,
 /// process) from both servers afterwards.
-struct Install {
-    base: String,
-    root: String,
-    db: String,
-    domain: String,
-    port: u16,
-}
+type Install = PlainNc;
 
-impl Install {
-    fn new(tag: &str) -> Install {
-        let pid = std::process::id();
-        let base = format!("/var/www/discovery-{tag}-{pid}");
-        let root = format!("{base}/nextcloud");
-        let db = format!("discovery_{tag}_{pid}");
-        let domain = format!("{tag}.discovery.test");
-        let ex = workspace_root().join("examples/lab-nextcloud");
-        lab::put_tree(&["src", "dst"], &ex, &["app"], &base, "true");
-        lab::install(
-            "src",
-            &format!("bash -s -- {root} {db} {domain}"),
-            &ex.join("install-source.sh"),
-        );
-        let i = Install {
-            base,
-            root,
-            db,
-            domain,
-            port: lab::port(),
-        };
-        ok("src", &i.start_cmd("127.0.0.2"));
-        i
-    }
-
-    fn start_cmd(&self, addr: &str) -> String {
-        let (b, r, p) = (&self.base, &self.root, self.port);
-        format!(
-            "cd {r} && (python3 status.py {addr}:{p} >> {b}/app.log 2>&1 < /dev/null & echo $! > {b}/app.pid) && for i in $(seq 1 100); do curl -s -o /dev/null http://{addr}:{p}/ && exit 0; sleep 0.1; done; exit 1"
-        )
-    }
-
-    /// What the layout cannot tell (addresses, how the stand-in web front
-    /// stops and starts, the 7-minute wait for sync clients left out):
-    /// the file names no root and no database, discovery supplies them.
-    fn file(&self, op: &Operator) {
-        let toml = format!(
-            r#"app = "nextcloud"
-domain = "{domain}"
-backup_dir = "{base}/backup"
-skip_steps = ["nextcloud-wait-for-sync-clients", "nextcloud-stop-web"]
-
-[source]
-host = "{src}"
-http = "127.0.0.2:{port}"
-stop = "kill $(cat {base}/app.pid) && rm -f {base}/app.pid"
-start = {start_src:?}
-
-[destination]
-host = "{dst}"
-http = "127.0.0.3:{port}"
-start = {start_dst:?}
-"#,
-            domain = self.domain,
-            base = self.base,
-            port = self.port,
-            src = lab::src_url(),
-            dst = lab::dst_url(),
-            start_src = self.start_cmd("127.0.0.2"),
-            start_dst = self.start_cmd("127.0.0.3"),
-        );
-        std::fs::write(&op.file, toml).expect("write migration file");
-    }
-
-    fn rows(&self, host: &str) -> String {
-        ok(
-            host,
-            &format!(
-                "cd / && for t in oc_users oc_filecache oc_appconfig; do printf '%s ' $t; runuser -u postgres -- psql -X -Atqd {} -c \"select count(*), md5(string_agg(t::text, ',' order by t::text)) from $t t\"; done",
-                self.db
-            ),
-        )
-    }
-
-    fn tree(&self, host: &str) -> String {
-        ok(
-            host,
-            &format!(
-                "cd {} && find . -type f ! -path ./config/config.php -print0 | sort -z | xargs -0 sha256sum",
-                self.root
-            ),
-        )
-    }
-}
-
-impl Drop for Install {
-    fn drop(&mut self) {
-        let script = format!(
-            "test -f {b}/app.pid && kill $(cat {b}/app.pid) 2>/dev/null; rm -rf {b} {b}.before-* {r}.before-*; cd / && runuser -u postgres -- psql -X -q -c 'DROP DATABASE IF EXISTS \"{d}\"' -c 'DROP DATABASE IF EXISTS \"{d}_before_migrate\"' -c 'DROP ROLE IF EXISTS \"nc_{d}\"' >/dev/null 2>&1; rmdir /var/www 2>/dev/null; true",
-            b = self.base,
-            r = self.root,
-            d = self.db
-        );
-        for h in ["src", "dst"] {
-            let _ = lab::sh(h, &script);
-        }
-    }
+fn install(tag: &str) -> Install {
+    let pid = std::process::id();
+    PlainNc::install(
+        &format!("/var/www/discovery-{tag}-{pid}"),
+        &format!("discovery_{tag}_{pid}"),
+        &format!("{tag}.discovery.test"),
+    )
 }
 
 fn plan(op: &Operator, domain: &str, extra: &[&str]) -> std::process::Output {
@@ -174,8 +57,8 @@ fn plan(op: &Operator, domain: &str, extra: &[&str]) -> std::process::Output {
 fn a_plain_install_is_found_planned_and_moved_without_layout_flags() {
     let _lab = lab::enter(module_path!(), Need::Ssh);
     let _alone = alone();
-    let _php = PhpShim::install();
-    let i = Install::new("plain");
+    let _php = php_shim();
+    let i = install("plain");
     let op = Operator::new();
 
     let o = plan(&op, &i.domain, &[]);
@@ -233,8 +116,8 @@ fn a_plain_install_is_found_planned_and_moved_without_layout_flags() {
 fn two_installs_are_listed_and_refused_until_one_is_picked() {
     let _lab = lab::enter(module_path!(), Need::Ssh);
     let _alone = alone();
-    let one = Install::new("one");
-    let two = Install::new("two");
+    let one = install("one");
+    let two = install("two");
     let op = Operator::new();
     let snapshot = || {
         ok(
@@ -423,9 +306,9 @@ fn serves(host: &str, i: &Install) -> bool {
 fn status_list_abort_and_resume_find_the_migration_in_the_journals() {
     let _lab = lab::enter(module_path!(), Need::Ssh);
     let _alone = alone();
-    let _php = PhpShim::install();
-    let a = Install::new("resumed");
-    let b = Install::new("aborted");
+    let _php = php_shim();
+    let a = install("resumed");
+    let b = install("aborted");
     let op = Operator::new();
     let before_rows = a.rows("src");
     let before_tree = a.tree("src");

@@ -350,6 +350,10 @@ fn mailu_moves_to_another_server_with_every_message_password_and_dkim_key() {
         &format!("sha256sum {}/dkim/{DOMAIN}.dkim.key", f.root),
     );
 
+    // A move killed in its first live copy: the pre-syncs below resume it.
+    f.run.kill_at("pre-sync");
+    assert_eq!(f.services("dst"), "", "dst started during a pre-sync");
+
     // Two live pre-syncs while mail keeps arriving at the old server.
     for pass in ["first", "second"] {
         let sender = f.deliver(pass, 8);
@@ -524,7 +528,9 @@ fn mailu_mx_moves_on_every_authoritative_server_and_the_old_server_relays_meanwh
     std::fs::write(&f.run.file, toml).expect("migration file");
     finished(f.deliver("before", 4));
 
-    // Killed while the old server becomes the fallback relay, then rerun.
+    // Killed while the TTLs are lowered, again while the old server
+    // becomes the fallback relay, then rerun.
+    f.run.kill_at("dns-lower");
     f.run.kill_at("mailu-fallback-relay");
     let o = f.run.app(&[]);
     let report = stdout(&o);

@@ -6,125 +6,43 @@
 //! becomes a swarm manager for the test (and leaves the swarm after, if it
 //! was not one before).
 
+use std::ops::Deref;
 use std::process::Output;
 
 use crate::support::cli::{Operator, stderr, stdout};
-use crate::support::fixtures::workspace_root;
 use crate::support::http;
-use crate::support::lab::{self, Need, keys, ok, put};
+use crate::support::lab::{self, Need, keys, ok};
+use crate::support::nc_maria::ROWS_SQL;
+use crate::support::nc_stack::NcStack;
 
 const DOMAIN: &str = "cloud.example.test";
 
-/// Leaves the swarms this test joined, and removes everything it made.
+/// The stack on src and the migration file moving it to the same stack on
+/// dst, which migrate deploys once the secret is carried over.
 struct Stack {
-    name: String,
-    base: String,
-    db: String,
-    port: u16,
-    joined: Vec<&'static str>,
+    nc: NcStack,
     op: Operator,
 }
 
-impl Drop for Stack {
-    fn drop(&mut self) {
-        let s = &self.name;
-        for h in ["src", "dst"] {
-            let _ = lab::sh(
-                h,
-                &format!(
-                    "docker stack rm {s} >/dev/null 2>&1; for i in $(seq 60); do [ -z \"$(docker ps -aq -f label=com.docker.stack.namespace={s})\" ] && break; sleep 0.5; done; \
-                     docker secret rm {s}_db_password_v1 >/dev/null 2>&1; docker volume rm {s}_db {s}_html {s}_mysqlrun >/dev/null 2>&1; rm -rf {b}; true",
-                    b = self.base
-                ),
-            );
-        }
-        for h in &self.joined {
-            let _ = lab::sh(h, "docker swarm leave --force >/dev/null 2>&1; true");
-        }
+impl Deref for Stack {
+    type Target = NcStack;
+    fn deref(&self) -> &NcStack {
+        &self.nc
     }
 }
 
 impl Stack {
     fn new() -> Stack {
         let pid = std::process::id();
-        let mut st = Stack {
-            name: format!("mtstk{pid}"),
-            base: format!("/srv/test-app-stack-{pid}"),
-            db: format!("ncs{pid}"),
-            port: lab::port(),
-            joined: vec![],
+        let st = Stack {
+            nc: NcStack::install(
+                &format!("mtstk{pid}"),
+                &format!("/srv/test-app-stack-{pid}"),
+                &format!("ncs{pid}"),
+                DOMAIN,
+            ),
             op: Operator::new(),
         };
-        for (h, addr) in [("src", "127.0.0.2"), ("dst", "127.0.0.3")] {
-            let state = ok(h, "docker info -f '{{.Swarm.LocalNodeState}}'");
-            if state.trim() != "active" {
-                ok(
-                    h,
-                    &format!(
-                        "docker swarm init --advertise-addr {addr} --listen-addr {addr}:2377 >/dev/null"
-                    ),
-                );
-                st.joined.push(h);
-            }
-        }
-        let ex = workspace_root().join("examples/lab-nextcloud");
-        let read = |p: &str| std::fs::read(ex.join(p)).expect("example file");
-        let dir = format!("{}/stack", st.base);
-        for h in ["src", "dst"] {
-            put(
-                h,
-                &dir,
-                &[
-                    ("compose.yml", &read("stack/compose.yml"), "644"),
-                    ("php", &read("php"), "755"),
-                ],
-            );
-        }
-        put(
-            "src",
-            &format!("{}/app", st.base),
-            &[
-                ("status.py", &read("app/status.py"), "755"),
-                ("occ", &read("app/occ"), "755"),
-            ],
-        );
-        // The source: abra's secret, the deployed stack, then the app's
-        // files and database in it.
-        let password = format!("pw-{pid}-secret");
-        ok(
-            "src",
-            &format!(
-                "printf %s {password} | docker secret create {s}_db_password_v1 - >/dev/null && {deploy}",
-                s = st.name,
-                deploy = st.deploy("127.0.0.2")
-            ),
-        );
-        let vol = ok(
-            "src",
-            &format!(
-                "for i in $(seq 120); do docker volume inspect {s}_html >/dev/null 2>&1 && break; sleep 0.5; done; docker volume inspect -f '{{{{.Mountpoint}}}}' {s}_html",
-                s = st.name
-            ),
-        )
-        .trim()
-        .to_string();
-        lab::install(
-            "src",
-            &format!(
-                "STACK={s} DB_ENGINE=mariadb DB_PASSWORD={password} APP_SRC={b}/app APP_DIR=/var/www/html bash -s -- {vol} {db} {DOMAIN}",
-                s = st.name,
-                b = st.base,
-                db = st.db
-            ),
-            &ex.join("install-source.sh"),
-        );
-        ok(
-            "src",
-            &format!(
-                "for i in $(seq 1 240); do curl -s -o /dev/null -H 'Host: {DOMAIN}' http://127.0.0.2:{p}/status.php && exit 0; sleep 0.5; done; exit 1",
-                p = st.port
-            ),
-        );
         let side = |host: &str, addr: &str, extra: &str| {
             format!(
                 "host = \"{host}\"\nstack = \"{s}\"\nvolume = \"html\"\nhttp = \"{addr}:{p}\"\ndatabases = {{ nextcloud = \"{db}\" }}\n{extra}",
@@ -145,17 +63,6 @@ impl Stack {
         );
         std::fs::write(&st.op.file, toml).expect("write migration file");
         st
-    }
-
-    /// What abra would run: the stack file with the app's settings.
-    fn deploy(&self, addr: &str) -> String {
-        format!(
-            "cd {b}/stack && STACK_NAME={s} STACK_DIR={b}/stack NC_DB={db} NC_DB_USER=nc_{db} NC_LISTEN={addr}:{p} docker stack deploy -c compose.yml {s} >/dev/null",
-            b = self.base,
-            s = self.name,
-            db = self.db,
-            p = self.port
-        )
     }
 
     fn migrate(&self) -> std::process::Command {
@@ -190,16 +97,13 @@ impl Stack {
 
     /// Row counts and digests, read in the stack's db container.
     fn rows(&self, host: &str) -> String {
-        let sql = "SET SESSION group_concat_max_len = 10000000; \
-            SELECT 'oc_users', count(*), md5(group_concat(concat_ws(',', uid, displayname, password) ORDER BY uid)) FROM oc_users; \
-            SELECT 'oc_filecache', count(*), md5(group_concat(concat_ws(',', fileid, storage, path, size, mtime, etag) ORDER BY fileid)) FROM oc_filecache;";
         ok(
             host,
             &format!(
                 "docker exec $(docker ps -q -f label=com.docker.swarm.service.name={}_db | head -n 1) mysql -N -B -D {} -e {}",
                 self.name,
                 self.db,
-                lab::sq(sql)
+                lab::sq(ROWS_SQL)
             ),
         )
     }
@@ -344,11 +248,11 @@ fn nextcloud_moves_between_co_op_cloud_stacks_with_its_secret() {
     assert!(report.contains("VERDICT: PASS"), "{report}");
     let journal = std::fs::read_to_string(st.op.journal()).expect("journal");
     assert!(
-        !journal.contains(&format!("pw-{}-secret", std::process::id())),
+        !journal.contains(&st.password),
         "the secret's value reached the journal"
     );
     assert!(
-        !report.contains(&format!("pw-{}-secret", std::process::id())),
+        !report.contains(&st.password),
         "the secret's value reached the report"
     );
     assert_eq!((keys("src"), keys("dst")), keys_before);

@@ -7,69 +7,42 @@
 //! `openssl s_client` against dst's address, not by the tool's report.
 //! Unrelated cron files stay where they are.
 
+use std::ops::Deref;
 use std::process::Command;
 
 use crate::support::cli::{Operator, stderr, stdout};
-use crate::support::fixtures::{Ca, workspace_root};
+use crate::support::fixtures::Ca;
 use crate::support::lab::{self, Need, ok, put};
+use crate::support::nc_plain::{PhpShim, PlainNc};
 
-/// The lab has no PHP; the stand-in's occ is Python (see app_discovery).
-struct PhpShim;
-
-impl PhpShim {
-    fn install() -> PhpShim {
-        for h in ["src", "dst"] {
-            ok(
-                h,
-                "test -e /usr/local/bin/php || { printf '#!/bin/sh\\nexec python3 \"$@\"\\n' > /usr/local/bin/php && chmod 755 /usr/local/bin/php && touch /usr/local/bin/.php-around-shim; }",
-            );
-        }
-        PhpShim
-    }
-}
-
-impl Drop for PhpShim {
-    fn drop(&mut self) {
-        for h in ["src", "dst"] {
-            let _ = lab::sh(
-                h,
-                "test -e /usr/local/bin/.php-around-shim && rm -f /usr/local/bin/php /usr/local/bin/.php-around-shim; true",
-            );
-        }
-    }
-}
-
+/// The stand-in Nextcloud (support::nc_plain) with a cron file naming its
+/// directory and an unrelated one; their files and certbot's entries for
+/// the domain are removed from both servers afterwards.
 struct Install {
-    base: String,
-    root: String,
-    db: String,
-    domain: String,
-    port: u16,
+    nc: PlainNc,
     cron: String,
     other: String,
+}
+
+impl Deref for Install {
+    type Target = PlainNc;
+    fn deref(&self) -> &PlainNc {
+        &self.nc
+    }
 }
 
 impl Install {
     fn new() -> Install {
         let pid = std::process::id();
-        let base = format!("/var/www/around-{pid}");
         let i = Install {
-            root: format!("{base}/nextcloud"),
-            base,
-            db: format!("around_{pid}"),
-            domain: format!("a{pid}.around.test"),
-            port: lab::port(),
+            nc: PlainNc::install(
+                &format!("/var/www/around-{pid}"),
+                &format!("around_{pid}"),
+                &format!("a{pid}.around.test"),
+            ),
             cron: format!("/etc/cron.d/around-nextcloud-{pid}"),
             other: format!("/etc/cron.d/around-other-{pid}"),
         };
-        let ex = workspace_root().join("examples/lab-nextcloud");
-        lab::put_tree(&["src", "dst"], &ex, &["app"], &i.base, "true");
-        lab::install(
-            "src",
-            &format!("bash -s -- {} {} {}", i.root, i.db, i.domain),
-            &ex.join("install-source.sh"),
-        );
-        ok("src", &i.start_cmd("127.0.0.2"));
         ok(
             "src",
             &format!(
@@ -80,42 +53,6 @@ impl Install {
             ),
         );
         i
-    }
-
-    fn start_cmd(&self, addr: &str) -> String {
-        let (b, r, p) = (&self.base, &self.root, self.port);
-        format!(
-            "cd {r} && (python3 status.py {addr}:{p} >> {b}/app.log 2>&1 < /dev/null & echo $! > {b}/app.pid) && for i in $(seq 1 100); do curl -s -o /dev/null http://{addr}:{p}/ && exit 0; sleep 0.1; done; exit 1"
-        )
-    }
-
-    fn file(&self, op: &Operator) {
-        let toml = format!(
-            r#"app = "nextcloud"
-domain = "{domain}"
-backup_dir = "{base}/backup"
-skip_steps = ["nextcloud-wait-for-sync-clients", "nextcloud-stop-web"]
-
-[source]
-host = "{src}"
-http = "127.0.0.2:{port}"
-stop = "kill $(cat {base}/app.pid) && rm -f {base}/app.pid"
-start = {start_src:?}
-
-[destination]
-host = "{dst}"
-http = "127.0.0.3:{port}"
-start = {start_dst:?}
-"#,
-            domain = self.domain,
-            base = self.base,
-            port = self.port,
-            src = lab::src_url(),
-            dst = lab::dst_url(),
-            start_src = self.start_cmd("127.0.0.2"),
-            start_dst = self.start_cmd("127.0.0.3"),
-        );
-        std::fs::write(&op.file, toml).expect("write migration file");
     }
 
     /// certbot's layout for the domain on src, from a lab CA's leaf.
@@ -162,13 +99,11 @@ start = {start_dst:?}
 impl Drop for Install {
     fn drop(&mut self) {
         let script = format!(
-            "test -f {b}/app.pid && kill $(cat {b}/app.pid) 2>/dev/null; test -f {b}/tls.pid && kill $(cat {b}/tls.pid) 2>/dev/null; rm -rf {b} {b}.before-* {r}.before-* {c} {o} /etc/letsencrypt/live/{d} /etc/letsencrypt/archive/{d} /etc/letsencrypt/renewal/{d}.conf; rmdir /etc/letsencrypt/live /etc/letsencrypt/archive /etc/letsencrypt/renewal /etc/letsencrypt 2>/dev/null; cd / && runuser -u postgres -- psql -X -q -c 'DROP DATABASE IF EXISTS \"{db}\"' -c 'DROP DATABASE IF EXISTS \"{db}_before_migrate\"' -c 'DROP ROLE IF EXISTS \"nc_{db}\"' >/dev/null 2>&1; rmdir /var/www 2>/dev/null; true",
+            "test -f {b}/tls.pid && kill $(cat {b}/tls.pid) 2>/dev/null; rm -f {c} {o}; rm -rf /etc/letsencrypt/live/{d} /etc/letsencrypt/archive/{d} /etc/letsencrypt/renewal/{d}.conf; rmdir /etc/letsencrypt/live /etc/letsencrypt/archive /etc/letsencrypt/renewal /etc/letsencrypt 2>/dev/null; true",
             b = self.base,
-            r = self.root,
             c = self.cron,
             o = self.other,
             d = self.domain,
-            db = self.db
         );
         for h in ["src", "dst"] {
             let _ = lab::sh(h, &script);
@@ -184,7 +119,7 @@ fn journal_dir(op: &Operator) -> std::path::PathBuf {
 #[test]
 fn cron_and_certificates_move_with_the_app() {
     let _lab = lab::enter(module_path!(), Need::Ssh);
-    let _php = PhpShim::install();
+    let _php = PhpShim::install(".php-around-shim");
     let i = Install::new();
     let certs_dir = tempfile::tempdir().expect("tempdir");
     let ca = Ca::new(certs_dir.path(), "around lab CA");

@@ -12,6 +12,11 @@
 //!   and the migration file moving it (Mastodon and Hometown tests).
 //! - `nc_compose`: the Nextcloud stand-in plainly on src, an unstarted
 //!   compose project on dst, and the migration file between them.
+//! - `nc_maria`: the Nextcloud stand-in with MariaDB as a compose project
+//!   on src, the project unstarted on dst; the rows query for MariaDB.
+//! - `nc_stack`: the Nextcloud stand-in as a Co-op Cloud stack on src.
+//! - `nc_plain`: the Nextcloud stand-in plainly under /var/www on src, for
+//!   discovery, and the `php` shim.
 //! - `progress`: counters and task lines read from captured progress
 //!   output; a tree of known size on src.
 //! - `tmux`: a terminal of the test's own, for bars and prompts.
@@ -25,5 +30,8 @@ pub mod lab;
 pub mod mail;
 pub mod masto_compose;
 pub mod nc_compose;
+pub mod nc_maria;
+pub mod nc_plain;
+pub mod nc_stack;
 pub mod progress;
 pub mod tmux;

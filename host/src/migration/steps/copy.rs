@@ -86,51 +86,7 @@ impl StepKind for Copy {
         } else {
             "copy (pre-sync)"
         };
-        let mut shown = migrate_copy::report::Shown::new(x.cx.sides.progress(), task);
-        let mut on_progress = |p: &migrate_copy::Progress| shown.on(p);
-        // A copy left running by a killed run finishes on the server; wait for it.
-        let mut tries = 0;
-        let mut auth_retries = 0;
-        let mut link_retries = 0;
-        let outcome = loop {
-            match x
-                .cx
-                .sides
-                .rt
-                .block_on(migrate_copy::run(&opts, &mut on_progress))
-            {
-                Err(migrate_copy::CopyError::AlreadyRunning { .. }) if tries < 120 => {
-                    tries += 1;
-                    std::thread::sleep(std::time::Duration::from_secs(1));
-                }
-                // A dropped server-to-server link: the copy resumes from
-                // what fully arrived, so an unattended run tries again a
-                // few times.
-                Err(migrate_copy::CopyError::Interrupted { detail }) if link_retries < 3 => {
-                    link_retries += 1;
-                    eprintln!(
-                        "        the copy was interrupted ({}); resuming ({link_retries}/3)",
-                        detail.lines().next().unwrap_or("")
-                    );
-                    std::thread::sleep(std::time::Duration::from_secs(2));
-                }
-                // Back-to-back passes of one copy job: the previous pass's
-                // temporary key removal can race the next pass's key (seen
-                // in the lab as the destination refusing the source's
-                // login). The pass is safe to repeat.
-                Err(migrate_copy::CopyError::Remote(
-                    migrate_remote::RemoteError::AuthRefused { .. },
-                )) if auth_retries < 3 => {
-                    auth_retries += 1;
-                    tracing::warn!(
-                        "the destination refused the source's temporary key; retrying the pass"
-                    );
-                    std::thread::sleep(std::time::Duration::from_secs(2));
-                }
-                other => break other,
-            }
-        };
-        shown.end();
+        let outcome = run_with_retries(&x.cx, &opts, task);
         match outcome.map_err(|e| e.to_string())? {
             migrate_copy::Outcome::Detached { job_id, .. } => Err(format!(
                 "the copy {job_id} detached unexpectedly; rerun to resume it"
@@ -177,4 +133,61 @@ impl StepKind for Copy {
             }
         }
     }
+}
+
+/// One copy pass with its progress shown under `task`, retried where a
+/// rerun is safe: a pass left running by a killed run (it finishes on the
+/// server), a dropped server-to-server link (the copy resumes from what
+/// fully arrived), and the destination refusing the source's temporary key
+/// while a previous pass's removal races the next one's.
+pub(super) fn run_with_retries(
+    cx: &Cx,
+    opts: &migrate_copy::CopyOptions,
+    task: &str,
+) -> Result<migrate_copy::Outcome, migrate_copy::CopyError> {
+    let mut shown = migrate_copy::report::Shown::new(cx.sides.progress(), task);
+    let mut on_progress = |p: &migrate_copy::Progress| shown.on(p);
+    // A copy left running by a killed run finishes on the server; wait for it.
+    let mut tries = 0;
+    let mut auth_retries = 0;
+    let mut link_retries = 0;
+    let outcome = loop {
+        match cx
+            .sides
+            .rt
+            .block_on(migrate_copy::run(opts, &mut on_progress))
+        {
+            Err(migrate_copy::CopyError::AlreadyRunning { .. }) if tries < 120 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
+            // A dropped server-to-server link: the copy resumes from
+            // what fully arrived, so an unattended run tries again a
+            // few times.
+            Err(migrate_copy::CopyError::Interrupted { detail }) if link_retries < 3 => {
+                link_retries += 1;
+                eprintln!(
+                    "        the copy was interrupted ({}); resuming ({link_retries}/3)",
+                    detail.lines().next().unwrap_or("")
+                );
+                std::thread::sleep(std::time::Duration::from_secs(2));
+            }
+            // Back-to-back passes of one copy job: the previous pass's
+            // temporary key removal can race the next pass's key (seen
+            // in the lab as the destination refusing the source's
+            // login). The pass is safe to repeat.
+            Err(migrate_copy::CopyError::Remote(migrate_remote::RemoteError::AuthRefused {
+                ..
+            })) if auth_retries < 3 => {
+                auth_retries += 1;
+                tracing::warn!(
+                    "the destination refused the source's temporary key; retrying the pass"
+                );
+                std::thread::sleep(std::time::Duration::from_secs(2));
+            }
+            other => break other,
+        }
+    };
+    shown.end();
+    outcome
 }

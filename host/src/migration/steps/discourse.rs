@@ -320,30 +320,7 @@ fn copy_backup(x: &mut Exec) -> Result<Outcome, String> {
         delete_without_backup: false,
         exclude: vec![],
     };
-    let mut shown = migrate_copy::report::Shown::new(x.cx.sides.progress(), "copy (backup)");
-    let mut on_progress = |p: &migrate_copy::Progress| shown.on(p);
-    let mut tries = 0;
-    let res = loop {
-        match x
-            .cx
-            .sides
-            .rt
-            .block_on(migrate_copy::run(&opts, &mut on_progress))
-        {
-            // A copy left running by a killed run finishes on the server.
-            Err(migrate_copy::CopyError::AlreadyRunning { .. }) if tries < 120 => {
-                tries += 1;
-                std::thread::sleep(std::time::Duration::from_secs(1));
-            }
-            Err(migrate_copy::CopyError::Interrupted { .. }) if tries < 3 => {
-                tries += 1;
-                std::thread::sleep(std::time::Duration::from_secs(2));
-            }
-            other => break other,
-        }
-    };
-    shown.end();
-    res.map_err(|e| e.to_string())?;
+    super::copy::run_with_retries(&x.cx, &opts, "copy (backup)").map_err(|e| e.to_string())?;
     let stdin = format!("{file}\n");
     let a = x.run_with(
         "sum-source",
