@@ -447,21 +447,26 @@ fn compose_app_database_piped_into_fresh_container_with_equal_row_counts() {
         "CREATE TABLE keep(x int); INSERT INTO keep VALUES (1), (2);",
     );
     let broken = format!("/srv/test-docker-{}/broken.sql.gz", std::process::id());
-    let o = mig(&[
-        "docker",
-        "db",
-        "src",
-        "dst",
-        "--engine",
-        "postgres",
-        "--dump-file",
-        &broken,
-        "--to-container",
-        &ddb,
-        "--to-db",
-        "half",
-        "--force",
-    ]);
+    // A dump file on src loaded into a database of dst's container.
+    let load = |file: &str, db: &str, extra: &[&str]| {
+        let mut args = vec![
+            "docker",
+            "db",
+            "src",
+            "dst",
+            "--engine",
+            "postgres",
+            "--dump-file",
+            file,
+            "--to-container",
+            &ddb,
+            "--to-db",
+            db,
+        ];
+        args.extend_from_slice(extra);
+        mig(&args)
+    };
+    let o = load(&broken, "half", &["--force"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).contains("the dump failed") && stderr(&o).contains("as it was before"),
@@ -485,20 +490,7 @@ fn compose_app_database_piped_into_fresh_container_with_equal_row_counts() {
 
     // The whole compressed file loads, and its rows are counted from the file.
     let good = format!("/srv/test-docker-{}/app.sql.gz", std::process::id());
-    let o = mig(&[
-        "docker",
-        "db",
-        "src",
-        "dst",
-        "--engine",
-        "postgres",
-        "--dump-file",
-        &good,
-        "--to-container",
-        &ddb,
-        "--to-db",
-        "fromfile",
-    ]);
+    let o = load(&good, "fromfile", &[]);
     assert_eq!(o.status.code(), Some(0));
     assert!(stdout(&o).contains("public.posts: 20000"), "{}", stdout(&o));
     assert_eq!(psql("dst", &ddb, "fromfile", counts), a);
@@ -512,20 +504,7 @@ fn compose_app_database_piped_into_fresh_container_with_equal_row_counts() {
             "printf 'SET search_path = public, pg_catalog;\\nCREATE TABLE bare (id integer);\\nCOPY bare (id) FROM stdin;\\n1\\n2\\n3\\n\\\\.\\n' > {bare}"
         ),
     );
-    let o = mig(&[
-        "docker",
-        "db",
-        "src",
-        "dst",
-        "--engine",
-        "postgres",
-        "--dump-file",
-        &bare,
-        "--to-container",
-        &ddb,
-        "--to-db",
-        "handmade",
-    ]);
+    let o = load(&bare, "handmade", &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(
         psql("dst", &ddb, "handmade", "SELECT count(*) FROM public.bare;"),
