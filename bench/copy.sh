@@ -10,6 +10,8 @@
 #   DISK=ram FILES=100000 bash bench/copy.sh       # the steady disk (bench/ramdisk.sh)
 #   bash bench/copy.sh                              # 20,000 files (about 420 MB), 3 rounds
 #   ROUNDS=5 STREAMS=4 MIGRATE=target/release/migrate bash bench/copy.sh
+# STREAMS=auto (the default) lets migrate choose; its choice per step is in
+# the results file.
 #   SPREAD=5 DISK=ram bash bench/copy.sh            # first, 5 tar|ssh|tar runs: the disk's own spread
 #   DISK=dio bash bench/copy.sh                     # the servers' loop disks in direct I/O
 #
@@ -31,7 +33,7 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 FILES=${FILES:-20000}
-STREAMS=${STREAMS:-4}
+STREAMS=${STREAMS:-auto}
 ROUNDS=${ROUNDS:-${RUNS:-3}}
 SPREAD=${SPREAD:-0}
 DISK=${DISK:-buffered}
@@ -100,7 +102,14 @@ drop() { sh -c "$DROP"; }
 # time CMD...: seconds on stdout, command output to stderr
 t() { local a b; drop; a=$(date +%s.%N); "$@" >&2; b=$(date +%s.%N); echo "$b - $a" | bc; }
 # LOG=file keeps migrate's phase timings (RUST_LOG=info) of every run.
-mig() { RUST_LOG=${RUST_LOG:-migrate_copy=info} /usr/bin/time -a -o "$STATE/rss" -f "${STEP:-mig} %M" "$MIGRATE" copy "src:$DS" "dst:$DS" --streams "$STREAMS" "$@" 2>>"${LOG:-/dev/stderr}" && ssh dst sync; }
+mig() {
+  local sflag=() rc=0
+  [[ $STREAMS == auto ]] || sflag=(--streams "$STREAMS")
+  RUST_LOG=${RUST_LOG:-migrate_copy=info} /usr/bin/time -a -o "$STATE/rss" -f "${STEP:-mig} %M" "$MIGRATE" copy "src:$DS" "dst:$DS" "${sflag[@]}" "$@" 2>"$STATE/last.err" || rc=$?
+  cat "$STATE/last.err" >>"${LOG:-/dev/stderr}"
+  grep -m1 '^streams:' "$STATE/last.err" | sed "s/^/${STEP:-mig} /" >>"$STATE/streams" || true
+  (( rc == 0 )) && ssh dst sync
+}
 # tar and rsync write beside migrate's copy, on the same disk.
 TAR_DS=$BASE/tar-n$FILES/media
 RSYNC_DS=$BASE/rsync-n$FILES/media
@@ -219,6 +228,7 @@ OUT=${OUT:-$HERE/bench/results/copy-$(date +%F)-$DISK-n$FILES.md}
     mbs=$(echo "scale=1; $NB / $m / 1000000" | bc)
     echo "- over $k: migrate moved $mbs MB/s (median) = $(echo "scale=0; 100 * $mbs / $link" | bc) % of the $link MB/s link; raw ssh ceiling ${CEIL[${k}_1]} MB/s with 1 stream, ${CEIL[${k}_4]} MB/s with 4"
   done
+  echo "- streams migrate chose, per step: $(sort -u -k1,1 "$STATE/streams" 2>/dev/null | tr '\n' ';')"
   echo "- operator peak RSS of migrate (KiB), per step: $(sort -k2 -n "$STATE/rss" | awk '{m[$1]=$2} END {for (k in m) printf "%s %s  ", k, m[k]}')"
 } > "$OUT"
 cat "$OUT"

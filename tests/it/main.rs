@@ -47,6 +47,7 @@ mod progress_copy_wait;
 mod progress_mail_sync;
 mod readme_blocks;
 mod recipes;
+mod streams_follow_the_link;
 mod trust_keys;
 mod upgrade_paths_mastodon_discourse;
 mod upgrade_paths_nextcloud_mailu;

@@ -18,7 +18,7 @@ use crate::job::{
     relay_create, relay_params, relay_prepare, walks,
 };
 use crate::script::{self, ScriptParams};
-use crate::{manifest, plan, remote_cmds};
+use crate::{link, manifest, plan, remote_cmds};
 
 /// What the pass would do.
 #[derive(Debug, Clone, Serialize)]
@@ -92,12 +92,23 @@ pub async fn dry_run(opts: &CopyOptions) -> Result<DryRun, CopyError> {
     let (s, d) = (src.name(), dst.name());
     src.close().await;
     dst.close().await;
+    // The real pass measures the link first (with its key, which a dry run
+    // does not make); from the cores alone is where that choice starts.
+    let cores = (link::cores_of(&sp), link::cores_of(&dp));
+    let choice = link::choose(
+        opts.streams,
+        &link::LinkProbe {
+            src_cores: cores.0,
+            dst_cores: cores.1,
+            ..Default::default()
+        },
+    );
     let p = plan::plan(
         &src_m,
         base.as_deref(),
         false,
         opts.final_pass,
-        opts.streams,
+        choice.streams,
     );
     let same_host = opts.src.host == opts.dst.host;
     let relay = opts.relay
@@ -113,9 +124,16 @@ pub async fn dry_run(opts: &CopyOptions) -> Result<DryRun, CopyError> {
         .get("jobdir")
         .cloned()
         .unwrap_or_else(|| "~/.local/state/migrate/jobs/ID".into());
+    let streams_note = match opts.streams {
+        link::Streams::Fixed(_) => format!("{choice}"),
+        link::Streams::Auto => format!(
+            "{choice}; the pass first times the link from {s} (5 round trips through one ssh session, and 16 MiB through another when a round trip takes 5 ms or more) and adds streams where one ssh window cannot carry the rate"
+        ),
+    };
     let mut commands = vec![
         format!("{s}: list {sr} (find -printf, one walker per subtree)"),
         format!("{d}: list {dr} (the same find)"),
+        streams_note,
     ];
     // Only a server-to-server pass makes a key (from this machine, its own
     // ssh is used).
@@ -155,7 +173,11 @@ pub async fn dry_run(opts: &CopyOptions) -> Result<DryRun, CopyError> {
             job_dir: jd.clone(),
             src_root: opts.src.path.clone(),
             dst_root: opts.dst.path.clone(),
-            streams: if walk { opts.streams } else { p.streams.len() },
+            streams: if walk {
+                choice.streams
+            } else {
+                p.streams.len()
+            },
             dst_ssh,
             xattrs: has(&sp, "xattrs") && has(&dp, "xattrs"),
             compress: opts.compress,

@@ -13,6 +13,7 @@ use tracing::{info, instrument, warn};
 
 use crate::error::CopyError;
 use crate::exclude::Excludes;
+use crate::link::{self, Streams};
 use crate::manifest::{self, Entry};
 use crate::plan::{self, Plan};
 use crate::remote_cmds::{self, parse_kv};
@@ -34,7 +35,9 @@ pub struct CopyOptions {
     /// those files only (a pass that walked an empty destination sent
     /// everything: it is verified whole). `verify` supersedes it.
     pub verify_sent: bool,
-    pub streams: usize,
+    /// Fixed by the operator, or chosen from the link and the cores
+    /// (`link::choose`) once the source has measured the link.
+    pub streams: Streams,
     pub compress: bool,
     pub relay: bool,
     pub detach: bool,
@@ -116,6 +119,9 @@ pub struct Summary {
     pub aside: Option<String>,
     pub seconds: f64,
     pub mode: &'static str,
+    /// How many tar streams ran, and why that many.
+    pub streams: usize,
+    pub streams_why: String,
     pub warnings: Vec<String>,
     #[serde(skip)]
     pub verdict: Option<Box<Verdict>>,
@@ -306,7 +312,9 @@ pub async fn run(
 ) -> Result<Outcome, CopyError> {
     let started = Instant::now();
     let mut ph = Phases::new();
-    if opts.streams == 0 || opts.streams > 64 {
+    if let Streams::Fixed(n) = opts.streams
+        && (n == 0 || n > 64)
+    {
         return Err(CopyError::BadInput(
             "--streams must be between 1 and 64".into(),
         ));
@@ -490,18 +498,49 @@ pub async fn run(
     // entries are kept: one full manifest in memory, not two.
     // The temporary key is set up while the source is listed (it does not
     // depend on the listing): its round trips then cost no wall time.
+    // The stream count waits for the link probe, which needs the key: the
+    // planning below receives it just before it splits the work.
+    let cores = (link::cores_of(&sp), link::cores_of(&dp));
+    let fallback = opts
+        .streams
+        .or_cores(cores.0.min(cores.1).or(cores.0.or(cores.1)));
+    let (choice_tx, choice_rx) = tokio::sync::oneshot::channel::<link::Choice>();
     let trust_fut = async {
         match &mode {
             Mode::Direct { dst_dest } => {
-                trust::setup(&src, &dst, dst_dest, &jd, &id, key_lifetime(&sp))
-                    .await
-                    .map(Some)
+                let t = trust::setup(&src, &dst, dst_dest, &jd, &id, key_lifetime(&sp)).await?;
+                let c = probe_link(&src, &t.dst_ssh, opts.streams, cores).await;
+                let _ = choice_tx.send(c);
+                Ok::<_, migrate_remote::RemoteError>(Some(t))
             }
-            _ => Ok(None),
+            Mode::FromLocal { dst_dest } => {
+                let c = match operator_ssh(dst_dest) {
+                    Ok(ssh) => probe_link(&src, &ssh, opts.streams, cores).await,
+                    Err(_) => link::choose(opts.streams, &link::LinkProbe::default()),
+                };
+                let _ = choice_tx.send(c);
+                Ok(None)
+            }
+            _ => {
+                let probe = link::LinkProbe {
+                    src_cores: cores.0,
+                    dst_cores: cores.1,
+                    ..Default::default()
+                };
+                let _ = choice_tx.send(link::choose(opts.streams, &probe));
+                Ok(None)
+            }
         }
+    };
+    let choice_rx = async {
+        choice_rx.await.unwrap_or_else(|_| link::Choice {
+            streams: fallback,
+            why: "the link was not measured".into(),
+        })
     };
     let planning = async {
         let mut last = None;
+        let mut choice_rx = std::pin::pin!(choice_rx);
         if use_last && !walk {
             let b = read_manifest(
                 &src,
@@ -518,11 +557,14 @@ pub async fn run(
         }
         let p = if walk {
             info!("empty destination: the job walks the source while it streams");
-            Plan {
-                streams: vec![Vec::new(); opts.streams],
-                stream_bytes: vec![0; opts.streams],
+            let c = choice_rx.as_mut().await;
+            info!(streams = c.streams, why = %c.why, "streams chosen");
+            let p = Plan {
+                streams: vec![Vec::new(); c.streams],
+                stream_bytes: vec![0; c.streams],
                 ..Plan::default()
-            }
+            };
+            (p, c)
         } else if let Some(b) = last {
             let mut seen = vec![false; b.len()];
             let reduced = {
@@ -546,14 +588,17 @@ pub async fn run(
                 "source compared with the last pass"
             );
             ph.done("listing");
-            plan::plan_reduced(
+            let c = choice_rx.as_mut().await;
+            info!(streams = c.streams, why = %c.why, "streams chosen");
+            let p = plan::plan_reduced(
                 &reduced,
                 Some(&b),
                 Some(&seen),
                 true,
                 opts.final_pass,
-                opts.streams,
-            )
+                c.streams,
+            );
+            (p, c)
         } else {
             let base_fut = async {
                 if has(&dp, "dstdir") {
@@ -570,16 +615,13 @@ pub async fn run(
             )?;
             info!(entries = src_m.len(), "manifests read");
             ph.done("listing");
-            plan::plan(
-                &src_m,
-                base.as_deref(),
-                false,
-                opts.final_pass,
-                opts.streams,
-            )
+            let c = choice_rx.as_mut().await;
+            info!(streams = c.streams, why = %c.why, "streams chosen");
+            let p = plan::plan(&src_m, base.as_deref(), false, opts.final_pass, c.streams);
+            (p, c)
         };
         ph.done("plan");
-        Ok::<Plan, CopyError>(p)
+        Ok::<(Plan, link::Choice), CopyError>(p)
     };
     let (p, early_trust) = tokio::join!(planning, trust_fut);
     let early_trust = match (p.as_ref(), early_trust) {
@@ -590,7 +632,7 @@ pub async fn run(
         }
         (_, Ok(t)) => t,
     };
-    let p = p?;
+    let (p, choice) = p?;
     let drop_trust = async |why: &str| {
         if early_trust.is_some() {
             info!(why, "removing the unused temporary key");
@@ -774,9 +816,43 @@ pub async fn run(
         aside,
         seconds: started.elapsed().as_secs_f64(),
         mode: mode.name(),
+        streams: p.streams.len(),
+        streams_why: choice.why,
         warnings,
         verdict: verdict.map(Box::new),
     }))
+}
+
+/// Measure the link from the source (round trip, and one stream's rate
+/// where the round trip is long enough for the window to bind) and choose
+/// the streams. A probe that fails leaves the choice to the cores.
+#[instrument(skip_all, fields(src = %src.name()))]
+async fn probe_link(
+    src: &Host,
+    ssh: &migrate_remote::SshCommand,
+    streams: Streams,
+    cores: (Option<u32>, Option<u32>),
+) -> link::Choice {
+    let mut probe = link::LinkProbe {
+        src_cores: cores.0,
+        dst_cores: cores.1,
+        ..Default::default()
+    };
+    if streams == Streams::Auto {
+        let script = link::probe_script(ssh);
+        let cmd = format!("bash -c {}", script.quoted().as_str());
+        match src
+            .sh("measuring the link to the destination", &cmd, None)
+            .await
+        {
+            Ok(out) => {
+                (probe.rtt, probe.one_stream) = link::parse_probe(&out);
+                info!(rtt = ?probe.rtt, one_stream = ?probe.one_stream, "link measured");
+            }
+            Err(e) => warn!(error = %e, "could not measure the link; streams follow the cores"),
+        }
+    }
+    link::choose(streams, &probe)
 }
 
 /// The files a job needs besides its script: stream lists, directories,

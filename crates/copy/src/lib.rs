@@ -7,6 +7,7 @@ pub mod dry_run;
 pub mod error;
 pub mod exclude;
 pub mod job;
+pub mod link;
 pub mod manifest;
 pub mod plan;
 pub mod remote_cmds;

@@ -52,6 +52,7 @@ if find -files0-from /dev/null -maxdepth 0 >/dev/null 2>&1 \
 # The source's whole filesystem bounds the tree's size (walk mode's space check).
 df -Pk -- {root} 2>/dev/null | awk 'NR==2 {{print "usedk", $3}}'
 df -Pi -- {root} 2>/dev/null | awk 'NR==2 {{print "usedi", $3}}'
+echo "cores $(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null)"
 true"#,
         jd = job_dir_expr(id),
         root = sh_quote(root)
@@ -75,6 +76,7 @@ if [ -e "$D" ]; then
 fi
 p=$D; while [ ! -d "$p" ]; do p=$(dirname -- "$p"); done
 df -Pk -- "$p" | awk 'NR==2 {{print "availk", $4}}'
+echo "cores $(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null)"
 true"#,
         root = sh_quote(root)
     )

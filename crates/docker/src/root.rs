@@ -89,7 +89,7 @@ async fn copy_tree(
         final_pass: true,
         verify: true,
         verify_sent: false,
-        streams: 4,
+        streams: migrate_copy::link::Streams::Auto,
         compress: false,
         relay: false,
         detach: false,

@@ -29,7 +29,7 @@ pub struct VolumeMove {
     /// start them again afterwards.
     pub stop: bool,
     pub map_owner: Option<MapOwner>,
-    pub streams: usize,
+    pub streams: migrate_copy::link::Streams,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -276,7 +276,7 @@ pub async fn move_volume(
         final_pass: false,
         verify: false,
         verify_sent: false,
-        streams: m.streams.max(1),
+        streams: m.streams,
         compress: false,
         relay: false,
         detach: false,

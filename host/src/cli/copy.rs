@@ -34,9 +34,12 @@ pub struct Args {
     /// both trees; --verify compares everything).
     #[arg(long, conflicts_with = "verify")]
     pub verify_sent: bool,
-    /// Parallel tar streams, each over its own ssh connection.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub streams: u16,
+    /// Parallel tar streams, each over its own ssh connection. Without it
+    /// the count follows the cores, and the round trip and rate the source
+    /// measures to the destination (more streams where one ssh window
+    /// cannot fill the link).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub streams: Option<u16>,
     /// Compress the streams (pays off for text and databases, not for media).
     #[arg(long, value_parser = ["zstd"])]
     pub compress: Option<String>,
@@ -164,6 +167,14 @@ pub fn progress_line(p: &Progress) -> String {
     )
 }
 
+/// `--streams N` fixes the count; without it the copy chooses.
+pub fn streams_arg(n: Option<u16>) -> migrate_copy::link::Streams {
+    match n {
+        Some(n) => migrate_copy::link::Streams::Fixed(usize::from(n)),
+        None => migrate_copy::link::Streams::Auto,
+    }
+}
+
 pub fn run(args: Args, g: &Global) -> Result<Value, Failure> {
     let (Some(src), Some(dst)) = (&args.src, &args.dst) else {
         return Err(Failure::new(
@@ -178,7 +189,7 @@ pub fn run(args: Args, g: &Global) -> Result<Value, Failure> {
         final_pass: args.final_pass,
         verify: args.verify,
         verify_sent: args.verify_sent,
-        streams: args.streams as usize,
+        streams: streams_arg(args.streams),
         compress: args.compress.is_some(),
         relay: args.relay,
         detach: args.detach,
@@ -240,6 +251,7 @@ pub fn run(args: Args, g: &Global) -> Result<Value, Failure> {
                     s.seconds,
                     s.mode
                 );
+                eprintln!("streams: {} ({})", s.streams, s.streams_why);
                 if s.deleted > 0 {
                     match &s.aside {
                         Some(a) => eprintln!("moved aside on the destination, into {a}:"),

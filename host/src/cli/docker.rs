@@ -193,9 +193,9 @@ pub struct VolumeArgs {
     /// Remap a numeric id on the destination after the copy (uid and gid), e.g. 991:1000.
     #[arg(long)]
     pub map_owner: Option<MapOwner>,
-    /// Parallel tar streams.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub streams: u16,
+    /// Parallel tar streams; without it, chosen as `migrate copy` does.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub streams: Option<u16>,
     /// Read both servers and show what would be created, stopped, copied and
     /// remapped; change nothing.
     #[arg(long, short = 'n')]
@@ -600,7 +600,7 @@ async fn volume_async(args: VolumeArgs, g: &Global) -> Result<Value, Failure> {
         force: args.force,
         stop: args.stop,
         map_owner: args.map_owner,
-        streams: args.streams as usize,
+        streams: super::copy::streams_arg(args.streams),
     };
     let progress = g.progress();
     let r = volume::move_volume(&m, &progress).await?;

@@ -58,7 +58,7 @@ fn copy_options(
     sp: &str,
     dst: &HostSpec,
     dp: &str,
-    streams: usize,
+    streams: migrate_copy::link::Streams,
     final_pass: bool,
 ) -> migrate_copy::CopyOptions {
     migrate_copy::CopyOptions {
@@ -166,7 +166,7 @@ pub async fn volume(a: &super::docker::VolumeArgs, g: &Global) -> Result<Value, 
             sh_quote(&dst_path)
         ));
     }
-    let streams = usize::from(a.streams.max(1));
+    let streams = super::copy::streams_arg(a.streams);
     let plan = migrate_copy::dry_run::dry_run(&copy_options(
         &src,
         &sv.mountpoint,

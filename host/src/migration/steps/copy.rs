@@ -27,7 +27,7 @@ pub(super) fn options(cx: &Cx, final_pass: bool) -> Result<migrate_copy::CopyOpt
         final_pass,
         verify: false,
         verify_sent: final_pass,
-        streams: 2,
+        streams: migrate_copy::link::Streams::Auto,
         compress: false,
         relay: false,
         detach: false,
@@ -60,7 +60,7 @@ impl StepKind for Copy {
         vec![Planned::operator(
             "copy",
             format!(
-                "migrate copy {}:{} {}:{} --streams 2{}{}",
+                "migrate copy {}:{} {}:{}{}{}",
                 m.source.host,
                 m.source.root,
                 m.destination.host,

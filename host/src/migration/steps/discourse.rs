@@ -120,7 +120,7 @@ impl StepKind for Discourse<'_> {
                     Planned::operator(
                         "copy",
                         format!(
-                            "migrate copy {}:{} {}:{} --streams 2",
+                            "migrate copy {}:{} {}:{}",
                             m.source.host,
                             backups(&src),
                             m.destination.host,
@@ -309,7 +309,7 @@ fn copy_backup(x: &mut Exec) -> Result<Outcome, String> {
         final_pass: false,
         verify: false,
         verify_sent: false,
-        streams: 2,
+        streams: migrate_copy::link::Streams::Auto,
         compress: false,
         relay: false,
         detach: false,

@@ -219,7 +219,7 @@ fn copy_options(cx: &Cx) -> Result<migrate_copy::CopyOptions, String> {
         final_pass: true,
         verify: true,
         verify_sent: false,
-        streams: 1,
+        streams: migrate_copy::link::Streams::Fixed(1),
         compress: false,
         relay: false,
         detach: false,
