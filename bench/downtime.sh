@@ -77,6 +77,7 @@ git -C "$HERE" diff --quiet HEAD 2>/dev/null || COMMIT="$COMMIT (with uncommitte
 echo "source: $NF files, $NB bytes; database $DBB bytes; disk=$DISK; commit $COMMIT" >&2
 
 ROWS=""
+STEPS=""
 for r in $(seq "$RUNS"); do
   # A fresh destination: no tree, no database, an empty Redis.
   ssh dst "test -f $BASE/app.pid && kill \$(cat $BASE/app.pid) 2>/dev/null; rm -rf $BASE; cd / && runuser -u postgres -- psql -X -q -c 'DROP DATABASE IF EXISTS $DB' -c 'DROP DATABASE IF EXISTS ${DB}_before_migrate' >/dev/null 2>&1; true"
@@ -137,6 +138,27 @@ d = find(json.load(open(sys.argv[1]))) or {}
 print(d.get("predicted") or "nan", d.get("measured") or "nan")
 PY
 )
+  # Where the window went: each step's seconds from the journal, in order.
+  steps=$(/usr/bin/python3 - "$home/state" <<'PY'
+import glob, json, sys
+js = sorted(glob.glob(sys.argv[1] + "/**/journal*.jsonl", recursive=True))
+entries = [json.loads(l) for j in js for l in open(j) if l.strip()]
+start, out, inwin = {}, [], False
+for e in entries:
+    s, ev, t = e.get("step"), e.get("event"), e.get("at_ms", 0)
+    if ev == "start":
+        start[s] = t
+        if s == "stop-source":
+            inwin = True
+    elif ev == "done" and inwin and s in start:
+        out.append("%s %.1f" % (s, (t - start[s]) / 1000))
+        if s == "test-destination":
+            break
+print(", ".join(out))
+PY
+)
+  echo "run $r window: $steps" >&2
+  STEPS+="- run $r: $steps"$'\n'
   err=$(/usr/bin/python3 -c "import sys; p, m = float(sys.argv[1]), float(sys.argv[2]); print('%+.0f %%' % (100 * (p - m) / m))" "$pred" "$meas")
   echo "run $r: predicted $pred s, measured $meas s ($err)" >&2
   ROWS+="| $r | $(printf '%.1f' "$pred") | $(printf '%.1f' "$meas") | $err |"$'\n'
@@ -154,6 +176,10 @@ OUT=${OUT:-$HERE/bench/results/downtime-$(date +%F)-$DISK.md}
   echo "| run | predicted s | measured s | prediction error |"
   echo "| --- | --- | --- | --- |"
   printf '%s' "$ROWS"
+  echo
+  echo "Each window step's seconds (journal start to done, stop-source to test-destination):"
+  echo
+  printf '%s' "$STEPS"
   echo
   echo "Targets: every run within ±20 %, a measured window ≤ 15 s."
 } > "$OUT"
