@@ -64,7 +64,8 @@ cleanup() {
   bash "$HERE/lab/shape.sh" off >/dev/null 2>&1 || true
   case $DISK in
     dio) set_dio off ;;
-    ram) bash "$HERE/bench/ramdisk.sh" off >/dev/null 2>&1 || true ;;
+    # KEEP_RAM=1 keeps the ramdisk and its tree for the next run.
+    ram) [[ ${KEEP_RAM:-0} == 1 ]] || bash "$HERE/bench/ramdisk.sh" off >/dev/null 2>&1 || true ;;
   esac
   rm -rf "$STATE"
 }
@@ -132,6 +133,20 @@ STEPS=(mig_full tar_full rsync_full mig_nochange rsync_nochange mig_1pct rsync_1
 declare -A T
 MAIN_ROUNDS=$ROUNDS
 (( ONLY_SHAPED )) && MAIN_ROUNDS=0
+# SWEEP="auto 2 4 8": only initial copies, one per stream count and one tar,
+# interleaved per round, instead of the rounds below.
+SWEEP=${SWEEP:-}
+if [[ -n $SWEEP ]]; then
+  MAIN_ROUNDS=0
+  for r in $(seq "$ROUNDS"); do
+    for n in $SWEEP; do
+      clean_dst; STEP=s$n; T[mig_s$n]+=" $(STREAMS=$n t mig)"
+    done
+    T[tar_full]+=" $(t tarpipe)"; ssh dst "rm -rf ${TAR_DS%/media}"
+    echo "sweep round $r done; load $(LOAD)" >&2
+  done
+  clean_dst
+fi
 for r in $(seq "$MAIN_ROUNDS"); do
   clean_dst
   STEP=full; T[mig_full]+=" $(t mig)"
@@ -189,11 +204,14 @@ stats() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {m 
 # per-round ratios OTHER/MIGRATE as a list
 ratios() { local out="" i; for i in $(seq "$3"); do out+=" $(printf '%.2f' "$(echo "scale=4; $(nth "${T[$2]}" "$i") / $(nth "${T[$1]}" "$i")" | bc)")"; done; echo "$out"; }
 
-OUT=${OUT:-$HERE/bench/results/copy-$(date +%F)-$DISK-n$FILES.md}
+SUFFIX=""
+[[ -n $SWEEP ]] && SUFFIX=-sweep
+(( ONLY_SHAPED )) && SUFFIX=-shaped
+OUT=${OUT:-$HERE/bench/results/copy-$(date +%F)-$DISK-n$FILES$SUFFIX.md}
 {
   echo "# bench/copy.sh, $(date -u '+%F %H:%M UTC')"
   echo
-  echo "- command: \`DISK=$DISK FILES=$FILES ROUNDS=$ROUNDS STREAMS=$STREAMS SPREAD=$SPREAD SHAPED=${SHAPED:-0} bash bench/copy.sh\`"
+  echo "- command: \`DISK=$DISK FILES=$FILES ROUNDS=$ROUNDS STREAMS=$STREAMS SPREAD=$SPREAD SHAPED=${SHAPED:-0} ONLY_SHAPED=$ONLY_SHAPED SWEEP=\"$SWEEP\" KEEP_RAM=${KEEP_RAM:-0} bash bench/copy.sh\`"
   echo "- machine: $MACHINE; load at the end: $(LOAD)"
   echo "- disk: $DISK"
   echo "- dataset: $NF files, $NB bytes (lab/gen-media.py, $FILES requested); each later pass: 1 % of the files rewritten and 1 % added"
@@ -212,7 +230,11 @@ OUT=${OUT:-$HERE/bench/results/copy-$(date +%F)-$DISK-n$FILES.md}
   echo
   echo '```'
   printf '%-24s %s\n' step "rounds 1..$ROUNDS"
-  (( ONLY_SHAPED )) || for k in "${STEPS[@]}"; do printf '%-24s %s\n' "$k" "${T[$k]}"; done
+  (( ONLY_SHAPED )) || [[ -n $SWEEP ]] || for k in "${STEPS[@]}"; do printf '%-24s %s\n' "$k" "${T[$k]}"; done
+  if [[ -n $SWEEP ]]; then
+    for n in $SWEEP; do printf '%-24s %s\n' "mig_s$n" "${T[mig_s$n]}"; done
+    printf '%-24s %s\n' tar_full "${T[tar_full]}"
+  fi
   for k in $SHAPED_KEYS; do
     printf '%-24s %s\n' "mig_$k" "${T[mig_$k]}"
     printf '%-24s %s\n' "tar_$k" "${T[tar_$k]}"
@@ -224,7 +246,8 @@ OUT=${OUT:-$HERE/bench/results/copy-$(date +%F)-$DISK-n$FILES.md}
   echo "| measure | per round | median | min | max | target |"
   echo "| --- | --- | --- | --- | --- | --- |"
   row() { local rs; rs=$(ratios "$1" "$2" "$ROUNDS"); read -r m lo hi < <(stats "$rs"); echo "| $3 |$rs | $m | $lo | $hi | $4 |"; }
-  if (( ! ONLY_SHAPED )); then
+  for n in $SWEEP; do row "mig_s$n" tar_full "initial copy, streams $n, vs tar \| ssh \| tar" ""; done
+  if (( ! ONLY_SHAPED )) && [[ -z $SWEEP ]]; then
     row mig_full tar_full "initial copy vs tar \| ssh \| tar" "≥ 1.1"
     row mig_full rsync_full "initial copy vs rsync -a" "≥ 1.4"
     row mig_nochange rsync_nochange "final pass, nothing changed, vs rsync -a" ""
