@@ -81,6 +81,9 @@ STEPS=""
 for r in $(seq "$RUNS"); do
   # A fresh destination: no tree, no database, an empty Redis.
   ssh dst "test -f $BASE/app.pid && kill \$(cat $BASE/app.pid) 2>/dev/null; rm -rf $BASE; cd / && runuser -u postgres -- psql -X -q -c 'DROP DATABASE IF EXISTS $DB' -c 'DROP DATABASE IF EXISTS ${DB}_before_migrate' >/dev/null 2>&1; true"
+  # The host's backup step (before the window) writes a full backup on
+  # src each run: only the run's own is kept.
+  ssh src "rm -rf $BASE/backup-*"
   redis_up dst
   ssh dst "redis-cli -s $SOCK flushall >/dev/null"
   redis_up src
@@ -139,18 +142,19 @@ print(d.get("predicted") or "nan", d.get("measured") or "nan")
 PY
 )
   # Where the window went: each step's seconds from the journal, in order.
-  steps=$(/usr/bin/python3 - "$home/state" <<'PY'
+  steps=$(/usr/bin/python3 - "$home" <<'PY'
 import glob, json, sys
 js = sorted(glob.glob(sys.argv[1] + "/**/journal*.jsonl", recursive=True))
 entries = [json.loads(l) for j in js for l in open(j) if l.strip()]
-start, out, inwin = {}, [], False
-for e in entries:
+# The window: what starts after the last live pre-sync pass, up to the
+# destination's test plan passing.
+last = max((i for i, e in enumerate(entries) if e.get("event") == "done" and e.get("step") in ("pre-sync", "pre-sync-delta")), default=-1)
+start, out = {}, []
+for e in entries[last + 1:]:
     s, ev, t = e.get("step"), e.get("event"), e.get("at_ms", 0)
     if ev == "start":
         start[s] = t
-        if s == "stop-source":
-            inwin = True
-    elif ev == "done" and inwin and s in start:
+    elif ev == "done" and s in start:
         out.append("%s %.1f" % (s, (t - start[s]) / 1000))
         if s == "test-destination":
             break
