@@ -305,6 +305,12 @@ fn mastodon_moves_with_its_secrets_media_and_database() {
         plan.contains("Keep ACTIVE_RECORD_ENCRYPTION_PRIMARY_KEY"),
         "{plan}"
     );
+    // The database is rehearsed into a scratch database before the window.
+    assert!(
+        plan.contains("Rehearse the database move")
+            && plan.contains(&format!("{}_migrate_rehearsal", f.db)),
+        "{plan}"
+    );
 
     // Killed during the live copy, then rerun to the end.
     f.op.kill_at("pre-sync");
@@ -370,6 +376,35 @@ fn mastodon_moves_with_its_secrets_media_and_database() {
     // Media, config and database identical; secrets carried.
     assert_eq!(f.tree("dst"), src_tree);
     assert_eq!(f.rows("dst"), src_rows);
+    // The rehearsal ran before the window and left no scratch database.
+    let scratch = format!("{}_migrate_rehearsal", f.db);
+    assert_eq!(
+        ok(
+            "dst",
+            &format!(
+                "cd / && runuser -u postgres -- psql -X -Atq -c \"select count(*) from pg_database where datname = '{scratch}'\""
+            )
+        )
+        .trim(),
+        "0",
+        "the rehearsal's database is still on dst"
+    );
+    let journal = std::fs::read_to_string(f.journal()).unwrap_or_default();
+    let at = |step: &str, event: &str| {
+        journal.lines().position(|l| {
+            l.contains(&format!("\"step\":\"{step}\""))
+                && l.contains(&format!("\"event\":\"{event}\""))
+        })
+    };
+    let rehearsed = at("rehearse-database-mastodon_production", "done");
+    assert!(
+        rehearsed.is_some() && rehearsed < at("stop-source", "start"),
+        "the rehearsal did not finish before the window:\n{journal}"
+    );
+    assert!(
+        report.contains("Downtime: ") && report.contains(" s measured (predicted "),
+        "{report}"
+    );
     assert_eq!(
         ok("dst", &format!("cat {}/.env.production", f.root)),
         env_src

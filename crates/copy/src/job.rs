@@ -118,6 +118,9 @@ pub struct Summary {
     /// were none.
     pub aside: Option<String>,
     pub seconds: f64,
+    /// Of `seconds`, listing the trees and comparing them (0 when the
+    /// listing overlapped the streams, into an empty destination).
+    pub listing_seconds: f64,
     pub mode: &'static str,
     /// How many tar streams ran, and why that many.
     pub streams: usize,
@@ -279,18 +282,25 @@ async fn read_manifest_with(
 /// so a slow copy says where its time went.
 struct Phases {
     last: Instant,
+    /// How long the listing took (0 in walk mode, where it overlaps the
+    /// streams): a downtime prediction's walk rate.
+    listing: f64,
 }
 
 impl Phases {
     fn new() -> Self {
         Phases {
             last: Instant::now(),
+            listing: 0.0,
         }
     }
 
     fn done(&mut self, phase: &'static str) {
         let secs = self.last.elapsed().as_secs_f64();
         info!(phase, secs = format!("{secs:.2}"), "phase finished");
+        if phase == "listing" {
+            self.listing += secs;
+        }
         self.last = Instant::now();
     }
 }
@@ -815,6 +825,7 @@ pub async fn run(
         deletions,
         aside,
         seconds: started.elapsed().as_secs_f64(),
+        listing_seconds: ph.listing,
         mode: mode.name(),
         streams: p.streams.len(),
         streams_why: choice.why,

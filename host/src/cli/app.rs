@@ -417,13 +417,38 @@ pub fn plan(args: PlanArgs, g: &Global) -> Result<Value, Failure> {
     mig.fix_permissions |= args.fix_permissions;
     let (plan, sides) = make_plan(&mig, g, args.force)?;
     let described = crate::migration::steps::describe_plan(&plan, &sides, None);
+    // After live pre-syncs (`--pre-sync-only`) their journal holds the
+    // rehearsals the downtime is predicted from; only an existing journal
+    // is opened, so planning writes nothing.
+    let predicted = journal::dir_for(&plan.id)
+        .join("journal.jsonl")
+        .exists()
+        .then(|| Journal::open(&plan.id).ok())
+        .flatten()
+        .and_then(|j| crate::migration::run::prediction(&plan, &j));
     if !g.json {
         match args.format {
             Format::Text => print!("{}", report::plan_text(&plan, &described)),
             Format::Markdown => print!("{}", report::plan_markdown(&plan, &described)),
         }
+        match &predicted {
+            Some(p) => {
+                println!(
+                    "Predicted downtime: about {:.0} s, from the live rehearsals:",
+                    p.seconds
+                );
+                for (step, secs, from) in p.parts.iter().filter(|p| p.1 >= 0.5) {
+                    println!("  {step}: {secs:.1} s ({from})");
+                }
+            }
+            None => println!(
+                "Predicted downtime: after a live pre-sync (`migrate app --pre-sync-only`), which rehearses the window"
+            ),
+        }
     }
-    Ok(report::plan_json(&plan, &described))
+    let mut v = report::plan_json(&plan, &described);
+    v["predicted_downtime"] = serde_json::to_value(&predicted).unwrap_or_default();
+    Ok(v)
 }
 
 pub fn run(args: Args, g: &Global) -> Result<Value, Failure> {

@@ -237,7 +237,10 @@ pub fn assemble(
                 human_bytes(facts.source_bytes),
                 facts.source_files
             ),
-            Action::Copy { final_pass: false },
+            Action::Copy {
+                final_pass: false,
+                rehearse: false,
+            },
         ),
         m(
             "pre-sync-delta",
@@ -245,7 +248,10 @@ pub fn assemble(
             Where::Both,
             Risk::Reversible,
             "Copy what changed meanwhile, measuring the delta rate to predict the downtime".into(),
-            Action::Copy { final_pass: false },
+            Action::Copy {
+                final_pass: false,
+                rehearse: true,
+            },
         ),
     ]);
     // Phases are sorted below, so this lands right after the baseline.
@@ -289,7 +295,10 @@ pub fn assemble(
         Where::Both,
         Risk::Reversible,
         "Copy the final delta, deleting on the destination what the source deleted, and hash what it sent on both servers".into(),
-        Action::Copy { final_pass: true },
+        Action::Copy {
+            final_pass: true,
+            rehearse: false,
+        },
     ));
     for d in dbs {
         let engine = match d.engine {
@@ -310,12 +319,45 @@ pub fn assemble(
             ),
             Action::Database {
                 engine: engine.into(),
-                source_name: s,
-                destination_name: t,
+                source_name: s.clone(),
+                destination_name: t.clone(),
                 owner: d.user.clone(),
                 service: d.service.clone(),
+                rehearsal: false,
             },
         ));
+        // A PostgreSQL database on the destination host itself (not in a
+        // container the window starts), small
+        // enough to load twice, is rehearsed while the app still runs: the
+        // downtime prediction then uses the real pipe's time.
+        let id = format!("rehearse-database-{}", d.name);
+        if d.engine == Engine::Postgresql
+            && dst_layout == Layout::Directory
+            && facts.database_bytes <= REHEARSAL_MAX_BYTES
+            && !mig
+                .skip_steps
+                .iter()
+                .any(|k| *k == id || k == "rehearse-database")
+        {
+            let scratch = rehearsal_name(&t);
+            steps.push(m(
+                &id,
+                Phase::Sync,
+                Where::Both,
+                Risk::Reversible,
+                format!(
+                    "Rehearse the database move: pipe a dump of {s} into a scratch database {scratch} on the destination, compare row counts, time it for the downtime prediction, then drop {scratch}"
+                ),
+                Action::Database {
+                    engine: engine.into(),
+                    source_name: s,
+                    destination_name: scratch,
+                    owner: d.user.clone(),
+                    service: d.service.clone(),
+                    rehearsal: true,
+                },
+            ));
+        }
     }
     let mut redis_carried = false;
     let served: Vec<String> = recipe
@@ -598,6 +640,22 @@ fn recipe_checks(recipe: &Recipe, mig: &Migration, notes: &mut Vec<String>) -> V
         .collect()
 }
 
+/// The largest database (all of the app's together) rehearsed before the
+/// window: a rehearsal loads it once more on the destination, which needs
+/// the room and the time.
+pub const REHEARSAL_MAX_BYTES: u64 = 4 << 30;
+
+/// The scratch database a rehearsal loads: the destination's name with a
+/// suffix, cut so the whole stays within PostgreSQL's 63-byte names.
+pub fn rehearsal_name(destination: &str) -> String {
+    const SUFFIX: &str = "_migrate_rehearsal";
+    let mut cut = destination.len().min(63 - SUFFIX.len());
+    while !destination.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}{SUFFIX}", &destination[..cut])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -715,6 +773,7 @@ mod tests {
                 "baseline",
                 "pre-sync",
                 "pre-sync-delta",
+                "rehearse-database-nextcloud",
                 "maintenance-on",
                 "stop-source",
                 "final-sync",
@@ -735,6 +794,13 @@ mod tests {
             p.step("stop-source").map(|s| &s.action),
             Some(Action::StopApp)
         ));
+        // The rehearsal loads a scratch database, never the real one.
+        assert!(matches!(
+            p.step("rehearse-database-nextcloud").map(|s| &s.action),
+            Some(Action::Database { rehearsal: true, destination_name, .. })
+                if destination_name == "nextcloud_migrate_rehearsal"
+        ));
+        assert_eq!(rehearsal_name(&"n".repeat(80)).len(), 63);
         assert_eq!(
             p.follow_ups.last().map(String::as_str),
             Some("Tell the users")

@@ -188,6 +188,19 @@ impl Journal {
         serde_json::from_value(self.done_data(step)?.clone()).ok()
     }
 
+    /// Seconds from the step's last start to the done that followed it.
+    pub fn last_seconds(&self, step: &str) -> Option<f64> {
+        let i = self
+            .entries
+            .iter()
+            .rposition(|e| e.step == step && e.event == Event::Start)?;
+        let start = self.entries[i].at_ms;
+        self.entries[i..]
+            .iter()
+            .find(|e| e.step == step && e.event == Event::Done)
+            .map(|e| e.at_ms.saturating_sub(start) as f64 / 1000.0)
+    }
+
     pub fn aborted(&self) -> bool {
         self.entries.iter().any(|e| e.event == Event::Aborted)
     }

@@ -172,7 +172,10 @@ pub fn file_level(
                 src.shared(),
                 about(s.shared_bytes, 5)
             ),
-            Action::Copy { final_pass: false },
+            Action::Copy {
+                final_pass: false,
+                rehearse: false,
+            },
         ),
         readonly(
             "readonly-source",
@@ -197,7 +200,10 @@ pub fn file_level(
                 "Copy the final delta of {} (deleting on the destination what the source deleted), hashing what it sent on both servers (seconds to minutes: the delta since the pre-sync)",
                 src.shared()
             ),
-            Action::Copy { final_pass: true },
+            Action::Copy {
+                final_pass: true,
+                rehearse: false,
+            },
         ),
         step(
             "start-destination",

@@ -108,6 +108,11 @@ pub enum Action {
     /// The app's root tree, server to server.
     Copy {
         final_pass: bool,
+        /// A live pass that also does what the final pass will do in the
+        /// window (hash what it sent on both servers), so its time is the
+        /// final pass's forecast.
+        #[serde(default)]
+        rehearse: bool,
     },
     /// After the window: both trees compared whole, what the destination
     /// changed since the copy left out.
@@ -124,6 +129,11 @@ pub enum Action {
         /// compose layout).
         #[serde(default)]
         service: Option<String>,
+        /// A rehearsal before the window: the same dump and load into a
+        /// scratch database (`destination_name`) on the destination, timed
+        /// for the downtime prediction, then dropped.
+        #[serde(default)]
+        rehearsal: bool,
     },
     /// A compose volume on the destination, made before the copy fills it.
     CreateVolume {
@@ -345,6 +355,7 @@ impl Plan {
                     source_name,
                     destination_name,
                     service,
+                    rehearsal: false,
                     ..
                 } => Some(Database {
                     engine: if engine == "postgresql" {

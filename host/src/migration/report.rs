@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::checks::{self, CheckResult};
 use super::journal::{Journal, StepState, state_of};
 use super::plan::{Action, Phase, Plan, human_bytes};
-use super::run::{measured_downtime, predict};
+use super::run::{measured_downtime, predict, prediction};
 use super::steps::{Described, Planned, outcome};
 
 fn facts_lines(plan: &Plan) -> Vec<String> {
@@ -366,7 +366,11 @@ pub fn report_json(plan: &Plan, journal: &Journal) -> Value {
         "backup": journal.outcome::<outcome::Backup>("backup"),
         "checks": cmp,
         "verdict": {"pass": pass, "line": verdict},
-        "downtime_seconds": {"measured": measured_downtime(plan, journal), "predicted": predict(plan, journal)},
+        "downtime_seconds": {
+            "measured": measured_downtime(plan, journal),
+            "predicted": predict(plan, journal),
+            "predicted_steps": prediction(plan, journal).map(|p| p.parts.iter().map(|(id, s, from)| json!({"step": id, "seconds": s, "from": from})).collect::<Vec<_>>()),
+        },
         "dns": {
             "managed": plan.migration.dns.is_some(),
             "ttls_changed": journal.outcome::<outcome::DnsLowered>("dns-lower").map(|d| d.ttls),

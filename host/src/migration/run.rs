@@ -119,7 +119,13 @@ impl<'a> Runner<'a> {
                 break;
             }
             let again = self.opts.pre_sync_only
-                && matches!(step.action, Action::Copy { final_pass: false });
+                && matches!(
+                    step.action,
+                    Action::Copy {
+                        final_pass: false,
+                        ..
+                    }
+                );
             if self.journal.is_done(&step.id) && !again {
                 say(format!(
                     "  done  [{}] {} (finished earlier)",
@@ -291,7 +297,7 @@ impl<'a> Runner<'a> {
     pub fn prediction(&self) -> String {
         match predict(self.plan, self.journal) {
             Some(p) => format!(
-                "Predicted downtime: about {p:.0} s (the last live delta pass plus the database at the pre-sync's rate, plus stop and start)"
+                "Predicted downtime: about {p:.0} s (the rehearsed final pass and database, the lab's figures for the other steps)"
             ),
             None => "Predicted downtime: unknown (no pre-sync measured yet)".into(),
         }
@@ -323,35 +329,82 @@ fn print_dry(step: &PlanStep, planned: &[Planned]) {
     );
 }
 
-/// Seconds: the final pass costs about what the last live delta pass cost,
-/// plus hashing what it sent on both servers (reading the changed bytes
-/// once more, counted as a quarter of the pass: not yet measured apart;
-/// the whole-tree comparison runs after the window); the database
-/// streams at the pipe's rate, for which the bulk pre-sync's rate is a floor
-/// (its per-file overhead dominates small trees, so it is capped below at
-/// 50 MB/s, a third of the lab's measured relayed ssh pipe, lab/README.md);
-/// plus about 0.4 s for each other step of the window (a command over the
-/// shared ssh connection, as measured in the lab).
-pub fn predict(plan: &Plan, journal: &Journal) -> Option<f64> {
+/// A window step's cost when nothing was rehearsed for it: one command
+/// or two over the shared ssh connection (bench/downtime.sh in the lab:
+/// stopping and starting the stand-in 0.1-0.2 s, each carried secret
+/// under 0.05 s, the test plan 0.3 s).
+const STEP_SECONDS: f64 = 0.1;
+/// Carrying Redis: a save on the source, one small copy job (its key set
+/// up and removed), a restart on the destination; 1.5-1.6 s in the lab
+/// (bench/downtime.sh).
+const REDIS_SECONDS: f64 = 1.5;
+/// A database that was not rehearsed streams at about this rate, dump and
+/// load together (the lab's 240 MB PostgreSQL database: 55-85 MB/s,
+/// bench/downtime.sh).
+const DB_RATE: f64 = 50e6;
+
+/// The downtime the plan's window should take, step by step, from the
+/// live rehearsals: the final pass costs what the last live delta pass
+/// cost (that pass already lists both trees and hashes what it sent, as
+/// the final one does; with no rehearsed delta, a quarter more); a database
+/// costs what its rehearsal (the same pipe into a scratch database) took;
+/// the permission scan walks the tree as the delta's listing did; Redis
+/// and every other step cost what the lab measured for them.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Prediction {
+    pub seconds: f64,
+    /// (step, seconds, where the figure comes from)
+    pub parts: Vec<(String, f64, &'static str)>,
+}
+
+pub fn prediction(plan: &Plan, journal: &Journal) -> Option<Prediction> {
     let bulk: outcome::Copied = journal.outcome("pre-sync")?;
-    let delta: outcome::Copied = journal
-        .outcome("pre-sync-delta")
-        .unwrap_or_else(|| bulk.clone());
-    let rate = if bulk.copy_seconds > 0.0 {
-        (bulk.bytes_sent as f64 / bulk.copy_seconds).max(50e6)
-    } else {
-        50e6
+    let rehearsed = journal.outcome::<outcome::Copied>("pre-sync-delta");
+    let (delta, delta_rehearsed) = match &rehearsed {
+        Some(d) => (d.clone(), d.verified.is_some()),
+        None => (bulk.clone(), false),
     };
-    Some(
-        1.25 * delta.copy_seconds
-            + plan.facts.database_bytes as f64 / rate
-            + 0.4
-                * plan
-                    .steps
-                    .iter()
-                    .filter(|s| s.phase == Phase::Cutover)
-                    .count() as f64,
-    )
+    let mut parts = Vec::new();
+    for s in plan.steps.iter().filter(|s| s.phase == Phase::Cutover) {
+        let (secs, from) = match &s.action {
+            Action::Copy {
+                final_pass: true, ..
+            } if delta_rehearsed => (delta.copy_seconds, "the rehearsed live delta pass"),
+            Action::Copy {
+                final_pass: true, ..
+            } => (
+                1.25 * delta.copy_seconds,
+                "the live delta pass, plus a quarter for hashing",
+            ),
+            Action::Database {
+                rehearsal: false, ..
+            } => {
+                let name = s.id.strip_prefix("database-").unwrap_or(&s.id);
+                match journal.outcome::<outcome::Database>(&format!("rehearse-database-{name}")) {
+                    Some(r) if r.step_seconds > 0.0 => (r.step_seconds, "its rehearsal"),
+                    _ => (
+                        plan.facts.database_bytes as f64 / DB_RATE + 0.5,
+                        "its size at 50 MB/s",
+                    ),
+                }
+            }
+            Action::Permissions { .. } if delta.listing_seconds > 0.0 => (
+                delta.listing_seconds,
+                "the delta pass's listing of the tree",
+            ),
+            Action::Redis { .. } => (REDIS_SECONDS, "the lab's Redis move"),
+            _ => (STEP_SECONDS, "one command"),
+        };
+        parts.push((s.id.clone(), secs, from));
+    }
+    Some(Prediction {
+        seconds: parts.iter().map(|p| p.1).sum(),
+        parts,
+    })
+}
+
+pub fn predict(plan: &Plan, journal: &Journal) -> Option<f64> {
+    prediction(plan, journal).map(|p| p.seconds)
 }
 
 /// Measured downtime: from the first step of the window to the destination

@@ -10,10 +10,17 @@ use super::{Cx, Exec, Outcome, Planned, StepKind, outcome};
 
 pub struct Copy {
     pub final_pass: bool,
+    /// Also hash what the pass sent, as the final pass will (see
+    /// `Action::Copy`).
+    pub rehearse: bool,
 }
 
 /// The copy this step asks of the copy crate.
-pub(super) fn options(cx: &Cx, final_pass: bool) -> Result<migrate_copy::CopyOptions, String> {
+pub(super) fn options(
+    cx: &Cx,
+    final_pass: bool,
+    rehearse: bool,
+) -> Result<migrate_copy::CopyOptions, String> {
     let m = &cx.plan.migration;
     let loc = |host: &str, path: &str| -> Result<Location, String> {
         Ok(Location {
@@ -26,7 +33,7 @@ pub(super) fn options(cx: &Cx, final_pass: bool) -> Result<migrate_copy::CopyOpt
         dst: loc(&m.destination.host, &m.destination.root)?,
         final_pass,
         verify: false,
-        verify_sent: final_pass,
+        verify_sent: final_pass || rehearse,
         streams: migrate_copy::link::Streams::Auto,
         compress: false,
         relay: false,
@@ -71,6 +78,8 @@ impl StepKind for Copy {
                     .collect::<String>(),
                 if self.final_pass {
                     " --final --verify-sent"
+                } else if self.rehearse {
+                    " --verify-sent"
                 } else {
                     ""
                 }
@@ -80,7 +89,7 @@ impl StepKind for Copy {
 
     fn execute(&self, x: &mut Exec) -> Result<Outcome, String> {
         x.planned("copy")?;
-        let opts = options(&x.cx, self.final_pass)?;
+        let opts = options(&x.cx, self.final_pass, self.rehearse)?;
         let task = if self.final_pass {
             "copy (final pass)"
         } else {
@@ -127,6 +136,7 @@ impl StepKind for Copy {
                         files_sent: s.files_sent,
                         bytes_sent: s.bytes_sent,
                         copy_seconds: s.seconds,
+                        listing_seconds: s.listing_seconds,
                         verified: s.verdict.as_ref().map(|v| v.files),
                     },
                 ))

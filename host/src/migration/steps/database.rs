@@ -24,6 +24,8 @@ pub struct Database<'a> {
     /// The recipe's usual owner, when the source does not say.
     pub owner: Option<&'a str>,
     pub service: Option<&'a str>,
+    /// Load into a scratch database, then drop it (`Action::Database`).
+    pub rehearsal: bool,
 }
 
 impl Database<'_> {
@@ -146,10 +148,18 @@ impl StepKind for Database<'_> {
             Side::Destination,
             to.row_counts(dst),
         ));
+        if self.rehearsal {
+            v.push(Planned::on(
+                "drop-rehearsal",
+                Side::Destination,
+                to.sql(None, &statements::drop_if_exists(engine, dst)),
+            ));
+        }
         v
     }
 
     fn execute(&self, x: &mut Exec) -> Result<Outcome, String> {
+        let started = Instant::now();
         let Some(engine) = DbEngine::parse(self.engine) else {
             return Err(format!(
                 "{} databases are not moved by dump and load; move {} by hand, then rerun",
@@ -211,15 +221,30 @@ impl StepKind for Database<'_> {
             .lines()
             .filter_map(|l| l.rsplit('|').next()?.trim().parse::<u64>().ok())
             .sum();
+        // Timed up to here: the drop is the rehearsal's own cost, not the
+        // window's.
+        let step_seconds = started.elapsed().as_secs_f64();
+        if self.rehearsal {
+            x.run("drop-rehearsal", "dropping the rehearsal database")?;
+        }
         Ok(Outcome::new(
             format!(
-                "{} of dump piped {} in {secs:.1} s; {tables} tables, {rows} rows, equal on both sides",
+                "{} of dump piped {} in {secs:.1} s; {tables} tables, {rows} rows, equal on both sides{}",
                 human_bytes(bytes),
-                route.describe()
+                route.describe(),
+                if self.rehearsal {
+                    format!(
+                        "; the rehearsal took {step_seconds:.1} s and its database {} is dropped",
+                        self.destination_name
+                    )
+                } else {
+                    String::new()
+                }
             ),
             &outcome::Database {
                 dump_bytes: bytes,
                 dump_seconds: secs,
+                step_seconds,
                 tables,
                 rows,
                 route: route.describe(),

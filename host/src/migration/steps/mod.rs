@@ -246,8 +246,12 @@ pub fn kind(action: &Action) -> Box<dyn StepKind + '_> {
         Action::TestPlan => Box::new(test_plan::TestPlan {
             side: Side::Destination,
         }),
-        Action::Copy { final_pass } => Box::new(copy::Copy {
+        Action::Copy {
+            final_pass,
+            rehearse,
+        } => Box::new(copy::Copy {
             final_pass: *final_pass,
+            rehearse: *rehearse,
         }),
         Action::VerifyCopy => Box::new(verify_copy::VerifyCopy),
         Action::StopApp => Box::new(app::Lifecycle::StopSource),
@@ -260,12 +264,14 @@ pub fn kind(action: &Action) -> Box<dyn StepKind + '_> {
             destination_name,
             owner,
             service,
+            rehearsal,
         } => Box::new(database::Database {
             engine,
             source_name,
             destination_name,
             owner: owner.as_deref(),
             service: service.as_deref(),
+            rehearsal: *rehearsal,
         }),
         Action::CreateVolume {
             compose_dir,

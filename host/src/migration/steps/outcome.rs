@@ -47,6 +47,9 @@ pub struct Copied {
     pub files_sent: u64,
     pub bytes_sent: u64,
     pub copy_seconds: f64,
+    /// Of `copy_seconds`, listing and comparing the trees.
+    #[serde(default)]
+    pub listing_seconds: f64,
     /// Entries compared after the final pass (for a final pass: the
     /// files it sent).
     pub verified: Option<u64>,
@@ -67,6 +70,9 @@ pub struct Verified {
 pub struct Database {
     pub dump_bytes: u64,
     pub dump_seconds: f64,
+    /// The whole step: the looks, the roles, the pipe and the counts.
+    #[serde(default)]
+    pub step_seconds: f64,
     pub tables: usize,
     pub rows: u64,
     pub route: String,

@@ -31,7 +31,7 @@ impl StepKind for VerifyCopy {
 
     fn execute(&self, x: &mut Exec) -> Result<Outcome, String> {
         x.planned("verify")?;
-        let opts = options(&x.cx, true)?;
+        let opts = options(&x.cx, true, false)?;
         let t = Instant::now();
         let sides = &x.cx.sides;
         let v = sides
