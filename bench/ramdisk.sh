@@ -68,7 +68,11 @@ off() {
     if docker inspect "lab-$h" >/dev/null 2>&1; then
       in_server "$h" "if mountpoint -q $MNT; then umount $MNT; fi; rm -f /dev/bench-ram" || true
     fi
-    if mountpoint -q "$RAM/$h.mnt" 2>/dev/null; then umount "$RAM/$h.mnt"; fi
+    if mountpoint -q "$RAM/$h.mnt" 2>/dev/null && ! umount "$RAM/$h.mnt"; then
+      echo "$RAM/$h.mnt is busy; held by:" >&2
+      fuser -vm "$RAM/$h.mnt" >&2 || true
+      exit 1
+    fi
     local loop; loop=$(loop_of "$h" 2>/dev/null || true)
     [[ -z $loop ]] || losetup -d "$loop"
   done

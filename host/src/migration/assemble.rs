@@ -367,9 +367,16 @@ pub fn assemble(
         .map(|d| d.path.clone())
         .collect();
     if !served.is_empty() && dst_layout == Layout::Directory {
+        // Naming what the web server cannot read changes nothing, so it
+        // waits until the app is back up; fixing it must come before the
+        // app serves those files.
         steps.push(m(
             "media-permissions",
-            Phase::Cutover,
+            if mig.fix_permissions {
+                Phase::Cutover
+            } else {
+                Phase::Finish
+            },
             Where::Destination,
             if mig.fix_permissions {
                 Risk::Reversible
