@@ -54,11 +54,14 @@ on() {
     local loop; loop=$(loop_of "$h")
     [[ -n $loop ]] || loop=$(losetup -f --show "$img")
     mkdir -p "$RAM/$h.mnt"
-    mountpoint -q "$RAM/$h.mnt" || mount "$loop" "$RAM/$h.mnt"
+    # discard: a deleted file's blocks go back to the tmpfs (the loop
+    # device punches holes in the image), so rounds that write and remove
+    # whole copies do not grow the image until memory runs out.
+    mountpoint -q "$RAM/$h.mnt" || mount -o discard "$loop" "$RAM/$h.mnt"
     local mm; mm=$(lsblk -dno MAJ:MIN "$loop" | tr -d ' ')
     # A server's /dev was populated when it started: the loop device made
     # now needs its node there.
-    in_server "$h" "mountpoint -q $MNT && exit 0; rm -f /dev/bench-ram; mknod /dev/bench-ram b ${mm%:*} ${mm#*:}; mkdir -p $MNT && mount /dev/bench-ram $MNT"
+    in_server "$h" "mountpoint -q $MNT && exit 0; rm -f /dev/bench-ram; mknod /dev/bench-ram b ${mm%:*} ${mm#*:}; mkdir -p $MNT && mount -o discard /dev/bench-ram $MNT"
     echo "$h: $MNT is ext4 on $loop ($img, ${gib} GiB sparse, in memory)"
   done
 }
