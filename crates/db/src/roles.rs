@@ -18,11 +18,14 @@ pub fn pg_owner_sql(db: &str) -> String {
 pub const PG_OBJECT_OWNERS_SQL: &str = "select distinct pg_get_userbyid(relowner) from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname not in ('pg_catalog','information_schema','pg_toast')";
 
 /// PostgreSQL: create `role` (able to log in, no password: that stays in
-/// the app's config) unless it exists.
+/// the app's config) unless it exists. Two moves onto one server can both
+/// find it missing; the one that loses the race to create it takes the
+/// other's (roles are cluster-wide, the check and the create are not one
+/// step).
 pub fn pg_create_role(role: &str) -> String {
     let e = Engine::Postgresql;
     let body = format!(
-        "BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {}) THEN CREATE ROLE {} LOGIN; END IF; END",
+        "BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {}) THEN BEGIN CREATE ROLE {} LOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END; END IF; END",
         literal(e, role),
         ident(e, role)
     );
