@@ -235,7 +235,7 @@ pub enum Keys<'a> {
 }
 
 /// A shell snippet removing the authorized_keys lines of `keys`, keeping
-/// the file's inode and mode. The marker is the line's last field.
+/// the file's owner and mode. The marker is the line's last field.
 pub fn removal_script(keys: Keys) -> Script {
     let pattern = match keys {
         Keys::Job(id) => {
@@ -260,7 +260,14 @@ pub fn removal_script(keys: Keys) -> Script {
             r#"
 if [ -f "$f" ] && grep -qE -- {{p}} "$f"; then
   grep -vE -- {{p}} "$f" > "$t"; rc=$?
-  if [ $rc -le 1 ]; then cat "$t" > "$f"; fi
+  # sshd reads the file for every login: written over in place, it is
+  # empty for a moment and a login then is refused (seen in the lab, the
+  # operator's own ssh refused while a job's key was removed). The copy
+  # takes the file's owner and mode and replaces it in one rename; a
+  # symlinked file, or no --reference, is still written over in place.
+  if [ $rc -le 1 ]; then
+    if [ ! -L "$f" ] && chmod --reference="$f" "$t" 2>/dev/null && chown --reference="$f" "$t" 2>/dev/null && mv -f "$t" "$f"; then :; else cat "$t" > "$f"; fi
+  fi
   rm -f "$t"; [ $rc -le 1 ]
 fi"#,
             &[("p", &p)],
