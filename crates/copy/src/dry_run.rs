@@ -126,6 +126,9 @@ pub async fn dry_run(opts: &CopyOptions) -> Result<DryRun, CopyError> {
         .unwrap_or_else(|| "~/.local/state/migrate/jobs/ID".into());
     let streams_note = match opts.streams {
         link::Streams::Fixed(_) => format!("{choice}"),
+        link::Streams::Auto if walk => format!(
+            "{choice}; while the job starts, the pass times the link from {s} (5 round trips through one ssh session) and the job adds streams where one ssh window cannot carry what the cores feed"
+        ),
         link::Streams::Auto => format!(
             "{choice}; the pass first times the link from {s} (5 round trips through one ssh session, and 16 MiB through another when a round trip takes 5 ms or more) and adds streams where one ssh window cannot carry the rate"
         ),
@@ -150,6 +153,14 @@ pub async fn dry_run(opts: &CopyOptions) -> Result<DryRun, CopyError> {
         let r = trust::resolve(dest)?;
         Ok(trust::job_ssh(&jd, &trust::job_alias(&id), &r)?)
     };
+    // As the run decides (`late` in job.rs): a server-to-server walk
+    // measures the link while its job starts.
+    let late_ok = !same_host
+        && !relay
+        && !opts.detach
+        && opts.streams == link::Streams::Auto
+        && !matches!(opts.src.host, HostSpec::Local)
+        && matches!(opts.dst.host, HostSpec::Ssh { .. });
     let (dst_ssh, key_removal) = match (&opts.src.host, &opts.dst.host) {
         _ if same_host || relay => (None, None),
         (HostSpec::Local, HostSpec::Ssh { dest }) => (Some(operator_ssh(dest)?), None),
@@ -189,6 +200,7 @@ pub async fn dry_run(opts: &CopyOptions) -> Result<DryRun, CopyError> {
             walk,
             exclude: ex.clone(),
             aside: aside_for(opts, &p),
+            late_streams: walk && late_ok,
         };
         commands.push(format!(
             "{s}: write {jd}/run.sh (below) with the file lists, then start it detached:\n{}",

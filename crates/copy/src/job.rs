@@ -515,29 +515,43 @@ pub async fn run(
         .streams
         .or_cores(cores.0.min(cores.1).or(cores.0.or(cores.1)));
     let (choice_tx, choice_rx) = tokio::sync::oneshot::channel::<link::Choice>();
+    let cores_only = link::LinkProbe {
+        src_cores: cores.0,
+        dst_cores: cores.1,
+        ..Default::default()
+    };
+    // A walk into an empty destination starts at once with the cores'
+    // count of streams, and the link is measured while the job connects and
+    // walks: at 50 ms the probe's connect and round trips took 1.1 s, all of
+    // it before the first byte moved (`bench/copy.sh` SHAPED=1). The job
+    // adds streams when the measure asks for them (`late_streams` in the
+    // script). A detached job has nobody to measure for it.
+    let late = walk
+        && !opts.detach
+        && opts.streams == Streams::Auto
+        && matches!(mode, Mode::Direct { .. });
     let trust_fut = async {
         match &mode {
             Mode::Direct { dst_dest } => {
                 let t = trust::setup(&src, &dst, dst_dest, &jd, &id, key_lifetime(&sp)).await?;
-                let c = probe_link(&src, &t.dst_ssh, opts.streams, cores).await;
+                let c = if late {
+                    link::choose(opts.streams, &cores_only)
+                } else {
+                    probe_link(&src, &t.dst_ssh, opts.streams, cores, true).await
+                };
                 let _ = choice_tx.send(c);
                 Ok::<_, migrate_remote::RemoteError>(Some(t))
             }
             Mode::FromLocal { dst_dest } => {
                 let c = match operator_ssh(dst_dest) {
-                    Ok(ssh) => probe_link(&src, &ssh, opts.streams, cores).await,
+                    Ok(ssh) => probe_link(&src, &ssh, opts.streams, cores, true).await,
                     Err(_) => link::choose(opts.streams, &link::LinkProbe::default()),
                 };
                 let _ = choice_tx.send(c);
                 Ok(None)
             }
             _ => {
-                let probe = link::LinkProbe {
-                    src_cores: cores.0,
-                    dst_cores: cores.1,
-                    ..Default::default()
-                };
-                let _ = choice_tx.send(link::choose(opts.streams, &probe));
+                let _ = choice_tx.send(link::choose(opts.streams, &cores_only));
                 Ok(None)
             }
         }
@@ -546,6 +560,7 @@ pub async fn run(
         choice_rx.await.unwrap_or_else(|_| link::Choice {
             streams: fallback,
             why: "the link was not measured".into(),
+            one_stream: None,
         })
     };
     let planning = async {
@@ -642,7 +657,7 @@ pub async fn run(
         }
         (_, Ok(t)) => t,
     };
-    let (p, choice) = p?;
+    let (p, mut choice) = p?;
     let drop_trust = async |why: &str| {
         if early_trust.is_some() {
             info!(why, "removing the unused temporary key");
@@ -738,6 +753,13 @@ pub async fn run(
                     _ => (None, None),
                 };
                 ph.done("trust");
+                // A link measured to be slow is compressed without the job
+                // measuring it again.
+                let auto = has(&sp, "tool zstd")
+                    && has(&dp, "tool zstd")
+                    && (walk || p.bytes >= PROBE_MIN_BYTES);
+                let slow = choice.one_stream.map(|r| r < script::SLOW_LINK_RATE);
+                let late_ssh = dst_ssh.clone().filter(|_| late);
                 let params = ScriptParams {
                     job_dir: jd.clone(),
                     src_root: opts.src.path.clone(),
@@ -745,15 +767,14 @@ pub async fn run(
                     streams: p.streams.len(),
                     dst_ssh,
                     xattrs,
-                    compress: opts.compress,
-                    auto_compress: has(&sp, "tool zstd")
-                        && has(&dp, "tool zstd")
-                        && (walk || p.bytes >= PROBE_MIN_BYTES),
+                    compress: opts.compress || (auto && slow == Some(true)),
+                    auto_compress: auto && slow.is_none(),
                     bwlimit: opts.bwlimit.clone(),
                     key_removal,
                     walk,
                     exclude: excludes.clone(),
                     aside: aside.clone(),
+                    late_streams: late_ssh.is_some(),
                 };
                 // One round trip: job files, script, and the detached start.
                 let mut files = job_files(&p, &info_, walk)?;
@@ -766,7 +787,27 @@ pub async fn run(
                         src_host: src.name(),
                     });
                 }
-                let (st, kv) = follow(&src, &jd, &info_, on_progress, started).await?;
+                let measure = async {
+                    let ssh = late_ssh.as_ref()?;
+                    let c = probe_link(&src, ssh, opts.streams, cores, false).await;
+                    let cmd = format!(
+                        "cd {jq} && echo {} > streams.tmp && mv -f streams.tmp streams",
+                        c.streams
+                    );
+                    if let Err(e) = src.sh("handing the job its streams", &cmd, None).await {
+                        warn!(error = %e, "the job keeps the streams it started with");
+                        return None;
+                    }
+                    Some(c)
+                };
+                let (followed, measured) =
+                    tokio::join!(follow(&src, &jd, &info_, on_progress, started), measure);
+                if let Some(c) = measured
+                    && c.streams > choice.streams
+                {
+                    choice = c;
+                }
+                let (st, kv) = followed?;
                 sent = kv.get("sent").cloned();
                 if let Some(r) = kv.get("retries") {
                     let (n, last) = r.split_once(' ').unwrap_or((r.as_str(), ""));
@@ -827,7 +868,7 @@ pub async fn run(
         seconds: started.elapsed().as_secs_f64(),
         listing_seconds: ph.listing,
         mode: mode.name(),
-        streams: p.streams.len(),
+        streams: p.streams.len().max(choice.streams),
         streams_why: choice.why,
         warnings,
         verdict: verdict.map(Box::new),
@@ -843,6 +884,7 @@ async fn probe_link(
     ssh: &migrate_remote::SshCommand,
     streams: Streams,
     cores: (Option<u32>, Option<u32>),
+    with_rate: bool,
 ) -> link::Choice {
     let mut probe = link::LinkProbe {
         src_cores: cores.0,
@@ -850,7 +892,7 @@ async fn probe_link(
         ..Default::default()
     };
     if streams == Streams::Auto {
-        let script = link::probe_script(ssh);
+        let script = link::probe_script(ssh, with_rate);
         let cmd = format!("bash -c {}", script.quoted().as_str());
         match src
             .sh("measuring the link to the destination", &cmd, None)
@@ -897,7 +939,7 @@ async fn upload_files(
 ) -> Result<(), CopyError> {
     let jq = sh_quote(jd);
     let mut cmd = format!(
-        "umask 077; mkdir -p {jq} && cd {jq} && rm -f list.* delete pid started finished sent s*.rc s*.err s*.walkerr s*.dsterr s*.idx total keys && echo starting > state"
+        "umask 077; mkdir -p {jq} && cd {jq} && rm -f list.* delete pid started finished sent s*.rc s*.err s*.walkerr s*.dsterr s*.idx total keys streams && echo starting > state"
     );
     let mut data = Vec::with_capacity(files.iter().map(|f| f.1.len()).sum());
     for (name, bytes) in files {
@@ -948,12 +990,17 @@ pub fn progress_from(kv: &HashMap<String, String>, info_: &PlanInfo, elapsed: f6
         elapsed_secs: elapsed,
         ..Progress::default()
     };
-    for (i, (&files, &bytes)) in info_
-        .stream_files
-        .iter()
-        .zip(info_.stream_bytes.iter())
-        .enumerate()
-    {
+    // A walk may add streams after it started (`late_streams`): those
+    // report too.
+    let mut shown = info_.stream_files.len().min(info_.stream_bytes.len());
+    if info_.walk {
+        while kv.contains_key(&format!("stream {shown}")) {
+            shown += 1;
+        }
+    }
+    for i in 0..shown {
+        let files = info_.stream_files.get(i).copied().unwrap_or(0);
+        let bytes = info_.stream_bytes.get(i).copied().unwrap_or(0);
         // `records` is tar's checkpoint figure, which counts records (not
         // checkpoints); `members` the non-directories in its index.
         let (records, members) = pair(&format!("stream {i}")).unwrap_or((0, 0));
@@ -1079,6 +1126,7 @@ pub(crate) fn relay_params(
         walk: false,
         exclude: Default::default(),
         aside: aside.map(str::to_string),
+        late_streams: false,
     }
 }
 

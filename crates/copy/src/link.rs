@@ -65,6 +65,9 @@ pub struct LinkProbe {
 pub struct Choice {
     pub streams: usize,
     pub why: String,
+    /// One stream's measured rate (bytes/s), where it was measured: the
+    /// job then decides on compression from it instead of probing again.
+    pub one_stream: Option<f64>,
 }
 
 impl fmt::Display for Choice {
@@ -97,6 +100,7 @@ pub fn choose(fixed: Streams, p: &LinkProbe) -> Choice {
         return Choice {
             streams: n,
             why: "fixed by --streams".into(),
+            one_stream: None,
         };
     }
     let cores = min_cores(p.src_cores, p.dst_cores);
@@ -109,6 +113,7 @@ pub fn choose(fixed: Streams, p: &LinkProbe) -> Choice {
         return Choice {
             streams: by_cores,
             why: format!("{cores_text}; round trip not measured"),
+            one_stream: p.one_stream,
         };
     };
     let rtt_ms = rtt.as_secs_f64() * 1e3;
@@ -123,6 +128,7 @@ pub fn choose(fixed: Streams, p: &LinkProbe) -> Choice {
                 mb(one),
                 mb(window_cap)
             ),
+            one_stream: Some(one),
         };
     }
     let feed = f64::from(cores.unwrap_or(2)) * PER_CORE_RATE;
@@ -139,16 +145,23 @@ pub fn choose(fixed: Streams, p: &LinkProbe) -> Choice {
     } else {
         format!("{cores_text}; at {rtt_ms:.1} ms round trip one stream's window is no limit")
     };
-    Choice { streams: n, why }
+    Choice {
+        streams: n,
+        why,
+        one_stream: p.one_stream,
+    }
 }
 
 /// The probe the source runs (bash), over the same ssh the streams use (so
 /// the same route and source address): one session that echoes lines back
 /// is opened (`hs_us`: connect until the first echo) and timed over five
 /// round trips (`rtt_us`, the smallest); then, when that took
-/// [`RATE_PROBE_MIN_RTT`] or more, 16 MiB of zeros go through a second
-/// session and the destination times the second half (`half_ns`).
-pub fn probe_script(ssh: &SshCommand) -> Script {
+/// [`RATE_PROBE_MIN_RTT`] or more and `with_rate`, 16 MiB of zeros go
+/// through a second session and the destination times the second half
+/// (`half_ns`). Without `with_rate` (the probe then runs beside the copy's
+/// own streams, whose traffic it would measure) the round trip alone
+/// chooses.
+pub fn probe_script(ssh: &SshCommand, with_rate: bool) -> Script {
     let ssh = match SshOpt::option("Compression", "no") {
         Ok(o) => ssh.with_first(vec![o]),
         Err(_) => ssh.clone(),
@@ -187,7 +200,11 @@ wait
 echo "rtt_us $best"
 [ "$best" -ge "#,
         )
-        .raw(RATE_PROBE_MIN_RTT_US)
+        .raw(if with_rate {
+            RATE_PROBE_MIN_RTT_US
+        } else {
+            "999999999999"
+        })
         .raw(" ] || exit 0\nset -- $(head -c ")
         .raw(RATE_PROBE_BYTES_TEXT)
         .raw(" /dev/zero | ")
@@ -303,7 +320,7 @@ mod tests {
             .arg(&fake)
             .status();
         let ssh = SshCommand::new("127.0.0.1", vec![]).expect("ssh");
-        let s = probe_script(&ssh);
+        let s = probe_script(&ssh, true);
         let path = format!(
             "{}:{}",
             dir.path().display(),

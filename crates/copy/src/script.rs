@@ -37,7 +37,16 @@ pub struct ScriptParams {
     /// (see `delete_command`); None: removed for good
     /// (`--delete-without-backup`).
     pub aside: Option<String>,
+    /// Walk mode: the operator measures the link while the job starts and
+    /// then writes the final stream count to `$J/streams` (see
+    /// `late_streams`); `streams` is the count to start with.
+    pub late_streams: bool,
 }
+
+/// Below this rate (bytes/s) through one stream the network, not the
+/// disks, sets the pace, and the streams are compressed (see the link
+/// probe in the script).
+pub const SLOW_LINK_RATE: f64 = 30e6;
 
 /// The command, run on dst with the NUL-separated list of paths to remove
 /// (relative to `dst_root`) on its stdin, that takes them away. With an
@@ -307,18 +316,30 @@ pub fn render(p: &ScriptParams) -> String {
     // each: several round trips apiece, about 0.9 s at 50 ms RTT. ssh takes
     // the first value given for an option, so the prefix overrides the
     // `ControlMaster=no` in `dst_ssh`.
+    //
+    // Each stream's own connection is opened (`dst_warm`) when the job
+    // starts, beside the master's, and the stream later runs its session
+    // through it: a connect is about 15 round trips (0.8 s at 50 ms,
+    // `ssh -v` in the lab), which then overlaps the job's preparation
+    // instead of following it. A stream whose connection is gone
+    // (`ControlMaster=no`) connects directly, as before.
     let dst_run = match &p.dst_ssh {
-        // `$CIPHERS` and `$J` are the job's own variables, expanded by its shell.
+        // `$CIPHERS`, `$J` and `$i` (the calling stream's number) are the
+        // job's own variables, expanded by its shell.
         Some(ssh) => format!(
             "dst_run() {{ {} \"$1\"; }}\n\
+             dst_warm() {{ {} true </dev/null >/dev/null 2>&1; true; }}\n\
              dst_ctl() {{ {} \"$1\"; }}\n\
-             dst_ctl_exit() {{ {} 2>/dev/null; true; }}",
-            ssh.render_with("$CIPHERS"),
+             dst_ctl_exit() {{ local c; for c in \"$J/cm\" \"$J\"/c[0-9]*; do [ -S \"$c\" ] && {} 2>/dev/null; done; true; }}",
+            ssh.render_with("$CIPHERS -o ControlMaster=no -o ControlPath=\"$J/c$i\""),
+            ssh.render_with(
+                "$CIPHERS -o ControlMaster=auto -o ControlPath=\"$J/c$1\" -o ControlPersist=30"
+            ),
             ssh.render_with("-o ControlMaster=auto -o ControlPath=\"$J/cm\" -o ControlPersist=30"),
-            ssh.render_with("-O exit -o ControlPath=\"$J/cm\""),
+            ssh.render_with("-O exit -o ControlPath=\"$c\""),
         ),
         None => {
-            "dst_run() { sh -c \"$1\"; }\ndst_ctl() { dst_run \"$1\"; }\ndst_ctl_exit() { true; }"
+            "dst_run() { sh -c \"$1\"; }\ndst_warm() { true; }\ndst_ctl() { dst_run \"$1\"; }\ndst_ctl_exit() { true; }"
                 .to_string()
         }
     };
@@ -381,7 +402,9 @@ pub fn render(p: &ScriptParams) -> String {
   # streams write into the same directories.
   [ $fail = 0 ] && { premake "$J/dirs.top" || fail=1; }
   probe_wait
+  late_streams
   [ $fail = 0 ] && { walk_deal 2>>"$J/walk.err" || fail=1; }
+  wait "${W[@]}"
   if [ $fail = 0 ]; then
     # Only the streams are waited for: the count (for progress alone)
     # never holds the job up.
@@ -396,6 +419,7 @@ pub fn render(p: &ScriptParams) -> String {
         (
             String::new(),
             r#"probe_wait
+  wait "${W[@]}"
   for ((i = 0; i < N; i++)); do stream "$i" & done
   wait
   for ((i = 0; i < N; i++)); do ok_stream "$i" || fail=1; done"#,
@@ -480,6 +504,8 @@ ok_stream() {{
 }}
 
 fail=0
+W=()
+for ((i = 0; i < N; i++)); do dst_warm "$i" & W+=($!); done
 if ! dst_ctl {mkdir} 2>"$J/delete.err"; then fail=1; fi
 # Link probe: 2 MiB through one channel. Below 30 MB/s the network, not the
 # disks, sets the pace, and zstd -1 pays: it passes incompressible data
@@ -510,7 +536,7 @@ probe() {{
     e=$(( (d - c) - (b - a) ))
     [ "$e" -gt 0 ] || e=1
     r=$(( 2097152 * 1000000000 / e ))
-    [ "$r" -lt 30000000 ] && Z=1
+    [ "$r" -lt {slow} ] && Z=1
     echo "$r $Z" > "$J/link"
   fi
 }}
@@ -520,6 +546,20 @@ probe_wait() {{
   PP=
   read -r _ Z < "$J/link" 2>/dev/null || Z=0
   if [ "$Z" = 1 ]; then EXTRACT=$EXTRACT_Z; fi
+}}
+# The operator measures the link while the job starts (walk mode), and
+# writes the stream count it chose to $J/streams; more streams than the job
+# started with are added then. It has its answer long before the job needs
+# it (five round trips against the job's own connects and probe); a minute
+# without one keeps the count the job has.
+late_streams() {{
+  [ {late} = 1 ] || return 0
+  local n w=0
+  while [ ! -s "$J/streams" ] && [ $w -lt 600 ]; do sleep 0.1; w=$((w + 1)); done
+  read -r n < "$J/streams" 2>/dev/null || return 0
+  case $n in ''|*[!0-9]*) return 0 ;; esac
+  [ "$n" -gt "$N" ] && [ "$n" -le 64 ] && N=$n
+  mark streams-chosen
 }}
 if [ {auto_z} = 1 ] && [ $fail = 0 ]; then
   rm -f "$J/link"
@@ -563,6 +603,8 @@ mv -f "$J/state.tmp" "$J/state"
         extract = sh_quote(&extract_command(p)),
         extract_z = sh_quote(&extract_command_z(p, true)),
         auto_z = u8::from(p.auto_compress && !p.compress),
+        late = u8::from(p.late_streams && p.walk),
+        slow = SLOW_LINK_RATE as u64,
         z0 = u8::from(p.compress),
         n = p.streams,
         mkdir = sh_quote(&format!("mkdir -p -- {}", sh_quote(&p.dst_root))),
@@ -591,6 +633,7 @@ mod tests {
             walk: false,
             exclude: Excludes::default(),
             aside: None,
+            late_streams: false,
         }
     }
 
