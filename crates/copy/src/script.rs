@@ -404,7 +404,6 @@ pub fn render(p: &ScriptParams) -> String {
   probe_wait
   late_streams
   [ $fail = 0 ] && { walk_deal 2>>"$J/walk.err" || fail=1; }
-  wait "${W[@]}"
   if [ $fail = 0 ]; then
     # Only the streams are waited for: the count (for progress alone)
     # never holds the job up.
@@ -419,7 +418,6 @@ pub fn render(p: &ScriptParams) -> String {
         (
             String::new(),
             r#"probe_wait
-  wait "${W[@]}"
   for ((i = 0; i < N; i++)); do stream "$i" & done
   wait
   for ((i = 0; i < N; i++)); do ok_stream "$i" || fail=1; done"#,
@@ -472,6 +470,7 @@ retrying() {{
 
 stream() {{
   local i=$1 run=${{2:-dst_run}} st a
+  [ "$run" = dst_run ] && warmed "$i"
   for a in 1 2 3; do
   {list_pipeline}
   retrying || break
@@ -482,6 +481,7 @@ stream() {{
 # A walked stream records the walk's status first.
 wstream() {{
   local i=$1 run=dst_run st a
+  warmed "$i"
   for a in 1 2 3; do
   {walk_pipeline}
   retrying || break
@@ -504,8 +504,15 @@ ok_stream() {{
 }}
 
 fail=0
-W=()
-for ((i = 0; i < N; i++)); do dst_warm "$i" & W+=($!); done
+# warm I: stream I's connection; $J/wI says it is done (made or not), and
+# the stream waits for that, not for the others'.
+warm() {{ {{ dst_warm "$1"; : > "$J/w$1"; }} & }}
+warmed() {{
+  local w=0
+  while [ ! -e "$J/w$1" ] && [ $w -lt 1200 ]; do sleep 0.05; w=$((w + 1)); done
+}}
+rm -f "$J"/w[0-9]*
+for ((i = 0; i < N; i++)); do warm "$i"; done
 if ! dst_ctl {mkdir} 2>"$J/delete.err"; then fail=1; fi
 # Link probe: 2 MiB through one channel. Below 30 MB/s the network, not the
 # disks, sets the pace, and zstd -1 pays: it passes incompressible data
@@ -558,7 +565,10 @@ late_streams() {{
   while [ ! -s "$J/streams" ] && [ $w -lt 600 ]; do sleep 0.1; w=$((w + 1)); done
   read -r n < "$J/streams" 2>/dev/null || return 0
   case $n in ''|*[!0-9]*) return 0 ;; esac
-  [ "$n" -gt "$N" ] && [ "$n" -le 64 ] && N=$n
+  if [ "$n" -gt "$N" ] && [ "$n" -le 64 ]; then
+    for ((i = N; i < n; i++)); do warm "$i"; done
+    N=$n
+  fi
   mark streams-chosen
 }}
 if [ {auto_z} = 1 ] && [ $fail = 0 ]; then
