@@ -174,7 +174,10 @@ SHAPED_KEYS=""
 if [[ ${SHAPED:-0} == 1 ]]; then
   # The same copy unshaped first, on the same disk: what "90 % of the
   # unshaped speed" is measured against.
-  for link in "unshaped -" "100mbit 10ms" "1gbit 25ms"; do
+  # LINKS picks among the shaped links ("RATE ONE-WAY-DELAY", comma-separated),
+  # e.g. LINKS="1gbit 25ms" for a 100k-file tree without the 100 Mbit rounds.
+  IFS=, read -r -a links <<<"unshaped -,${LINKS:-100mbit 10ms,1gbit 25ms}"
+  for link in "${links[@]}"; do
     set -- $link
     if [[ $1 == unshaped ]]; then
       k=unshaped
@@ -211,7 +214,7 @@ OUT=${OUT:-$HERE/bench/results/copy-$(date +%F)-$DISK-n$FILES$SUFFIX.md}
 {
   echo "# bench/copy.sh, $(date -u '+%F %H:%M UTC')"
   echo
-  echo "- command: \`DISK=$DISK FILES=$FILES ROUNDS=$ROUNDS STREAMS=$STREAMS SPREAD=$SPREAD SHAPED=${SHAPED:-0} ONLY_SHAPED=$ONLY_SHAPED SWEEP=\"$SWEEP\" KEEP_RAM=${KEEP_RAM:-0} bash bench/copy.sh\`"
+  echo "- command: \`DISK=$DISK FILES=$FILES ROUNDS=$ROUNDS STREAMS=$STREAMS SPREAD=$SPREAD SHAPED=${SHAPED:-0} ONLY_SHAPED=$ONLY_SHAPED LINKS=\"${LINKS:-100mbit 10ms,1gbit 25ms}\" SWEEP=\"$SWEEP\" KEEP_RAM=${KEEP_RAM:-0} bash bench/copy.sh\`"
   echo "- machine: $MACHINE; load at the end: $(LOAD)"
   echo "- disk: $DISK"
   echo "- dataset: $NF files, $NB bytes (lab/gen-media.py, $FILES requested); each later pass: 1 % of the files rewritten and 1 % added"
