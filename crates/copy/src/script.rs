@@ -1068,4 +1068,50 @@ mod tests {
         assert_eq!(pr.bytes_done, pr.bytes_total);
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    /// A walk started with one stream runs as many as the operator's late
+    /// count says, every one of them sending files, and a count it cannot
+    /// read, or one that would shrink it, leaves the start count.
+    #[test]
+    fn a_late_stream_count_adds_streams_that_carry_files() {
+        let dir = std::env::temp_dir().join(format!("migrate-late-streams-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let src = dir.join("src tree");
+        for i in 0..200 {
+            let d = src.join(format!("top/d{i}/sub"));
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("f"), vec![b'x'; 4096]).unwrap();
+        }
+        for (given, want) in [("3\n", 3), ("nonsense\n", 2), ("1\n", 2)] {
+            let _ = std::fs::remove_dir_all(dir.join("job"));
+            let _ = std::fs::remove_dir_all(dir.join("dst tree"));
+            let mut p = params(&dir);
+            p.walk = true;
+            p.late_streams = true;
+            p.streams = 2;
+            let job = dir.join("job");
+            std::fs::create_dir_all(&job).unwrap();
+            std::fs::write(job.join("streams"), given).unwrap();
+            std::fs::write(job.join("run.sh"), render(&p)).unwrap();
+            run_job(&job);
+            let state = std::fs::read_to_string(job.join("state")).unwrap();
+            assert_eq!(state.trim(), "done", "{given}");
+            let ran = (0..8)
+                .filter(|i| job.join(format!("s{i}.rc")).exists())
+                .count();
+            assert_eq!(ran, want, "streams run for a late count of {given:?}");
+            for i in 0..want {
+                let idx = std::fs::read_to_string(job.join(format!("s{i}.idx"))).unwrap();
+                assert!(
+                    idx.lines().any(|l| l.ends_with("/f")),
+                    "stream {i} sent no file: {idx}"
+                );
+            }
+            for i in 0..200 {
+                let f = dir.join(format!("dst tree/top/d{i}/sub/f"));
+                assert_eq!(std::fs::read(&f).unwrap().len(), 4096, "{}", f.display());
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
