@@ -809,10 +809,12 @@ pub async fn run(
                 };
                 let (followed, measured) =
                     tokio::join!(follow(&src, &jd, &info_, on_progress, started), measure);
-                if let Some(c) = measured
-                    && c.streams > choice.streams
-                {
-                    choice = c;
+                // The job only ever adds streams to those it started with.
+                if let Some(c) = measured {
+                    choice = link::Choice {
+                        streams: c.streams.max(choice.streams),
+                        ..c
+                    };
                 }
                 let (st, kv) = followed?;
                 sent = kv.get("sent").cloned();
