@@ -62,7 +62,7 @@ impl Fixture {
         ok(
             "dst",
             &format!(
-                "id mastodon >/dev/null 2>&1 || {{ groupadd -g {gid} mastodon; useradd -r -u {uid} -g {gid} -m -d /home/mastodon mastodon; }}"
+                "id mastodon >/dev/null 2>&1 || {{ groupadd -g {gid} mastodon; useradd -r -u {uid} -g {gid} -m -d /home/mastodon mastodon; }} || id mastodon >/dev/null"
             ),
         );
         // The stand-in tootctl writes what it ran here (see its source).

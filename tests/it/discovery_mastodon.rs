@@ -54,7 +54,7 @@ impl Install {
         ok(
             "dst",
             &format!(
-                "id mastodon >/dev/null 2>&1 || {{ groupadd -g {gid} mastodon; useradd -r -u {uid} -g {gid} -m -d /home/mastodon mastodon; }}"
+                "id mastodon >/dev/null 2>&1 || {{ groupadd -g {gid} mastodon; useradd -r -u {uid} -g {gid} -m -d /home/mastodon mastodon; }} || id mastodon >/dev/null"
             ),
         );
         for h in ["src", "dst"] {
