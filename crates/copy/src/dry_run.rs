@@ -14,8 +14,8 @@ use migrate_remote::{Host, HostSpec, sh_quote, trust};
 use crate::error::CopyError;
 use crate::exclude::Excludes;
 use crate::job::{
-    CopyOptions, PROBE_MIN_BYTES, aside_for, job_id, launch_command, operator_ssh, read_manifest,
-    relay_create, relay_params, relay_prepare, walks,
+    CopyOptions, PROBE_MIN_BYTES, aside_for, job_id, launch_command, measures_late, operator_ssh,
+    read_manifest, relay_create, relay_params, relay_prepare, walks,
 };
 use crate::script::{self, ScriptParams};
 use crate::{link, manifest, plan, remote_cmds};
@@ -127,10 +127,11 @@ pub async fn dry_run(opts: &CopyOptions) -> Result<DryRun, CopyError> {
     let streams_note = match opts.streams {
         link::Streams::Fixed(_) => format!("{choice}"),
         link::Streams::Auto if walk => format!(
-            "{choice}; while the job starts, the pass times the link from {s} (5 round trips through one ssh session) and the job adds streams where one ssh window cannot carry what the cores feed"
+            "{choice}; while the job starts, the pass times the link from {s} (5 round trips through one ssh session), writes the count it chooses to {jd}/streams, and the job adds streams where one ssh window cannot carry what the cores feed"
         ),
         link::Streams::Auto => format!(
-            "{choice}; the pass first times the link from {s} (5 round trips through one ssh session, and 16 MiB through another when a round trip takes 5 ms or more) and adds streams where one ssh window cannot carry the rate"
+            "{choice}; the pass first times the link from {s} (5 round trips through one ssh session, and 16 MiB through another when a round trip takes 5 ms or more), adds streams where one ssh window cannot carry the rate, and compresses the streams without the job's own probe when one stream moves under {:.0} MB/s",
+            script::SLOW_LINK_RATE / 1e6
         ),
     };
     let mut commands = vec![
@@ -153,12 +154,8 @@ pub async fn dry_run(opts: &CopyOptions) -> Result<DryRun, CopyError> {
         let r = trust::resolve(dest)?;
         Ok(trust::job_ssh(&jd, &trust::job_alias(&id), &r)?)
     };
-    // As the run decides (`late` in job.rs): a server-to-server walk
-    // measures the link while its job starts.
-    let late_ok = !same_host
+    let direct = !same_host
         && !relay
-        && !opts.detach
-        && opts.streams == link::Streams::Auto
         && !matches!(opts.src.host, HostSpec::Local)
         && matches!(opts.dst.host, HostSpec::Ssh { .. });
     let (dst_ssh, key_removal) = match (&opts.src.host, &opts.dst.host) {
@@ -200,7 +197,7 @@ pub async fn dry_run(opts: &CopyOptions) -> Result<DryRun, CopyError> {
             walk,
             exclude: ex.clone(),
             aside: aside_for(opts, &p),
-            late_streams: walk && late_ok,
+            late_streams: measures_late(opts, walk, direct),
         };
         commands.push(format!(
             "{s}: write {jd}/run.sh (below) with the file lists, then start it detached:\n{}",

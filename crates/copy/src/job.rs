@@ -526,10 +526,7 @@ pub async fn run(
     // it before the first byte moved (`bench/copy.sh` SHAPED=1). The job
     // adds streams when the measure asks for them (`late_streams` in the
     // script). A detached job has nobody to measure for it.
-    let late = walk
-        && !opts.detach
-        && opts.streams == Streams::Auto
-        && matches!(mode, Mode::Direct { .. });
+    let late = measures_late(opts, walk, matches!(mode, Mode::Direct { .. }));
     let trust_fut = async {
         match &mode {
             Mode::Direct { dst_dest } => {
@@ -877,11 +874,24 @@ pub async fn run(
         seconds: started.elapsed().as_secs_f64(),
         listing_seconds: ph.listing,
         mode: mode.name(),
-        streams: p.streams.len().max(choice.streams),
+        // A late measure may have added streams to the plan's.
+        streams: if late {
+            p.streams.len().max(choice.streams)
+        } else {
+            p.streams.len()
+        },
         streams_why: choice.why,
         warnings,
         verdict: verdict.map(Box::new),
     }))
+}
+
+/// Whether a pass measures the link while its job starts (see
+/// `ScriptParams::late_streams`) rather than before: a walk into an empty
+/// destination, server to server (`direct`), with the streams left to the
+/// tool and someone there to measure. The run and its dry run ask here.
+pub(crate) fn measures_late(opts: &CopyOptions, walk: bool, direct: bool) -> bool {
+    walk && direct && !opts.detach && opts.streams == Streams::Auto
 }
 
 /// `ssh` through the connection master the key's test left open on src
@@ -891,7 +901,7 @@ pub async fn run(
 fn over_master(ssh: &SshCommand, jd: &str) -> SshCommand {
     match (
         SshOpt::option("ControlMaster", "no"),
-        SshOpt::option("ControlPath", &format!("{jd}/cm")),
+        SshOpt::option("ControlPath", &trust::master_path(jd)),
     ) {
         (Ok(a), Ok(b)) => ssh.with_first(vec![a, b]),
         _ => ssh.clone(),

@@ -525,7 +525,7 @@ printf '%s%s,from="%s" %s %s %s\n' "$opts" {{forced}} {{from}} {{kt}} {{k}} {{m}
     let check = dst_ssh
         .with_first(vec![
             SshOpt::option("ControlMaster", "auto")?,
-            SshOpt::option("ControlPath", &format!("{job_dir}/cm"))?,
+            SshOpt::option("ControlPath", &master_path(job_dir))?,
             SshOpt::option("ControlPersist", "60")?,
         ])
         .render()
@@ -548,6 +548,12 @@ printf '%s%s,from="%s" %s %s %s\n' "$opts" {{forced}} {{from}} {{kt}} {{k}} {{m}
         expires,
         old_sshd,
     })
+}
+
+/// The connection master the key's test leaves open on src for the job's
+/// short steps (and the link probe) to reuse.
+pub fn master_path(job_dir: &str) -> String {
+    format!("{job_dir}/cm")
 }
 
 /// The ssh command the job on src runs to reach dst: the job's own key,
